@@ -1,0 +1,87 @@
+#pragma once
+// File I/O helpers. Every error names the file and what was being done.
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "guestdump/common/result.h"
+#include "guestdump/common/unique_fd.h"
+
+namespace guestdump {
+
+/// write(2) until everything is written, retrying EINTR and short writes.
+Result<void> write_all(int fd, std::span<const std::byte> data, std::string_view name);
+/// pwrite(2) until everything is written at `offset`.
+Result<void> pwrite_all(int fd, std::span<const std::byte> data, std::uint64_t offset,
+                        std::string_view name);
+/// pread(2) exactly data.size() bytes at `offset`; end of file is a kBadData error.
+Result<void> pread_exact(int fd, std::span<std::byte> data, std::uint64_t offset,
+                         std::string_view name);
+/// read(2) until `data` is full or end of file; returns the byte count read.
+Result<std::size_t> read_full(int fd, std::span<std::byte> data, std::string_view name);
+
+/// A read-only mapping of a whole regular file.
+class MappedFile {
+ public:
+  /// Maps `path`; fails for non-regular files. An empty file maps to an empty span.
+  static Result<MappedFile> open(const std::string& path);
+  MappedFile(MappedFile&& other) noexcept;
+  MappedFile& operator=(MappedFile&& other) noexcept;
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  ~MappedFile();
+
+  std::span<const std::byte> bytes() const { return {data_, size_}; }
+  std::uint64_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+  /// Tells the kernel the file will be read front to back (more readahead).
+  void advise_sequential() const;
+
+ private:
+  MappedFile(std::string path, const std::byte* data, std::size_t size)
+      : path_(std::move(path)), data_(data), size_(size) {}
+  std::string path_;
+  const std::byte* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+/// An output that never looks complete before commit(). Regular files are written to a hidden
+/// temporary name in the same directory (mode 0600) and renamed over the target on commit();
+/// if the object dies uncommitted the temporary file is removed and a previous file at the
+/// target path is untouched. "-" means standard output; FIFOs and character devices are
+/// written in place (they cannot be renamed).
+class OutputFile {
+ public:
+  static Result<OutputFile> create(const std::string& path);
+  OutputFile(OutputFile&& other) noexcept = default;
+  OutputFile& operator=(OutputFile&& other) noexcept = default;
+  OutputFile(const OutputFile&) = delete;
+  OutputFile& operator=(const OutputFile&) = delete;
+  ~OutputFile();
+
+  int fd() const { return fd_.get(); }
+  /// True when positioned writes (pwrite) work.
+  bool seekable() const { return seekable_; }
+  const std::string& path() const { return path_; }
+  /// fsync, then rename the temporary file to the target name.
+  Result<void> commit();
+
+ private:
+  OutputFile() = default;
+  std::string path_;
+  std::string temp_path_;  // empty when writing in place
+  UniqueFd fd_;
+  bool seekable_ = false;
+  bool committed_ = false;
+};
+
+/// Process-wide cancellation flag, set from a signal handler (async-signal-safe).
+void request_cancel() noexcept;
+bool cancel_requested() noexcept;
+/// Returns kCancelled if cancellation was requested.
+Result<void> check_cancel();
+
+}  // namespace guestdump

@@ -1,0 +1,173 @@
+#include "guestdump/common/io.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <vector>
+
+namespace guestdump {
+
+Result<void> write_all(int fd, std::span<const std::byte> data, std::string_view name) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_error("write", name);
+    }
+    data = data.subspan(static_cast<std::size_t>(n));
+  }
+  return {};
+}
+
+Result<void> pwrite_all(int fd, std::span<const std::byte> data, std::uint64_t offset,
+                        std::string_view name) {
+  while (!data.empty()) {
+    ssize_t n = ::pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_error("write", name);
+    }
+    data = data.subspan(static_cast<std::size_t>(n));
+    offset += static_cast<std::uint64_t>(n);
+  }
+  return {};
+}
+
+Result<void> pread_exact(int fd, std::span<std::byte> data, std::uint64_t offset,
+                         std::string_view name) {
+  std::uint64_t start = offset;
+  while (!data.empty()) {
+    ssize_t n = ::pread(fd, data.data(), data.size(), static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_error("read", name);
+    }
+    if (n == 0) {
+      return make_error(ErrorCode::kBadData,
+                        "read '" + std::string(name) + "': unexpected end of file at offset " +
+                            std::to_string(start));
+    }
+    data = data.subspan(static_cast<std::size_t>(n));
+    offset += static_cast<std::uint64_t>(n);
+  }
+  return {};
+}
+
+Result<std::size_t> read_full(int fd, std::span<std::byte> data, std::string_view name) {
+  std::size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::read(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_error("read", name);
+    }
+    if (n == 0) break;
+    done += static_cast<std::size_t>(n);
+  }
+  return done;
+}
+
+Result<MappedFile> MappedFile::open(const std::string& path) {
+  GUESTDUMP_TRY(UniqueFd fd, UniqueFd::open(path, O_RDONLY));
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return errno_error("stat", path);
+  if (!S_ISREG(st.st_mode)) {
+    return make_error(ErrorCode::kUnsupported, "open '" + path + "': not a regular file");
+  }
+  if (st.st_size == 0) return MappedFile(path, nullptr, 0);
+  void* p = ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_SHARED,
+                   fd.get(), 0);
+  if (p == MAP_FAILED) return errno_error("mmap", path);
+  return MappedFile(path, static_cast<const std::byte*>(p), static_cast<std::size_t>(st.st_size));
+}
+
+MappedFile::MappedFile(MappedFile&& other) noexcept
+    : path_(std::move(other.path_)), data_(other.data_), size_(other.size_) {
+  other.data_ = nullptr;
+  other.size_ = 0;
+}
+
+MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
+  if (this != &other) {
+    if (data_ != nullptr) ::munmap(const_cast<std::byte*>(data_), size_);
+    path_ = std::move(other.path_);
+    data_ = other.data_;
+    size_ = other.size_;
+    other.data_ = nullptr;
+    other.size_ = 0;
+  }
+  return *this;
+}
+
+MappedFile::~MappedFile() {
+  if (data_ != nullptr) ::munmap(const_cast<std::byte*>(data_), size_);
+}
+
+void MappedFile::advise_sequential() const {
+  if (data_ != nullptr) ::madvise(const_cast<std::byte*>(data_), size_, MADV_SEQUENTIAL);
+}
+
+Result<OutputFile> OutputFile::create(const std::string& path) {
+  OutputFile out;
+  out.path_ = path;
+  if (path == "-") {
+    int fd = ::fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+    if (fd < 0) return errno_error("open", "standard output");
+    out.fd_ = UniqueFd(fd);
+    out.path_ = "standard output";
+  } else {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+      if (S_ISDIR(st.st_mode)) {
+        return make_error(ErrorCode::kInvalidArgument, "output '" + path + "' is a directory");
+      }
+      GUESTDUMP_TRY(out.fd_, UniqueFd::open(path, O_WRONLY));
+    } else {
+      auto slash = path.rfind('/');
+      std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
+      std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+      std::string tmpl = (slash == std::string::npos ? std::string() : dir) + "." + base +
+                         ".partial.XXXXXX";
+      std::vector<char> buf(tmpl.begin(), tmpl.end());
+      buf.push_back('\0');
+      int fd = ::mkostemp(buf.data(), O_CLOEXEC);  // mkostemp creates the file with mode 0600
+      if (fd < 0) return errno_error("create", path);
+      out.fd_ = UniqueFd(fd);
+      out.temp_path_ = buf.data();
+    }
+  }
+  out.seekable_ = ::lseek(out.fd_.get(), 0, SEEK_CUR) >= 0;
+  return out;
+}
+
+OutputFile::~OutputFile() {
+  if (!committed_ && !temp_path_.empty()) ::unlink(temp_path_.c_str());
+}
+
+Result<void> OutputFile::commit() {
+  if (!temp_path_.empty()) {
+    if (::fsync(fd_.get()) != 0) return errno_error("sync", path_);
+    if (::rename(temp_path_.c_str(), path_.c_str()) != 0) return errno_error("rename", path_);
+  }
+  committed_ = true;
+  fd_.reset();
+  return {};
+}
+
+namespace {
+volatile std::sig_atomic_t g_cancel = 0;
+}
+
+void request_cancel() noexcept { g_cancel = 1; }
+bool cancel_requested() noexcept { return g_cancel != 0; }
+Result<void> check_cancel() {
+  if (cancel_requested()) return make_error(ErrorCode::kCancelled, "cancelled");
+  return {};
+}
+
+}  // namespace guestdump

@@ -1,0 +1,83 @@
+#pragma once
+// The library calls behind `guestdump convert | info | verify`.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "guestdump/common/result.h"
+#include "guestdump/formats/codec.h"
+#include "guestdump/formats/kdump_writer.h"
+
+namespace guestdump::formats {
+
+inline constexpr int kDumpLevelZero = 1;   // exclude zero pages
+inline constexpr int kDumpLevelCache = 2;  // page cache without private data
+inline constexpr int kDumpLevelCachePrivate = 4;
+inline constexpr int kDumpLevelUser = 8;
+inline constexpr int kDumpLevelFree = 16;
+/// Bits this build can honour.
+inline constexpr int kSupportedDumpLevelBits = kDumpLevelZero;
+
+/// Checks a -d value: 0-31, and only bits this build implements.
+Result<void> check_dump_level(int level);
+
+struct ConvertOptions {
+  std::string input;
+  std::string output;  // "-" = flattened stream on standard output
+  int dump_level = kDumpLevelZero;
+  Codec codec = Codec::kZstd;
+  unsigned threads = 0;    // 0 = online CPUs
+  bool flattened = false;  // forced for "-" and non-seekable outputs
+  std::function<void(std::uint64_t done, std::uint64_t total)> progress;
+};
+
+struct ConvertResult {
+  std::string input_format;
+  std::uint64_t pages_ram = 0;
+  std::uint64_t pages_not_in_source = 0;  // excluded by whoever wrote the input
+  int dump_level = 0;
+  bool flattened = false;
+  KdumpWriteStats stats;
+};
+
+/// Converts any supported dump into a kdump-compressed file. The output appears under its name
+/// only when complete; on any failure nothing is left at the output path.
+Result<ConvertResult> convert(const ConvertOptions& opts);
+
+struct DumpSummary {
+  std::string path;
+  std::string format;
+  std::string arch;
+  std::string release;        // VMCOREINFO OSRELEASE, else header utsname
+  std::uint32_t page_size = 0;
+  std::uint64_t max_pfn = 0;
+  std::uint64_t pages_ram = 0;     // 1st bitmap / PT_LOAD coverage
+  std::uint64_t pages_dumped = 0;  // pages with data
+  std::optional<std::uint64_t> pages_zero;  // kdump: descriptors sharing the zero page
+  std::optional<int> dump_level;
+  std::optional<std::string> codec;
+  std::optional<std::int32_t> header_version;
+  int nr_cpus = 0;
+  std::int64_t crash_time = 0;  // 0 = unknown
+  bool has_vmcoreinfo = false;
+  std::uint64_t file_size = 0;
+};
+
+/// Reads a dump's headers (and, for kdump files, its descriptors) without reading page data.
+Result<DumpSummary> inspect(const std::string& path);
+
+struct VerifyReport {
+  std::uint64_t pages_checked = 0;
+  std::uint64_t pages_compared = 0;  // with --against
+  std::uint64_t pages_zero = 0;
+};
+
+/// Structural check: every descriptor in bounds, every page decompresses to exactly one page.
+/// With `against`, every dumped page must equal the source's page and the RAM maps must agree.
+/// The first problem found is returned as the error.
+Result<VerifyReport> verify(const std::string& path, const std::optional<std::string>& against,
+                            std::function<void(std::uint64_t, std::uint64_t)> progress = {});
+
+}  // namespace guestdump::formats

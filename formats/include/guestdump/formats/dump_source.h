@@ -1,0 +1,67 @@
+#pragma once
+// DumpSource: guest physical memory plus its metadata, whatever file it came from.
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "guestdump/common/result.h"
+#include "guestdump/formats/kdump_format.h"
+#include "guestdump/formats/pfn_bitmap.h"
+#include "guestdump/formats/vmcoreinfo.h"
+
+namespace guestdump::formats {
+
+struct DumpMetadata {
+  std::string path;
+  std::string format;  // "elf64", "elf32", "kdump", "kdump (flattened)"
+  KdumpArch arch = KdumpArch::kX86_64;
+  std::uint32_t page_size = 4096;
+  std::uint64_t max_pfn = 0;     // one past the highest PFN of RAM
+  PfnBitmap ram;                 // PFNs inside the dumped machine's memory ranges
+  PfnBitmap available;           // PFNs whose contents this file holds (subset of ram)
+  std::vector<std::byte> notes;  // the ELF note blob (CPU state, VMCOREINFO, ...)
+  std::optional<VmcoreInfo> vmcoreinfo;
+  int nr_cpus = 0;
+  // Carried over from kdump input (zero / empty for ELF input).
+  int dump_level = 0;
+  std::uint32_t codec_flags = 0;
+  std::int64_t timestamp_sec = 0;
+  std::array<std::string, 6> utsname;
+  std::optional<std::uint64_t> phys_base;
+  int kdump_header_version = 0;  // 0 for non-kdump input
+};
+
+/// Reads page contents; one per thread.
+class PageReader {
+ public:
+  virtual ~PageReader() = default;
+  /// Returns the bytes of page `pfn` (which must be set in metadata().available): a pointer into
+  /// the source's mapping, or into `scratch` (page_size bytes). Errors name the PFN.
+  virtual Result<const std::byte*> read(std::uint64_t pfn, std::span<std::byte> scratch) = 0;
+};
+
+class DumpSource {
+ public:
+  virtual ~DumpSource() = default;
+  virtual const DumpMetadata& metadata() const = 0;
+  /// A new reader; readers of one source may run concurrently.
+  virtual std::unique_ptr<PageReader> make_reader() const = 0;
+  /// kdump input: how many descriptors share the zero page (nullopt for other formats).
+  virtual Result<std::optional<std::uint64_t>> shared_zero_pages() const {
+    return std::optional<std::uint64_t>();
+  }
+};
+
+/// Opens any supported dump, detected from its first bytes: ELF core (QEMU, libvirt,
+/// /proc/vmcore, makedumpfile -E), kdump-compressed, or flattened kdump-compressed.
+Result<std::unique_ptr<DumpSource>> open_dump(const std::string& path);
+
+Result<std::unique_ptr<DumpSource>> open_elf_core(const std::string& path);
+Result<std::unique_ptr<DumpSource>> open_kdump(const std::string& path);
+
+}  // namespace guestdump::formats

@@ -1,0 +1,222 @@
+#include "guestdump/formats/convert.h"
+
+#include <sys/stat.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "guestdump/common/io.h"
+#include "guestdump/common/log.h"
+#include "guestdump/formats/dump_source.h"
+#include "guestdump/formats/elf_notes.h"
+
+namespace guestdump::formats {
+namespace {
+
+std::string quoted(const std::string& s) { return "'" + s + "'"; }
+
+// Adds "'path': " unless the message already names the file (open/read errors do).
+Error naming(Error e, const std::string& path) {
+  if (e.message.find(quoted(path)) != std::string::npos) return e;
+  return std::move(e).context(quoted(path));
+}
+
+KdumpHeader header_for(const DumpMetadata& meta, int dump_level) {
+  KdumpHeader hdr;
+  hdr.arch = meta.arch;
+  hdr.utsname = meta.utsname;
+  const auto& vi = meta.vmcoreinfo;
+  if (hdr.utsname[0].empty()) hdr.utsname[0] = "Linux";
+  if (hdr.utsname[2].empty() && vi && vi->osrelease()) hdr.utsname[2] = std::string(*vi->osrelease());
+  if (hdr.utsname[4].empty()) hdr.utsname[4] = meta.arch == KdumpArch::kX86_64 ? "x86_64" : "i686";
+  hdr.timestamp_sec = meta.timestamp_sec;
+  if (hdr.timestamp_sec == 0 && vi && vi->crash_time()) hdr.timestamp_sec = *vi->crash_time();
+  if (meta.phys_base) {
+    hdr.phys_base = *meta.phys_base;
+  } else if (vi && vi->number("phys_base")) {
+    // NUMBER(phys_base) is signed decimal on x86_64 (QEMU's hex parse of it is a known bug).
+    hdr.phys_base = static_cast<std::uint64_t>(*vi->number("phys_base"));
+  }
+  hdr.dump_level = dump_level | meta.dump_level;
+  hdr.nr_cpus = meta.nr_cpus;
+  return hdr;
+}
+
+// The output's notes: the source's, plus a VMCOREINFO note when the source had VMCOREINFO only
+// outside its notes (an old kdump file), since libkdumpfile reads it from the notes alone.
+Result<std::vector<std::byte>> notes_for(const DumpMetadata& meta) {
+  std::vector<std::byte> notes = meta.notes;
+  GUESTDUMP_TRY(auto parsed, parse_notes(notes));
+  // Drop zero padding at the end so appended notes stay reachable.
+  std::size_t used = 0;
+  for (const auto& n : parsed) used = n.desc_offset + ((n.desc.size() + 3) & ~std::size_t{3});
+  notes.resize(used);
+  if (find_vmcoreinfo(parsed) == nullptr && meta.vmcoreinfo) {
+    const std::string& text = meta.vmcoreinfo->text();
+    append_note(notes, "VMCOREINFO", 0, std::as_bytes(std::span(text)));
+  }
+  return notes;
+}
+
+}  // namespace
+
+Result<void> check_dump_level(int level) {
+  if (level < 0 || level > 31) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "dump level " + std::to_string(level) + " is out of range (0-31)");
+  }
+  int unsupported = level & ~kSupportedDumpLevelBits;
+  if (unsupported != 0) {
+    return make_error(ErrorCode::kUnsupported,
+                      "dump level " + std::to_string(level) + ": bits " +
+                          std::to_string(unsupported) +
+                          " (page cache, user or free page filtering) are not implemented yet; "
+                          "this build supports -d 0 and -d 1");
+  }
+  return {};
+}
+
+Result<ConvertResult> convert(const ConvertOptions& opts) {
+  GUESTDUMP_CHECK(check_dump_level(opts.dump_level));
+  auto src_r = open_dump(opts.input);
+  if (!src_r) return naming(std::move(src_r).error(), opts.input);
+  auto src = std::move(src_r).value();
+  const DumpMetadata& meta = src->metadata();
+  if (meta.max_pfn == 0) return make_error(ErrorCode::kBadData, quoted(opts.input) + ": no memory in dump");
+
+  auto out_r = OutputFile::create(opts.output);
+  if (!out_r) return std::move(out_r).error();
+  OutputFile out = std::move(out_r).value();
+  bool flattened = opts.flattened || !out.seekable();
+  auto sink = flattened ? make_flattened_sink(out.fd(), out.path())
+                        : make_positioned_sink(out.fd(), out.path());
+  GUESTDUMP_TRY(auto notes, notes_for(meta));
+  if (!meta.vmcoreinfo) {
+    GUESTDUMP_LOG(kWarn, "convert") << quoted(opts.input)
+                                    << ": no VMCOREINFO in the dump; crash, drgn and makedumpfile "
+                                       "will not recognise the kernel";
+  }
+  KdumpWriteRequest req;
+  req.source = src.get();
+  req.header = header_for(meta, opts.dump_level);
+  req.notes = notes;
+  req.ram = &meta.ram;
+  req.dumpable = &meta.available;
+  req.codec = opts.codec;
+  req.share_zero_pages = (opts.dump_level & kDumpLevelZero) != 0;
+  req.threads = opts.threads;
+  req.progress = opts.progress;
+  auto stats = write_kdump(req, *sink);
+  if (!stats) {
+    auto e = std::move(stats).error();
+    // Name the file a read error came from; write errors already name the output.
+    if (e.code == ErrorCode::kBadData) return naming(std::move(e), opts.input);
+    return e;
+  }
+  GUESTDUMP_CHECK(out.commit());
+  ConvertResult res;
+  res.input_format = meta.format;
+  res.pages_ram = meta.ram.count();
+  res.pages_not_in_source = res.pages_ram - meta.available.count();
+  res.dump_level = req.header.dump_level;
+  res.flattened = flattened;
+  res.stats = *stats;
+  return res;
+}
+
+Result<DumpSummary> inspect(const std::string& path) {
+  auto src_r = open_dump(path);
+  if (!src_r) return naming(std::move(src_r).error(), path);
+  auto src = std::move(src_r).value();
+  const DumpMetadata& meta = src->metadata();
+  DumpSummary s;
+  s.path = path;
+  s.format = meta.format;
+  s.arch = meta.arch == KdumpArch::kX86_64 ? "x86_64" : "i386";
+  if (meta.vmcoreinfo && meta.vmcoreinfo->osrelease()) {
+    s.release = std::string(*meta.vmcoreinfo->osrelease());
+  } else {
+    s.release = meta.utsname[2];
+  }
+  s.page_size = meta.page_size;
+  s.max_pfn = meta.max_pfn;
+  s.pages_ram = meta.ram.count();
+  s.pages_dumped = meta.available.count();
+  s.nr_cpus = meta.nr_cpus;
+  s.has_vmcoreinfo = meta.vmcoreinfo.has_value();
+  s.crash_time = meta.timestamp_sec;
+  if (s.crash_time == 0 && meta.vmcoreinfo && meta.vmcoreinfo->crash_time()) {
+    s.crash_time = *meta.vmcoreinfo->crash_time();
+  }
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) s.file_size = static_cast<std::uint64_t>(st.st_size);
+  if (meta.format.starts_with("kdump")) {
+    s.dump_level = meta.dump_level;
+    std::uint32_t f = meta.codec_flags;
+    auto c = codec_from_flag(f);
+    s.codec = f == 0 ? std::string("none") : c ? std::string(codec_name(*c)) : "mixed";
+    GUESTDUMP_TRY(s.pages_zero, src->shared_zero_pages());
+    s.header_version = meta.kdump_header_version;
+  }
+  return s;
+}
+
+Result<VerifyReport> verify(const std::string& path, const std::optional<std::string>& against,
+                            std::function<void(std::uint64_t, std::uint64_t)> progress) {
+  auto src_r = open_dump(path);
+  if (!src_r) return naming(std::move(src_r).error(), path);
+  auto dump = std::move(src_r).value();
+  const DumpMetadata& meta = dump->metadata();
+  std::unique_ptr<DumpSource> ref;
+  if (against) {
+    auto ref_r = open_dump(*against);
+    if (!ref_r) return naming(std::move(ref_r).error(), *against);
+    ref = std::move(ref_r).value();
+    const DumpMetadata& rm = ref->metadata();
+    if (rm.page_size != meta.page_size) {
+      return make_error(ErrorCode::kBadData, quoted(path) + ": page size differs from " + quoted(*against));
+    }
+    // The RAM maps must agree: a page of RAM in one and not the other is a conversion bug.
+    std::uint64_t n = std::max(meta.max_pfn, rm.max_pfn);
+    for (std::uint64_t pfn = 0; pfn < n; ++pfn) {
+      if (meta.ram.test(pfn) != rm.ram.test(pfn)) {
+        return make_error(ErrorCode::kBadData, quoted(path) + ": PFN " + std::to_string(pfn) +
+                                                   (meta.ram.test(pfn) ? " is" : " is not") +
+                                                   " RAM, unlike in " + quoted(*against));
+      }
+    }
+  }
+  VerifyReport rep;
+  auto reader = dump->make_reader();
+  auto ref_reader = ref ? ref->make_reader() : nullptr;
+  std::vector<std::byte> scratch(meta.page_size), ref_scratch(meta.page_size);
+  const std::uint64_t total = meta.available.count();
+  for (std::uint64_t pfn = meta.available.next_set(0); pfn < meta.max_pfn;
+       pfn = meta.available.next_set(pfn + 1)) {
+    auto page = reader->read(pfn, scratch);
+    if (!page) return naming(std::move(page).error(), path);
+    ++rep.pages_checked;
+    std::span<const std::byte> mine(*page, meta.page_size);
+    if (is_zero_page(mine)) ++rep.pages_zero;
+    if (ref) {
+      if (!ref->metadata().available.test(pfn)) {
+        return make_error(ErrorCode::kBadData, quoted(path) + ": PFN " + std::to_string(pfn) +
+                                                   " has data but " + quoted(*against) + " has none");
+      }
+      auto theirs = ref_reader->read(pfn, ref_scratch);
+      if (!theirs) return naming(std::move(theirs).error(), *against);
+      if (std::memcmp(mine.data(), *theirs, meta.page_size) != 0) {
+        return make_error(ErrorCode::kBadData, quoted(path) + ": PFN " + std::to_string(pfn) +
+                                                   " differs from " + quoted(*against));
+      }
+      ++rep.pages_compared;
+    }
+    if (progress && (rep.pages_checked & 0xffff) == 0) progress(rep.pages_checked, total);
+    GUESTDUMP_CHECK(check_cancel());
+  }
+  if (progress) progress(rep.pages_checked, total);
+  return rep;
+}
+
+}  // namespace guestdump::formats

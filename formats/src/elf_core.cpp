@@ -1,0 +1,220 @@
+// ELF core reader: QEMU/libvirt dump-guest-memory output, /proc/vmcore, makedumpfile -E.
+// libelf parses the headers (it handles PN_XNUM and e_phoff wherever it points — QEMU >= 7.2
+// puts a section header first); page data is read from our own read-only mapping.
+
+#include <fcntl.h>
+#include <gelf.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "elf_handles.h"
+#include "guestdump/common/io.h"
+#include "guestdump/formats/dump_source.h"
+#include "guestdump/formats/elf_notes.h"
+
+namespace guestdump::formats {
+namespace {
+
+struct Segment {
+  std::uint64_t paddr = 0;
+  std::uint64_t memsz = 0;
+  std::uint64_t filesz = 0;
+  std::uint64_t offset = 0;
+};
+
+std::string hex(std::uint64_t v) {
+  char b[24];
+  std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
+  return b;
+}
+
+class ElfCoreSource final : public DumpSource {
+ public:
+  ElfCoreSource(MappedFile file, DumpMetadata meta, std::vector<Segment> segs)
+      : file_(std::move(file)), meta_(std::move(meta)), segs_(std::move(segs)) {}
+  const DumpMetadata& metadata() const override { return meta_; }
+  std::unique_ptr<PageReader> make_reader() const override;
+
+  const MappedFile& file() const { return file_; }
+  const std::vector<Segment>& segments() const { return segs_; }
+
+ private:
+  MappedFile file_;
+  DumpMetadata meta_;
+  std::vector<Segment> segs_;  // sorted by paddr, non-overlapping
+};
+
+class ElfPageReader final : public PageReader {
+ public:
+  explicit ElfPageReader(const ElfCoreSource& src) : src_(src) {}
+  Result<const std::byte*> read(std::uint64_t pfn, std::span<std::byte> scratch) override {
+    const auto& segs = src_.segments();
+    const std::uint64_t ps = src_.metadata().page_size;
+    const std::uint64_t pa = pfn * ps;
+    // Fast path: the whole page sits inside the file data of the segment we used last.
+    if (last_ < segs.size()) {
+      const Segment& s = segs[last_];
+      if (pa >= s.paddr && pa + ps <= s.paddr + s.filesz) {
+        return src_.file().bytes().data() + s.offset + (pa - s.paddr);
+      }
+    }
+    auto it = std::upper_bound(segs.begin(), segs.end(), pa,
+                               [](std::uint64_t a, const Segment& s) { return a < s.paddr; });
+    if (it != segs.begin()) {
+      std::size_t idx = static_cast<std::size_t>(it - segs.begin()) - 1;
+      const Segment& s = segs[idx];
+      if (pa >= s.paddr && pa + ps <= s.paddr + s.filesz) {
+        last_ = idx;
+        return src_.file().bytes().data() + s.offset + (pa - s.paddr);
+      }
+    }
+    // Slow path: a page that straddles segment edges or the end of a segment's file data.
+    std::fill(scratch.begin(), scratch.begin() + static_cast<std::ptrdiff_t>(ps), std::byte{0});
+    for (const Segment& s : segs) {
+      std::uint64_t lo = std::max(pa, s.paddr);
+      std::uint64_t hi = std::min(pa + ps, s.paddr + s.filesz);
+      if (lo < hi) {
+        std::memcpy(scratch.data() + (lo - pa), src_.file().bytes().data() + s.offset + (lo - s.paddr),
+                    hi - lo);
+      }
+    }
+    return scratch.data();
+  }
+
+ private:
+  const ElfCoreSource& src_;
+  std::size_t last_ = SIZE_MAX;
+};
+
+std::unique_ptr<PageReader> ElfCoreSource::make_reader() const {
+  return std::make_unique<ElfPageReader>(*this);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<DumpSource>> open_elf_core(const std::string& path) {
+  GUESTDUMP_TRY(MappedFile file, MappedFile::open(path));
+  const std::uint64_t file_size = file.size();
+  if (file_size < EI_NIDENT || std::memcmp(file.bytes().data(), ELFMAG, SELFMAG) != 0) {
+    return make_error(ErrorCode::kBadData, "not an ELF file");
+  }
+  if (static_cast<unsigned char>(file.bytes()[EI_DATA]) != ELFDATA2LSB) {
+    return make_error(ErrorCode::kUnsupported, "big-endian ELF cores are not supported");
+  }
+  if (elf_version(EV_CURRENT) == EV_NONE) return detail::elf_error("libelf");
+  GUESTDUMP_TRY(UniqueFd fd, UniqueFd::open(path, O_RDONLY));
+  detail::UniqueElf elf(elf_begin(fd.get(), ELF_C_READ_MMAP, nullptr));
+  if (!elf) return detail::elf_error("ELF header");
+  GElf_Ehdr ehdr;
+  if (gelf_getehdr(elf.get(), &ehdr) == nullptr) return detail::elf_error("ELF header");
+  if (ehdr.e_type != ET_CORE) {
+    return make_error(ErrorCode::kBadData, "ELF file is not a core dump (e_type " +
+                                               std::to_string(ehdr.e_type) + ")");
+  }
+  DumpMetadata meta;
+  meta.path = path;
+  int cls = gelf_getclass(elf.get());
+  if (ehdr.e_machine == EM_X86_64) {
+    meta.arch = KdumpArch::kX86_64;
+  } else if (ehdr.e_machine == EM_386) {
+    meta.arch = KdumpArch::kI386;
+  } else {
+    return make_error(ErrorCode::kUnsupported,
+                      "ELF machine " + std::to_string(ehdr.e_machine) + " is not supported");
+  }
+  meta.format = cls == ELFCLASS64 ? "elf64" : "elf32";
+
+  std::size_t phnum = 0;
+  if (elf_getphdrnum(elf.get(), &phnum) != 0) return detail::elf_error("program headers");
+  if (phnum == 0) {
+    return make_error(ErrorCode::kUnsupported,
+                      "ELF core has no program headers (a Xen xl dump-core file?)");
+  }
+  // libelf checks the program header table lies inside the file; segment data is ours to check.
+  std::vector<Segment> segs;
+  for (std::size_t i = 0; i < phnum; ++i) {
+    GElf_Phdr ph;
+    if (gelf_getphdr(elf.get(), static_cast<int>(i), &ph) == nullptr) {
+      return detail::elf_error("program header " + std::to_string(i));
+    }
+    if (ph.p_offset > file_size || ph.p_filesz > file_size - ph.p_offset) {
+      return make_error(ErrorCode::kBadData,
+                        "program header " + std::to_string(i) + " data (offset " +
+                            std::to_string(ph.p_offset) + ", " + std::to_string(ph.p_filesz) +
+                            " bytes) runs past the end of the file (" +
+                            std::to_string(file_size) + " bytes): truncated dump?");
+    }
+    if (ph.p_type == PT_NOTE) {
+      auto bytes = file.bytes().subspan(ph.p_offset, ph.p_filesz);
+      meta.notes.insert(meta.notes.end(), bytes.begin(), bytes.end());
+      // Each PT_NOTE is padded to 4 bytes so the merged blob stays a valid note sequence.
+      meta.notes.resize((meta.notes.size() + 3) & ~std::size_t{3}, std::byte{0});
+    } else if (ph.p_type == PT_LOAD) {
+      if (ph.p_filesz > ph.p_memsz) {
+        return make_error(ErrorCode::kBadData, "PT_LOAD " + std::to_string(i) +
+                                                   " has more file bytes than memory bytes");
+      }
+      if (ph.p_memsz == 0) continue;
+      if (ph.p_paddr + ph.p_memsz < ph.p_paddr) {
+        return make_error(ErrorCode::kBadData,
+                          "PT_LOAD " + std::to_string(i) + " wraps the physical address space");
+      }
+      segs.push_back({ph.p_paddr, ph.p_memsz, ph.p_filesz, ph.p_offset});
+    }
+  }
+  if (segs.empty()) return make_error(ErrorCode::kBadData, "ELF core has no PT_LOAD segments");
+  std::stable_sort(segs.begin(), segs.end(),
+                   [](const Segment& a, const Segment& b) { return a.paddr < b.paddr; });
+  // Overlapping physical ranges: a segment fully inside another with identical bytes is an
+  // alias (the /proc/vmcore kernel-text segment); anything else is a broken dump.
+  std::vector<Segment> kept;
+  for (const Segment& s : segs) {
+    if (!kept.empty() && s.paddr < kept.back().paddr + kept.back().memsz) {
+      const Segment& k = kept.back();
+      bool contained = s.paddr + s.memsz <= k.paddr + k.memsz && s.filesz == s.memsz &&
+                       s.paddr + s.filesz <= k.paddr + k.filesz;
+      if (contained && std::memcmp(file.bytes().data() + s.offset,
+                                   file.bytes().data() + k.offset + (s.paddr - k.paddr),
+                                   s.filesz) == 0) {
+        continue;
+      }
+      return make_error(ErrorCode::kBadData,
+                        "PT_LOAD segments overlap at physical " + hex(s.paddr) + " (" +
+                            hex(k.paddr) + "-" + hex(k.paddr + k.memsz) + " and " +
+                            hex(s.paddr) + "-" + hex(s.paddr + s.memsz) + ")");
+    }
+    kept.push_back(s);
+  }
+  meta.page_size = 4096;
+  const std::uint64_t ps = meta.page_size;
+  const Segment& last = kept.back();
+  meta.max_pfn = (last.paddr + last.memsz) / ps;
+  meta.ram = PfnBitmap(meta.max_pfn);
+  meta.available = PfnBitmap(meta.max_pfn);
+  for (const Segment& s : kept) {
+    // makedumpfile's rule: PFNs floor(start/ps) .. floor(end/ps) - 1 are RAM.
+    std::uint64_t first = s.paddr / ps;
+    std::uint64_t end = (s.paddr + s.memsz) / ps;
+    if (end > first) meta.ram.assign_range(first, end - first, true);
+    std::uint64_t data_end = (s.paddr + s.filesz + ps - 1) / ps;
+    std::uint64_t avail_end = std::min(end, data_end);
+    if (avail_end > first) meta.available.assign_range(first, avail_end - first, true);
+  }
+  meta.available.intersect(meta.ram);
+
+  GUESTDUMP_TRY(auto notes, parse_notes(meta.notes));
+  meta.nr_cpus = count_prstatus(notes);
+  if (const NoteView* vi = find_vmcoreinfo(notes)) {
+    meta.vmcoreinfo = VmcoreInfo::parse(
+        std::string_view(reinterpret_cast<const char*>(vi->desc.data()), vi->desc.size()));
+    if (auto ps_v = meta.vmcoreinfo->page_size(); ps_v && *ps_v != ps) {
+      return make_error(ErrorCode::kUnsupported,
+                        "guest page size " + std::to_string(*ps_v) + " is not supported");
+    }
+  }
+  file.advise_sequential();
+  return std::unique_ptr<DumpSource>(new ElfCoreSource(std::move(file), std::move(meta), std::move(kept)));
+}
+
+}  // namespace guestdump::formats

@@ -1,0 +1,242 @@
+#include "commands.h"
+
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+#include <optional>
+
+#include "guestdump/formats/convert.h"
+
+namespace po = boost::program_options;
+
+namespace guestdump::cli {
+namespace {
+
+std::string human_bytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024 && u < 4) {
+    b /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", b, units[u]);
+  return buf;
+}
+
+// A progress bar on a terminal (pages, rate, ETA); silent when stderr is not a terminal.
+class ProgressBar {
+ public:
+  ProgressBar(std::string label, std::uint32_t page_size)
+      : label_(std::move(label)), page_size_(page_size), tty_(::isatty(STDERR_FILENO) == 1),
+        start_(std::chrono::steady_clock::now()) {}
+  ~ProgressBar() {
+    if (tty_ && drawn_) std::fputs("\r\033[K", stderr);
+  }
+  void update(std::uint64_t done, std::uint64_t total) {
+    if (!tty_ || total == 0) return;
+    auto now = std::chrono::steady_clock::now();
+    if (drawn_ && now - last_ < std::chrono::milliseconds(100) && done != total) return;
+    last_ = now;
+    drawn_ = true;
+    double secs = std::chrono::duration<double>(now - start_).count();
+    double frac = static_cast<double>(done) / static_cast<double>(total);
+    double rate = secs > 0 ? static_cast<double>(done) * page_size_ / secs : 0;
+    double eta = frac > 0 ? secs / frac - secs : 0;
+    int width = 30;
+    int fill = static_cast<int>(frac * width);
+    std::string bar(static_cast<std::size_t>(fill), '=');
+    bar.resize(static_cast<std::size_t>(width), ' ');
+    std::fprintf(stderr, "\r%s [%s] %3d%% %s/s ETA %.0fs\033[K", label_.c_str(), bar.c_str(),
+                 static_cast<int>(frac * 100), human_bytes(rate).c_str(), eta);
+  }
+
+ private:
+  std::string label_;
+  std::uint32_t page_size_;
+  bool tty_;
+  bool drawn_ = false;
+  std::chrono::steady_clock::time_point start_, last_;
+};
+
+// Parses `args` against `desc` + positionals; returns nullopt (and sets `code`) on --help or error.
+std::optional<po::variables_map> parse(const std::vector<std::string>& args,
+                                       const po::options_description& desc,
+                                       const po::positional_options_description& pos,
+                                       const char* usage, int& code) {
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(desc).positional(pos).run(), vm);
+    if (vm.count("help") != 0) {
+      std::cout << usage << "\n" << desc;
+      code = 0;
+      return std::nullopt;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    code = usage_error(e.what());
+    return std::nullopt;
+  }
+  return vm;
+}
+
+std::string time_string(std::int64_t t) {
+  if (t == 0) return "unknown";
+  std::time_t tt = static_cast<std::time_t>(t);
+  char buf[64];
+  std::tm tm {};
+  gmtime_r(&tt, &tm);
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
+}
+
+}  // namespace
+
+int fail(const std::string& message) {
+  std::fprintf(stderr, "guestdump: error: %s\n", message.c_str());
+  return 1;
+}
+
+int usage_error(const std::string& message) {
+  std::fprintf(stderr, "guestdump: error: %s (see 'guestdump --help')\n", message.c_str());
+  return 2;
+}
+
+int run_convert(const std::vector<std::string>& args) {
+  formats::ConvertOptions opts;
+  std::string codec = "zstd";
+  po::options_description desc("convert options");
+  desc.add_options()("help,h", "show this help")(
+      "dump-level,d", po::value<int>(&opts.dump_level)->default_value(formats::kDumpLevelZero),
+      "makedumpfile dump level (bit 1: zero pages)")(
+      "compress,c", po::value<std::string>(&codec)->default_value("zstd"),
+      "page codec: zstd, zlib, lzo, snappy, none")(
+      "threads,j", po::value<unsigned>(&opts.threads)->default_value(0),
+      "worker threads (0 = online CPUs)")("flattened", po::bool_switch(&opts.flattened),
+                                          "write makedumpfile's flattened format")(
+      "input", po::value<std::string>(&opts.input)->required(), "input dump")(
+      "output", po::value<std::string>(&opts.output)->required(), "output file or '-'");
+  po::positional_options_description pos;
+  pos.add("input", 1).add("output", 1);
+  int code = 0;
+  auto vm = parse(args, desc, pos,
+                  "usage: guestdump convert [-d LEVEL] [-c CODEC] [-j THREADS] [--flattened] "
+                  "INPUT OUTPUT",
+                  code);
+  if (!vm) return code;
+  auto c = formats::parse_codec(codec);
+  if (!c) return usage_error("unknown codec '" + codec + "' (zstd, zlib, lzo, snappy, none)");
+  opts.codec = *c;
+  if (auto r = formats::check_dump_level(opts.dump_level); !r) {
+    return r.error().code == ErrorCode::kInvalidArgument ? usage_error(r.error().message)
+                                                         : fail(r.error().message);
+  }
+  ProgressBar bar("converting", 4096);
+  opts.progress = [&bar](std::uint64_t done, std::uint64_t total) { bar.update(done, total); };
+  auto t0 = std::chrono::steady_clock::now();
+  auto res = formats::convert(opts);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!res) return fail("convert: " + res.error().message);
+  const auto& s = res->stats;
+  std::FILE* out = opts.output == "-" ? stderr : stdout;
+  std::fprintf(out,
+               "wrote %s: %s, %llu pages dumped (%llu zero, %llu compressed, %llu raw), "
+               "dump level %d, %s%s, %.2f s, %u threads\n",
+               opts.output == "-" ? "standard output" : opts.output.c_str(),
+               human_bytes(static_cast<double>(s.file_size)).c_str(),
+               static_cast<unsigned long long>(s.pages_dumped),
+               static_cast<unsigned long long>(s.pages_zero),
+               static_cast<unsigned long long>(s.pages_compressed),
+               static_cast<unsigned long long>(s.pages_raw), res->dump_level,
+               std::string(formats::codec_name(opts.codec)).c_str(),
+               res->flattened ? ", flattened" : "", secs, s.threads);
+  return 0;
+}
+
+int run_info(const std::vector<std::string>& args) {
+  std::string file;
+  bool json = false;
+  po::options_description desc("info options");
+  desc.add_options()("help,h", "show this help")("json", po::bool_switch(&json), "print JSON")(
+      "file", po::value<std::string>(&file)->required(), "dump file");
+  po::positional_options_description pos;
+  pos.add("file", 1);
+  int code = 0;
+  auto vm = parse(args, desc, pos, "usage: guestdump info [--json] FILE", code);
+  if (!vm) return code;
+  auto r = formats::inspect(file);
+  if (!r) return fail("info: " + r.error().message);
+  const auto& s = *r;
+  if (json) {
+    nlohmann::json j;
+    j["file"] = s.path;
+    j["format"] = s.format;
+    j["arch"] = s.arch;
+    j["release"] = s.release;
+    j["page_size"] = s.page_size;
+    j["max_pfn"] = s.max_pfn;
+    j["cpus"] = s.nr_cpus;
+    j["crash_time"] = s.crash_time;
+    j["vmcoreinfo"] = s.has_vmcoreinfo;
+    j["file_size"] = s.file_size;
+    j["pages"] = {{"total", s.pages_ram},
+                  {"dumped", s.pages_dumped},
+                  {"excluded", s.pages_ram - s.pages_dumped}};
+    if (s.pages_zero) j["pages"]["zero"] = *s.pages_zero;
+    if (s.dump_level) j["dump_level"] = *s.dump_level;
+    if (s.codec) j["codec"] = *s.codec;
+    if (s.header_version) j["header_version"] = *s.header_version;
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::printf("file:        %s\n", s.path.c_str());
+  std::printf("format:      %s\n", s.format.c_str());
+  std::printf("kernel:      %s\n", s.release.empty() ? "unknown" : s.release.c_str());
+  std::printf("arch:        %s, page size %u\n", s.arch.c_str(), s.page_size);
+  std::printf("cpus:        %d\n", s.nr_cpus);
+  std::printf("crash time:  %s\n", time_string(s.crash_time).c_str());
+  if (s.dump_level) std::printf("dump level:  %d\n", *s.dump_level);
+  if (s.codec) std::printf("codec:       %s\n", s.codec->c_str());
+  std::printf("pages:       %llu total, %llu dumped", static_cast<unsigned long long>(s.pages_ram),
+              static_cast<unsigned long long>(s.pages_dumped));
+  if (s.pages_zero) std::printf(" (%llu zero)", static_cast<unsigned long long>(*s.pages_zero));
+  std::printf(", %llu excluded\n", static_cast<unsigned long long>(s.pages_ram - s.pages_dumped));
+  std::printf("vmcoreinfo:  %s\n", s.has_vmcoreinfo ? "yes" : "no");
+  std::printf("file size:   %s\n", human_bytes(static_cast<double>(s.file_size)).c_str());
+  return 0;
+}
+
+int run_verify(const std::vector<std::string>& args) {
+  std::string file;
+  std::string against;
+  po::options_description desc("verify options");
+  desc.add_options()("help,h", "show this help")(
+      "against", po::value<std::string>(&against), "compare every page with this source dump")(
+      "file", po::value<std::string>(&file)->required(), "kdump file");
+  po::positional_options_description pos;
+  pos.add("file", 1);
+  int code = 0;
+  auto vm = parse(args, desc, pos, "usage: guestdump verify FILE [--against SOURCE]", code);
+  if (!vm) return code;
+  std::optional<std::string> ref;
+  if (!against.empty()) ref = against;
+  ProgressBar bar("verifying", 4096);
+  auto r = formats::verify(file, ref, [&bar](std::uint64_t d, std::uint64_t t) { bar.update(d, t); });
+  if (!r) return fail("verify: " + r.error().message);
+  if (ref) {
+    std::printf("%s: ok, %llu pages checked, all equal to %s\n", file.c_str(),
+                static_cast<unsigned long long>(r->pages_checked), against.c_str());
+  } else {
+    std::printf("%s: ok, %llu pages checked\n", file.c_str(),
+                static_cast<unsigned long long>(r->pages_checked));
+  }
+  return 0;
+}
+
+}  // namespace guestdump::cli

@@ -1,0 +1,60 @@
+// guestdump: convert, inspect and verify guest kernel dumps.
+
+#include <csignal>
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "guestdump/common/io.h"
+#include "guestdump/common/log.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: guestdump <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  convert [-d LEVEL] [-c CODEC] [-j THREADS] [--flattened] INPUT OUTPUT\n"
+    "                     ELF core or kdump file -> kdump-compressed file (OUTPUT '-' = stdout)\n"
+    "  info [--json] FILE  describe a dump file\n"
+    "  verify FILE [--against SOURCE]\n"
+    "                     check a kdump file's structure; with SOURCE, compare every page\n"
+    "\n"
+    "Run 'guestdump <command> --help' for a command's options.\n";
+
+void on_signal(int) { guestdump::request_cancel(); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+      std::fputs(kUsage, args.empty() ? stderr : stdout);
+      return args.empty() ? 2 : 0;
+    }
+    if (args[0] == "--version") {
+      std::puts("guestdump " GUESTDUMP_VERSION);
+      return 0;
+    }
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    guestdump::set_log_sink([](guestdump::LogLevel level, std::string_view, std::string_view text) {
+      std::fprintf(stderr, "guestdump: %.*s: %.*s\n",
+                   static_cast<int>(guestdump::log_level_name(level).size()),
+                   guestdump::log_level_name(level).data(), static_cast<int>(text.size()), text.data());
+    });
+    std::string cmd = args[0];
+    args.erase(args.begin());
+    if (cmd == "convert") return guestdump::cli::run_convert(args);
+    if (cmd == "info") return guestdump::cli::run_info(args);
+    if (cmd == "verify") return guestdump::cli::run_verify(args);
+    return guestdump::cli::usage_error("unknown command '" + cmd + "'");
+  } catch (const std::exception& e) {
+    return guestdump::cli::fail(std::string("unexpected: ") + e.what());
+  }
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs everything guestdump needs to build and to run its whole test suite on Debian 12.
+# Usage: scripts/install-deps.sh [--build-only]
+set -euo pipefail
+
+build_pkgs=(
+  build-essential cmake pkg-config ninja-build
+  libvirt-dev nlohmann-json3-dev libelf-dev libzstd-dev zlib1g-dev liblzo2-dev libsnappy-dev
+  libboost-program-options-dev googletest libgtest-dev libgmock-dev libfmt-dev libsystemd-dev
+)
+test_pkgs=(
+  qemu-system-x86 qemu-utils busybox-static cpio kmod xz-utils zstd
+  crash makedumpfile python3-libkdumpfile python3-drgn
+  libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
+  e2fsprogs util-linux kexec-tools
+)
+
+pkgs=("${build_pkgs[@]}")
+if [[ "${1:-}" != "--build-only" ]]; then
+  pkgs+=("${test_pkgs[@]}")
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-deps: need root to install: ${missing[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

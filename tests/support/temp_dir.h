@@ -1,0 +1,21 @@
+#pragma once
+// A fresh directory under $TMPDIR (or /tmp), removed with its contents on destruction.
+
+#include <string>
+
+namespace guestdump::test {
+
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace guestdump::test
