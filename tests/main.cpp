@@ -1,9 +1,9 @@
 // Test main: a failed ASSERT_* inside a helper function throws, so the test stops there instead
 // of running on with broken state (bpftrace's ThrowListener).
 
-#include <gtest/gtest.h>
-
 #include <stdexcept>
+
+#include <gtest/gtest.h>
 
 namespace {
 class ThrowListener : public testing::EmptyTestEventListener {
@@ -13,7 +13,7 @@ class ThrowListener : public testing::EmptyTestEventListener {
     }
   }
 };
-}  // namespace
+} // namespace
 
 int main(int argc, char** argv) {
   testing::InitGoogleTest(&argc, argv);

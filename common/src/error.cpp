@@ -22,4 +22,4 @@ Error make_error(ErrorCode code, std::string message) {
   return Error{code, std::move(message), 0};
 }
 
-}  // namespace guestdump
+} // namespace guestdump

@@ -1,14 +1,14 @@
 #include "guestdump/common/io.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <vector>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace guestdump {
 
@@ -48,9 +48,9 @@ Result<void> pread_exact(int fd, std::span<std::byte> data, std::uint64_t offset
       return errno_error("read", name);
     }
     if (n == 0) {
-      return make_error(ErrorCode::kBadData,
-                        "read '" + std::string(name) + "': unexpected end of file at offset " +
-                            std::to_string(start));
+      return make_error(ErrorCode::kBadData, "read '" + std::string(name) +
+                                                 "': unexpected end of file at offset " +
+                                                 std::to_string(start));
     }
     data = data.subspan(static_cast<std::size_t>(n));
     offset += static_cast<std::uint64_t>(n);
@@ -80,8 +80,8 @@ Result<MappedFile> MappedFile::open(const std::string& path) {
     return make_error(ErrorCode::kUnsupported, "open '" + path + "': not a regular file");
   }
   if (st.st_size == 0) return MappedFile(path, nullptr, 0);
-  void* p = ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_SHARED,
-                   fd.get(), 0);
+  void* p =
+      ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_SHARED, fd.get(), 0);
   if (p == MAP_FAILED) return errno_error("mmap", path);
   return MappedFile(path, static_cast<const std::byte*>(p), static_cast<std::size_t>(st.st_size));
 }
@@ -131,11 +131,11 @@ Result<OutputFile> OutputFile::create(const std::string& path) {
       auto slash = path.rfind('/');
       std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
       std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-      std::string tmpl = (slash == std::string::npos ? std::string() : dir) + "." + base +
-                         ".partial.XXXXXX";
+      std::string tmpl =
+          (slash == std::string::npos ? std::string() : dir) + "." + base + ".partial.XXXXXX";
       std::vector<char> buf(tmpl.begin(), tmpl.end());
       buf.push_back('\0');
-      int fd = ::mkostemp(buf.data(), O_CLOEXEC);  // mkostemp creates the file with mode 0600
+      int fd = ::mkostemp(buf.data(), O_CLOEXEC); // mkostemp creates the file with mode 0600
       if (fd < 0) return errno_error("create", path);
       out.fd_ = UniqueFd(fd);
       out.temp_path_ = buf.data();
@@ -163,11 +163,15 @@ namespace {
 volatile std::sig_atomic_t g_cancel = 0;
 }
 
-void request_cancel() noexcept { g_cancel = 1; }
-bool cancel_requested() noexcept { return g_cancel != 0; }
+void request_cancel() noexcept {
+  g_cancel = 1;
+}
+bool cancel_requested() noexcept {
+  return g_cancel != 0;
+}
 Result<void> check_cancel() {
   if (cancel_requested()) return make_error(ErrorCode::kCancelled, "cancelled");
   return {};
 }
 
-}  // namespace guestdump
+} // namespace guestdump

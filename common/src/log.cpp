@@ -9,7 +9,7 @@ namespace guestdump {
 namespace {
 
 std::mutex g_sink_mutex;
-LogSink g_sink;  // empty = stderr
+LogSink g_sink; // empty = stderr
 std::atomic<int> g_level{static_cast<int>(LogLevel::kInfo)};
 
 void stderr_sink(LogLevel level, std::string_view component, std::string_view text) {
@@ -25,23 +25,31 @@ void stderr_sink(LogLevel level, std::string_view component, std::string_view te
   std::fwrite(line.data(), 1, line.size(), stderr);
 }
 
-}  // namespace
+} // namespace
 
 void set_log_sink(LogSink sink) {
   std::lock_guard lock(g_sink_mutex);
   g_sink = std::move(sink);
 }
 
-void set_log_level(LogLevel level) { g_level.store(static_cast<int>(level)); }
+void set_log_level(LogLevel level) {
+  g_level.store(static_cast<int>(level));
+}
 
-bool log_enabled(LogLevel level) { return static_cast<int>(level) >= g_level.load(); }
+bool log_enabled(LogLevel level) {
+  return static_cast<int>(level) >= g_level.load();
+}
 
 std::string_view log_level_name(LogLevel level) {
   switch (level) {
-    case LogLevel::kDebug: return "debug";
-    case LogLevel::kInfo: return "info";
-    case LogLevel::kWarn: return "warn";
-    case LogLevel::kError: return "error";
+  case LogLevel::kDebug:
+    return "debug";
+  case LogLevel::kInfo:
+    return "info";
+  case LogLevel::kWarn:
+    return "warn";
+  case LogLevel::kError:
+    return "error";
   }
   return "?";
 }
@@ -56,4 +64,4 @@ LogLine::~LogLine() {
   }
 }
 
-}  // namespace guestdump
+} // namespace guestdump

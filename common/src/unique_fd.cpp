@@ -16,4 +16,4 @@ void UniqueFd::reset(int fd) {
   fd_ = fd;
 }
 
-}  // namespace guestdump
+} // namespace guestdump

@@ -1,9 +1,9 @@
 #pragma once
 // RAII aliases for the compression libraries' handles (private to formats/).
 
-#include <zstd.h>
-
 #include <memory>
+
+#include <zstd.h>
 
 namespace guestdump::formats::detail {
 
@@ -16,4 +16,4 @@ struct ZstdDCtxDeleter {
 using UniqueZstdCCtx = std::unique_ptr<ZSTD_CCtx, ZstdCCtxDeleter>;
 using UniqueZstdDCtx = std::unique_ptr<ZSTD_DCtx, ZstdDCtxDeleter>;
 
-}  // namespace guestdump::formats::detail
+} // namespace guestdump::formats::detail

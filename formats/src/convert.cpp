@@ -1,20 +1,23 @@
 #include "guestdump/formats/convert.h"
 
-#include <sys/stat.h>
-
 #include <cstring>
 #include <string>
 #include <vector>
+
+#include <sys/stat.h>
 
 #include "guestdump/common/io.h"
 #include "guestdump/common/log.h"
 #include "guestdump/formats/dump_source.h"
 #include "guestdump/formats/elf_notes.h"
+#include "guestdump/formats/kernel_memory.h"
 
 namespace guestdump::formats {
 namespace {
 
-std::string quoted(const std::string& s) { return "'" + s + "'"; }
+std::string quoted(const std::string& s) {
+  return "'" + s + "'";
+}
 
 // Adds "'path': " unless the message already names the file (open/read errors do).
 Error naming(Error e, const std::string& path) {
@@ -22,21 +25,35 @@ Error naming(Error e, const std::string& path) {
   return std::move(e).context(quoted(path));
 }
 
-KdumpHeader header_for(const DumpMetadata& meta, int dump_level) {
+KdumpHeader header_for(const DumpSource& src, int dump_level) {
+  const DumpMetadata& meta = src.metadata();
   KdumpHeader hdr;
   hdr.arch = meta.arch;
   hdr.utsname = meta.utsname;
+  if (hdr.utsname[1].empty() && meta.vmcoreinfo) {
+    // Like makedumpfile: the header carries the guest's own utsname from init_uts_ns.
+    // libkdumpfile (and so drgn) takes the architecture from it only when every field is set.
+    if (auto uts = read_guest_utsname(src)) {
+      hdr.utsname = *uts;
+    } else {
+      GUESTDUMP_LOG(kWarn, "convert") << "'" << meta.path << "': cannot read the guest's utsname ("
+                                      << uts.error().message << "); the header gets a partial one";
+    }
+  }
   const auto& vi = meta.vmcoreinfo;
   if (hdr.utsname[0].empty()) hdr.utsname[0] = "Linux";
-  if (hdr.utsname[2].empty() && vi && vi->osrelease()) hdr.utsname[2] = std::string(*vi->osrelease());
+  if (hdr.utsname[2].empty() && vi && vi->osrelease())
+    hdr.utsname[2] = std::string(*vi->osrelease());
   if (hdr.utsname[4].empty()) hdr.utsname[4] = meta.arch == KdumpArch::kX86_64 ? "x86_64" : "i686";
   hdr.timestamp_sec = meta.timestamp_sec;
   if (hdr.timestamp_sec == 0 && vi && vi->crash_time()) hdr.timestamp_sec = *vi->crash_time();
-  if (meta.phys_base) {
-    hdr.phys_base = *meta.phys_base;
-  } else if (vi && vi->number("phys_base")) {
-    // NUMBER(phys_base) is signed decimal on x86_64 (QEMU's hex parse of it is a known bug).
+  // The guest's own NUMBER(phys_base) wins over a source header's value: QEMU parses that
+  // decimal number as hex and writes the wrong phys_base into its kdump sub header, which then
+  // sends makedumpfile's page-table walk outside RAM.
+  if (vi && vi->number("phys_base")) {
     hdr.phys_base = static_cast<std::uint64_t>(*vi->number("phys_base"));
+  } else if (meta.phys_base) {
+    hdr.phys_base = *meta.phys_base;
   }
   hdr.dump_level = dump_level | meta.dump_level;
   hdr.nr_cpus = meta.nr_cpus;
@@ -59,7 +76,7 @@ Result<std::vector<std::byte>> notes_for(const DumpMetadata& meta) {
   return notes;
 }
 
-}  // namespace
+} // namespace
 
 Result<void> check_dump_level(int level) {
   if (level < 0 || level > 31) {
@@ -83,12 +100,14 @@ Result<ConvertResult> convert(const ConvertOptions& opts) {
   if (!src_r) return naming(std::move(src_r).error(), opts.input);
   auto src = std::move(src_r).value();
   const DumpMetadata& meta = src->metadata();
-  if (meta.max_pfn == 0) return make_error(ErrorCode::kBadData, quoted(opts.input) + ": no memory in dump");
+  if (meta.max_pfn == 0)
+    return make_error(ErrorCode::kBadData, quoted(opts.input) + ": no memory in dump");
 
   auto out_r = OutputFile::create(opts.output);
   if (!out_r) return std::move(out_r).error();
   OutputFile out = std::move(out_r).value();
-  bool flattened = opts.flattened || !out.seekable();
+  // "-" is a stream by contract, even when standard output happens to be a regular file.
+  bool flattened = opts.flattened || opts.output == "-" || !out.seekable();
   auto sink = flattened ? make_flattened_sink(out.fd(), out.path())
                         : make_positioned_sink(out.fd(), out.path());
   GUESTDUMP_TRY(auto notes, notes_for(meta));
@@ -99,7 +118,7 @@ Result<ConvertResult> convert(const ConvertOptions& opts) {
   }
   KdumpWriteRequest req;
   req.source = src.get();
-  req.header = header_for(meta, opts.dump_level);
+  req.header = header_for(*src, opts.dump_level);
   req.notes = notes;
   req.ram = &meta.ram;
   req.dumpable = &meta.available;
@@ -175,7 +194,8 @@ Result<VerifyReport> verify(const std::string& path, const std::optional<std::st
     ref = std::move(ref_r).value();
     const DumpMetadata& rm = ref->metadata();
     if (rm.page_size != meta.page_size) {
-      return make_error(ErrorCode::kBadData, quoted(path) + ": page size differs from " + quoted(*against));
+      return make_error(ErrorCode::kBadData,
+                        quoted(path) + ": page size differs from " + quoted(*against));
     }
     // The RAM maps must agree: a page of RAM in one and not the other is a conversion bug.
     std::uint64_t n = std::max(meta.max_pfn, rm.max_pfn);
@@ -202,7 +222,8 @@ Result<VerifyReport> verify(const std::string& path, const std::optional<std::st
     if (ref) {
       if (!ref->metadata().available.test(pfn)) {
         return make_error(ErrorCode::kBadData, quoted(path) + ": PFN " + std::to_string(pfn) +
-                                                   " has data but " + quoted(*against) + " has none");
+                                                   " has data but " + quoted(*against) +
+                                                   " has none");
       }
       auto theirs = ref_reader->read(pfn, ref_scratch);
       if (!theirs) return naming(std::move(theirs).error(), *against);
@@ -219,4 +240,4 @@ Result<VerifyReport> verify(const std::string& path, const std::optional<std::st
   return rep;
 }
 
-}  // namespace guestdump::formats
+} // namespace guestdump::formats

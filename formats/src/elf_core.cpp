@@ -2,11 +2,11 @@
 // libelf parses the headers (it handles PN_XNUM and e_phoff wherever it points — QEMU >= 7.2
 // puts a section header first); page data is read from our own read-only mapping.
 
-#include <fcntl.h>
-#include <gelf.h>
-
 #include <algorithm>
 #include <cstring>
+
+#include <fcntl.h>
+#include <gelf.h>
 
 #include "elf_handles.h"
 #include "guestdump/common/io.h"
@@ -30,7 +30,7 @@ std::string hex(std::uint64_t v) {
 }
 
 class ElfCoreSource final : public DumpSource {
- public:
+public:
   ElfCoreSource(MappedFile file, DumpMetadata meta, std::vector<Segment> segs)
       : file_(std::move(file)), meta_(std::move(meta)), segs_(std::move(segs)) {}
   const DumpMetadata& metadata() const override { return meta_; }
@@ -39,14 +39,14 @@ class ElfCoreSource final : public DumpSource {
   const MappedFile& file() const { return file_; }
   const std::vector<Segment>& segments() const { return segs_; }
 
- private:
+private:
   MappedFile file_;
   DumpMetadata meta_;
-  std::vector<Segment> segs_;  // sorted by paddr, non-overlapping
+  std::vector<Segment> segs_; // sorted by paddr, non-overlapping
 };
 
 class ElfPageReader final : public PageReader {
- public:
+public:
   explicit ElfPageReader(const ElfCoreSource& src) : src_(src) {}
   Result<const std::byte*> read(std::uint64_t pfn, std::span<std::byte> scratch) override {
     const auto& segs = src_.segments();
@@ -75,14 +75,14 @@ class ElfPageReader final : public PageReader {
       std::uint64_t lo = std::max(pa, s.paddr);
       std::uint64_t hi = std::min(pa + ps, s.paddr + s.filesz);
       if (lo < hi) {
-        std::memcpy(scratch.data() + (lo - pa), src_.file().bytes().data() + s.offset + (lo - s.paddr),
-                    hi - lo);
+        std::memcpy(scratch.data() + (lo - pa),
+                    src_.file().bytes().data() + s.offset + (lo - s.paddr), hi - lo);
       }
     }
     return scratch.data();
   }
 
- private:
+private:
   const ElfCoreSource& src_;
   std::size_t last_ = SIZE_MAX;
 };
@@ -91,7 +91,7 @@ std::unique_ptr<PageReader> ElfCoreSource::make_reader() const {
   return std::make_unique<ElfPageReader>(*this);
 }
 
-}  // namespace
+} // namespace
 
 Result<std::unique_ptr<DumpSource>> open_elf_core(const std::string& path) {
   GUESTDUMP_TRY(MappedFile file, MappedFile::open(path));
@@ -109,8 +109,8 @@ Result<std::unique_ptr<DumpSource>> open_elf_core(const std::string& path) {
   GElf_Ehdr ehdr;
   if (gelf_getehdr(elf.get(), &ehdr) == nullptr) return detail::elf_error("ELF header");
   if (ehdr.e_type != ET_CORE) {
-    return make_error(ErrorCode::kBadData, "ELF file is not a core dump (e_type " +
-                                               std::to_string(ehdr.e_type) + ")");
+    return make_error(ErrorCode::kBadData,
+                      "ELF file is not a core dump (e_type " + std::to_string(ehdr.e_type) + ")");
   }
   DumpMetadata meta;
   meta.path = path;
@@ -142,8 +142,8 @@ Result<std::unique_ptr<DumpSource>> open_elf_core(const std::string& path) {
       return make_error(ErrorCode::kBadData,
                         "program header " + std::to_string(i) + " data (offset " +
                             std::to_string(ph.p_offset) + ", " + std::to_string(ph.p_filesz) +
-                            " bytes) runs past the end of the file (" +
-                            std::to_string(file_size) + " bytes): truncated dump?");
+                            " bytes) runs past the end of the file (" + std::to_string(file_size) +
+                            " bytes): truncated dump?");
     }
     if (ph.p_type == PT_NOTE) {
       auto bytes = file.bytes().subspan(ph.p_offset, ph.p_filesz);
@@ -174,15 +174,15 @@ Result<std::unique_ptr<DumpSource>> open_elf_core(const std::string& path) {
       const Segment& k = kept.back();
       bool contained = s.paddr + s.memsz <= k.paddr + k.memsz && s.filesz == s.memsz &&
                        s.paddr + s.filesz <= k.paddr + k.filesz;
-      if (contained && std::memcmp(file.bytes().data() + s.offset,
-                                   file.bytes().data() + k.offset + (s.paddr - k.paddr),
-                                   s.filesz) == 0) {
+      if (contained &&
+          std::memcmp(file.bytes().data() + s.offset,
+                      file.bytes().data() + k.offset + (s.paddr - k.paddr), s.filesz) == 0) {
         continue;
       }
-      return make_error(ErrorCode::kBadData,
-                        "PT_LOAD segments overlap at physical " + hex(s.paddr) + " (" +
-                            hex(k.paddr) + "-" + hex(k.paddr + k.memsz) + " and " +
-                            hex(s.paddr) + "-" + hex(s.paddr + s.memsz) + ")");
+      return make_error(ErrorCode::kBadData, "PT_LOAD segments overlap at physical " +
+                                                 hex(s.paddr) + " (" + hex(k.paddr) + "-" +
+                                                 hex(k.paddr + k.memsz) + " and " + hex(s.paddr) +
+                                                 "-" + hex(s.paddr + s.memsz) + ")");
     }
     kept.push_back(s);
   }
@@ -214,7 +214,8 @@ Result<std::unique_ptr<DumpSource>> open_elf_core(const std::string& path) {
     }
   }
   file.advise_sequential();
-  return std::unique_ptr<DumpSource>(new ElfCoreSource(std::move(file), std::move(meta), std::move(kept)));
+  return std::unique_ptr<DumpSource>(
+      new ElfCoreSource(std::move(file), std::move(meta), std::move(kept)));
 }
 
-}  // namespace guestdump::formats
+} // namespace guestdump::formats

@@ -1,10 +1,10 @@
 #pragma once
 // RAII alias for libelf handles (private to formats/).
 
-#include <libelf.h>
-
 #include <memory>
 #include <string>
+
+#include <libelf.h>
 
 #include "guestdump/common/result.h"
 
@@ -20,4 +20,4 @@ inline Error elf_error(std::string_view what) {
   return make_error(ErrorCode::kBadData, std::string(what) + ": " + elf_errmsg(-1));
 }
 
-}  // namespace guestdump::formats::detail
+} // namespace guestdump::formats::detail

@@ -10,8 +10,10 @@ std::uint32_t load_u32(const std::byte* p) {
   std::memcpy(&v, p, 4);
   return v;
 }
-constexpr std::uint64_t align4(std::uint64_t v) { return (v + 3) & ~std::uint64_t{3}; }
-}  // namespace
+constexpr std::uint64_t align4(std::uint64_t v) {
+  return (v + 3) & ~std::uint64_t{3};
+}
+} // namespace
 
 Result<std::vector<NoteView>> parse_notes(std::span<const std::byte> blob) {
   std::vector<NoteView> notes;
@@ -20,7 +22,7 @@ Result<std::vector<NoteView>> parse_notes(std::span<const std::byte> blob) {
     std::uint32_t namesz = load_u32(blob.data() + pos);
     std::uint32_t descsz = load_u32(blob.data() + pos + 4);
     std::uint32_t type = load_u32(blob.data() + pos + 8);
-    if (namesz == 0 && descsz == 0 && type == 0) break;  // zero padding
+    if (namesz == 0 && descsz == 0 && type == 0) break; // zero padding
     std::uint64_t name_off = pos + 12;
     std::uint64_t desc_off = name_off + align4(namesz);
     std::uint64_t end = desc_off + align4(descsz);
@@ -71,4 +73,4 @@ const NoteView* find_vmcoreinfo(const std::vector<NoteView>& notes) {
   return nullptr;
 }
 
-}  // namespace guestdump::formats
+} // namespace guestdump::formats

@@ -23,11 +23,14 @@ constexpr HeaderOffsets kHdr32{404, 4, 412, 416, 420, 424, 428, 432, 436, 440, 4
 constexpr SubOffsets kSub64{0, 8, 8, 12, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104};
 constexpr SubOffsets kSub32{0, 4, 4, 8, 12, 16, 20, 28, 32, 40, 44, 52, 56, 64, 72, 80};
 
-const HeaderOffsets& hdr_off(KdumpArch a) { return a == KdumpArch::kX86_64 ? kHdr64 : kHdr32; }
-const SubOffsets& sub_off(KdumpArch a) { return a == KdumpArch::kX86_64 ? kSub64 : kSub32; }
+const HeaderOffsets& hdr_off(KdumpArch a) {
+  return a == KdumpArch::kX86_64 ? kHdr64 : kHdr32;
+}
+const SubOffsets& sub_off(KdumpArch a) {
+  return a == KdumpArch::kX86_64 ? kSub64 : kSub32;
+}
 
-template <typename T>
-void put(std::byte* base, std::size_t off, T v) {
+template <typename T> void put(std::byte* base, std::size_t off, T v) {
   std::memcpy(base + off, &v, sizeof v);
 }
 // Writes an integer of `width` bytes (4 or 8): C `long`/`unsigned long` fields.
@@ -38,8 +41,7 @@ void put_w(std::byte* base, std::size_t off, std::size_t width, std::uint64_t v)
     put<std::uint32_t>(base, off, static_cast<std::uint32_t>(v));
   }
 }
-template <typename T>
-T get(const std::byte* base, std::size_t off) {
+template <typename T> T get(const std::byte* base, std::size_t off) {
   T v;
   std::memcpy(&v, base + off, sizeof v);
   return v;
@@ -51,12 +53,18 @@ std::int64_t get_sw(const std::byte* base, std::size_t off, std::size_t width) {
   return width == 8 ? get<std::int64_t>(base, off) : get<std::int32_t>(base, off);
 }
 
-std::uint64_t div_up(std::uint64_t a, std::uint64_t b) { return (a + b - 1) / b; }
+std::uint64_t div_up(std::uint64_t a, std::uint64_t b) {
+  return (a + b - 1) / b;
+}
 
-}  // namespace
+} // namespace
 
-std::size_t header_size(KdumpArch arch) { return hdr_off(arch).size; }
-std::size_t sub_header_size(KdumpArch arch) { return sub_off(arch).size; }
+std::size_t header_size(KdumpArch arch) {
+  return hdr_off(arch).size;
+}
+std::size_t sub_header_size(KdumpArch arch) {
+  return sub_off(arch).size;
+}
 
 KdumpLayout compute_layout(KdumpArch arch, std::uint32_t block_size, std::uint64_t max_mapnr,
                            std::uint64_t note_size, std::uint64_t num_dumpable) {
@@ -88,7 +96,8 @@ void fill_layout_fields(KdumpHeader& hdr, const KdumpLayout& layout, std::uint64
   hdr.offset_note = layout.offset_note;
   hdr.size_note = note_size;
   if (vmcoreinfo_offset_in_notes >= 0) {
-    hdr.offset_vmcoreinfo = layout.offset_note + static_cast<std::uint64_t>(vmcoreinfo_offset_in_notes);
+    hdr.offset_vmcoreinfo =
+        layout.offset_note + static_cast<std::uint64_t>(vmcoreinfo_offset_in_notes);
     hdr.size_vmcoreinfo = vmcoreinfo_size;
   } else {
     hdr.offset_vmcoreinfo = 0;
@@ -153,7 +162,7 @@ std::string trimmed_field(const std::byte* p) {
   return std::string(c, len);
 }
 
-}  // namespace
+} // namespace
 
 Result<KdumpHeader> decode_header(std::span<const std::byte> head) {
   if (head.size() < 464 || std::memcmp(head.data(), kKdumpSignature, 8) != 0) {
@@ -162,18 +171,20 @@ Result<KdumpHeader> decode_header(std::span<const std::byte> head) {
   KdumpHeader hdr;
   const std::byte* h = head.data();
   hdr.header_version = get<std::int32_t>(h, 8);
-  for (std::size_t i = 0; i < hdr.utsname.size(); ++i) hdr.utsname[i] = trimmed_field(h + 12 + i * kUtsFieldLen);
+  for (std::size_t i = 0; i < hdr.utsname.size(); ++i)
+    hdr.utsname[i] = trimmed_field(h + 12 + i * kUtsFieldLen);
   const std::string& machine = hdr.utsname[4];
   if (machine == "x86_64") {
     hdr.arch = KdumpArch::kX86_64;
   } else if (machine == "i386" || machine == "i486" || machine == "i586" || machine == "i686") {
     hdr.arch = KdumpArch::kI386;
   } else if (!machine.empty()) {
-    return make_error(ErrorCode::kUnsupported, "unsupported machine '" + machine + "' in kdump header");
+    return make_error(ErrorCode::kUnsupported,
+                      "unsupported machine '" + machine + "' in kdump header");
   } else {
     // No machine name: the layout whose block_size is sane wins (libkdumpfile does the same).
     hdr.arch = plausible_block_size(get<std::uint32_t>(h, kHdr64.block_size)) ? KdumpArch::kX86_64
-                                                                               : KdumpArch::kI386;
+                                                                              : KdumpArch::kI386;
   }
   const auto& ho = hdr_off(hdr.arch);
   const auto& so = sub_off(hdr.arch);
@@ -227,10 +238,9 @@ Result<KdumpHeader> decode_header(std::span<const std::byte> head) {
   // Two bitmaps of ceil(ceil(max_mapnr/8)/block_size) blocks each.
   std::uint64_t one = div_up(div_up(hdr.max_mapnr_64, 8), hdr.block_size);
   if (hdr.bitmap_blocks < 2 * one) {
-    return make_error(ErrorCode::kBadData,
-                      "kdump header: " + std::to_string(hdr.bitmap_blocks) +
-                          " bitmap blocks cannot cover max_mapnr " +
-                          std::to_string(hdr.max_mapnr_64));
+    return make_error(ErrorCode::kBadData, "kdump header: " + std::to_string(hdr.bitmap_blocks) +
+                                               " bitmap blocks cannot cover max_mapnr " +
+                                               std::to_string(hdr.max_mapnr_64));
   }
   return hdr;
 }
@@ -254,13 +264,13 @@ void put_be64(std::byte* out, std::uint64_t v) {
     v >>= 8;
   }
 }
-}  // namespace
+} // namespace
 
 std::vector<std::byte> encode_flat_header() {
   std::vector<std::byte> h(kFlatHeaderSize, std::byte{0});
   std::memcpy(h.data(), "makedumpfile", 12);
-  put_be64(h.data() + 16, 1);  // TYPE_FLAT_HEADER
-  put_be64(h.data() + 24, 1);  // VERSION_FLAT_HEADER
+  put_be64(h.data() + 16, 1); // TYPE_FLAT_HEADER
+  put_be64(h.data() + 24, 1); // VERSION_FLAT_HEADER
   return h;
 }
 
@@ -274,4 +284,4 @@ void encode_flat_record_header(std::int64_t offset, std::int64_t size, std::byte
   put_be64(out + 8, static_cast<std::uint64_t>(size));
 }
 
-}  // namespace guestdump::formats
+} // namespace guestdump::formats

@@ -2,11 +2,11 @@
 // Everything read from the file is untrusted: offsets, sizes and counts are bounds-checked and
 // every error names the field or PFN at fault.
 
-#include <fcntl.h>
-
 #include <algorithm>
 #include <bit>
 #include <cstring>
+
+#include <fcntl.h>
 
 #include "guestdump/common/io.h"
 #include "guestdump/formats/codec.h"
@@ -26,11 +26,11 @@ std::uint64_t load_be64(const std::byte* p) {
 // The logical (reassembled) file: either the mapping itself, or the extents of a flattened
 // stream sorted by target offset.
 class LogicalFile {
- public:
+public:
   struct Extent {
-    std::uint64_t target = 0;  // offset in the reassembled file
+    std::uint64_t target = 0; // offset in the reassembled file
     std::uint64_t size = 0;
-    std::uint64_t source = 0;  // offset in the flattened file
+    std::uint64_t source = 0; // offset in the flattened file
   };
 
   static Result<LogicalFile> open(MappedFile file) {
@@ -56,7 +56,8 @@ class LogicalFile {
                                                    " is corrupt or truncated");
       }
       if (size > 0) {
-        lf.extents_.push_back({static_cast<std::uint64_t>(off), static_cast<std::uint64_t>(size), pos});
+        lf.extents_.push_back(
+            {static_cast<std::uint64_t>(off), static_cast<std::uint64_t>(size), pos});
       }
       pos += static_cast<std::uint64_t>(size);
     }
@@ -93,12 +94,14 @@ class LogicalFile {
       }
     }
     std::memset(scratch, 0, len);
-    std::size_t i = it == extents_.begin() ? 0 : static_cast<std::size_t>(it - extents_.begin()) - 1;
+    std::size_t i =
+        it == extents_.begin() ? 0 : static_cast<std::size_t>(it - extents_.begin()) - 1;
     for (; i < extents_.size() && extents_[i].target < off + len; ++i) {
       const Extent& e = extents_[i];
       std::uint64_t lo = std::max(off, e.target);
       std::uint64_t hi = std::min(off + len, e.target + e.size);
-      if (lo < hi) std::memcpy(scratch + (lo - off), bytes.data() + e.source + (lo - e.target), hi - lo);
+      if (lo < hi)
+        std::memcpy(scratch + (lo - off), bytes.data() + e.source + (lo - e.target), hi - lo);
     }
     return scratch;
   }
@@ -110,7 +113,7 @@ class LogicalFile {
     return out;
   }
 
- private:
+private:
   explicit LogicalFile(MappedFile f) : file_(std::move(f)) {}
   MappedFile file_;
   std::vector<Extent> extents_;
@@ -119,7 +122,7 @@ class LogicalFile {
 };
 
 class KdumpSource final : public DumpSource {
- public:
+public:
   const DumpMetadata& metadata() const override { return meta_; }
   std::unique_ptr<PageReader> make_reader() const override;
   Result<std::optional<std::uint64_t>> shared_zero_pages() const override {
@@ -135,7 +138,9 @@ class KdumpSource final : public DumpSource {
       const std::byte* p = file_.view(desc_offset_ + i * kPageDescSize, buf.size(), buf.data());
       for (std::uint64_t j = 0; j < cnt; ++j) {
         PageDesc d = decode_page_desc(p + j * kPageDescSize);
-        if (d.offset == static_cast<std::int64_t>(data_start) && d.flags == 0 && d.size == meta_.page_size) ++n;
+        if (d.offset == static_cast<std::int64_t>(data_start) && d.flags == 0 &&
+            d.size == meta_.page_size)
+          ++n;
       }
     }
     return std::optional<std::uint64_t>(n);
@@ -148,30 +153,31 @@ class KdumpSource final : public DumpSource {
   KdumpHeader hdr_;
   std::uint64_t desc_offset_ = 0;
   std::uint64_t num_descs_ = 0;
-  std::vector<std::uint64_t> rank_;  // set bits of `available` before each 512-PFN block
+  std::vector<std::uint64_t> rank_; // set bits of `available` before each 512-PFN block
 
   KdumpSource(LogicalFile f) : file_(std::move(f)) {}
 
-  std::uint64_t rank(std::uint64_t pfn) const {  // set bits in [0, pfn)
+  std::uint64_t rank(std::uint64_t pfn) const { // set bits in [0, pfn)
     std::uint64_t block = pfn / 512;
     return rank_[block] + meta_.available.count_range(block * 512, pfn - block * 512);
   }
 };
 
 class KdumpPageReader final : public PageReader {
- public:
+public:
   explicit KdumpPageReader(const KdumpSource& src) : src_(src) {}
   Result<const std::byte*> read(std::uint64_t pfn, std::span<std::byte> scratch) override {
     const auto& meta = src_.meta_;
     const std::uint32_t ps = meta.page_size;
     auto bad = [&](const std::string& why) {
-      return make_error(ErrorCode::kBadData, "page descriptor of PFN " + std::to_string(pfn) +
-                                                 ": " + why);
+      return make_error(ErrorCode::kBadData,
+                        "page descriptor of PFN " + std::to_string(pfn) + ": " + why);
     };
     if (!meta.available.test(pfn)) return bad("page is not in the dump");
     std::uint64_t idx = src_.rank(pfn);
     std::byte raw[kPageDescSize];
-    const std::byte* dp = src_.file_.view(src_.desc_offset_ + idx * kPageDescSize, kPageDescSize, raw);
+    const std::byte* dp =
+        src_.file_.view(src_.desc_offset_ + idx * kPageDescSize, kPageDescSize, raw);
     PageDesc d = decode_page_desc(dp);
     if (d.offset == 0) return bad("never written (incomplete dump)");
     if (d.offset < 0 || static_cast<std::uint64_t>(d.offset) >= src_.file_.size() ||
@@ -179,16 +185,18 @@ class KdumpPageReader final : public PageReader {
       return bad("data at offset " + std::to_string(d.offset) + " (" + std::to_string(d.size) +
                  " bytes) lies outside the file");
     }
-    if (d.size == 0 || d.size > ps) return bad("stored size " + std::to_string(d.size) + " is invalid");
+    if (d.size == 0 || d.size > ps)
+      return bad("stored size " + std::to_string(d.size) + " is invalid");
     if (compressed_.size() < ps) compressed_.resize(ps);
-    const std::byte* data = src_.file_.view(static_cast<std::uint64_t>(d.offset), d.size, compressed_.data());
+    const std::byte* data =
+        src_.file_.view(static_cast<std::uint64_t>(d.offset), d.size, compressed_.data());
     if (d.flags == 0 && d.size == ps) return data;
     auto r = decomp_.decompress(d.flags, std::span(data, d.size), scratch.first(ps));
     if (!r) return bad(r.error().message);
     return scratch.data();
   }
 
- private:
+private:
   const KdumpSource& src_;
   PageDecompressor decomp_;
   std::vector<std::byte> compressed_;
@@ -205,7 +213,8 @@ Result<std::unique_ptr<DumpSource>> KdumpSource::open(const std::string& path) {
   const LogicalFile& f = src->file_;
   auto too_short = [&](const std::string& what) {
     return make_error(ErrorCode::kBadData, what + " lies past the end of the file (" +
-                                               std::to_string(f.size()) + " bytes): truncated dump?");
+                                               std::to_string(f.size()) +
+                                               " bytes): truncated dump?");
   };
   if (f.size() < 4096 + 104) return too_short("kdump header");
   std::vector<std::byte> head = f.copy(0, 4096 + 104);
@@ -216,12 +225,14 @@ Result<std::unique_ptr<DumpSource>> KdumpSource::open(const std::string& path) {
     GUESTDUMP_TRY(hdr, decode_header(head));
   }
   if (hdr.split != 0) {
-    return make_error(ErrorCode::kUnsupported, "split kdump files (makedumpfile --split) are not supported");
+    return make_error(ErrorCode::kUnsupported,
+                      "split kdump files (makedumpfile --split) are not supported");
   }
   const std::uint64_t bs = hdr.block_size;
   const std::uint64_t max_pfn = hdr.max_mapnr_64;
   if (max_pfn == 0 || max_pfn > (std::uint64_t{1} << 40)) {
-    return make_error(ErrorCode::kBadData, "kdump header: implausible max_mapnr " + std::to_string(max_pfn));
+    return make_error(ErrorCode::kBadData,
+                      "kdump header: implausible max_mapnr " + std::to_string(max_pfn));
   }
   const std::uint64_t bitmap1 = (1 + std::uint64_t{hdr.sub_hdr_size}) * bs;
   const std::uint64_t half = std::uint64_t{hdr.bitmap_blocks} / 2 * bs;
@@ -263,12 +274,14 @@ Result<std::unique_ptr<DumpSource>> KdumpSource::open(const std::string& path) {
     if (int n = count_prstatus(notes); n > 0) meta.nr_cpus = n;
   }
   if (!meta.vmcoreinfo && hdr.size_vmcoreinfo > 0) {
-    if (hdr.offset_vmcoreinfo > f.size() || hdr.size_vmcoreinfo > f.size() - hdr.offset_vmcoreinfo ||
+    if (hdr.offset_vmcoreinfo > f.size() ||
+        hdr.size_vmcoreinfo > f.size() - hdr.offset_vmcoreinfo ||
         hdr.size_vmcoreinfo > (1u << 20)) {
       return too_short("VMCOREINFO");
     }
     auto text = f.copy(hdr.offset_vmcoreinfo, hdr.size_vmcoreinfo);
-    meta.vmcoreinfo = VmcoreInfo::parse(std::string_view(reinterpret_cast<const char*>(text.data()), text.size()));
+    meta.vmcoreinfo = VmcoreInfo::parse(
+        std::string_view(reinterpret_cast<const char*>(text.data()), text.size()));
   }
   // Descriptor table: one per set bit of the 2nd bitmap.
   src->hdr_ = hdr;
@@ -286,7 +299,7 @@ Result<std::unique_ptr<DumpSource>> KdumpSource::open(const std::string& path) {
   return std::unique_ptr<DumpSource>(std::move(src));
 }
 
-}  // namespace
+} // namespace
 
 Result<std::unique_ptr<DumpSource>> open_kdump(const std::string& path) {
   return KdumpSource::open(path);
@@ -298,7 +311,11 @@ Result<std::unique_ptr<DumpSource>> open_dump(const std::string& path) {
   GUESTDUMP_TRY(std::size_t n, read_full(fd.get(), head, path));
   std::span<const std::byte> h(head, n);
   if (n == 0) return make_error(ErrorCode::kBadData, "empty file");
-  if (n >= 4 && std::memcmp(head, "\x7f" "ELF", 4) == 0) return open_elf_core(path);
+  if (n >= 4 && std::memcmp(head,
+                            "\x7f"
+                            "ELF",
+                            4) == 0)
+    return open_elf_core(path);
   if (n >= 8 && std::memcmp(head, kKdumpSignature, 8) == 0) return open_kdump(path);
   if (is_flat_header(h)) {
     // The first record of a flattened kdump carries the main header at offset 0.
@@ -314,4 +331,4 @@ Result<std::unique_ptr<DumpSource>> open_dump(const std::string& path) {
                     "unrecognised format (not an ELF core, kdump-compressed or flattened file)");
 }
 
-}  // namespace guestdump::formats
+} // namespace guestdump::formats

@@ -15,7 +15,7 @@ namespace guestdump::formats {
 namespace {
 
 class PositionedSink final : public OutputSink {
- public:
+public:
   PositionedSink(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
   Result<void> write_at(std::uint64_t offset, std::span<const std::byte> data) override {
     bytes_ += data.size();
@@ -24,14 +24,14 @@ class PositionedSink final : public OutputSink {
   Result<void> finish() override { return {}; }
   std::uint64_t bytes_out() const override { return bytes_; }
 
- private:
+private:
   int fd_;
   std::string name_;
   std::uint64_t bytes_ = 0;
 };
 
 class FlattenedSink final : public OutputSink {
- public:
+public:
   FlattenedSink(int fd, std::string name) : fd_(fd), name_(std::move(name)) {
     buf_ = encode_flat_header();
     buf_.reserve(kBufferSize);
@@ -59,7 +59,7 @@ class FlattenedSink final : public OutputSink {
   }
   std::uint64_t bytes_out() const override { return bytes_; }
 
- private:
+private:
   static constexpr std::size_t kBufferSize = 4u << 20;
   Result<void> flush() {
     bytes_ += buf_.size();
@@ -73,12 +73,12 @@ class FlattenedSink final : public OutputSink {
   std::uint64_t bytes_ = 0;
 };
 
-constexpr std::uint64_t kChunkPages = 512;  // 2 MiB of guest memory per work item
+constexpr std::uint64_t kChunkPages = 512; // 2 MiB of guest memory per work item
 
 // Per-page result inside a chunk.
 struct PageOut {
-  std::uint32_t size = 0;   // stored bytes (0 for a shared zero page)
-  std::uint32_t flags = 0;  // codec flag or 0 = raw
+  std::uint32_t size = 0;  // stored bytes (0 for a shared zero page)
+  std::uint32_t flags = 0; // codec flag or 0 = raw
   bool zero = false;
 };
 
@@ -91,13 +91,14 @@ struct Slot {
 };
 
 class Pipeline {
- public:
+public:
   Pipeline(const KdumpWriteRequest& req, unsigned threads)
       : req_(req), threads_(threads), slots_(4 * threads) {
     nchunks_ = (req.dumpable->size() + kChunkPages - 1) / kChunkPages;
   }
 
-  Result<KdumpWriteStats> run(OutputSink& sink, std::uint64_t data_start, std::uint64_t desc_start) {
+  Result<KdumpWriteStats> run(OutputSink& sink, std::uint64_t data_start,
+                              std::uint64_t desc_start) {
     const std::uint32_t ps = req_.source->metadata().page_size;
     // Compressors are created up front so a codec failure is reported before any thread runs.
     std::vector<std::unique_ptr<PageCompressor>> comps;
@@ -120,7 +121,7 @@ class Pipeline {
     return result;
   }
 
- private:
+private:
   void work(PageCompressor& comp) {
     const auto& meta = req_.source->metadata();
     const std::uint32_t ps = meta.page_size;
@@ -132,7 +133,8 @@ class Pipeline {
       Slot* slot;
       {
         std::unique_lock lock(mu_);
-        cv_.wait(lock, [&] { return stop_ || next_ >= nchunks_ || next_ < consumed_ + slots_.size(); });
+        cv_.wait(lock,
+                 [&] { return stop_ || next_ >= nchunks_ || next_ < consumed_ + slots_.size(); });
         if (stop_ || next_ >= nchunks_) return;
         c = next_++;
         slot = &slots_[c % slots_.size()];
@@ -244,12 +246,12 @@ class Pipeline {
   std::uint64_t nchunks_ = 0;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::uint64_t next_ = 0;      // next chunk a worker takes
-  std::uint64_t consumed_ = 0;  // chunks the writer has emitted
+  std::uint64_t next_ = 0;     // next chunk a worker takes
+  std::uint64_t consumed_ = 0; // chunks the writer has emitted
   bool stop_ = false;
 };
 
-}  // namespace
+} // namespace
 
 std::unique_ptr<OutputSink> make_positioned_sink(int fd, std::string name) {
   return std::make_unique<PositionedSink>(fd, std::move(name));
@@ -273,7 +275,8 @@ Result<KdumpWriteStats> write_kdump(const KdumpWriteRequest& req, OutputSink& si
     vi_size = vi->desc.size();
   }
   const std::uint64_t num_dumpable = req.dumpable->count();
-  KdumpLayout layout = compute_layout(req.header.arch, ps, req.ram->size(), req.notes.size(), num_dumpable);
+  KdumpLayout layout =
+      compute_layout(req.header.arch, ps, req.ram->size(), req.notes.size(), num_dumpable);
   KdumpHeader hdr = req.header;
   fill_layout_fields(hdr, layout, req.notes.size(), vi_off, vi_size);
   hdr.status = codec_flag(req.codec);
@@ -291,11 +294,12 @@ Result<KdumpWriteStats> write_kdump(const KdumpWriteRequest& req, OutputSink& si
   GUESTDUMP_CHECK(put_bitmap(*req.ram, layout.offset_bitmap1));
   GUESTDUMP_CHECK(put_bitmap(*req.dumpable, layout.offset_bitmap2));
 
-  unsigned threads = req.threads != 0 ? req.threads : std::max(1u, std::thread::hardware_concurrency());
+  unsigned threads =
+      req.threads != 0 ? req.threads : std::max(1u, std::thread::hardware_concurrency());
   Pipeline pipeline(req, threads);
   GUESTDUMP_TRY(KdumpWriteStats stats, pipeline.run(sink, layout.offset_data, layout.offset_descs));
   GUESTDUMP_CHECK(sink.finish());
   return stats;
 }
 
-}  // namespace guestdump::formats
+} // namespace guestdump::formats

@@ -40,7 +40,8 @@ std::uint64_t PfnBitmap::next_set(std::uint64_t from) const {
   std::uint64_t word = words_[w] & (~std::uint64_t{0} << (from & 63));
   while (true) {
     if (word != 0) {
-      std::uint64_t pfn = (std::uint64_t{w} << 6) + static_cast<std::uint64_t>(std::countr_zero(word));
+      std::uint64_t pfn =
+          (std::uint64_t{w} << 6) + static_cast<std::uint64_t>(std::countr_zero(word));
       return std::min(pfn, bits_);
     }
     if (++w >= words_.size()) return bits_;
@@ -66,4 +67,4 @@ PfnBitmap PfnBitmap::from_bytes(std::span<const std::byte> bytes, std::uint64_t 
   return bm;
 }
 
-}  // namespace guestdump::formats
+} // namespace guestdump::formats

@@ -68,7 +68,7 @@ std::string wrap(std::string_view kind, std::string_view name) {
   k += ')';
   return k;
 }
-}  // namespace
+} // namespace
 
 std::optional<std::uint64_t> VmcoreInfo::symbol(std::string_view name) const {
   auto v = get(wrap("SYMBOL", name));
@@ -116,4 +116,4 @@ std::optional<std::uint64_t> VmcoreInfo::kernel_offset() const {
   return v ? parse_unsigned(*v, 16) : std::nullopt;
 }
 
-}  // namespace guestdump::formats
+} // namespace guestdump::formats

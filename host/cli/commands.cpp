@@ -1,15 +1,14 @@
 #include "commands.h"
 
-#include <unistd.h>
-
-#include <boost/program_options.hpp>
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
 #include <optional>
+
+#include <boost/program_options.hpp>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
 
 #include "guestdump/formats/convert.h"
 
@@ -32,7 +31,7 @@ std::string human_bytes(double b) {
 
 // A progress bar on a terminal (pages, rate, ETA); silent when stderr is not a terminal.
 class ProgressBar {
- public:
+public:
   ProgressBar(std::string label, std::uint32_t page_size)
       : label_(std::move(label)), page_size_(page_size), tty_(::isatty(STDERR_FILENO) == 1),
         start_(std::chrono::steady_clock::now()) {}
@@ -57,7 +56,7 @@ class ProgressBar {
                  static_cast<int>(frac * 100), human_bytes(rate).c_str(), eta);
   }
 
- private:
+private:
   std::string label_;
   std::uint32_t page_size_;
   bool tty_;
@@ -90,13 +89,13 @@ std::string time_string(std::int64_t t) {
   if (t == 0) return "unknown";
   std::time_t tt = static_cast<std::time_t>(t);
   char buf[64];
-  std::tm tm {};
+  std::tm tm{};
   gmtime_r(&tt, &tm);
   std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
   return buf;
 }
 
-}  // namespace
+} // namespace
 
 int fail(const std::string& message) {
   std::fprintf(stderr, "guestdump: error: %s\n", message.c_str());
@@ -216,8 +215,8 @@ int run_verify(const std::vector<std::string>& args) {
   std::string file;
   std::string against;
   po::options_description desc("verify options");
-  desc.add_options()("help,h", "show this help")(
-      "against", po::value<std::string>(&against), "compare every page with this source dump")(
+  desc.add_options()("help,h", "show this help")("against", po::value<std::string>(&against),
+                                                 "compare every page with this source dump")(
       "file", po::value<std::string>(&file)->required(), "kdump file");
   po::positional_options_description pos;
   pos.add("file", 1);
@@ -227,7 +226,8 @@ int run_verify(const std::vector<std::string>& args) {
   std::optional<std::string> ref;
   if (!against.empty()) ref = against;
   ProgressBar bar("verifying", 4096);
-  auto r = formats::verify(file, ref, [&bar](std::uint64_t d, std::uint64_t t) { bar.update(d, t); });
+  auto r =
+      formats::verify(file, ref, [&bar](std::uint64_t d, std::uint64_t t) { bar.update(d, t); });
   if (!r) return fail("verify: " + r.error().message);
   if (ref) {
     std::printf("%s: ok, %llu pages checked, all equal to %s\n", file.c_str(),
@@ -239,4 +239,4 @@ int run_verify(const std::vector<std::string>& args) {
   return 0;
 }
 
-}  // namespace guestdump::cli
+} // namespace guestdump::cli

@@ -16,4 +16,4 @@ int fail(const std::string& message);
 /// Prints "guestdump: error: <message>" plus a usage hint and returns 2.
 int usage_error(const std::string& message);
 
-}  // namespace guestdump::cli
+} // namespace guestdump::cli

@@ -24,9 +24,11 @@ constexpr const char* kUsage =
     "\n"
     "Run 'guestdump <command> --help' for a command's options.\n";
 
-void on_signal(int) { guestdump::request_cancel(); }
+void on_signal(int) {
+  guestdump::request_cancel();
+}
 
-}  // namespace
+} // namespace
 
 int main(int argc, char** argv) {
   try {
@@ -46,7 +48,8 @@ int main(int argc, char** argv) {
     guestdump::set_log_sink([](guestdump::LogLevel level, std::string_view, std::string_view text) {
       std::fprintf(stderr, "guestdump: %.*s: %.*s\n",
                    static_cast<int>(guestdump::log_level_name(level).size()),
-                   guestdump::log_level_name(level).data(), static_cast<int>(text.size()), text.data());
+                   guestdump::log_level_name(level).data(), static_cast<int>(text.size()),
+                   text.data());
     });
     std::string cmd = args[0];
     args.erase(args.begin());

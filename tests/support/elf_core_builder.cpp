@@ -51,8 +51,7 @@ std::vector<std::uint8_t> serialize_notes(const std::vector<ElfNote>& notes) {
 }
 
 // Narrows to the field type of the ELF class in use; ELF32 cores cannot describe > 4 GiB.
-template <class Field>
-Field narrow(std::uint64_t value, const char* what) {
+template <class Field> Field narrow(std::uint64_t value, const char* what) {
   if (value > std::numeric_limits<Field>::max()) {
     throw std::invalid_argument(std::string("ELF32 core: ") + what + " does not fit in 32 bits");
   }
@@ -64,8 +63,7 @@ void store(std::vector<std::uint8_t>& out, std::uint64_t offset, const T& value)
   std::memcpy(out.data() + offset, &value, sizeof value);
 }
 
-template <class Types>
-std::vector<std::uint8_t> build(const ElfCoreSpec& spec) {
+template <class Types> std::vector<std::uint8_t> build(const ElfCoreSpec& spec) {
   using Ehdr = typename Types::Ehdr;
   using Phdr = typename Types::Phdr;
   using Shdr = typename Types::Shdr;
@@ -125,7 +123,7 @@ std::vector<std::uint8_t> build(const ElfCoreSpec& spec) {
   store(out, 0, ehdr);
 
   if (has_shdr) {
-    Shdr shdr{};  // SHT_NULL; sh_info carries the real e_phnum under PN_XNUM
+    Shdr shdr{}; // SHT_NULL; sh_info carries the real e_phnum under PN_XNUM
     shdr.sh_info = xnum ? static_cast<std::uint32_t>(phnum) : 0;
     store(out, shoff, shdr);
   }
@@ -161,7 +159,7 @@ std::uint64_t next_random(std::uint64_t& state) {
   return z ^ (z >> 31);
 }
 
-}  // namespace
+} // namespace
 
 std::vector<std::uint8_t> build_elf_core(const ElfCoreSpec& spec) {
   return spec.elf64 ? build<Elf64Types>(spec) : build<Elf32Types>(spec);
@@ -197,8 +195,8 @@ std::vector<std::uint8_t> make_page(std::uint64_t seed, std::size_t page_size, b
       i += run;
     }
   }
-  if (page_size >= sizeof seed) std::memcpy(page.data(), &seed, sizeof seed);  // page identity
-  if (page_size > 0) page.back() |= 1;  // never all zero, even for seed 0
+  if (page_size >= sizeof seed) std::memcpy(page.data(), &seed, sizeof seed); // page identity
+  if (page_size > 0) page.back() |= 1; // never all zero, even for seed 0
   return page;
 }
 
@@ -210,4 +208,4 @@ void write_file(const std::string& path, const std::vector<std::uint8_t>& bytes)
   if (!file) throw std::runtime_error("cannot write " + path);
 }
 
-}  // namespace guestdump::test
+} // namespace guestdump::test

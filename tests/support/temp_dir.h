@@ -6,7 +6,7 @@
 namespace guestdump::test {
 
 class TempDir {
- public:
+public:
   TempDir();
   ~TempDir();
   TempDir(const TempDir&) = delete;
@@ -14,8 +14,8 @@ class TempDir {
   const std::string& path() const { return path_; }
   std::string file(const std::string& name) const { return path_ + "/" + name; }
 
- private:
+private:
   std::string path_;
 };
 
-}  // namespace guestdump::test
+} // namespace guestdump::test

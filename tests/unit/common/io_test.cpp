@@ -1,12 +1,12 @@
 #include "guestdump/common/io.h"
 
-#include <gtest/gtest.h>
-#include <sys/stat.h>
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <filesystem>
 #include <fstream>
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "temp_dir.h"
 
@@ -29,7 +29,7 @@ TEST(OutputFile, InvisibleUntilCommitThenMode0600) {
     ASSERT_TRUE(out->seekable());
     std::string data = "hello";
     ASSERT_TRUE(write_all(out->fd(), std::as_bytes(std::span(data)), "out"));
-    EXPECT_FALSE(fs::exists(target));  // only the hidden temporary exists
+    EXPECT_FALSE(fs::exists(target)); // only the hidden temporary exists
     ASSERT_TRUE(out->commit());
   }
   EXPECT_EQ(slurp(target), "hello");
@@ -48,7 +48,7 @@ TEST(OutputFile, UncommittedLeavesPreviousFileIntact) {
     ASSERT_TRUE(out);
     std::string data = "partial";
     ASSERT_TRUE(write_all(out->fd(), std::as_bytes(std::span(data)), "out"));
-  }  // dies without commit
+  } // dies without commit
   EXPECT_EQ(slurp(target), "previous");
   EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()), 1);
 }
@@ -84,5 +84,5 @@ TEST(Io, PreadExactReportsEndOfFile) {
   EXPECT_EQ(static_cast<char>(buf[0]), 'b');
 }
 
-}  // namespace
-}  // namespace guestdump
+} // namespace
+} // namespace guestdump

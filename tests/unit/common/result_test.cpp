@@ -1,8 +1,8 @@
 #include "guestdump/common/result.h"
 
-#include <gtest/gtest.h>
-
 #include <cerrno>
+
+#include <gtest/gtest.h>
 
 namespace guestdump {
 namespace {
@@ -54,5 +54,5 @@ TEST(Result, VoidResult) {
   EXPECT_EQ(bad.error().code, ErrorCode::kTimeout);
 }
 
-}  // namespace
-}  // namespace guestdump
+} // namespace
+} // namespace guestdump

@@ -1,8 +1,8 @@
 #include "guestdump/formats/codec.h"
 
-#include <gtest/gtest.h>
-
 #include <cstring>
+
+#include <gtest/gtest.h>
 
 #include "elf_core_builder.h"
 
@@ -82,7 +82,7 @@ TEST(Codec, RawPageMustBeExactlyOnePage) {
   PageDecompressor d;
   std::vector<std::byte> in(4000), out(4096);
   EXPECT_FALSE(d.decompress(0, in, out));
-  EXPECT_FALSE(d.decompress(0x40, in, out));  // unknown flag
+  EXPECT_FALSE(d.decompress(0x40, in, out)); // unknown flag
 }
 
 TEST(Codec, ZeroPageDetection) {
@@ -95,5 +95,5 @@ TEST(Codec, ZeroPageDetection) {
   EXPECT_FALSE(is_zero_page(p));
 }
 
-}  // namespace
-}  // namespace guestdump::formats
+} // namespace
+} // namespace guestdump::formats

@@ -1,7 +1,7 @@
-#include <gtest/gtest.h>
-
 #include <cstring>
 #include <fstream>
+
+#include <gtest/gtest.h>
 
 #include "elf_core_builder.h"
 #include "guestdump/formats/dump_source.h"
@@ -24,7 +24,8 @@ void expect_pages_match(const DumpSource& src, const test::ElfCoreSpec& spec) {
   auto reader = src.make_reader();
   std::vector<std::byte> scratch(4096);
   const auto& m = src.metadata();
-  for (std::uint64_t pfn = m.available.next_set(0); pfn < m.max_pfn; pfn = m.available.next_set(pfn + 1)) {
+  for (std::uint64_t pfn = m.available.next_set(0); pfn < m.max_pfn;
+       pfn = m.available.next_set(pfn + 1)) {
     auto p = reader->read(pfn, scratch);
     ASSERT_TRUE(p) << p.error().what();
     ASSERT_EQ(std::memcmp(*p, testimg::expected_page(spec, pfn).data(), 4096), 0) << "pfn " << pfn;
@@ -46,18 +47,17 @@ TEST_P(ElfLayouts, RamMapNotesAndPages) {
   EXPECT_EQ(m.arch, elf64 ? KdumpArch::kX86_64 : KdumpArch::kI386);
   EXPECT_EQ(m.max_pfn, (4u << 20) / 4096 + 64);
   EXPECT_EQ(m.ram.count(), 256u + 64u);
-  EXPECT_EQ(m.available.count(), 256u + 48u);  // the last 16 pages have no file data
+  EXPECT_EQ(m.available.count(), 256u + 48u); // the last 16 pages have no file data
   EXPECT_TRUE(m.ram.test(1023 + 64));
   EXPECT_FALSE(m.available.test(1024 + 48));
-  EXPECT_FALSE(m.ram.test(256));  // the hole
+  EXPECT_FALSE(m.ram.test(256)); // the hole
   EXPECT_EQ(m.nr_cpus, 2);
   ASSERT_TRUE(m.vmcoreinfo);
   EXPECT_EQ(m.vmcoreinfo->osrelease(), "6.1.0-test");
   expect_pages_match(*src, spec);
 }
 
-INSTANTIATE_TEST_SUITE_P(Variants, ElfLayouts,
-                         testing::Combine(testing::Bool(), testing::Bool()));
+INSTANTIATE_TEST_SUITE_P(Variants, ElfLayouts, testing::Combine(testing::Bool(), testing::Bool()));
 
 TEST(ElfCore, ExtendedNumberingWith70000Segments) {
   test::TempDir dir;
@@ -65,7 +65,7 @@ TEST(ElfCore, ExtendedNumberingWith70000Segments) {
   spec.notes = {test::make_vmcoreinfo_note(testimg::kVmcoreinfo)};
   for (std::uint64_t i = 0; i < 70000; ++i) {
     test::ElfSegment s;
-    s.paddr = i * 2 * 4096;  // every other page: 70000 separate extents
+    s.paddr = i * 2 * 4096; // every other page: 70000 separate extents
     s.vaddr = s.paddr;
     s.memsz = 4096;
     if (i % 1000 == 0) s.data = test::make_page(i, 4096, true);
@@ -88,10 +88,10 @@ TEST(ElfCore, UnalignedSegmentEdgesAreAssembled) {
   spec.notes = {test::make_vmcoreinfo_note(testimg::kVmcoreinfo)};
   test::ElfSegment a;
   a.paddr = 0;
-  a.memsz = 4096 + 2048;  // ends mid-page
+  a.memsz = 4096 + 2048; // ends mid-page
   a.data = std::vector<std::uint8_t>(a.memsz, 0x11);
   test::ElfSegment b;
-  b.paddr = 4096 + 2048;  // continues the same page
+  b.paddr = 4096 + 2048; // continues the same page
   b.memsz = 4096 + 2048;
   b.data = std::vector<std::uint8_t>(b.memsz, 0x22);
   spec.loads = {a, b};
@@ -127,7 +127,9 @@ TEST(ElfCoreBadInput, EmptyRandomTruncated) {
 
   auto bytes = test::build_elf_core(testimg::guest_spec());
   for (std::size_t cut : {std::size_t{40}, std::size_t{200}, bytes.size() / 2, bytes.size() - 1}) {
-    test::write_file(dir.file("trunc"), std::vector<std::uint8_t>(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(cut)));
+    test::write_file(
+        dir.file("trunc"),
+        std::vector<std::uint8_t>(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(cut)));
     EXPECT_FALSE(error_of(dir.file("trunc")).empty()) << "cut at " << cut;
   }
 }
@@ -136,7 +138,7 @@ TEST(ElfCoreBadInput, LoadPastEndOfFile) {
   test::TempDir dir;
   auto spec = testimg::guest_spec();
   auto bytes = test::build_elf_core(spec);
-  bytes.resize(bytes.size() - 4096);  // the last PT_LOAD now ends past EOF
+  bytes.resize(bytes.size() - 4096); // the last PT_LOAD now ends past EOF
   test::write_file(dir.file("short"), bytes);
   auto msg = error_of(dir.file("short"));
   EXPECT_NE(msg.find("past the end of the file"), std::string::npos) << msg;
@@ -145,7 +147,7 @@ TEST(ElfCoreBadInput, LoadPastEndOfFile) {
 TEST(ElfCoreBadInput, OverlappingSegments) {
   test::TempDir dir;
   auto spec = testimg::guest_spec();
-  spec.loads[1].paddr = 512 << 10;  // inside the first segment, different bytes
+  spec.loads[1].paddr = 512 << 10; // inside the first segment, different bytes
   test::write_file(dir.file("overlap"), test::build_elf_core(spec));
   auto msg = error_of(dir.file("overlap"));
   EXPECT_NE(msg.find("overlap"), std::string::npos) << msg;
@@ -165,5 +167,5 @@ TEST(ElfCore, ContainedIdenticalSegmentIsAnAlias) {
   EXPECT_EQ(src->metadata().ram.count(), 256u + 64u);
 }
 
-}  // namespace
-}  // namespace guestdump::formats
+} // namespace
+} // namespace guestdump::formats

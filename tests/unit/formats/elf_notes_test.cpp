@@ -1,18 +1,20 @@
 #include "guestdump/formats/elf_notes.h"
 
-#include <gtest/gtest.h>
-
 #include <string>
+
+#include <gtest/gtest.h>
 
 namespace guestdump::formats {
 namespace {
 
-std::span<const std::byte> bytes_of(const std::string& s) { return std::as_bytes(std::span(s)); }
+std::span<const std::byte> bytes_of(const std::string& s) {
+  return std::as_bytes(std::span(s));
+}
 
 TEST(ElfNotes, AppendAndParseWithPadding) {
   std::vector<std::byte> blob;
   std::string prstatus(336, 'p');
-  std::string vmci = "OSRELEASE=6.1\n";  // 14 bytes: padded to 16
+  std::string vmci = "OSRELEASE=6.1\n"; // 14 bytes: padded to 16
   append_note(blob, "CORE", kNtPrstatus, bytes_of(prstatus));
   append_note(blob, "CORE", kNtPrstatus, bytes_of(prstatus));
   append_note(blob, "QEMU", 0, bytes_of(std::string(432, 'q')));
@@ -26,7 +28,7 @@ TEST(ElfNotes, AppendAndParseWithPadding) {
   const NoteView* vi = find_vmcoreinfo(*notes);
   ASSERT_NE(vi, nullptr);
   EXPECT_EQ(vi->desc.size(), 14u);
-  EXPECT_EQ(vi->desc_offset, 2 * 356 + 452 + 24u);  // the offset_vmcoreinfo arithmetic
+  EXPECT_EQ(vi->desc_offset, 2 * 356 + 452 + 24u); // the offset_vmcoreinfo arithmetic
 }
 
 TEST(ElfNotes, TruncatedNoteIsBadData) {
@@ -47,5 +49,5 @@ TEST(ElfNotes, TrailingZeroPaddingEndsTheWalk) {
   EXPECT_EQ(notes->size(), 1u);
 }
 
-}  // namespace
-}  // namespace guestdump::formats
+} // namespace
+} // namespace guestdump::formats

@@ -4,15 +4,14 @@
 
 #include "guestdump/formats/kdump_format.h"
 
-#include <gtest/gtest.h>
-
 #include <cstring>
+
+#include <gtest/gtest.h>
 
 namespace guestdump::formats {
 namespace {
 
-template <typename T>
-T at(const std::vector<std::byte>& v, std::size_t off) {
+template <typename T> T at(const std::vector<std::byte>& v, std::size_t off) {
   T x;
   std::memcpy(&x, v.data() + off, sizeof x);
   return x;
@@ -20,7 +19,7 @@ T at(const std::vector<std::byte>& v, std::size_t off) {
 
 TEST(KdumpLayout, WorkedExample) {
   const std::uint64_t max_mapnr = 0x140000;
-  const std::uint64_t note_size = 2 * 356 + 2 * 452 + 3024;  // 4640
+  const std::uint64_t note_size = 2 * 356 + 2 * 452 + 3024; // 4640
   ASSERT_EQ(note_size, 4640u);
   auto l = compute_layout(KdumpArch::kX86_64, 4096, max_mapnr, note_size, 1048576);
   EXPECT_EQ(l.bitmap_blocks, 40u);
@@ -163,7 +162,7 @@ TEST(KdumpHeader, DecodeRejectsNonsense) {
   KdumpHeader h;
   h.utsname[4] = "x86_64";
   h.sub_hdr_size = 1;
-  h.bitmap_blocks = 2;  // too few for max_mapnr below
+  h.bitmap_blocks = 2; // too few for max_mapnr below
   h.max_mapnr_64 = 1 << 20;
   auto b = encode_header_blocks(h, {});
   auto r2 = decode_header(b);
@@ -204,5 +203,5 @@ TEST(Flattened, HeaderAndRecordsAreBigEndian) {
   for (auto b : rec) EXPECT_EQ(b, std::byte{0xff});
 }
 
-}  // namespace
-}  // namespace guestdump::formats
+} // namespace
+} // namespace guestdump::formats

@@ -1,11 +1,11 @@
 // Library-level round trips: synthetic ELF core -> kdump (every codec, plain and flattened) ->
 // our reader, plus re-conversion of kdump input and the failure paths.
 
-#include <gtest/gtest.h>
-
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+
+#include <gtest/gtest.h>
 
 #include "guestdump/formats/convert.h"
 #include "guestdump/formats/dump_source.h"
@@ -37,7 +37,8 @@ std::vector<char> reassemble(const std::vector<char>& flat) {
     auto size = static_cast<std::int64_t>(be64(&flat[pos + 8]));
     pos += 16;
     if (off == -1) break;
-    if (out.size() < static_cast<std::size_t>(off + size)) out.resize(static_cast<std::size_t>(off + size));
+    if (out.size() < static_cast<std::size_t>(off + size))
+      out.resize(static_cast<std::size_t>(off + size));
     std::memcpy(out.data() + off, &flat[pos], static_cast<std::size_t>(size));
     pos += static_cast<std::size_t>(size);
   }
@@ -45,7 +46,7 @@ std::vector<char> reassemble(const std::vector<char>& flat) {
 }
 
 class RoundTrip : public testing::Test {
- protected:
+protected:
   void SetUp() override {
     spec_ = testimg::guest_spec();
     src_ = dir_.file("core.elf");
@@ -79,15 +80,17 @@ class RoundTrip : public testing::Test {
     EXPECT_EQ(m.vmcoreinfo->osrelease(), "6.1.0-test");
     EXPECT_EQ(m.utsname[2], "6.1.0-test");
     EXPECT_EQ(m.utsname[4], "x86_64");
-    EXPECT_EQ(m.timestamp_sec, 1700000000);  // CRASHTIME
+    EXPECT_EQ(m.timestamp_sec, 1700000000); // CRASHTIME
     EXPECT_EQ(m.phys_base, 16777216u);
     auto reader = (*dump)->make_reader();
     std::vector<std::byte> scratch(4096);
     std::uint64_t n = 0;
-    for (std::uint64_t pfn = m.available.next_set(0); pfn < m.max_pfn; pfn = m.available.next_set(pfn + 1)) {
+    for (std::uint64_t pfn = m.available.next_set(0); pfn < m.max_pfn;
+         pfn = m.available.next_set(pfn + 1)) {
       auto p = reader->read(pfn, scratch);
       ASSERT_TRUE(p) << p.error().what();
-      ASSERT_EQ(std::memcmp(*p, testimg::expected_page(spec_, pfn).data(), 4096), 0) << "pfn " << pfn;
+      ASSERT_EQ(std::memcmp(*p, testimg::expected_page(spec_, pfn).data(), 4096), 0)
+          << "pfn " << pfn;
       ++n;
     }
     EXPECT_EQ(n, 304u);
@@ -104,13 +107,13 @@ TEST_P(CodecRoundTrip, PlainAndFlattened) {
   auto plain = dir_.file("out.kdump");
   auto res = convert_ok(src_, plain, GetParam());
   EXPECT_EQ(res.stats.pages_dumped, 304u);
-  EXPECT_EQ(res.stats.pages_zero, 128u);  // pages 0 and 3 mod 4 of the first segment
+  EXPECT_EQ(res.stats.pages_zero, 128u); // pages 0 and 3 mod 4 of the first segment
   expect_same_as_source(plain);
 
   auto flat = dir_.file("out.flat");
   auto fres = convert_ok(src_, flat, GetParam(), /*flattened=*/true);
   EXPECT_TRUE(fres.flattened);
-  expect_same_as_source(flat);  // our reader takes flattened input directly
+  expect_same_as_source(flat); // our reader takes flattened input directly
   EXPECT_EQ(reassemble(slurp(flat)), slurp(plain));
 
   auto info = inspect(plain);
@@ -179,8 +182,9 @@ TEST_F(RoundTrip, CorruptedDescriptorIsNamedAndLeavesNoOutput) {
   std::memcpy(&bitmap_blocks, &bytes[436], 4);
   std::size_t desc = (1 + static_cast<std::size_t>(sub_hdr) + bitmap_blocks) * 4096;
   std::int64_t bogus = 1LL << 40;
-  std::memcpy(&bytes[desc + 24 * 5], &bogus, 8);  // 6th dumped page: PFN 5
-  std::ofstream(dir_.file("bad.kdump"), std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  std::memcpy(&bytes[desc + 24 * 5], &bogus, 8); // 6th dumped page: PFN 5
+  std::ofstream(dir_.file("bad.kdump"), std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 
   auto v = verify(dir_.file("bad.kdump"), std::nullopt);
   ASSERT_FALSE(v);
@@ -202,7 +206,7 @@ TEST_F(RoundTrip, CorruptedDescriptorIsNamedAndLeavesNoOutput) {
 TEST_F(RoundTrip, VerifyAgainstDetectsADifferentPage) {
   auto out = dir_.file("o.kdump");
   convert_ok(src_, out, Codec::kZstd);
-  spec_.loads[0].data[4096 * 5 + 100] ^= 0xff;  // PFN 5 differs in the "source"
+  spec_.loads[0].data[4096 * 5 + 100] ^= 0xff; // PFN 5 differs in the "source"
   test::write_file(dir_.file("other.elf"), test::build_elf_core(spec_));
   auto v = verify(out, dir_.file("other.elf"));
   ASSERT_FALSE(v);
@@ -214,14 +218,16 @@ TEST_F(RoundTrip, TruncatedKdumpIsRejected) {
   convert_ok(src_, out, Codec::kZstd);
   auto bytes = slurp(out);
   for (std::size_t keep : {std::size_t{100}, std::size_t{5000}, std::size_t{20000}}) {
-    std::ofstream(dir_.file("t.kdump"), std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(keep));
+    std::ofstream(dir_.file("t.kdump"), std::ios::binary)
+        .write(bytes.data(), static_cast<std::streamsize>(keep));
     auto r = open_dump(dir_.file("t.kdump"));
     EXPECT_FALSE(r) << "kept " << keep;
   }
   // Cut inside page data: opens, but reading the last pages fails cleanly.
-  std::ofstream(dir_.file("t.kdump"), std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size() - 3000));
+  std::ofstream(dir_.file("t.kdump"), std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size() - 3000));
   EXPECT_FALSE(verify(dir_.file("t.kdump"), std::nullopt));
 }
 
-}  // namespace
-}  // namespace guestdump::formats
+} // namespace
+} // namespace guestdump::formats

@@ -28,7 +28,7 @@ TEST(PfnBitmap, RangesCountsAndSearch) {
   EXPECT_EQ(b.next_set(0), 3u);
   EXPECT_EQ(b.next_set(64), 128u);
   EXPECT_EQ(b.next_set(203), 1000u);
-  b.assign_range(990, 100, true);  // clipped at the end
+  b.assign_range(990, 100, true); // clipped at the end
   EXPECT_EQ(b.count_range(990, 10), 10u);
 }
 
@@ -41,5 +41,5 @@ TEST(PfnBitmap, FromBytesClearsBitsPastSize) {
   EXPECT_EQ(b, c);
 }
 
-}  // namespace
-}  // namespace guestdump::formats
+} // namespace
+} // namespace guestdump::formats

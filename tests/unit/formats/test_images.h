@@ -33,12 +33,12 @@ inline test::ElfCoreSpec guest_spec() {
   high.paddr = 4 << 20;
   high.vaddr = 4 << 20;
   high.memsz = 256 << 10;
-  for (int i = 0; i < 48; ++i) {  // 16 pages of memsz have no file data
+  for (int i = 0; i < 48; ++i) { // 16 pages of memsz have no file data
     auto page = test::make_page(1000 + static_cast<std::uint64_t>(i), 4096, i % 2 == 0);
     high.data.insert(high.data.end(), page.begin(), page.end());
   }
   spec.loads = {low, high};
-  spec.phdrs_after_section_header = true;  // QEMU >= 7.2 layout
+  spec.phdrs_after_section_header = true; // QEMU >= 7.2 layout
   return spec;
 }
 
@@ -50,11 +50,12 @@ inline std::vector<std::byte> expected_page(const test::ElfCoreSpec& spec, std::
     if (pa >= s.paddr && pa < s.paddr + s.memsz) {
       std::uint64_t off = pa - s.paddr;
       if (off < s.data.size()) {
-        std::memcpy(out.data(), s.data.data() + off, std::min<std::uint64_t>(4096, s.data.size() - off));
+        std::memcpy(out.data(), s.data.data() + off,
+                    std::min<std::uint64_t>(4096, s.data.size() - off));
       }
     }
   }
   return out;
 }
 
-}  // namespace guestdump::formats::testimg
+} // namespace guestdump::formats::testimg

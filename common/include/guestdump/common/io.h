@@ -25,7 +25,7 @@ Result<std::size_t> read_full(int fd, std::span<std::byte> data, std::string_vie
 
 /// A read-only mapping of a whole regular file.
 class MappedFile {
- public:
+public:
   /// Maps `path`; fails for non-regular files. An empty file maps to an empty span.
   static Result<MappedFile> open(const std::string& path);
   MappedFile(MappedFile&& other) noexcept;
@@ -40,7 +40,7 @@ class MappedFile {
   /// Tells the kernel the file will be read front to back (more readahead).
   void advise_sequential() const;
 
- private:
+private:
   MappedFile(std::string path, const std::byte* data, std::size_t size)
       : path_(std::move(path)), data_(data), size_(size) {}
   std::string path_;
@@ -54,7 +54,7 @@ class MappedFile {
 /// target path is untouched. "-" means standard output; FIFOs and character devices are
 /// written in place (they cannot be renamed).
 class OutputFile {
- public:
+public:
   static Result<OutputFile> create(const std::string& path);
   OutputFile(OutputFile&& other) noexcept = default;
   OutputFile& operator=(OutputFile&& other) noexcept = default;
@@ -69,10 +69,10 @@ class OutputFile {
   /// fsync, then rename the temporary file to the target name.
   Result<void> commit();
 
- private:
+private:
   OutputFile() = default;
   std::string path_;
-  std::string temp_path_;  // empty when writing in place
+  std::string temp_path_; // empty when writing in place
   UniqueFd fd_;
   bool seekable_ = false;
   bool committed_ = false;
@@ -84,4 +84,4 @@ bool cancel_requested() noexcept;
 /// Returns kCancelled if cancellation was requested.
 Result<void> check_cancel();
 
-}  // namespace guestdump
+} // namespace guestdump

@@ -23,22 +23,22 @@ bool log_enabled(LogLevel level);
 std::string_view log_level_name(LogLevel level);
 
 class LogLine {
- public:
+public:
   LogLine(LogLevel level, std::string_view component) : level_(level), component_(component) {}
   LogLine(const LogLine&) = delete;
   LogLine& operator=(const LogLine&) = delete;
   ~LogLine();
   std::ostream& stream() { return out_; }
 
- private:
+private:
   LogLevel level_;
   std::string_view component_;
   std::ostringstream out_;
 };
 
-}  // namespace guestdump
+} // namespace guestdump
 
-#define GUESTDUMP_LOG(level, component)                                  \
-  if (!::guestdump::log_enabled(::guestdump::LogLevel::level)) {         \
-  } else                                                                 \
+#define GUESTDUMP_LOG(level, component)                                                            \
+  if (!::guestdump::log_enabled(::guestdump::LogLevel::level)) {                                   \
+  } else                                                                                           \
     ::guestdump::LogLine(::guestdump::LogLevel::level, component).stream()

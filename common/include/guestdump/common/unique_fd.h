@@ -8,7 +8,7 @@
 namespace guestdump {
 
 class UniqueFd {
- public:
+public:
   UniqueFd() = default;
   explicit UniqueFd(int fd) : fd_(fd) {}
   UniqueFd(UniqueFd&& other) noexcept : fd_(other.release()) {}
@@ -32,8 +32,8 @@ class UniqueFd {
   }
   void reset(int fd = -1);
 
- private:
+private:
   int fd_ = -1;
 };
 
-}  // namespace guestdump
+} // namespace guestdump

@@ -30,7 +30,7 @@ std::optional<Codec> codec_from_flag(std::uint32_t flag);
 
 /// Compresses single pages. Not thread-safe: one per worker thread.
 class PageCompressor {
- public:
+public:
   static Result<std::unique_ptr<PageCompressor>> create(Codec codec, std::size_t page_size);
   virtual ~PageCompressor() = default;
   /// Upper bound of compress()'s output for one page.
@@ -42,7 +42,7 @@ class PageCompressor {
 
 /// Decompresses single pages of any codec. Not thread-safe: one per thread.
 class PageDecompressor {
- public:
+public:
   PageDecompressor();
   ~PageDecompressor();
   PageDecompressor(const PageDecompressor&) = delete;
@@ -52,7 +52,7 @@ class PageDecompressor {
   Result<void> decompress(std::uint32_t flags, std::span<const std::byte> in,
                           std::span<std::byte> out);
 
- private:
+private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
@@ -60,4 +60,4 @@ class PageDecompressor {
 /// True if every byte of `page` is zero (word-wise, vectorizable).
 bool is_zero_page(std::span<const std::byte> page);
 
-}  // namespace guestdump::formats
+} // namespace guestdump::formats

@@ -12,8 +12,8 @@
 
 namespace guestdump::formats {
 
-inline constexpr int kDumpLevelZero = 1;   // exclude zero pages
-inline constexpr int kDumpLevelCache = 2;  // page cache without private data
+inline constexpr int kDumpLevelZero = 1;  // exclude zero pages
+inline constexpr int kDumpLevelCache = 2; // page cache without private data
 inline constexpr int kDumpLevelCachePrivate = 4;
 inline constexpr int kDumpLevelUser = 8;
 inline constexpr int kDumpLevelFree = 16;
@@ -25,18 +25,18 @@ Result<void> check_dump_level(int level);
 
 struct ConvertOptions {
   std::string input;
-  std::string output;  // "-" = flattened stream on standard output
+  std::string output; // "-" = flattened stream on standard output
   int dump_level = kDumpLevelZero;
   Codec codec = Codec::kZstd;
-  unsigned threads = 0;    // 0 = online CPUs
-  bool flattened = false;  // forced for "-" and non-seekable outputs
+  unsigned threads = 0;   // 0 = online CPUs
+  bool flattened = false; // forced for "-" and non-seekable outputs
   std::function<void(std::uint64_t done, std::uint64_t total)> progress;
 };
 
 struct ConvertResult {
   std::string input_format;
   std::uint64_t pages_ram = 0;
-  std::uint64_t pages_not_in_source = 0;  // excluded by whoever wrote the input
+  std::uint64_t pages_not_in_source = 0; // excluded by whoever wrote the input
   int dump_level = 0;
   bool flattened = false;
   KdumpWriteStats stats;
@@ -50,17 +50,17 @@ struct DumpSummary {
   std::string path;
   std::string format;
   std::string arch;
-  std::string release;        // VMCOREINFO OSRELEASE, else header utsname
+  std::string release; // VMCOREINFO OSRELEASE, else header utsname
   std::uint32_t page_size = 0;
   std::uint64_t max_pfn = 0;
-  std::uint64_t pages_ram = 0;     // 1st bitmap / PT_LOAD coverage
-  std::uint64_t pages_dumped = 0;  // pages with data
-  std::optional<std::uint64_t> pages_zero;  // kdump: descriptors sharing the zero page
+  std::uint64_t pages_ram = 0;             // 1st bitmap / PT_LOAD coverage
+  std::uint64_t pages_dumped = 0;          // pages with data
+  std::optional<std::uint64_t> pages_zero; // kdump: descriptors sharing the zero page
   std::optional<int> dump_level;
   std::optional<std::string> codec;
   std::optional<std::int32_t> header_version;
   int nr_cpus = 0;
-  std::int64_t crash_time = 0;  // 0 = unknown
+  std::int64_t crash_time = 0; // 0 = unknown
   bool has_vmcoreinfo = false;
   std::uint64_t file_size = 0;
 };
@@ -70,7 +70,7 @@ Result<DumpSummary> inspect(const std::string& path);
 
 struct VerifyReport {
   std::uint64_t pages_checked = 0;
-  std::uint64_t pages_compared = 0;  // with --against
+  std::uint64_t pages_compared = 0; // with --against
   std::uint64_t pages_zero = 0;
 };
 
@@ -80,4 +80,4 @@ struct VerifyReport {
 Result<VerifyReport> verify(const std::string& path, const std::optional<std::string>& against,
                             std::function<void(std::uint64_t, std::uint64_t)> progress = {});
 
-}  // namespace guestdump::formats
+} // namespace guestdump::formats

@@ -18,13 +18,13 @@ namespace guestdump::formats {
 
 struct DumpMetadata {
   std::string path;
-  std::string format;  // "elf64", "elf32", "kdump", "kdump (flattened)"
+  std::string format; // "elf64", "elf32", "kdump", "kdump (flattened)"
   KdumpArch arch = KdumpArch::kX86_64;
   std::uint32_t page_size = 4096;
-  std::uint64_t max_pfn = 0;     // one past the highest PFN of RAM
-  PfnBitmap ram;                 // PFNs inside the dumped machine's memory ranges
-  PfnBitmap available;           // PFNs whose contents this file holds (subset of ram)
-  std::vector<std::byte> notes;  // the ELF note blob (CPU state, VMCOREINFO, ...)
+  std::uint64_t max_pfn = 0;    // one past the highest PFN of RAM
+  PfnBitmap ram;                // PFNs inside the dumped machine's memory ranges
+  PfnBitmap available;          // PFNs whose contents this file holds (subset of ram)
+  std::vector<std::byte> notes; // the ELF note blob (CPU state, VMCOREINFO, ...)
   std::optional<VmcoreInfo> vmcoreinfo;
   int nr_cpus = 0;
   // Carried over from kdump input (zero / empty for ELF input).
@@ -33,12 +33,12 @@ struct DumpMetadata {
   std::int64_t timestamp_sec = 0;
   std::array<std::string, 6> utsname;
   std::optional<std::uint64_t> phys_base;
-  int kdump_header_version = 0;  // 0 for non-kdump input
+  int kdump_header_version = 0; // 0 for non-kdump input
 };
 
 /// Reads page contents; one per thread.
 class PageReader {
- public:
+public:
   virtual ~PageReader() = default;
   /// Returns the bytes of page `pfn` (which must be set in metadata().available): a pointer into
   /// the source's mapping, or into `scratch` (page_size bytes). Errors name the PFN.
@@ -46,7 +46,7 @@ class PageReader {
 };
 
 class DumpSource {
- public:
+public:
   virtual ~DumpSource() = default;
   virtual const DumpMetadata& metadata() const = 0;
   /// A new reader; readers of one source may run concurrently.
@@ -64,4 +64,4 @@ Result<std::unique_ptr<DumpSource>> open_dump(const std::string& path);
 Result<std::unique_ptr<DumpSource>> open_elf_core(const std::string& path);
 Result<std::unique_ptr<DumpSource>> open_kdump(const std::string& path);
 
-}  // namespace guestdump::formats
+} // namespace guestdump::formats

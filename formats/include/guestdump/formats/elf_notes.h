@@ -14,10 +14,10 @@ namespace guestdump::formats {
 inline constexpr std::uint32_t kNtPrstatus = 1;
 
 struct NoteView {
-  std::string_view name;           // without the terminating NUL
+  std::string_view name; // without the terminating NUL
   std::uint32_t type = 0;
   std::span<const std::byte> desc;
-  std::size_t desc_offset = 0;     // offset of desc within the blob
+  std::size_t desc_offset = 0; // offset of desc within the blob
 };
 
 /// Splits a note blob; a note running past the end is a kBadData error. Zero padding at the
@@ -34,4 +34,4 @@ int count_prstatus(const std::vector<NoteView>& notes);
 /// The VMCOREINFO note, if any.
 const NoteView* find_vmcoreinfo(const std::vector<NoteView>& notes);
 
-}  // namespace guestdump::formats
+} // namespace guestdump::formats

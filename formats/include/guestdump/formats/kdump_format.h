@@ -21,22 +21,22 @@ inline constexpr char kKdumpSignature[8] = {'K', 'D', 'U', 'M', 'P', ' ', ' ', '
 inline constexpr std::size_t kUtsFieldLen = 65;
 inline constexpr std::size_t kPageDescSize = 24;
 
-std::size_t header_size(KdumpArch arch);      // 464 / 452
-std::size_t sub_header_size(KdumpArch arch);  // 104 / 80
+std::size_t header_size(KdumpArch arch);     // 464 / 452
+std::size_t sub_header_size(KdumpArch arch); // 104 / 80
 
 /// Every field of disk_dump_header + kdump_sub_header that we read or write.
 struct KdumpHeader {
   KdumpArch arch = KdumpArch::kX86_64;
   // disk_dump_header
   std::int32_t header_version = 6;
-  std::array<std::string, 6> utsname;  // sysname nodename release version machine domainname
+  std::array<std::string, 6> utsname; // sysname nodename release version machine domainname
   std::int64_t timestamp_sec = 0;
   std::int64_t timestamp_usec = 0;
   std::uint32_t status = 0;
   std::uint32_t block_size = 4096;
-  std::uint32_t sub_hdr_size = 0;   // blocks
-  std::uint32_t bitmap_blocks = 0;  // both bitmaps
-  std::uint32_t max_mapnr = 0;      // truncated copy
+  std::uint32_t sub_hdr_size = 0;  // blocks
+  std::uint32_t bitmap_blocks = 0; // both bitmaps
+  std::uint32_t max_mapnr = 0;     // truncated copy
   std::int32_t nr_cpus = 0;
   // kdump_sub_header
   std::uint64_t phys_base = 0;
@@ -60,7 +60,7 @@ struct KdumpLayout {
   std::uint32_t block_size = 0;
   std::uint64_t max_mapnr = 0;
   std::uint64_t sub_hdr_blocks = 0;
-  std::uint64_t bitmap_blocks = 0;  // one bitmap
+  std::uint64_t bitmap_blocks = 0; // one bitmap
   std::uint64_t offset_note = 0;
   std::uint64_t offset_bitmap1 = 0;
   std::uint64_t offset_bitmap2 = 0;
@@ -88,12 +88,12 @@ std::vector<std::byte> encode_header_blocks(const KdumpHeader& hdr,
 Result<KdumpHeader> decode_header(std::span<const std::byte> head);
 
 struct PageDesc {
-  std::int64_t offset = 0;  // absolute file offset of the data; 0 = never written
+  std::int64_t offset = 0; // absolute file offset of the data; 0 = never written
   std::uint32_t size = 0;
   std::uint32_t flags = 0;
   std::uint64_t page_flags = 0;
 };
-void encode_page_desc(const PageDesc& d, std::byte* out);  // 24 bytes
+void encode_page_desc(const PageDesc& d, std::byte* out); // 24 bytes
 PageDesc decode_page_desc(const std::byte* in);
 
 // makedumpfile's flattened format: a 4096-byte header, then big-endian {offset, size} records
@@ -104,4 +104,4 @@ std::vector<std::byte> encode_flat_header();
 bool is_flat_header(std::span<const std::byte> head);
 void encode_flat_record_header(std::int64_t offset, std::int64_t size, std::byte* out);
 
-}  // namespace guestdump::formats
+} // namespace guestdump::formats

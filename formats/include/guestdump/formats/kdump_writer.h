@@ -18,7 +18,7 @@ namespace guestdump::formats {
 
 /// Where the bytes go: positioned writes into a file, or a flattened stream.
 class OutputSink {
- public:
+public:
   virtual ~OutputSink() = default;
   virtual Result<void> write_at(std::uint64_t offset, std::span<const std::byte> data) = 0;
   /// Flushes buffers; a flattened stream gets its end marker.
@@ -35,11 +35,11 @@ struct KdumpWriteRequest {
   /// fills the layout fields.
   KdumpHeader header;
   std::span<const std::byte> notes;
-  const PfnBitmap* ram = nullptr;       // 1st bitmap
-  const PfnBitmap* dumpable = nullptr;  // 2nd bitmap: pages that get a descriptor
+  const PfnBitmap* ram = nullptr;      // 1st bitmap
+  const PfnBitmap* dumpable = nullptr; // 2nd bitmap: pages that get a descriptor
   Codec codec = Codec::kZstd;
-  bool share_zero_pages = true;         // dump level bit 1
-  unsigned threads = 0;                 // 0 = online CPUs
+  bool share_zero_pages = true; // dump level bit 1
+  unsigned threads = 0;         // 0 = online CPUs
   std::function<void(std::uint64_t pages_done, std::uint64_t pages_total)> progress;
 };
 
@@ -48,10 +48,10 @@ struct KdumpWriteStats {
   std::uint64_t pages_zero = 0;
   std::uint64_t pages_compressed = 0;
   std::uint64_t pages_raw = 0;
-  std::uint64_t file_size = 0;  // size of the (reassembled) kdump file
+  std::uint64_t file_size = 0; // size of the (reassembled) kdump file
   unsigned threads = 0;
 };
 
 Result<KdumpWriteStats> write_kdump(const KdumpWriteRequest& req, OutputSink& sink);
 
-}  // namespace guestdump::formats
+} // namespace guestdump::formats

@@ -14,7 +14,7 @@ namespace guestdump::formats {
 static_assert(std::endian::native == std::endian::little, "guestdump targets little-endian hosts");
 
 class PfnBitmap {
- public:
+public:
   PfnBitmap() = default;
   explicit PfnBitmap(std::uint64_t bits) : bits_(bits), words_((bits + 63) / 64, 0) {}
 
@@ -46,9 +46,9 @@ class PfnBitmap {
 
   bool operator==(const PfnBitmap& other) const = default;
 
- private:
+private:
   std::uint64_t bits_ = 0;
   std::vector<std::uint64_t> words_;
 };
 
-}  // namespace guestdump::formats
+} // namespace guestdump::formats

@@ -12,7 +12,7 @@
 namespace guestdump::formats {
 
 class VmcoreInfo {
- public:
+public:
   /// Parses the text (trailing NULs and a missing final newline are fine).
   static VmcoreInfo parse(std::string_view text);
 
@@ -33,7 +33,7 @@ class VmcoreInfo {
   std::optional<std::int64_t> crash_time() const;
   std::optional<std::uint64_t> kernel_offset() const;
 
- private:
+private:
   std::string text_;
   std::map<std::string, std::string, std::less<>> values_;
   std::size_t bad_lines_ = 0;
@@ -43,4 +43,4 @@ class VmcoreInfo {
 std::optional<std::uint64_t> parse_unsigned(std::string_view s, int base);
 std::optional<std::int64_t> parse_signed(std::string_view s, int base);
 
-}  // namespace guestdump::formats
+} // namespace guestdump::formats
