@@ -12,7 +12,7 @@ test_pkgs=(
   qemu-system-x86 qemu-utils busybox-static cpio kmod xz-utils zstd
   crash makedumpfile python3-libkdumpfile python3-drgn
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
-  e2fsprogs util-linux kexec-tools
+  e2fsprogs util-linux kexec-tools time bc clang-format git
 )
 
 pkgs=("${build_pkgs[@]}")
