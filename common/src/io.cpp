@@ -79,15 +79,17 @@ Result<MappedFile> MappedFile::open(const std::string& path) {
   if (!S_ISREG(st.st_mode)) {
     return make_error(ErrorCode::kUnsupported, "open '" + path + "': not a regular file");
   }
-  if (st.st_size == 0) return MappedFile(path, nullptr, 0);
+  if (st.st_size == 0) return MappedFile(path, std::move(fd), nullptr, 0);
   void* p =
       ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_SHARED, fd.get(), 0);
   if (p == MAP_FAILED) return errno_error("mmap", path);
-  return MappedFile(path, static_cast<const std::byte*>(p), static_cast<std::size_t>(st.st_size));
+  return MappedFile(path, std::move(fd), static_cast<const std::byte*>(p),
+                    static_cast<std::size_t>(st.st_size));
 }
 
 MappedFile::MappedFile(MappedFile&& other) noexcept
-    : path_(std::move(other.path_)), data_(other.data_), size_(other.size_) {
+    : path_(std::move(other.path_)), fd_(std::move(other.fd_)), data_(other.data_),
+      size_(other.size_) {
   other.data_ = nullptr;
   other.size_ = 0;
 }
@@ -96,6 +98,7 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
   if (this != &other) {
     if (data_ != nullptr) ::munmap(const_cast<std::byte*>(data_), size_);
     path_ = std::move(other.path_);
+    fd_ = std::move(other.fd_);
     data_ = other.data_;
     size_ = other.size_;
     other.data_ = nullptr;

@@ -45,29 +45,39 @@ private:
   std::vector<Segment> segs_; // sorted by paddr, non-overlapping
 };
 
+// Reads page data with pread() into a window of up to kWindow bytes of one segment: workers walk
+// their chunk in PFN order, so one read serves many pages, and no page of the (possibly
+// RAM-sized) file is ever faulted into our address space.
 class ElfPageReader final : public PageReader {
 public:
-  explicit ElfPageReader(const ElfCoreSource& src) : src_(src) {}
+  explicit ElfPageReader(const ElfCoreSource& src)
+      : src_(src), window_(std::make_unique<std::byte[]>(kWindow)) {}
   Result<const std::byte*> read(std::uint64_t pfn, std::span<std::byte> scratch) override {
     const auto& segs = src_.segments();
     const std::uint64_t ps = src_.metadata().page_size;
     const std::uint64_t pa = pfn * ps;
-    // Fast path: the whole page sits inside the file data of the segment we used last.
-    if (last_ < segs.size()) {
-      const Segment& s = segs[last_];
-      if (pa >= s.paddr && pa + ps <= s.paddr + s.filesz) {
-        return src_.file().bytes().data() + s.offset + (pa - s.paddr);
+    if (pa >= win_pa_ && pa + ps <= win_pa_ + win_len_) return window_.get() + (pa - win_pa_);
+    const Segment* seg = nullptr;
+    if (last_ < segs.size() && pa >= segs[last_].paddr &&
+        pa + ps <= segs[last_].paddr + segs[last_].filesz) {
+      seg = &segs[last_];
+    } else {
+      auto it = std::upper_bound(segs.begin(), segs.end(), pa,
+                                 [](std::uint64_t a, const Segment& s) { return a < s.paddr; });
+      if (it != segs.begin()) {
+        std::size_t idx = static_cast<std::size_t>(it - segs.begin()) - 1;
+        if (pa >= segs[idx].paddr && pa + ps <= segs[idx].paddr + segs[idx].filesz) {
+          last_ = idx;
+          seg = &segs[idx];
+        }
       }
     }
-    auto it = std::upper_bound(segs.begin(), segs.end(), pa,
-                               [](std::uint64_t a, const Segment& s) { return a < s.paddr; });
-    if (it != segs.begin()) {
-      std::size_t idx = static_cast<std::size_t>(it - segs.begin()) - 1;
-      const Segment& s = segs[idx];
-      if (pa >= s.paddr && pa + ps <= s.paddr + s.filesz) {
-        last_ = idx;
-        return src_.file().bytes().data() + s.offset + (pa - s.paddr);
-      }
+    if (seg != nullptr) {
+      const std::uint64_t len = std::min<std::uint64_t>(kWindow, seg->paddr + seg->filesz - pa);
+      GUESTDUMP_CHECK(load(pfn, seg->offset + (pa - seg->paddr), std::span(window_.get(), len)));
+      win_pa_ = pa;
+      win_len_ = len;
+      return window_.get();
     }
     // Slow path: a page that straddles segment edges or the end of a segment's file data.
     std::fill(scratch.begin(), scratch.begin() + static_cast<std::ptrdiff_t>(ps), std::byte{0});
@@ -75,15 +85,30 @@ public:
       std::uint64_t lo = std::max(pa, s.paddr);
       std::uint64_t hi = std::min(pa + ps, s.paddr + s.filesz);
       if (lo < hi) {
-        std::memcpy(scratch.data() + (lo - pa),
-                    src_.file().bytes().data() + s.offset + (lo - s.paddr), hi - lo);
+        GUESTDUMP_CHECK(load(pfn, s.offset + (lo - s.paddr),
+                             scratch.subspan(static_cast<std::size_t>(lo - pa), hi - lo)));
       }
     }
     return scratch.data();
   }
 
 private:
+  static constexpr std::size_t kWindow = 256 * 1024;
+
+  Result<void> load(std::uint64_t pfn, std::uint64_t offset, std::span<std::byte> out) {
+    auto r = pread_exact(src_.file().fd(), out, offset, src_.metadata().path);
+    if (!r) {
+      win_len_ = 0;
+      Error e = std::move(r).error();
+      return std::move(e).context("page " + hex(pfn));
+    }
+    return {};
+  }
+
   const ElfCoreSource& src_;
+  std::unique_ptr<std::byte[]> window_;
+  std::uint64_t win_pa_ = 0;
+  std::uint64_t win_len_ = 0;
   std::size_t last_ = SIZE_MAX;
 };
 
