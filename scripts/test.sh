@@ -8,3 +8,4 @@ scripts/build.sh
 build=${GUESTDUMP_BUILD_DIR:-build}
 ctest --test-dir "$build" -L unit --output-on-failure
 ctest --test-dir "$build" -L integration --output-on-failure
+ctest --test-dir "$build" -L e2e --output-on-failure
