@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <gelf.h>
 
+#include "elf_core_layout.h"
 #include "elf_handles.h"
 #include "guestdump/common/io.h"
 #include "guestdump/formats/dump_source.h"
@@ -16,12 +17,14 @@
 namespace guestdump::formats {
 namespace {
 
-struct Segment {
-  std::uint64_t paddr = 0;
-  std::uint64_t memsz = 0;
-  std::uint64_t filesz = 0;
-  std::uint64_t offset = 0;
-};
+using Segment = detail::ElfSegment;
+
+// Little-endian field of a header whose bounds the caller has checked.
+template <typename T> T load_le(std::span<const std::byte> b, std::size_t off) {
+  T v;
+  std::memcpy(&v, b.data() + off, sizeof v);
+  return v;
+}
 
 std::string hex(std::uint64_t v) {
   char b[24];
@@ -118,18 +121,73 @@ std::unique_ptr<PageReader> ElfCoreSource::make_reader() const {
 
 } // namespace
 
-Result<std::unique_ptr<DumpSource>> open_elf_core(const std::string& path) {
-  GUESTDUMP_TRY(MappedFile file, MappedFile::open(path));
-  const std::uint64_t file_size = file.size();
-  if (file_size < EI_NIDENT || std::memcmp(file.bytes().data(), ELFMAG, SELFMAG) != 0) {
+namespace detail {
+
+Result<std::uint64_t> elf_core_head_size(std::span<const std::byte> head) {
+  auto u16 = [&](std::size_t o) {
+    return static_cast<std::uint64_t>(load_le<std::uint16_t>(head, o));
+  };
+  auto u32 = [&](std::size_t o) {
+    return static_cast<std::uint64_t>(load_le<std::uint32_t>(head, o));
+  };
+  auto u64 = [&](std::size_t o) { return load_le<std::uint64_t>(head, o); };
+  if (head.size() < EI_NIDENT) return std::uint64_t{EI_NIDENT};
+  if (std::memcmp(head.data(), ELFMAG, SELFMAG) != 0) {
     return make_error(ErrorCode::kBadData, "not an ELF file");
   }
-  if (static_cast<unsigned char>(file.bytes()[EI_DATA]) != ELFDATA2LSB) {
+  const bool is64 = static_cast<unsigned char>(head[EI_CLASS]) == ELFCLASS64;
+  const std::uint64_t ehsize = is64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr);
+  if (head.size() < ehsize) return ehsize;
+  const std::uint64_t phoff = is64 ? u64(32) : u32(28);
+  const std::uint64_t shoff = is64 ? u64(40) : u32(32);
+  const std::uint64_t phentsize = u16(is64 ? 54 : 42);
+  std::uint64_t phnum = u16(is64 ? 56 : 44);
+  const std::uint64_t shentsize = u16(is64 ? 58 : 46);
+  if (phentsize != (is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr))) {
+    return make_error(ErrorCode::kBadData, "program header size " + std::to_string(phentsize) +
+                                               " is not the ELF class's");
+  }
+  if (phnum == PN_XNUM) {
+    // Extended numbering: the real count is section header 0's sh_info.
+    if (shentsize < (is64 ? 48u : 32u) || shoff > kMaxElfHead) {
+      return make_error(ErrorCode::kBadData, "PN_XNUM without a usable section header 0");
+    }
+    if (head.size() < shoff + shentsize) return shoff + shentsize;
+    phnum = u32(shoff + (is64 ? 44 : 28));
+  }
+  if (phoff > kMaxElfHead || phnum * phentsize > kMaxElfHead - phoff) {
+    return make_error(ErrorCode::kBadData, "program headers (offset " + std::to_string(phoff) +
+                                               ", " + std::to_string(phnum) +
+                                               " entries) lie beyond any sane header size");
+  }
+  std::uint64_t need = std::max(ehsize, phoff + phnum * phentsize);
+  if (head.size() < need) return need;
+  for (std::uint64_t i = 0; i < phnum; ++i) {
+    const std::size_t o = phoff + i * phentsize;
+    if (u32(o) != PT_NOTE) continue;
+    const std::uint64_t off = is64 ? u64(o + 8) : u32(o + 4);
+    const std::uint64_t size = is64 ? u64(o + 32) : u32(o + 16);
+    if (off > kMaxElfHead || size > kMaxElfHead - off) {
+      return make_error(ErrorCode::kBadData,
+                        "PT_NOTE " + std::to_string(i) + " lies beyond any sane header size");
+    }
+    need = std::max(need, off + size);
+  }
+  return need;
+}
+
+Result<ElfCoreLayout> parse_elf_core_head(std::span<const std::byte> head, std::uint64_t file_size,
+                                          const std::string& path, const SameBytes& same_bytes) {
+  if (head.size() < EI_NIDENT || std::memcmp(head.data(), ELFMAG, SELFMAG) != 0) {
+    return make_error(ErrorCode::kBadData, "not an ELF file");
+  }
+  if (static_cast<unsigned char>(head[EI_DATA]) != ELFDATA2LSB) {
     return make_error(ErrorCode::kUnsupported, "big-endian ELF cores are not supported");
   }
   if (elf_version(EV_CURRENT) == EV_NONE) return detail::elf_error("libelf");
-  GUESTDUMP_TRY(UniqueFd fd, UniqueFd::open(path, O_RDONLY));
-  detail::UniqueElf elf(elf_begin(fd.get(), ELF_C_READ_MMAP, nullptr));
+  // libelf reads the headers in place (native byte order, checked above): nothing is written.
+  detail::UniqueElf elf(
+      elf_memory(const_cast<char*>(reinterpret_cast<const char*>(head.data())), head.size()));
   if (!elf) return detail::elf_error("ELF header");
   GElf_Ehdr ehdr;
   if (gelf_getehdr(elf.get(), &ehdr) == nullptr) return detail::elf_error("ELF header");
@@ -171,7 +229,11 @@ Result<std::unique_ptr<DumpSource>> open_elf_core(const std::string& path) {
                             " bytes): truncated dump?");
     }
     if (ph.p_type == PT_NOTE) {
-      auto bytes = file.bytes().subspan(ph.p_offset, ph.p_filesz);
+      if (ph.p_offset > head.size() || ph.p_filesz > head.size() - ph.p_offset) {
+        return make_error(ErrorCode::kBadData,
+                          "PT_NOTE " + std::to_string(i) + " lies outside the headers read");
+      }
+      auto bytes = head.subspan(ph.p_offset, ph.p_filesz);
       meta.notes.insert(meta.notes.end(), bytes.begin(), bytes.end());
       // Each PT_NOTE is padded to 4 bytes so the merged blob stays a valid note sequence.
       meta.notes.resize((meta.notes.size() + 3) & ~std::size_t{3}, std::byte{0});
@@ -199,9 +261,8 @@ Result<std::unique_ptr<DumpSource>> open_elf_core(const std::string& path) {
       const Segment& k = kept.back();
       bool contained = s.paddr + s.memsz <= k.paddr + k.memsz && s.filesz == s.memsz &&
                        s.paddr + s.filesz <= k.paddr + k.filesz;
-      if (contained &&
-          std::memcmp(file.bytes().data() + s.offset,
-                      file.bytes().data() + k.offset + (s.paddr - k.paddr), s.filesz) == 0) {
+      if (contained && same_bytes &&
+          same_bytes(s.offset, k.offset + (s.paddr - k.paddr), s.filesz)) {
         continue;
       }
       return make_error(ErrorCode::kBadData, "PT_LOAD segments overlap at physical " +
@@ -238,9 +299,21 @@ Result<std::unique_ptr<DumpSource>> open_elf_core(const std::string& path) {
                         "guest page size " + std::to_string(*ps_v) + " is not supported");
     }
   }
-  file.advise_sequential();
+  return ElfCoreLayout{std::move(meta), std::move(kept)};
+}
+
+} // namespace detail
+
+Result<std::unique_ptr<DumpSource>> open_elf_core(const std::string& path) {
+  GUESTDUMP_TRY(MappedFile file, MappedFile::open(path));
+  // Only the header pages of the mapping are touched; page data is read with pread().
+  auto bytes = file.bytes();
+  auto same = [bytes](std::uint64_t a, std::uint64_t b, std::uint64_t n) {
+    return std::memcmp(bytes.data() + a, bytes.data() + b, n) == 0;
+  };
+  GUESTDUMP_TRY(auto layout, detail::parse_elf_core_head(bytes, bytes.size(), path, same));
   return std::unique_ptr<DumpSource>(
-      new ElfCoreSource(std::move(file), std::move(meta), std::move(kept)));
+      new ElfCoreSource(std::move(file), std::move(layout.meta), std::move(layout.segments)));
 }
 
 } // namespace guestdump::formats

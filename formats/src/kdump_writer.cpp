@@ -272,39 +272,45 @@ std::unique_ptr<OutputSink> make_flattened_sink(int fd, std::string name) {
   return std::make_unique<FlattenedSink>(fd, std::move(name));
 }
 
-Result<KdumpWriteStats> write_kdump(const KdumpWriteRequest& req, OutputSink& sink) {
-  const auto& meta = req.source->metadata();
-  const std::uint32_t ps = meta.page_size;
-  if (req.ram->size() != req.dumpable->size()) {
+Result<KdumpLayout> write_kdump_head(OutputSink& sink, const KdumpHeader& identity,
+                                     std::span<const std::byte> notes_blob, const PfnBitmap& ram,
+                                     const PfnBitmap& dumpable, Codec codec,
+                                     std::uint32_t page_size) {
+  if (ram.size() != dumpable.size()) {
     return make_error(ErrorCode::kInvalidArgument, "bitmap sizes differ");
   }
-  GUESTDUMP_TRY(auto notes, parse_notes(req.notes));
+  GUESTDUMP_TRY(auto notes, parse_notes(notes_blob));
   std::int64_t vi_off = -1;
   std::uint64_t vi_size = 0;
   if (const NoteView* vi = find_vmcoreinfo(notes)) {
     vi_off = static_cast<std::int64_t>(vi->desc_offset);
     vi_size = vi->desc.size();
   }
-  const std::uint64_t num_dumpable = req.dumpable->count();
   KdumpLayout layout =
-      compute_layout(req.header.arch, ps, req.ram->size(), req.notes.size(), num_dumpable);
-  KdumpHeader hdr = req.header;
-  fill_layout_fields(hdr, layout, req.notes.size(), vi_off, vi_size);
-  hdr.status = codec_flag(req.codec);
+      compute_layout(identity.arch, page_size, ram.size(), notes_blob.size(), dumpable.count());
+  KdumpHeader hdr = identity;
+  fill_layout_fields(hdr, layout, notes_blob.size(), vi_off, vi_size);
+  hdr.status = codec_flag(codec);
 
-  std::vector<std::byte> head = encode_header_blocks(hdr, req.notes);
+  std::vector<std::byte> head = encode_header_blocks(hdr, notes_blob);
   GUESTDUMP_CHECK(sink.write_at(0, head));
   // Both bitmaps, each padded to whole blocks (crash maps them and checks they fit the file).
-  std::vector<std::byte> bm(layout.bitmap_blocks * ps, std::byte{0});
+  std::vector<std::byte> bm(layout.bitmap_blocks * page_size, std::byte{0});
   auto put_bitmap = [&](const PfnBitmap& b, std::uint64_t off) -> Result<void> {
     std::fill(bm.begin(), bm.end(), std::byte{0});
     auto bytes = b.bytes();
     std::memcpy(bm.data(), bytes.data(), bytes.size());
     return sink.write_at(off, bm);
   };
-  GUESTDUMP_CHECK(put_bitmap(*req.ram, layout.offset_bitmap1));
-  GUESTDUMP_CHECK(put_bitmap(*req.dumpable, layout.offset_bitmap2));
+  GUESTDUMP_CHECK(put_bitmap(ram, layout.offset_bitmap1));
+  GUESTDUMP_CHECK(put_bitmap(dumpable, layout.offset_bitmap2));
+  return layout;
+}
 
+Result<KdumpWriteStats> write_kdump(const KdumpWriteRequest& req, OutputSink& sink) {
+  GUESTDUMP_TRY(KdumpLayout layout,
+                write_kdump_head(sink, req.header, req.notes, *req.ram, *req.dumpable, req.codec,
+                                 req.source->metadata().page_size));
   unsigned threads =
       req.threads != 0 ? req.threads : std::max(1u, std::thread::hardware_concurrency());
   Pipeline pipeline(req, threads);

@@ -54,4 +54,11 @@ struct KdumpWriteStats {
 
 Result<KdumpWriteStats> write_kdump(const KdumpWriteRequest& req, OutputSink& sink);
 
+/// Writes the header blocks (main and sub header, notes) and both bitmaps, and returns the
+/// region map; the caller writes descriptors at offset_descs and data from offset_data on.
+Result<KdumpLayout> write_kdump_head(OutputSink& sink, const KdumpHeader& identity,
+                                     std::span<const std::byte> notes, const PfnBitmap& ram,
+                                     const PfnBitmap& dumpable, Codec codec,
+                                     std::uint32_t page_size);
+
 } // namespace guestdump::formats
