@@ -1,0 +1,263 @@
+// The dump store: partial directories, atomic commit, listing. See dump_store.h.
+
+#include "guestdump/host/dump_store.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "guestdump/common/io.h"
+
+namespace guestdump::host {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kPartialSuffix = ".partial";
+
+Result<void> make_dir_0700(const std::string& path) {
+  if (::mkdir(path.c_str(), 0700) == 0) return {};
+  if (errno != EEXIST) return errno_error("create directory", path);
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return errno_error("stat", path);
+  if (!S_ISDIR(st.st_mode)) {
+    return make_error(ErrorCode::kInvalidArgument, "'" + path + "' is not a directory");
+  }
+  return {};
+}
+
+Result<void> sync_dir(const std::string& path) {
+  GUESTDUMP_TRY(UniqueFd fd, UniqueFd::open(path, O_RDONLY | O_DIRECTORY));
+  if (::fsync(fd.get()) != 0) return errno_error("sync", path);
+  return {};
+}
+
+Result<void> check_domain_name(const std::string& domain) {
+  if (domain.empty() || domain[0] == '.' || domain.find('/') != std::string::npos) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "domain name '" + domain + "' cannot name a dump directory");
+  }
+  return {};
+}
+
+std::uint64_t dir_bytes(const fs::path& dir) {
+  std::uint64_t total = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (e.is_regular_file(ec)) total += e.file_size(ec);
+  }
+  return total;
+}
+
+} // namespace
+
+std::string store_timestamp(std::int64_t unix_time) {
+  std::time_t t = static_cast<std::time_t>(unix_time);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+  return buf;
+}
+
+nlohmann::json to_json(const DumpMeta& m) {
+  return nlohmann::json{{"domain", m.domain},
+                        {"uuid", m.uuid},
+                        {"host", m.host},
+                        {"trigger", m.trigger},
+                        {"capture_path", m.path},
+                        {"started_at", m.started_at},
+                        {"finished_at", m.finished_at},
+                        {"pause_seconds", m.pause_seconds},
+                        {"dump_level", m.dump_level},
+                        {"codec", m.codec},
+                        {"guest_ram_bytes", m.guest_ram_bytes},
+                        {"vmcore_bytes", m.vmcore_bytes},
+                        {"pages_dumped", m.pages_dumped},
+                        {"kernel_release", m.kernel_release},
+                        {"vmcoreinfo_source", m.vmcoreinfo_source},
+                        {"tool_version", m.tool_version},
+                        {"status", m.status},
+                        {"extra", m.extra}};
+}
+
+DumpMeta meta_from_json(const nlohmann::json& j) {
+  DumpMeta m;
+  auto get = [&](const char* key, auto& field) {
+    auto it = j.find(key);
+    if (it != j.end() && !it->is_null()) {
+      try {
+        it->get_to(field);
+      } catch (const nlohmann::json::exception&) {
+        // A field of the wrong type is left at its default: list() must survive odd files.
+      }
+    }
+  };
+  get("domain", m.domain);
+  get("uuid", m.uuid);
+  get("host", m.host);
+  get("trigger", m.trigger);
+  get("capture_path", m.path);
+  get("started_at", m.started_at);
+  get("finished_at", m.finished_at);
+  get("pause_seconds", m.pause_seconds);
+  get("dump_level", m.dump_level);
+  get("codec", m.codec);
+  get("guest_ram_bytes", m.guest_ram_bytes);
+  get("vmcore_bytes", m.vmcore_bytes);
+  get("pages_dumped", m.pages_dumped);
+  get("kernel_release", m.kernel_release);
+  get("vmcoreinfo_source", m.vmcoreinfo_source);
+  get("tool_version", m.tool_version);
+  get("status", m.status);
+  if (auto it = j.find("extra"); it != j.end() && it->is_object()) m.extra = *it;
+  return m;
+}
+
+Result<DumpStore> DumpStore::open(const std::string& dir) {
+  if (dir.empty()) return make_error(ErrorCode::kInvalidArgument, "empty dump directory");
+  std::error_code ec;
+  fs::path p(dir);
+  if (!fs::exists(p, ec)) {
+    // Parents are created 0700 too: nothing on the way to a dump is world-readable by us.
+    fs::path cur;
+    for (const auto& part : p) {
+      cur /= part;
+      if (cur == "/" || cur.empty()) continue;
+      if (!fs::exists(cur, ec)) GUESTDUMP_CHECK(make_dir_0700(cur.string()));
+    }
+  }
+  GUESTDUMP_CHECK(make_dir_0700(dir));
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+    return errno_error("write to dump directory", dir);
+  }
+  return DumpStore(dir);
+}
+
+Result<PendingDump> DumpStore::begin(const std::string& domain, std::int64_t unix_time) const {
+  GUESTDUMP_CHECK(check_domain_name(domain));
+  const std::string ddir = dir_ + "/" + domain;
+  GUESTDUMP_CHECK(make_dir_0700(ddir));
+  const std::string base = store_timestamp(unix_time);
+  for (int n = 1; n < 1000; ++n) {
+    std::string name = n == 1 ? base : base + "-" + std::to_string(n);
+    std::string final_dir = ddir + "/" + name;
+    std::string partial = ddir + "/." + name + kPartialSuffix;
+    std::error_code ec;
+    if (fs::exists(final_dir, ec)) continue;
+    if (::mkdir(partial.c_str(), 0700) == 0) return PendingDump(partial, final_dir, name);
+    if (errno != EEXIST) return errno_error("create dump directory", partial);
+  }
+  return make_error(ErrorCode::kInvalidArgument,
+                    "too many dumps of '" + domain + "' at " + base + " in " + ddir);
+}
+
+Result<std::vector<StoredDump>> DumpStore::list(const std::optional<std::string>& domain) const {
+  std::vector<StoredDump> out;
+  std::error_code ec;
+  fs::directory_iterator top(dir_, ec);
+  if (ec) return make_error(ErrorCode::kOs, "list '" + dir_ + "': " + ec.message());
+  for (const auto& d : top) {
+    if (!d.is_directory(ec)) continue;
+    std::string dom = d.path().filename().string();
+    if (dom.empty() || dom[0] == '.') continue;
+    if (domain && dom != *domain) continue;
+    for (const auto& e : fs::directory_iterator(d.path(), ec)) {
+      if (!e.is_directory(ec)) continue;
+      StoredDump s;
+      s.domain = dom;
+      s.path = e.path().string();
+      std::string name = e.path().filename().string();
+      const std::string suffix = kPartialSuffix;
+      if (name.size() > suffix.size() + 1 && name[0] == '.' &&
+          name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+        s.partial = true;
+        name = name.substr(1, name.size() - 1 - suffix.size());
+      } else if (name[0] == '.') {
+        continue;
+      }
+      s.name = name;
+      s.bytes = dir_bytes(e.path());
+      std::ifstream in(e.path() / "meta.json");
+      if (in) {
+        auto j = nlohmann::json::parse(in, nullptr, false);
+        if (!j.is_discarded() && j.is_object()) s.meta = meta_from_json(j);
+      }
+      out.push_back(std::move(s));
+    }
+  }
+  // Timestamps sort lexically; newest first, then domain for a stable order.
+  std::sort(out.begin(), out.end(), [](const StoredDump& a, const StoredDump& b) {
+    if (a.name != b.name) return a.name > b.name;
+    return a.domain < b.domain;
+  });
+  return out;
+}
+
+Result<void> DumpStore::remove(const StoredDump& dump) const {
+  if (dump.partial) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "refusing to remove '" + dump.path + "': a dump is being written there");
+  }
+  std::error_code ec;
+  fs::remove_all(dump.path, ec);
+  if (ec) return make_error(ErrorCode::kOs, "remove '" + dump.path + "': " + ec.message());
+  return {};
+}
+
+PendingDump::PendingDump(PendingDump&& other) noexcept
+    : partial_dir_(std::move(other.partial_dir_)), final_dir_(std::move(other.final_dir_)),
+      name_(std::move(other.name_)), done_(other.done_) {
+  other.done_ = true;
+}
+
+PendingDump::~PendingDump() {
+  if (!done_ && !partial_dir_.empty()) {
+    std::error_code ec;
+    fs::remove_all(partial_dir_, ec);
+  }
+}
+
+Result<void> PendingDump::write_text(const std::string& name, const std::string& text) const {
+  GUESTDUMP_TRY(OutputFile out, OutputFile::create(file(name)));
+  GUESTDUMP_CHECK(write_all(out.fd(), std::as_bytes(std::span(text)), file(name)));
+  return out.commit();
+}
+
+Result<std::string> PendingDump::finish(const DumpMeta& meta) {
+  GUESTDUMP_CHECK(write_text("meta.json", to_json(meta).dump(2) + "\n"));
+  GUESTDUMP_CHECK(sync_dir(partial_dir_));
+  if (::rename(partial_dir_.c_str(), final_dir_.c_str()) != 0) {
+    return errno_error("rename", partial_dir_);
+  }
+  done_ = true;
+  auto parent = fs::path(final_dir_).parent_path().string();
+  GUESTDUMP_CHECK(sync_dir(parent));
+  return final_dir_;
+}
+
+Result<std::string> PendingDump::commit(DumpMeta meta) {
+  meta.status = "complete";
+  return finish(meta);
+}
+
+Result<std::string> PendingDump::fail(DumpMeta meta, const std::string& reason) {
+  std::error_code ec;
+  // Only the record stays: no partial guest memory under a final name.
+  for (const auto& e : fs::directory_iterator(partial_dir_, ec)) {
+    if (e.path().filename() != "meta.json") fs::remove(e.path(), ec);
+  }
+  meta.status = "failed: " + reason;
+  meta.vmcore_bytes = 0;
+  return finish(meta);
+}
+
+} // namespace guestdump::host
