@@ -10,6 +10,7 @@ namespace guestdump::cli {
 int run_convert(const std::vector<std::string>& args);
 int run_info(const std::vector<std::string>& args);
 int run_verify(const std::vector<std::string>& args);
+int run_dmesg(const std::vector<std::string>& args); // dmesg_command.cpp
 
 /// Prints "guestdump: error: <message>" and returns 1.
 int fail(const std::string& message);

@@ -21,6 +21,7 @@ constexpr const char* kUsage =
     "  info [--json] FILE  describe a dump file\n"
     "  verify FILE [--against SOURCE]\n"
     "                     check a kdump file's structure; with SOURCE, compare every page\n"
+    "  dmesg FILE [-o OUT] the guest kernel log, as makedumpfile --dump-dmesg prints it\n"
     "\n"
     "Run 'guestdump <command> --help' for a command's options.\n";
 
@@ -56,6 +57,7 @@ int main(int argc, char** argv) {
     if (cmd == "convert") return guestdump::cli::run_convert(args);
     if (cmd == "info") return guestdump::cli::run_info(args);
     if (cmd == "verify") return guestdump::cli::run_verify(args);
+    if (cmd == "dmesg") return guestdump::cli::run_dmesg(args);
     return guestdump::cli::usage_error("unknown command '" + cmd + "'");
   } catch (const std::exception& e) {
     return guestdump::cli::fail(std::string("unexpected: ") + e.what());

@@ -1,0 +1,52 @@
+#pragma once
+// The guest kernel log (dmesg) from a dump and VMCOREINFO alone, formatted line for line as
+// makedumpfile 1.7.2 `--dump-dmesg` prints it. Three buffer layouts are understood:
+//   - the lockless printk ring buffer (Linux >= 5.10, SYMBOL(prb)),
+//   - the variable-length record buffer (3.5 - 5.9, SYMBOL(log_first_idx)),
+//   - the plain character buffer (< 3.5, SYMBOL(log_end)).
+// Guest memory is untrusted: ring sizes are capped, indexes taken modulo the ring, and every
+// walk is bounded by the ring's capacity, so lying memory yields a short log or an error, never
+// a crash or a hang.
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "guestdump/common/result.h"
+#include "guestdump/formats/dump_source.h"
+#include "guestdump/formats/vmcoreinfo.h"
+
+namespace guestdump::formats {
+
+/// Reads guest kernel virtual memory; the extractor's only view of the guest. Errors name the
+/// address.
+using KernelReadFn = std::function<Result<void>(std::uint64_t va, std::span<std::byte> out)>;
+
+enum class KernelLogKind { kPrintkRingbuffer, kRecordBuffer, kTextBuffer };
+
+struct KernelLog {
+  KernelLogKind kind = KernelLogKind::kPrintkRingbuffer;
+  std::string text;          // what makedumpfile --dump-dmesg writes to its LOGFILE
+  std::uint64_t records = 0; // records printed (text buffer: 0)
+  /// Inconsistencies that were worked around (clamped lengths, skipped records, ...).
+  std::vector<std::string> warnings;
+};
+
+/// Upper bounds on what a guest may claim (a real kernel stays far below them).
+inline constexpr std::uint64_t kMaxLogDataBytes = std::uint64_t{1} << 28;
+inline constexpr std::uint64_t kMaxLogDescriptors = std::uint64_t{1} << 23;
+
+/// Human-readable name of a buffer layout ("printk ringbuffer", ...).
+std::string_view kernel_log_kind_name(KernelLogKind kind);
+
+/// Extracts and formats the log described by `vi`, reading guest memory through `read`.
+/// kNotFound when VMCOREINFO describes no log buffer; kBadData when the buffer's metadata is
+/// unusable (sizes beyond the caps above, unreadable memory).
+Result<KernelLog> extract_kernel_log(const VmcoreInfo& vi, const KernelReadFn& read);
+
+/// The log of the guest in `src` (x86_64 page-table translation from VMCOREINFO).
+Result<KernelLog> read_kernel_log(const DumpSource& src);
+
+} // namespace guestdump::formats

@@ -1,0 +1,391 @@
+#include "guestdump/formats/kernel_log.h"
+
+#include <cstdio>
+#include <cstring>
+#include <optional>
+
+#include "guestdump/formats/kernel_memory.h"
+
+namespace guestdump::formats {
+namespace {
+
+std::string hex(std::uint64_t v) {
+  char b[24];
+  std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
+  return b;
+}
+
+Error bad(std::string msg) {
+  return make_error(ErrorCode::kBadData, std::move(msg));
+}
+
+// Little-endian loads from a buffer; nullopt when [off, off + n) is not inside it.
+template <typename T> std::optional<T> load(std::span<const std::byte> buf, std::uint64_t off) {
+  if (off > buf.size() || buf.size() - off < sizeof(T)) return std::nullopt;
+  T v{};
+  std::memcpy(&v, buf.data() + off, sizeof(T));
+  return v;
+}
+
+template <typename T>
+Result<T> load_field(std::span<const std::byte> buf, std::uint64_t off, std::string_view what) {
+  auto v = load<T>(buf, off);
+  if (!v) {
+    return bad(std::string(what) + ": offset " + std::to_string(off) + " is outside the " +
+               std::to_string(buf.size()) + "-byte structure");
+  }
+  return *v;
+}
+
+Result<std::vector<std::byte>> read_block(const KernelReadFn& read, std::uint64_t va,
+                                          std::uint64_t size, std::string_view what) {
+  std::vector<std::byte> buf(size);
+  if (auto r = read(va, buf); !r) {
+    return std::move(r).error().context("read " + std::string(what) + " at " + hex(va));
+  }
+  return buf;
+}
+
+template <typename T>
+Result<T> read_value(const KernelReadFn& read, std::uint64_t va, std::string_view what) {
+  T v{};
+  if (auto r = read(va, std::as_writable_bytes(std::span(&v, 1))); !r) {
+    return std::move(r).error().context("read " + std::string(what) + " at " + hex(va));
+  }
+  return v;
+}
+
+// VMCOREINFO lookups that must succeed.
+struct Keys {
+  const VmcoreInfo& vi;
+  std::string missing;
+
+  std::uint64_t offset(std::string_view member) {
+    auto v = vi.offset(member);
+    if (!v) note("OFFSET(" + std::string(member) + ")");
+    return v.value_or(0);
+  }
+  std::uint64_t size(std::string_view type) {
+    auto v = vi.size(type);
+    if (!v) note("SIZE(" + std::string(type) + ")");
+    return v.value_or(0);
+  }
+  std::uint64_t symbol(std::string_view name) {
+    auto v = vi.symbol(name);
+    if (!v) note("SYMBOL(" + std::string(name) + ")");
+    return v.value_or(0);
+  }
+  void note(const std::string& key) {
+    if (!missing.empty()) missing += ", ";
+    missing += key;
+  }
+  Result<void> check(std::string_view layout) const {
+    if (missing.empty()) return {};
+    return make_error(ErrorCode::kNotFound,
+                      "VMCOREINFO lacks " + missing + " needed for the " + std::string(layout));
+  }
+};
+
+// One record as makedumpfile's dump_record()/dump_log_entry() prints it: "[%5llu.%06lu] ",
+// then the text with every newline followed by an indent as wide as that prefix, printable
+// ASCII and whitespace as they are, and every other byte as "\x%02x" of the (signed) char --
+// bytes >= 0x80 therefore print as "\xffffffNN", exactly like makedumpfile on x86_64.
+void append_record(std::string& out, std::uint64_t ts_nsec, std::span<const std::byte> text) {
+  char prefix[64];
+  int n = std::snprintf(prefix, sizeof prefix, "[%5llu.%06llu] ",
+                        static_cast<unsigned long long>(ts_nsec / 1000000000ULL),
+                        static_cast<unsigned long long>(ts_nsec % 1000000000ULL / 1000ULL));
+  const std::size_t indent = n > 0 ? static_cast<std::size_t>(n) : 0;
+  out.append(prefix, indent);
+  for (std::byte b : text) {
+    auto c = static_cast<unsigned char>(b);
+    if (c == '\n') {
+      out.push_back('\n');
+      out.append(indent, ' ');
+    } else if ((c >= 0x20 && c < 0x7f) || (c >= '\t' && c <= '\r')) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      char esc[16];
+      int e = std::snprintf(esc, sizeof esc, "\\x%02x",
+                            static_cast<unsigned>(static_cast<int>(static_cast<signed char>(c))));
+      out.append(esc, static_cast<std::size_t>(e));
+    }
+  }
+  out.push_back('\n');
+}
+
+// ---- Lockless ring buffer (Linux >= 5.10) ----------------------------------------------------
+
+constexpr int kDescFlagsShift = 62;
+constexpr std::uint64_t kDescIdMask = ~(std::uint64_t{3} << kDescFlagsShift);
+constexpr std::uint64_t kDescCommitted = 1;
+constexpr std::uint64_t kDescFinalized = 2;
+constexpr std::uint64_t kMaxStructSize = 4096;
+
+Result<KernelLog> extract_prb(const VmcoreInfo& vi, const KernelReadFn& read) {
+  Keys k{vi, {}};
+  const std::uint64_t prb_sym = k.symbol("prb");
+  const std::uint64_t rb_size = k.size("printk_ringbuffer");
+  const std::uint64_t off_desc_ring = k.offset("printk_ringbuffer.desc_ring");
+  const std::uint64_t off_text_ring = k.offset("printk_ringbuffer.text_data_ring");
+  const std::uint64_t off_count_bits = k.offset("prb_desc_ring.count_bits");
+  const std::uint64_t off_descs = k.offset("prb_desc_ring.descs");
+  const std::uint64_t off_infos = k.offset("prb_desc_ring.infos");
+  const std::uint64_t off_head_id = k.offset("prb_desc_ring.head_id");
+  const std::uint64_t off_tail_id = k.offset("prb_desc_ring.tail_id");
+  const std::uint64_t desc_size = k.size("prb_desc");
+  const std::uint64_t off_state_var = k.offset("prb_desc.state_var");
+  const std::uint64_t off_text_blk = k.offset("prb_desc.text_blk_lpos");
+  const std::uint64_t off_begin = k.offset("prb_data_blk_lpos.begin");
+  const std::uint64_t off_next = k.offset("prb_data_blk_lpos.next");
+  const std::uint64_t info_size = k.size("printk_info");
+  const std::uint64_t off_ts = k.offset("printk_info.ts_nsec");
+  const std::uint64_t off_text_len = k.offset("printk_info.text_len");
+  const std::uint64_t off_size_bits = k.offset("prb_data_ring.size_bits");
+  const std::uint64_t off_data = k.offset("prb_data_ring.data");
+  GUESTDUMP_CHECK(k.check("printk ringbuffer"));
+  // atomic_long_t is a bare counter on every architecture; older kernels do not export it.
+  const std::uint64_t off_counter = vi.offset("atomic_long_t.counter").value_or(0);
+
+  if (rb_size == 0 || rb_size > kMaxStructSize || desc_size == 0 || desc_size > kMaxStructSize ||
+      info_size == 0 || info_size > kMaxStructSize) {
+    return bad("printk ringbuffer: implausible structure sizes (printk_ringbuffer " +
+               std::to_string(rb_size) + ", prb_desc " + std::to_string(desc_size) +
+               ", printk_info " + std::to_string(info_size) + ")");
+  }
+
+  GUESTDUMP_TRY(auto prb_va, read_value<std::uint64_t>(read, prb_sym, "prb"));
+  GUESTDUMP_TRY(auto rb, read_block(read, prb_va, rb_size, "printk_ringbuffer"));
+  std::span<const std::byte> rbs(rb);
+
+  GUESTDUMP_TRY(auto count_bits,
+                load_field<std::uint32_t>(rbs, off_desc_ring + off_count_bits, "count_bits"));
+  GUESTDUMP_TRY(auto descs_va, load_field<std::uint64_t>(rbs, off_desc_ring + off_descs, "descs"));
+  GUESTDUMP_TRY(auto infos_va, load_field<std::uint64_t>(rbs, off_desc_ring + off_infos, "infos"));
+  GUESTDUMP_TRY(auto head_id, load_field<std::uint64_t>(
+                                  rbs, off_desc_ring + off_head_id + off_counter, "head_id"));
+  GUESTDUMP_TRY(auto tail_id, load_field<std::uint64_t>(
+                                  rbs, off_desc_ring + off_tail_id + off_counter, "tail_id"));
+  GUESTDUMP_TRY(auto size_bits,
+                load_field<std::uint32_t>(rbs, off_text_ring + off_size_bits, "size_bits"));
+  GUESTDUMP_TRY(auto data_va, load_field<std::uint64_t>(rbs, off_text_ring + off_data, "data"));
+
+  if (count_bits >= 63 || (std::uint64_t{1} << count_bits) > kMaxLogDescriptors) {
+    return bad("printk ringbuffer: descriptor ring of 2^" + std::to_string(count_bits) +
+               " entries exceeds the limit of " + std::to_string(kMaxLogDescriptors));
+  }
+  if (size_bits >= 63 || (std::uint64_t{1} << size_bits) > kMaxLogDataBytes) {
+    return bad("printk ringbuffer: text ring of 2^" + std::to_string(size_bits) +
+               " bytes exceeds the limit of " + std::to_string(kMaxLogDataBytes));
+  }
+  const std::uint64_t count = std::uint64_t{1} << count_bits;
+  const std::uint64_t data_size = std::uint64_t{1} << size_bits;
+  if (count * desc_size > kMaxLogDataBytes || count * info_size > kMaxLogDataBytes) {
+    return bad("printk ringbuffer: descriptor arrays are too large");
+  }
+  // Every field a record uses must lie inside its array element.
+  if (off_state_var + off_counter + 8 > desc_size || off_text_blk + off_begin + 8 > desc_size ||
+      off_text_blk + off_next + 8 > desc_size || off_ts + 8 > info_size ||
+      off_text_len + 2 > info_size) {
+    return bad("printk ringbuffer: field offsets lie outside prb_desc/printk_info");
+  }
+
+  GUESTDUMP_TRY(auto descs, read_block(read, descs_va, count * desc_size, "printk descriptors"));
+  GUESTDUMP_TRY(auto infos, read_block(read, infos_va, count * info_size, "printk_info array"));
+  GUESTDUMP_TRY(auto data, read_block(read, data_va, data_size, "printk text ring"));
+
+  KernelLog log;
+  log.kind = KernelLogKind::kPrintkRingbuffer;
+  head_id &= kDescIdMask;
+  tail_id &= kDescIdMask;
+  // A consistent ring never spans more ids than it has descriptors; walk at most that many.
+  if (((head_id - tail_id) & kDescIdMask) >= count) {
+    log.warnings.push_back("printk ringbuffer: tail id " + hex(tail_id) + " is more than " +
+                           std::to_string(count) + " descriptors behind head id " + hex(head_id) +
+                           "; reading only the newest " + std::to_string(count));
+    tail_id = (head_id - (count - 1)) & kDescIdMask;
+  }
+
+  auto u64_at = [](const std::vector<std::byte>& v, std::uint64_t off) {
+    std::uint64_t x = 0;
+    std::memcpy(&x, v.data() + off, 8);
+    return x;
+  };
+  std::uint64_t truncated = 0;
+  for (std::uint64_t id = tail_id;; id = (id + 1) & kDescIdMask) {
+    const std::uint64_t slot = id % count;
+    const std::uint64_t d = slot * desc_size;
+    const std::uint64_t state_var = u64_at(descs, d + off_state_var + off_counter);
+    const std::uint64_t state = state_var >> kDescFlagsShift;
+    if ((state_var & kDescIdMask) == id && (state == kDescCommitted || state == kDescFinalized)) {
+      std::uint64_t begin = u64_at(descs, d + off_text_blk + off_begin) % data_size;
+      const std::uint64_t next = u64_at(descs, d + off_text_blk + off_next) % data_size;
+      if (begin != next) { // data-less records carry no text
+        const std::uint64_t in = slot * info_size;
+        std::uint16_t text_len = 0;
+        std::memcpy(&text_len, infos.data() + in + off_text_len, 2);
+        const std::uint64_t ts = u64_at(infos, in + off_ts);
+        if (begin > next) begin = 0;    // the block wrapped: its text starts the ring
+        begin += sizeof(std::uint64_t); // skip the block's id
+        std::uint64_t len = text_len;
+        if (next >= begin && next - begin < len) len = next - begin;
+        // Lying lpos values could point the text past the ring; real ones never do.
+        const std::uint64_t avail = begin < data_size ? data_size - begin : 0;
+        if (len > avail) {
+          len = avail;
+          ++truncated;
+        }
+        append_record(log.text, ts, std::span(data).subspan(std::min(begin, data_size), len));
+        ++log.records;
+      }
+    }
+    if (id == head_id) break;
+  }
+  if (truncated != 0) {
+    log.warnings.push_back("printk ringbuffer: " + std::to_string(truncated) +
+                           " records pointed past the text ring and were cut short");
+  }
+  return log;
+}
+
+// ---- Variable-length record buffer (Linux 3.5 - 5.9) -----------------------------------------
+
+Result<KernelLog> extract_records(const VmcoreInfo& vi, const KernelReadFn& read) {
+  // The record struct was "struct log" until 3.11 renamed it "struct printk_log".
+  const std::string_view type = vi.size("printk_log") ? "printk_log" : "log";
+  const std::string t(type);
+  Keys k{vi, {}};
+  const std::uint64_t sym_buf = k.symbol("log_buf");
+  const std::uint64_t sym_len = k.symbol("log_buf_len");
+  const std::uint64_t sym_first = k.symbol("log_first_idx");
+  const std::uint64_t sym_next = k.symbol("log_next_idx");
+  const std::uint64_t rec_size = k.size(t);
+  const std::uint64_t off_ts = k.offset(t + ".ts_nsec");
+  const std::uint64_t off_len = k.offset(t + ".len");
+  const std::uint64_t off_text_len = k.offset(t + ".text_len");
+  GUESTDUMP_CHECK(k.check("kernel log record buffer"));
+  if (rec_size == 0 || rec_size > kMaxStructSize || off_ts + 8 > rec_size ||
+      off_len + 2 > rec_size || off_text_len + 2 > rec_size) {
+    return bad("kernel log: implausible " + t + " layout (size " + std::to_string(rec_size) + ")");
+  }
+  GUESTDUMP_TRY(auto buf_va, read_value<std::uint64_t>(read, sym_buf, "log_buf"));
+  GUESTDUMP_TRY(auto buf_len, read_value<std::uint32_t>(read, sym_len, "log_buf_len"));
+  GUESTDUMP_TRY(auto first, read_value<std::uint32_t>(read, sym_first, "log_first_idx"));
+  GUESTDUMP_TRY(auto next, read_value<std::uint32_t>(read, sym_next, "log_next_idx"));
+  if (buf_len > kMaxLogDataBytes) {
+    return bad("kernel log: log_buf_len " + std::to_string(buf_len) + " exceeds the limit of " +
+               std::to_string(kMaxLogDataBytes));
+  }
+  GUESTDUMP_TRY(auto buf, read_block(read, buf_va, buf_len, "log_buf"));
+  std::span<const std::byte> b(buf);
+
+  KernelLog log;
+  log.kind = KernelLogKind::kRecordBuffer;
+  auto u16_at = [&](std::uint64_t off) { return load<std::uint16_t>(b, off); };
+  // Every record is at least rec_size bytes, so a consistent walk ends within this many steps.
+  const std::uint64_t max_steps = buf_len / rec_size + 2;
+  std::uint64_t idx = first;
+  std::uint64_t steps = 0;
+  while (idx != next) {
+    if (++steps > max_steps) {
+      log.warnings.push_back("kernel log: record chain does not reach log_next_idx " +
+                             std::to_string(next) + "; stopped after " + std::to_string(max_steps) +
+                             " records");
+      break;
+    }
+    auto len = u16_at(idx + off_len);
+    if (!len || (*len != 0 && idx + rec_size > buf_len)) {
+      log.warnings.push_back("kernel log: record index " + std::to_string(idx) +
+                             " lies outside the " + std::to_string(buf_len) + "-byte log_buf");
+      break;
+    }
+    // A zero-length record marks the end of the buffer: the record is the one at index 0.
+    const std::uint64_t rec = *len == 0 ? 0 : idx;
+    const std::uint16_t text_len = u16_at(rec + off_text_len).value_or(0);
+    const auto ts = load<std::uint64_t>(b, rec + off_ts).value_or(0);
+    const std::uint64_t text_off = std::min<std::uint64_t>(rec + rec_size, buf_len);
+    const std::uint64_t n = std::min<std::uint64_t>(text_len, buf_len - text_off);
+    append_record(log.text, ts, b.subspan(text_off, n));
+    ++log.records;
+    if (*len == 0) {
+      idx = u16_at(off_len).value_or(0);
+    } else {
+      idx += *len;
+    }
+  }
+  return log;
+}
+
+// ---- Plain character buffer (Linux < 3.5) -------------------------------------------------------
+
+Result<KernelLog> extract_text(const VmcoreInfo& vi, const KernelReadFn& read) {
+  Keys k{vi, {}};
+  const std::uint64_t sym_buf = k.symbol("log_buf");
+  const std::uint64_t sym_len = k.symbol("log_buf_len");
+  const std::uint64_t sym_end = k.symbol("log_end");
+  GUESTDUMP_CHECK(k.check("kernel log character buffer"));
+  GUESTDUMP_TRY(auto buf_va, read_value<std::uint64_t>(read, sym_buf, "log_buf"));
+  GUESTDUMP_TRY(auto buf_len, read_value<std::uint32_t>(read, sym_len, "log_buf_len"));
+  GUESTDUMP_TRY(auto end, read_value<std::uint32_t>(read, sym_end, "log_end"));
+  if (buf_len == 0 || buf_len > kMaxLogDataBytes) {
+    return bad("kernel log: log_buf_len " + std::to_string(buf_len) + " is not usable");
+  }
+  GUESTDUMP_TRY(auto buf, read_block(read, buf_va, buf_len, "log_buf"));
+  KernelLog log;
+  log.kind = KernelLogKind::kTextBuffer;
+  const auto* p = reinterpret_cast<const char*>(buf.data());
+  if (end < buf_len) {
+    log.text.assign(p, end);
+  } else {
+    // The buffer has wrapped: the oldest byte is the one log_end will overwrite next.
+    const std::uint32_t start = end % buf_len;
+    log.text.assign(p + start, buf_len - start);
+    log.text.append(p, start);
+  }
+  return log;
+}
+
+} // namespace
+
+std::string_view kernel_log_kind_name(KernelLogKind kind) {
+  switch (kind) {
+  case KernelLogKind::kPrintkRingbuffer:
+    return "printk ringbuffer";
+  case KernelLogKind::kRecordBuffer:
+    return "log_buf records";
+  case KernelLogKind::kTextBuffer:
+    return "log_buf text";
+  }
+  return "unknown";
+}
+
+Result<KernelLog> extract_kernel_log(const VmcoreInfo& vi, const KernelReadFn& read) {
+  // The same order of preference as makedumpfile: the lockless ring buffer when the kernel
+  // exports it, then the record buffer, then the plain buffer of old kernels.
+  if (vi.symbol("prb")) return extract_prb(vi, read);
+  if (vi.symbol("log_buf")) {
+    if (vi.symbol("log_first_idx")) return extract_records(vi, read);
+    if (vi.symbol("log_end")) return extract_text(vi, read);
+  }
+  return make_error(
+      ErrorCode::kNotFound,
+      "VMCOREINFO describes no kernel log buffer (no SYMBOL(prb) or SYMBOL(log_buf))");
+}
+
+Result<KernelLog> read_kernel_log(const DumpSource& src) {
+  const DumpMetadata& meta = src.metadata();
+  if (!meta.vmcoreinfo) {
+    return make_error(ErrorCode::kNotFound, "no VMCOREINFO in the dump");
+  }
+  if (meta.arch != KdumpArch::kX86_64) {
+    return make_error(ErrorCode::kUnsupported, "kernel log extraction is implemented for x86_64");
+  }
+  GUESTDUMP_TRY(auto xlat, X86_64Translator::from_vmcoreinfo(*meta.vmcoreinfo));
+  PhysicalMemory mem(src);
+  KernelReadFn read = [&](std::uint64_t va, std::span<std::byte> out) {
+    return xlat.read(mem, va, out);
+  };
+  return extract_kernel_log(*meta.vmcoreinfo, read);
+}
+
+} // namespace guestdump::formats
