@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -155,7 +156,10 @@ public:
   void start() {
     thread_ = std::thread([this] {
       for (auto& s : steps_) {
-        if (!s(*this)) break;
+        if (!s(*this)) {
+          server_.reset(); // a failed script hangs up so the client does not wait for it
+          return;
+        }
       }
       done_ = true;
     });
@@ -259,7 +263,14 @@ private:
       auto id = got.message.find("id");
       ids_.push_back(id != got.message.end() && id->is_string() ? id->get<std::string>() : "");
     }
-    if (check) check(got);
+    if (check) {
+      try {
+        check(got);
+      } catch (const std::exception& e) { // a failed ASSERT_* in the check (ThrowListener)
+        fail(std::string("check of '") + command + "' failed");
+        return false;
+      }
+    }
     return true;
   }
 
