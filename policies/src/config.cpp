@@ -267,6 +267,109 @@ Result<GuestOverride> parse_override(std::string_view text, std::string_view key
   return out;
 }
 
+Result<bool> parse_bool(std::string_view text, std::string_view key) {
+  const std::string_view t = trim(text);
+  for (std::string_view yes : {"true", "yes", "on", "1"}) {
+    if (iequals(t, yes)) return true;
+  }
+  for (std::string_view no : {"false", "no", "off", "0"}) {
+    if (iequals(t, no)) return false;
+  }
+  return invalid(key, text, "expected true or false");
+}
+
+Result<std::uint32_t> parse_count(std::string_view text, std::string_view key) {
+  const auto number = leading_number(trim(text));
+  if (!number || !number->second.empty()) return invalid(key, text, "expected a whole number");
+  if (number->first > std::numeric_limits<std::uint32_t>::max()) {
+    return invalid(key, text, "too large");
+  }
+  return static_cast<std::uint32_t>(number->first);
+}
+
+namespace {
+
+constexpr std::array<PolicyKey, 21> kKeys = {{
+    {"include", "", true, "watch only guests matching one of these globs (default: all)"},
+    {"exclude", "", true, "never watch guests matching one of these globs"},
+    {"require-opt-in", "false", false, "watch only guests whose libvirt metadata opts in"},
+    {"dump-level", "31", false, "makedumpfile dump level 0-31 for the kdump file"},
+    {"codec", "zstd", false, "page codec: zstd, zlib, lzo, snappy or none"},
+    {"after-dump", "preserve", false, "then: preserve, resume, reset, destroy or restart"},
+    {"hang-action", "nmi-then-dump", false, "on a hang: log, nmi, dump or nmi-then-dump"},
+    {"override", "", true, "per-guest settings: 'PATTERN: key=value, ...'"},
+    {"keep", "5", false, "dumps kept per guest (0: no limit)"},
+    {"max-age", "0", false, "delete dumps older than this (0: no limit)"},
+    {"max-total", "0", false, "bytes the whole store may use (0: no limit)"},
+    {"min-free", "10%", false, "space that must stay free: bytes, percent, or both"},
+    {"crash-loop-dumps", "3", false, "dumps per guest within crash-loop-window (0: no limit)"},
+    {"crash-loop-window", "1h", false, "sliding window of the crash-loop limit"},
+    {"hang-timeout", "120", false, "seconds of evidence before a guest is hung (0: off)"},
+    {"hang-grace", "120", false, "no hang evidence this long after start, resume, reboot"},
+    {"hang-interval", "10", false, "seconds between hang-detection samples"},
+    {"hang-samples", "3", false, "consecutive failing samples needed as well"},
+    {"nmi-timeout", "60", false, "wait this long for a panic after an NMI"},
+    {"hang-busy-percent", "90", false, "vCPU time at or above this share of wall time: spin"},
+    {"hang-idle-percent", "2", false, "vCPU time at or below this share of wall time: stall"},
+}};
+
+} // namespace
+
+std::span<const PolicyKey> policy_keys() {
+  return kKeys;
+}
+
+Result<> apply_option(PolicyConfig& c, std::string_view key, std::string_view value) {
+  const std::string k(key);
+  if (key == "include") {
+    c.selection.include.emplace_back(trim(value));
+  } else if (key == "exclude") {
+    c.selection.exclude.emplace_back(trim(value));
+  } else if (key == "require-opt-in") {
+    GUESTDUMP_TRY(c.selection.require_opt_in, parse_bool(value, k));
+  } else if (key == "dump-level") {
+    GUESTDUMP_TRY(c.defaults.dump_level, parse_dump_level(value, k));
+  } else if (key == "codec") {
+    GUESTDUMP_TRY(c.defaults.codec, parse_codec(value, k));
+  } else if (key == "after-dump") {
+    GUESTDUMP_TRY(c.defaults.after_dump, parse_after_dump(value, k));
+  } else if (key == "hang-action") {
+    GUESTDUMP_TRY(c.defaults.hang_action, parse_hang_action(value, k));
+  } else if (key == "override") {
+    GUESTDUMP_TRY(GuestOverride o, parse_override(value, k));
+    c.overrides.push_back(std::move(o));
+  } else if (key == "keep") {
+    GUESTDUMP_TRY(c.retention.keep, parse_count(value, k));
+  } else if (key == "max-age") {
+    GUESTDUMP_TRY(c.retention.max_age, parse_duration(value, k));
+  } else if (key == "max-total") {
+    GUESTDUMP_TRY(c.retention.max_total_bytes, parse_bytes(value, k));
+  } else if (key == "min-free") {
+    GUESTDUMP_TRY(c.min_free, parse_min_free(value, k));
+  } else if (key == "crash-loop-dumps") {
+    GUESTDUMP_TRY(c.crash_loop.dumps, parse_count(value, k));
+  } else if (key == "crash-loop-window") {
+    GUESTDUMP_TRY(c.crash_loop.window, parse_duration(value, k));
+  } else if (key == "hang-timeout") {
+    GUESTDUMP_TRY(c.hang.timeout, parse_duration(value, k));
+  } else if (key == "hang-grace") {
+    GUESTDUMP_TRY(c.hang.grace, parse_duration(value, k));
+  } else if (key == "hang-interval") {
+    GUESTDUMP_TRY(c.hang.interval, parse_duration(value, k));
+  } else if (key == "hang-samples") {
+    GUESTDUMP_TRY(c.hang.samples, parse_count(value, k));
+  } else if (key == "nmi-timeout") {
+    GUESTDUMP_TRY(c.hang.nmi_timeout, parse_duration(value, k));
+  } else if (key == "hang-busy-percent") {
+    GUESTDUMP_TRY(c.hang.busy_percent, parse_count(value, k));
+  } else if (key == "hang-idle-percent") {
+    GUESTDUMP_TRY(c.hang.idle_percent, parse_count(value, k));
+  } else {
+    return make_error(ErrorCode::kNotFound, "unknown key '" + k + "'");
+  }
+  return {};
+}
+
 Result<> validate(const PolicyConfig& config) {
   for (const std::string& p : config.selection.include)
     GUESTDUMP_CHECK(check_pattern("include", p));

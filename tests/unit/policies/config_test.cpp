@@ -220,3 +220,139 @@ TEST(Validate, LimitsThatTurnThingsOff) {
 
 } // namespace
 } // namespace guestdump::policies
+
+namespace guestdump::policies {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(PolicyKeys, DefaultsInTheTableGiveTheStructDefaults) {
+  PolicyConfig applied;
+  for (const PolicyKey& key : policy_keys()) {
+    ASSERT_FALSE(key.help.empty()) << key.name;
+    if (key.repeatable) {
+      EXPECT_TRUE(key.default_value.empty()) << key.name;
+      continue;
+    }
+    const Result<> r = apply_option(applied, key.name, key.default_value);
+    ASSERT_TRUE(r) << r.error().what();
+  }
+  const PolicyConfig defaults;
+  EXPECT_EQ(applied.selection.require_opt_in, defaults.selection.require_opt_in);
+  EXPECT_EQ(applied.defaults.dump_level, defaults.defaults.dump_level);
+  EXPECT_EQ(applied.defaults.codec, defaults.defaults.codec);
+  EXPECT_EQ(applied.defaults.after_dump, defaults.defaults.after_dump);
+  EXPECT_EQ(applied.defaults.hang_action, defaults.defaults.hang_action);
+  EXPECT_EQ(applied.retention.keep, defaults.retention.keep);
+  EXPECT_EQ(applied.retention.max_age, defaults.retention.max_age);
+  EXPECT_EQ(applied.retention.max_total_bytes, defaults.retention.max_total_bytes);
+  EXPECT_EQ(applied.min_free.bytes, defaults.min_free.bytes);
+  EXPECT_EQ(applied.min_free.percent, defaults.min_free.percent);
+  EXPECT_EQ(applied.crash_loop.dumps, defaults.crash_loop.dumps);
+  EXPECT_EQ(applied.crash_loop.window, defaults.crash_loop.window);
+  EXPECT_EQ(applied.hang.timeout, defaults.hang.timeout);
+  EXPECT_EQ(applied.hang.grace, defaults.hang.grace);
+  EXPECT_EQ(applied.hang.interval, defaults.hang.interval);
+  EXPECT_EQ(applied.hang.samples, defaults.hang.samples);
+  EXPECT_EQ(applied.hang.nmi_timeout, defaults.hang.nmi_timeout);
+  EXPECT_EQ(applied.hang.busy_percent, defaults.hang.busy_percent);
+  EXPECT_EQ(applied.hang.idle_percent, defaults.hang.idle_percent);
+}
+
+TEST(PolicyKeys, EveryKeyIsAppliedAndNamesAreUnique) {
+  std::set<std::string_view> names;
+  for (const PolicyKey& key : policy_keys()) {
+    EXPECT_TRUE(names.insert(key.name).second) << key.name;
+    PolicyConfig c;
+    // A value no key accepts: the error must name this key (so no key falls through).
+    const Result<> r = apply_option(c, key.name, key.repeatable ? "" : "%bogus%");
+    if (key.name == "include" || key.name == "exclude") {
+      EXPECT_TRUE(r); // stored as given; validate() rejects the empty pattern
+      EXPECT_FALSE(validate(c));
+      continue;
+    }
+    ASSERT_FALSE(r) << key.name;
+    EXPECT_NE(r.error().what().find("'" + std::string(key.name)), std::string::npos)
+        << r.error().what();
+  }
+  EXPECT_EQ(names.size(), 21u);
+}
+
+TEST(ApplyOption, SetsFieldsAndAppendsRepeatables) {
+  PolicyConfig c;
+  ASSERT_TRUE(apply_option(c, "include", "web*"));
+  ASSERT_TRUE(apply_option(c, "include", " uuid:4f1c* "));
+  ASSERT_TRUE(apply_option(c, "exclude", "*-test"));
+  ASSERT_TRUE(apply_option(c, "require-opt-in", "yes"));
+  ASSERT_TRUE(apply_option(c, "dump-level", "1"));
+  ASSERT_TRUE(apply_option(c, "codec", "zlib"));
+  ASSERT_TRUE(apply_option(c, "after-dump", "restart"));
+  ASSERT_TRUE(apply_option(c, "hang-action", "nmi"));
+  ASSERT_TRUE(apply_option(c, "override", "db*: codec=lzo"));
+  ASSERT_TRUE(apply_option(c, "override", "web1: dump-level=0"));
+  ASSERT_TRUE(apply_option(c, "keep", "2"));
+  ASSERT_TRUE(apply_option(c, "max-age", "30d"));
+  ASSERT_TRUE(apply_option(c, "max-total", "500G"));
+  ASSERT_TRUE(apply_option(c, "min-free", "5G,5%"));
+  ASSERT_TRUE(apply_option(c, "crash-loop-dumps", "1"));
+  ASSERT_TRUE(apply_option(c, "crash-loop-window", "6h"));
+  ASSERT_TRUE(apply_option(c, "hang-timeout", "300"));
+  ASSERT_TRUE(apply_option(c, "hang-grace", "10m"));
+  ASSERT_TRUE(apply_option(c, "hang-interval", "15"));
+  ASSERT_TRUE(apply_option(c, "hang-samples", "4"));
+  ASSERT_TRUE(apply_option(c, "nmi-timeout", "90"));
+  ASSERT_TRUE(apply_option(c, "hang-busy-percent", "95"));
+  ASSERT_TRUE(apply_option(c, "hang-idle-percent", "1"));
+  EXPECT_EQ(c.selection.include, (std::vector<std::string>{"web*", "uuid:4f1c*"}));
+  EXPECT_EQ(c.selection.exclude, (std::vector<std::string>{"*-test"}));
+  EXPECT_TRUE(c.selection.require_opt_in);
+  EXPECT_EQ(c.defaults.dump_level, 1);
+  EXPECT_EQ(c.defaults.codec, Codec::kZlib);
+  EXPECT_EQ(c.defaults.after_dump, AfterDump::kRestart);
+  EXPECT_EQ(c.defaults.hang_action, HangAction::kNmi);
+  ASSERT_EQ(c.overrides.size(), 2u);
+  EXPECT_EQ(c.overrides[1].dump_level, 0);
+  EXPECT_EQ(c.retention.keep, 2u);
+  EXPECT_EQ(c.retention.max_age, 720h);
+  EXPECT_EQ(c.retention.max_total_bytes, 500ULL << 30);
+  EXPECT_EQ(c.min_free.bytes, 5ULL << 30);
+  EXPECT_EQ(c.min_free.percent, 5u);
+  EXPECT_EQ(c.crash_loop.dumps, 1u);
+  EXPECT_EQ(c.crash_loop.window, 6h);
+  EXPECT_EQ(c.hang.timeout, 300s);
+  EXPECT_EQ(c.hang.grace, 600s);
+  EXPECT_EQ(c.hang.interval, 15s);
+  EXPECT_EQ(c.hang.samples, 4u);
+  EXPECT_EQ(c.hang.nmi_timeout, 90s);
+  EXPECT_EQ(c.hang.busy_percent, 95u);
+  EXPECT_EQ(c.hang.idle_percent, 1u);
+  EXPECT_TRUE(validate(c));
+}
+
+TEST(ApplyOption, Errors) {
+  PolicyConfig c;
+  const Result<> unknown = apply_option(c, "keep-old-dumps", "3");
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(unknown.error().what(), "unknown key 'keep-old-dumps'");
+  EXPECT_EQ(error_of(apply_option(c, "keep", "-1")),
+            "invalid value '-1' for 'keep': expected a whole number");
+  EXPECT_EQ(error_of(apply_option(c, "keep", "4294967296")),
+            "invalid value '4294967296' for 'keep': too large");
+  EXPECT_EQ(error_of(apply_option(c, "require-opt-in", "maybe")),
+            "invalid value 'maybe' for 'require-opt-in': expected true or false");
+  EXPECT_EQ(error_of(apply_option(c, "hang-timeout", "2 minutes")),
+            "invalid value '2 minutes' for 'hang-timeout': expected seconds, optionally with s, "
+            "m, h or d");
+  // A failed option leaves the field as it was.
+  EXPECT_EQ(c.retention.keep, 5u);
+}
+
+TEST(ParseBool, Spellings) {
+  for (const char* t : {"true", "YES", "on", "1"}) EXPECT_TRUE(*parse_bool(t, "k")) << t;
+  for (const char* f : {"false", "No", "off", "0"}) EXPECT_FALSE(*parse_bool(f, "k")) << f;
+  EXPECT_FALSE(parse_bool("2", "k"));
+}
+
+} // namespace
+} // namespace guestdump::policies

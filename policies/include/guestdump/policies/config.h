@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -123,6 +124,27 @@ Result<Duration> parse_duration(std::string_view text, std::string_view key);
 Result<MinFree> parse_min_free(std::string_view text, std::string_view key = "min-free");
 /// "PATTERN: dump-level=N, codec=C, after-dump=A, hang-action=H" (at least one setting).
 Result<GuestOverride> parse_override(std::string_view text, std::string_view key = "override");
+
+/// "true|false|yes|no|on|off|1|0".
+Result<bool> parse_bool(std::string_view text, std::string_view key);
+/// Decimal 0 to 2^32-1.
+Result<std::uint32_t> parse_count(std::string_view text, std::string_view key);
+
+/// One policy key of the config file (and `--flag`), for option tables, --help and docs.
+struct PolicyKey {
+  std::string_view name;
+  std::string_view default_value; // as text; applying it gives PolicyConfig{}'s value
+  bool repeatable;                // include, exclude, override: each occurrence appends
+  std::string_view help;
+};
+
+/// Every policy key, in the order docs/config.md lists them.
+std::span<const PolicyKey> policy_keys();
+
+/// Sets `key` from its text value as the config file or a flag gives it; repeatable keys
+/// append. Errors name the key and value; an unknown key is kNotFound ("unknown key 'x'").
+/// The daemon calls this per option, then validate() once.
+Result<> apply_option(PolicyConfig& config, std::string_view key, std::string_view value);
 
 std::string_view to_string(Codec codec);
 std::string_view to_string(AfterDump action);
