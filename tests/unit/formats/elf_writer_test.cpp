@@ -1,0 +1,234 @@
+// The filtered ELF core writer: layout (Ehdr, phdrs at 64, PT_NOTE first, PT_LOADs with
+// excluded tails), read-back through our own ELF reader page by page, and PN_XNUM.
+
+#include "guestdump/formats/elf_writer.h"
+
+#include <cstring>
+#include <fstream>
+
+#include <elf.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "guestdump/formats/elf_notes.h"
+#include "temp_dir.h"
+#include "test_images.h"
+
+namespace guestdump::formats {
+namespace {
+
+std::vector<char> slurp(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::vector<char>(std::istreambuf_iterator<char>(in), {});
+}
+
+Result<ElfWriteStats> write_to(const std::string& path, const ElfWriteRequest& req) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) throw std::runtime_error("open " + path);
+  auto r = write_elf_core(req, fd, path);
+  ::close(fd);
+  return r;
+}
+
+std::vector<Elf64_Phdr> phdrs_of(const std::vector<char>& f) {
+  Elf64_Ehdr eh;
+  std::memcpy(&eh, f.data(), sizeof eh);
+  std::size_t n = eh.e_phnum;
+  if (n == PN_XNUM) {
+    Elf64_Shdr sh;
+    std::memcpy(&sh, f.data() + eh.e_shoff, sizeof sh);
+    n = sh.sh_info;
+  }
+  std::vector<Elf64_Phdr> out(n);
+  std::memcpy(out.data(), f.data() + eh.e_phoff, n * sizeof(Elf64_Phdr));
+  return out;
+}
+
+TEST(ElfWriter, FilteredCoreReadsBackPageForPage) {
+  test::TempDir dir;
+  auto spec = testimg::guest_spec();
+  test::write_file(dir.file("src.elf"), test::build_elf_core(spec));
+  auto src = open_dump(dir.file("src.elf"));
+  ASSERT_TRUE(src) << src.error().message;
+  const DumpMetadata& meta = (*src)->metadata();
+
+  // Keep a pattern with short and long excluded runs, and a RAM range that starts excluded.
+  PfnBitmap keep = meta.available;
+  for (std::uint64_t pfn = 0; pfn < keep.size(); ++pfn) {
+    if (pfn % 7 == 3 || (pfn >= 40 && pfn < 100) || (pfn >= 1024 && pfn < 1030)) keep.clear(pfn);
+  }
+  ElfWriteRequest req;
+  req.source = src->get();
+  req.notes = meta.notes;
+  req.ram = &meta.ram;
+  req.dumpable = &keep;
+  std::uint64_t last_done = 0;
+  req.progress = [&](std::uint64_t done, std::uint64_t) { last_done = done; };
+  auto stats = write_to(dir.file("out.elf"), req);
+  ASSERT_TRUE(stats) << stats.error().message;
+  EXPECT_EQ(stats->pages_dumped, keep.count());
+  EXPECT_EQ(last_done, keep.count());
+
+  auto f = slurp(dir.file("out.elf"));
+  EXPECT_EQ(stats->file_size, f.size());
+  Elf64_Ehdr eh;
+  std::memcpy(&eh, f.data(), sizeof eh);
+  EXPECT_EQ(eh.e_type, ET_CORE);
+  EXPECT_EQ(eh.e_machine, EM_X86_64);
+  EXPECT_EQ(eh.e_phoff, 64u); // makedumpfile 1.7.2 assumes the table right after the header
+  auto ph = phdrs_of(f);
+  ASSERT_EQ(ph.size(), stats->segments + 1);
+  ASSERT_EQ(ph[0].p_type, PT_NOTE); // crash assumes phdr 0 is the note
+  ASSERT_EQ(ph[0].p_filesz, meta.notes.size());
+  EXPECT_EQ(std::memcmp(f.data() + ph[0].p_offset, meta.notes.data(), meta.notes.size()), 0);
+  std::uint64_t prev_end = 0;
+  for (std::size_t i = 1; i < ph.size(); ++i) {
+    EXPECT_EQ(ph[i].p_type, PT_LOAD);
+    EXPECT_LE(ph[i].p_filesz, ph[i].p_memsz);
+    EXPECT_EQ(ph[i].p_vaddr, ph[i].p_paddr);
+    EXPECT_EQ(ph[i].p_align, 0u);
+    EXPECT_GE(ph[i].p_paddr, prev_end);
+    EXPECT_LE(ph[i].p_offset + ph[i].p_filesz, f.size());
+    prev_end = ph[i].p_paddr + ph[i].p_memsz;
+    // Every segment begins at a kept page or at the start of a RAM range.
+    const std::uint64_t pfn = ph[i].p_paddr / 4096;
+    EXPECT_TRUE(keep.test(pfn) || pfn == 0 || !meta.ram.test(pfn - 1)) << "segment " << i;
+  }
+
+  auto back = open_dump(dir.file("out.elf"));
+  ASSERT_TRUE(back) << back.error().message;
+  const DumpMetadata& bm = (*back)->metadata();
+  EXPECT_EQ(bm.ram, meta.ram); // excluded pages stay RAM (p_memsz), only their data is gone
+  PfnBitmap want = keep;
+  want.intersect(meta.ram);
+  EXPECT_EQ(bm.available, want);
+  ASSERT_TRUE(bm.vmcoreinfo);
+  EXPECT_EQ(bm.nr_cpus, 2);
+  auto r1 = (*back)->make_reader();
+  std::vector<std::byte> scratch(4096);
+  std::uint64_t compared = 0;
+  for (std::uint64_t pfn = want.next_set(0); pfn < want.size(); pfn = want.next_set(pfn + 1)) {
+    auto page = r1->read(pfn, scratch);
+    ASSERT_TRUE(page) << page.error().message;
+    auto exp = testimg::expected_page(spec, pfn);
+    ASSERT_EQ(std::memcmp(*page, exp.data(), 4096), 0) << "PFN " << pfn;
+    ++compared;
+  }
+  EXPECT_EQ(compared, keep.count());
+}
+
+TEST(ElfWriter, NothingKeptStillDescribesRam) {
+  test::TempDir dir;
+  auto spec = testimg::guest_spec();
+  test::write_file(dir.file("src.elf"), test::build_elf_core(spec));
+  auto src = open_dump(dir.file("src.elf"));
+  ASSERT_TRUE(src);
+  const DumpMetadata& meta = (*src)->metadata();
+  PfnBitmap none(meta.ram.size());
+  ElfWriteRequest req;
+  req.source = src->get();
+  req.notes = meta.notes;
+  req.ram = &meta.ram;
+  req.dumpable = &none;
+  auto stats = write_to(dir.file("out.elf"), req);
+  ASSERT_TRUE(stats) << stats.error().message;
+  EXPECT_EQ(stats->pages_dumped, 0u);
+  EXPECT_EQ(stats->segments, 2u); // one data-less PT_LOAD per RAM range
+  auto back = open_dump(dir.file("out.elf"));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ((*back)->metadata().ram, meta.ram);
+  EXPECT_EQ((*back)->metadata().available.count(), 0u);
+}
+
+TEST(ElfWriter, WriteErrorsNameTheOutput) {
+  test::TempDir dir;
+  auto spec = testimg::guest_spec();
+  test::write_file(dir.file("src.elf"), test::build_elf_core(spec));
+  auto src = open_dump(dir.file("src.elf"));
+  ASSERT_TRUE(src);
+  const DumpMetadata& meta = (*src)->metadata();
+  ElfWriteRequest req;
+  req.source = src->get();
+  req.notes = meta.notes;
+  req.ram = &meta.ram;
+  req.dumpable = &meta.available;
+  int fd = ::open("/dev/full", O_WRONLY);
+  ASSERT_GE(fd, 0);
+  auto r = write_elf_core(req, fd, "/dev/full");
+  ::close(fd);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("/dev/full"), std::string::npos) << r.error().message;
+}
+
+// A guest whose kept pages form 0xffff or more runs: the program header count moves to
+// section header 0 (PN_XNUM). The source is generated, not stored.
+class PatternSource final : public DumpSource {
+public:
+  explicit PatternSource(std::uint64_t pages) {
+    meta_.path = "pattern";
+    meta_.format = "elf64";
+    meta_.max_pfn = pages;
+    meta_.ram = PfnBitmap(pages);
+    meta_.ram.assign_range(0, pages, true);
+    meta_.available = meta_.ram;
+    meta_.vmcoreinfo = VmcoreInfo::parse(testimg::kVmcoreinfo);
+    append_note(meta_.notes, "VMCOREINFO", 0,
+                std::as_bytes(std::span(std::string_view(testimg::kVmcoreinfo))));
+  }
+  const DumpMetadata& metadata() const override { return meta_; }
+  std::unique_ptr<PageReader> make_reader() const override {
+    struct Reader final : PageReader {
+      Result<const std::byte*> read(std::uint64_t pfn, std::span<std::byte> scratch) override {
+        std::memset(scratch.data(), static_cast<int>(pfn & 0xff), scratch.size());
+        std::memcpy(scratch.data(), &pfn, sizeof pfn);
+        return scratch.data();
+      }
+    };
+    return std::make_unique<Reader>();
+  }
+
+private:
+  DumpMetadata meta_;
+};
+
+TEST(ElfWriter, ExtendedProgramHeaderNumbering) {
+  test::TempDir dir;
+  const std::uint64_t pages = 2 * 0x10000;
+  PatternSource src(pages);
+  PfnBitmap keep(pages);
+  for (std::uint64_t pfn = 0; pfn < pages; pfn += 2) keep.set(pfn); // 65536 runs
+  ElfWriteRequest req;
+  req.source = &src;
+  req.notes = src.metadata().notes;
+  req.ram = &src.metadata().ram;
+  req.dumpable = &keep;
+  auto stats = write_to(dir.file("x.elf"), req);
+  ASSERT_TRUE(stats) << stats.error().message;
+  EXPECT_EQ(stats->segments, 0x10000u);
+  auto back = open_dump(dir.file("x.elf"));
+  ASSERT_TRUE(back) << back.error().message;
+  const DumpMetadata& bm = (*back)->metadata();
+  EXPECT_EQ(bm.ram.count(), pages);
+  EXPECT_EQ(bm.available, keep);
+  auto rd = (*back)->make_reader();
+  std::vector<std::byte> scratch(4096);
+  for (std::uint64_t pfn : {0ULL, 2ULL, 0x1fffeULL, 0x10000ULL}) {
+    auto page = rd->read(pfn, scratch);
+    ASSERT_TRUE(page) << page.error().message;
+    std::uint64_t got = 0;
+    std::memcpy(&got, *page, 8);
+    EXPECT_EQ(got, pfn);
+  }
+  int fd = ::open(dir.file("x.elf").c_str(), O_RDONLY);
+  Elf64_Ehdr eh;
+  ASSERT_EQ(::pread(fd, &eh, sizeof eh, 0), static_cast<ssize_t>(sizeof eh));
+  ::close(fd);
+  EXPECT_EQ(eh.e_phnum, PN_XNUM);
+  EXPECT_EQ(eh.e_shnum, 1);
+  EXPECT_EQ(eh.e_phoff, 64u);
+  EXPECT_EQ(eh.e_shoff, 64u + (0x10000u + 1) * sizeof(Elf64_Phdr));
+}
+
+} // namespace
+} // namespace guestdump::formats
