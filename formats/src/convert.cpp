@@ -102,6 +102,9 @@ Result<ConvertResult> convert(const ConvertOptions& opts) {
   const DumpMetadata& meta = src->metadata();
   if (meta.max_pfn == 0)
     return make_error(ErrorCode::kBadData, quoted(opts.input) + ": no memory in dump");
+  // The 2nd bitmap: what the dump level keeps (zero pages are decided by the writer).
+  auto filtered = filter_pages(*src, opts.dump_level);
+  if (!filtered) return naming(std::move(filtered).error(), opts.input);
 
   auto out_r = OutputFile::create(opts.output);
   if (!out_r) return std::move(out_r).error();
@@ -111,6 +114,11 @@ Result<ConvertResult> convert(const ConvertOptions& opts) {
   auto sink = flattened ? make_flattened_sink(out.fd(), out.path())
                         : make_positioned_sink(out.fd(), out.path());
   GUESTDUMP_TRY(auto notes, notes_for(meta));
+  FilterRecord record{opts.dump_level | meta.dump_level, filtered->excluded,
+                      filtered->pages_unfiltered, filtered->fallback};
+  // Re-filtering a guestdump file: its earlier exclusions stay excluded, so keep their counts.
+  if (auto earlier = find_filter_note(meta.notes)) record.excluded += earlier->excluded;
+  GUESTDUMP_CHECK(put_filter_note(notes, record));
   if (!meta.vmcoreinfo) {
     GUESTDUMP_LOG(kWarn, "convert") << quoted(opts.input)
                                     << ": no VMCOREINFO in the dump; crash, drgn and makedumpfile "
@@ -121,7 +129,7 @@ Result<ConvertResult> convert(const ConvertOptions& opts) {
   req.header = header_for(*src, opts.dump_level);
   req.notes = notes;
   req.ram = &meta.ram;
-  req.dumpable = &meta.available;
+  req.dumpable = &filtered->dumpable;
   req.codec = opts.codec;
   req.share_zero_pages = (opts.dump_level & kDumpLevelZero) != 0;
   req.threads = opts.threads;
@@ -141,6 +149,9 @@ Result<ConvertResult> convert(const ConvertOptions& opts) {
   res.dump_level = req.header.dump_level;
   res.flattened = flattened;
   res.stats = *stats;
+  res.excluded = filtered->excluded;
+  res.pages_unfiltered = filtered->pages_unfiltered;
+  res.filter_fallback = filtered->fallback;
   return res;
 }
 
@@ -177,6 +188,7 @@ Result<DumpSummary> inspect(const std::string& path) {
     s.codec = f == 0 ? std::string("none") : c ? std::string(codec_name(*c)) : "mixed";
     GUESTDUMP_TRY(s.pages_zero, src->shared_zero_pages());
     s.header_version = meta.kdump_header_version;
+    s.filter = find_filter_note(meta.notes);
   }
   return s;
 }

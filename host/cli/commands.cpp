@@ -113,9 +113,9 @@ int run_convert(const std::vector<std::string>& args) {
   po::options_description desc("convert options");
   desc.add_options()("help,h", "show this help")(
       "dump-level,d", po::value<int>(&opts.dump_level)->default_value(formats::kDumpLevelZero),
-      "makedumpfile dump level (bit 1: zero pages)")(
-      "compress,c", po::value<std::string>(&codec)->default_value("zstd"),
-      "page codec: zstd, zlib, lzo, snappy, none")(
+      "makedumpfile dump level 0-31: sum of 1 zero, 2 cache, 4 cache+private, 8 user, 16 free "
+      "pages")("compress,c", po::value<std::string>(&codec)->default_value("zstd"),
+               "page codec: zstd, zlib, lzo, snappy, none")(
       "threads,j", po::value<unsigned>(&opts.threads)->default_value(0),
       "worker threads (0 = online CPUs)")("flattened", po::bool_switch(&opts.flattened),
                                           "write makedumpfile's flattened format")(
@@ -155,6 +155,20 @@ int run_convert(const std::vector<std::string>& args) {
                static_cast<unsigned long long>(s.pages_raw), res->dump_level,
                std::string(formats::codec_name(opts.codec)).c_str(),
                res->flattened ? ", flattened" : "", secs, s.threads);
+  const auto& x = res->excluded;
+  if (x.total() != 0 || (res->dump_level & ~formats::kDumpLevelZero) != 0) {
+    std::fprintf(
+        out,
+        "excluded %llu pages: %llu cache, %llu cache private, %llu user, %llu free, "
+        "%llu hwpoison, %llu offline, %llu outside the kernel's memory map\n",
+        static_cast<unsigned long long>(x.total()), static_cast<unsigned long long>(x.cache),
+        static_cast<unsigned long long>(x.cache_private), static_cast<unsigned long long>(x.user),
+        static_cast<unsigned long long>(x.free), static_cast<unsigned long long>(x.hwpoison),
+        static_cast<unsigned long long>(x.offline), static_cast<unsigned long long>(x.unmanaged));
+  }
+  if (!res->filter_fallback.empty()) {
+    std::fprintf(stderr, "guestdump: warning: page filter: %s\n", res->filter_fallback.c_str());
+  }
   return 0;
 }
 
@@ -191,6 +205,15 @@ int run_info(const std::vector<std::string>& args) {
     if (s.dump_level) j["dump_level"] = *s.dump_level;
     if (s.codec) j["codec"] = *s.codec;
     if (s.header_version) j["header_version"] = *s.header_version;
+    if (s.filter) {
+      const auto& x = s.filter->excluded;
+      j["pages"]["excluded_by_class"] = {
+          {"cache", x.cache},        {"cache_private", x.cache_private}, {"user", x.user},
+          {"free", x.free},          {"hwpoison", x.hwpoison},           {"offline", x.offline},
+          {"unmanaged", x.unmanaged}};
+      j["pages"]["unfiltered"] = s.filter->pages_unfiltered;
+      if (!s.filter->fallback.empty()) j["filter_fallback"] = s.filter->fallback;
+    }
     std::cout << j.dump(2) << "\n";
     return 0;
   }
@@ -206,6 +229,19 @@ int run_info(const std::vector<std::string>& args) {
               static_cast<unsigned long long>(s.pages_dumped));
   if (s.pages_zero) std::printf(" (%llu zero)", static_cast<unsigned long long>(*s.pages_zero));
   std::printf(", %llu excluded\n", static_cast<unsigned long long>(s.pages_ram - s.pages_dumped));
+  if (s.filter) {
+    const auto& x = s.filter->excluded;
+    std::printf(
+        "excluded:    %llu cache, %llu cache private, %llu user, %llu free, %llu hwpoison, "
+        "%llu offline, %llu outside the kernel's memory map\n",
+        static_cast<unsigned long long>(x.cache), static_cast<unsigned long long>(x.cache_private),
+        static_cast<unsigned long long>(x.user), static_cast<unsigned long long>(x.free),
+        static_cast<unsigned long long>(x.hwpoison), static_cast<unsigned long long>(x.offline),
+        static_cast<unsigned long long>(x.unmanaged));
+    if (!s.filter->fallback.empty()) {
+      std::printf("filter:      some pages kept unfiltered: %s\n", s.filter->fallback.c_str());
+    }
+  }
   std::printf("vmcoreinfo:  %s\n", s.has_vmcoreinfo ? "yes" : "no");
   std::printf("file size:   %s\n", human_bytes(static_cast<double>(s.file_size)).c_str());
   return 0;

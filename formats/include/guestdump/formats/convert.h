@@ -9,6 +9,7 @@
 #include "guestdump/common/result.h"
 #include "guestdump/formats/codec.h"
 #include "guestdump/formats/kdump_writer.h"
+#include "guestdump/formats/page_filter.h"
 
 namespace guestdump::formats {
 
@@ -18,7 +19,7 @@ inline constexpr int kDumpLevelCachePrivate = 4;
 inline constexpr int kDumpLevelUser = 8;
 inline constexpr int kDumpLevelFree = 16;
 /// Bits this build can honour.
-inline constexpr int kSupportedDumpLevelBits = kDumpLevelZero;
+inline constexpr int kSupportedDumpLevelBits = 31;
 
 /// Checks a -d value: 0-31, and only bits this build implements.
 Result<void> check_dump_level(int level);
@@ -40,6 +41,9 @@ struct ConvertResult {
   int dump_level = 0;
   bool flattened = false;
   KdumpWriteStats stats;
+  PageClassCounts excluded;           // pages the filter excluded, per class
+  std::uint64_t pages_unfiltered = 0; // pages kept because their struct page was unreadable
+  std::string filter_fallback;        // why pages were kept without a decision; empty if none
 };
 
 /// Converts any supported dump into a kdump-compressed file. The output appears under its name
@@ -63,6 +67,7 @@ struct DumpSummary {
   std::int64_t crash_time = 0; // 0 = unknown
   bool has_vmcoreinfo = false;
   std::uint64_t file_size = 0;
+  std::optional<FilterRecord> filter; // guestdump's filter note, when the file has one
 };
 
 /// Reads a dump's headers (and, for kdump files, its descriptors) without reading page data.
