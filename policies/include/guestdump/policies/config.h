@@ -146,6 +146,7 @@ std::span<const PolicyKey> policy_keys();
 /// The daemon calls this per option, then validate() once.
 Result<> apply_option(PolicyConfig& config, std::string_view key, std::string_view value);
 
+/// The config-file spelling of a value ("zstd", "nmi-then-dump", ...).
 std::string_view to_string(Codec codec);
 std::string_view to_string(AfterDump action);
 std::string_view to_string(HangAction action);

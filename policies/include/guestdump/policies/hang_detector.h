@@ -9,7 +9,9 @@
 //    inconclusive: the guest stays suspect without accruing evidence;
 //  - or its watchdog fires (not during migration, shutdown or shut-off).
 // An agent that is not installed, not connected, or never answered since boot is no signal:
-// such a guest is only caught by its watchdog (or its own panic).
+// such a guest is only caught by its watchdog (or its own panic). The proof is the detector's
+// own observation, so a guest already hung when the daemon starts is caught only by its
+// watchdog: a connected agent that has never answered may simply be broken.
 //
 // Timing. Evidence accrues as the time since the first failing sample, counted only over
 // trusted intervals: a sample interval that goes backwards, or forward by more than 3 x
@@ -98,7 +100,9 @@ struct HangDecision {
   std::string reason;
 };
 
+/// Collapses a state to none / suspect / hung.
 HangVerdict verdict(HangState state);
+/// "grace", "waiting-for-panic", ... for logs.
 std::string_view to_string(HangState state);
 
 class HangDetector {
