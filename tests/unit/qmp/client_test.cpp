@@ -4,12 +4,15 @@
 #include "guestdump/qmp/client.h"
 
 #include <atomic>
+#include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <future>
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -145,6 +148,57 @@ TEST(QmpClient, HandlesOneByteReads) {
   EXPECT_EQ(resume_ev->name, "RESUME");
   server.finish();
   EXPECT_GT(server.writes(), 300u) << "the script must really have written byte by byte";
+}
+
+// Signals without SA_RESTART interrupt poll/read/sendmsg on every thread: each must retry.
+TEST(QmpClient, RetriesSystemCallsInterruptedBySignals) {
+  struct sigaction sa {};
+  sa.sa_handler = [](int) {};
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0; // no SA_RESTART: blocked calls fail with EINTR
+  struct sigaction old {};
+  ASSERT_EQ(::sigaction(SIGUSR1, &sa, &old), 0);
+  std::atomic<bool> storm{true};
+  std::atomic<int> sent{0};
+  std::thread stormer([&] {
+    const pid_t self = static_cast<pid_t>(::syscall(SYS_gettid));
+    while (storm) {
+      // Every other thread of the process, so the client's reader thread is hit too.
+      for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+        pid_t tid = std::stoi(task.path().filename().string());
+        if (tid != self && ::syscall(SYS_tgkill, ::getpid(), tid, SIGUSR1) == 0) ++sent;
+      }
+      std::this_thread::sleep_for(200us);
+    }
+  });
+  {
+    FakeQmpServer server;
+    server.send_split(test::greeting_line(), 7)
+        .expect("qmp_capabilities")
+        .pause(30ms)
+        .send_split_with_id([](const std::string& id) { return test::reply_line(id, {}); }, 5)
+        .expect("stop")
+        .pause(30ms)
+        .send_split_with_id(
+            [](const std::string& id) {
+              return test::event_line("STOP") + test::reply_line(id, {});
+            },
+            3);
+    server.start();
+    auto client = connect_to(server);
+    if (client) {
+      auto q = client->event_queue({"STOP"});
+      auto r = stop(*client);
+      EXPECT_TRUE(r) << r.error().what();
+      auto ev = q.next(5000ms);
+      EXPECT_TRUE(ev) << ev.error().what();
+    }
+    server.finish();
+  }
+  storm = false;
+  stormer.join();
+  ::sigaction(SIGUSR1, &old, nullptr);
+  EXPECT_GT(sent.load(), 100);
 }
 
 TEST(QmpClient, HandlesSeveralMessagesInOneRead) {

@@ -215,6 +215,7 @@ private:
     while ((nl = in_.find('\n')) == std::string::npos) {
       pollfd p{server_.get(), POLLIN, 0};
       int rc = ::poll(&p, 1, 5000);
+      if (rc < 0 && errno == EINTR) continue;
       if (rc <= 0) {
         fail("no '" + command + "' command within 5 s");
         return false;
