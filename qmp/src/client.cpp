@@ -158,9 +158,10 @@ void Subscription::reset() {
   {
     // Waits for a running invocation on the reader thread; from inside the handler the
     // recursive mutex is already ours.
+    // The handler itself is not destroyed here: this may run inside it. The slot (and the
+    // handler's captures) go away with the last reference.
     std::lock_guard lock(slot_->mutex);
     slot_->active = false;
-    slot_->handler = nullptr;
   }
   slot_.reset();
 }

@@ -515,6 +515,29 @@ TEST(QmpClient, SubscriptionStopsDelivery) {
   server.finish();
 }
 
+TEST(QmpClient, CallbackMayUnsubscribeItself) {
+  FakeQmpServer server;
+  server.negotiate()
+      .expect("query-status")
+      .event("STOP")
+      .event("STOP")
+      .reply({{"status", "paused"}, {"running", false}});
+  server.start();
+  auto client = connect_to(server);
+  ASSERT_TRUE(client);
+  int calls = 0;
+  auto probe = std::make_shared<int>(7); // a capture that must stay valid during the call
+  Subscription sub;
+  sub = client->subscribe([&calls, &sub, probe](const Event&) {
+    ++calls;
+    sub.reset();
+    EXPECT_EQ(*probe, 7);
+  });
+  ASSERT_TRUE(query_status(*client));
+  server.finish();
+  EXPECT_EQ(calls, 1);
+}
+
 TEST(QmpClient, EventQueueOutlivesItsClient) {
   FakeQmpServer server;
   server.negotiate();

@@ -67,8 +67,12 @@ public:
     client_.reset(sv[1]);
   }
   ~FakeQmpServer() {
-    server_.reset(); // unblocks a script still waiting for input
-    if (thread_.joinable()) thread_.join();
+    if (thread_.joinable()) {
+      // Wakes a script still waiting for input without closing the fd under its feet.
+      ::shutdown(server_.get(), SHUT_RDWR);
+      release();
+      thread_.join();
+    }
   }
 
   UniqueFd take_client_fd() { return std::move(client_); }
@@ -145,7 +149,7 @@ public:
   }
   FakeQmpServer& close() {
     return step([](FakeQmpServer& s) {
-      s.server_.reset();
+      ::shutdown(s.server_.get(), SHUT_RDWR); // the client reads EOF; the fd stays ours
       return true;
     });
   }
@@ -157,7 +161,7 @@ public:
     thread_ = std::thread([this] {
       for (auto& s : steps_) {
         if (!s(*this)) {
-          server_.reset(); // a failed script hangs up so the client does not wait for it
+          ::shutdown(server_.get(), SHUT_RDWR); // a failed script hangs up on the client
           return;
         }
       }
