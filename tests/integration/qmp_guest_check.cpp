@@ -166,6 +166,20 @@ int main(int argc, char** argv) {
   CHECK_OR_DIE(st, st.error().what());
   expect(st->status == "guest-panicked" && !st->running, "status guest-panicked");
 
+  auto hmp = qmp::human_monitor_command(client, "info status");
+  CHECK_OR_DIE(hmp, hmp.error().what());
+  expect(hmp->find("guest-panicked") != std::string::npos,
+         "HMP 'info status' says guest-panicked: " + *hmp);
+  auto nmi = qmp::inject_nmi(client);
+  expect(nmi.has_value(), "inject-nmi accepted by the panicked guest");
+
+  // QEMU serves one client per monitor: a second connection must fail, not hang.
+  auto t_second = Clock::now();
+  auto second = qmp::Client::connect(sock, 2s);
+  expect(!second && Clock::now() - t_second < 10s,
+         "a second client is refused: " +
+             (second ? std::string("(connected)") : second.error().what()));
+
   auto formats = qmp::query_dump_guest_memory_capability(client);
   CHECK_OR_DIE(formats, formats.error().what());
   expect(std::find(formats->begin(), formats->end(), "elf") != formats->end(),
