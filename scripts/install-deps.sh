@@ -13,6 +13,7 @@ test_pkgs=(
   crash makedumpfile python3-libkdumpfile python3-drgn
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
   e2fsprogs util-linux kexec-tools time bc clang-format git
+  clang libclang-rt-14-dev
 )
 
 pkgs=("${build_pkgs[@]}")

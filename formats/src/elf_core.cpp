@@ -243,9 +243,12 @@ Result<ElfCoreLayout> parse_elf_core_head(std::span<const std::byte> head, std::
                                                    " has more file bytes than memory bytes");
       }
       if (ph.p_memsz == 0) continue;
-      if (ph.p_paddr + ph.p_memsz < ph.p_paddr) {
-        return make_error(ErrorCode::kBadData,
-                          "PT_LOAD " + std::to_string(i) + " wraps the physical address space");
+      // x86 physical addresses have at most 52 bits; beyond that the PFN bitmaps alone would
+      // need terabytes (found by fuzz_elf_core).
+      if (ph.p_paddr + ph.p_memsz < ph.p_paddr || ph.p_paddr + ph.p_memsz > (1ULL << 52)) {
+        return make_error(ErrorCode::kBadData, "PT_LOAD " + std::to_string(i) +
+                                                   " lies beyond the 52-bit physical address "
+                                                   "space");
       }
       segs.push_back({ph.p_paddr, ph.p_memsz, ph.p_filesz, ph.p_offset});
     }

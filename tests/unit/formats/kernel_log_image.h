@@ -33,6 +33,7 @@ class GuestRam {
 public:
   explicit GuestRam(std::size_t bytes) : bytes_(bytes, std::byte{0}) {}
   void put(std::uint64_t pa, const void* p, std::size_t n) {
+    if (n == 0) return;
     if (pa + n > bytes_.size()) bytes_.resize(pa + n);
     std::memcpy(bytes_.data() + pa, p, n);
   }
