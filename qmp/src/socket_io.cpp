@@ -59,7 +59,9 @@ Result<UniqueFd> connect_unix(const std::string& path, Clock::time_point deadlin
       return errno_error("connect", path, err);
     }
     if (Clock::now() >= deadline) {
-      return errno_error("connect", path, err).context("timed out");
+      Error e = errno_error("connect", path, err);
+      e.message += " (gave up waiting for the socket)";
+      return e;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
