@@ -6,6 +6,7 @@
 #include <elf.h>
 
 #include "guestdump/common/io.h"
+#include "guestdump/formats/codec.h"
 
 namespace guestdump::formats {
 namespace {
@@ -96,7 +97,26 @@ Result<ElfWriteStats> write_elf_core(const ElfWriteRequest& req, int fd, const s
                       "'" + meta.path + "': ELF output is implemented for x86_64 guests only");
   }
   const std::uint64_t ps = meta.page_size;
-  const std::vector<Segment> segs = plan_segments(*req.ram, *req.dumpable);
+  ElfWriteStats stats;
+  auto reader = req.source->make_reader();
+  std::vector<std::byte> scratch(ps);
+  // The program headers come first, so zero pages must be known before any data is written.
+  PfnBitmap kept_zero_free;
+  const PfnBitmap* keep = req.dumpable;
+  if (req.exclude_zero_pages) {
+    kept_zero_free = *req.dumpable;
+    for (std::uint64_t pfn = keep->next_set(0); pfn < keep->size(); pfn = keep->next_set(pfn + 1)) {
+      auto page = reader->read(pfn, scratch);
+      if (!page) return std::move(page).error().context("'" + meta.path + "'");
+      if (is_zero_page(std::span(*page, ps))) {
+        kept_zero_free.clear(pfn);
+        ++stats.pages_zero;
+      }
+      if ((pfn & 0xffff) == 0) GUESTDUMP_CHECK(check_cancel());
+    }
+    keep = &kept_zero_free;
+  }
+  const std::vector<Segment> segs = plan_segments(*req.ram, *keep);
   const std::uint64_t phnum = 1 + segs.size();
   // Extended numbering: e_phnum = PN_XNUM and the real count in section header 0's sh_info.
   const bool xnum = phnum >= PN_XNUM;
@@ -134,7 +154,6 @@ Result<ElfWriteStats> write_elf_core(const ElfWriteRequest& req, int fd, const s
   note.p_memsz = req.notes.size();
   put(head, note);
 
-  ElfWriteStats stats;
   std::uint64_t cursor = data_off;
   for (const Segment& s : segs) {
     Elf64_Phdr ph{};
@@ -162,8 +181,6 @@ Result<ElfWriteStats> write_elf_core(const ElfWriteRequest& req, int fd, const s
   GUESTDUMP_CHECK(out.append(req.notes));
   GUESTDUMP_CHECK(out.zeros(data_off - notes_end));
 
-  auto reader = req.source->make_reader();
-  std::vector<std::byte> scratch(ps);
   std::uint64_t done = 0;
   for (const Segment& s : segs) {
     for (std::uint64_t pfn = s.first_pfn; pfn < s.first_pfn + s.file_pages; ++pfn) {

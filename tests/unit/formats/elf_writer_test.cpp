@@ -3,6 +3,7 @@
 
 #include "guestdump/formats/elf_writer.h"
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 
@@ -139,6 +140,42 @@ TEST(ElfWriter, NothingKeptStillDescribesRam) {
   ASSERT_TRUE(back) << back.error().message;
   EXPECT_EQ((*back)->metadata().ram, meta.ram);
   EXPECT_EQ((*back)->metadata().available.count(), 0u);
+}
+
+TEST(ElfWriter, DumpLevelOneExcludesZeroPages) {
+  test::TempDir dir;
+  auto spec = testimg::guest_spec();
+  test::write_file(dir.file("src.elf"), test::build_elf_core(spec));
+  auto src = open_dump(dir.file("src.elf"));
+  ASSERT_TRUE(src);
+  const DumpMetadata& meta = (*src)->metadata();
+  ElfWriteRequest req;
+  req.source = src->get();
+  req.notes = meta.notes;
+  req.ram = &meta.ram;
+  req.dumpable = &meta.available;
+  req.exclude_zero_pages = true;
+  auto stats = write_to(dir.file("out.elf"), req);
+  ASSERT_TRUE(stats) << stats.error().message;
+  PfnBitmap nonzero(meta.available.size());
+  std::uint64_t zero = 0;
+  for (std::uint64_t pfn = 0; pfn < meta.available.size(); ++pfn) {
+    if (!meta.available.test(pfn)) continue;
+    auto page = testimg::expected_page(spec, pfn);
+    bool z = std::all_of(page.begin(), page.end(), [](std::byte b) { return b == std::byte{0}; });
+    if (z) {
+      ++zero;
+    } else {
+      nonzero.set(pfn);
+    }
+  }
+  ASSERT_GT(zero, 0u);
+  EXPECT_EQ(stats->pages_zero, zero);
+  EXPECT_EQ(stats->pages_dumped, nonzero.count());
+  auto back = open_dump(dir.file("out.elf"));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ((*back)->metadata().ram, meta.ram);
+  EXPECT_EQ((*back)->metadata().available, nonzero);
 }
 
 TEST(ElfWriter, WriteErrorsNameTheOutput) {

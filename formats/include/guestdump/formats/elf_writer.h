@@ -26,12 +26,16 @@ struct ElfWriteRequest {
   std::span<const std::byte> notes;    // the PT_NOTE contents (VMCOREINFO included)
   const PfnBitmap* ram = nullptr;      // RAM map (the kdump 1st bitmap)
   const PfnBitmap* dumpable = nullptr; // pages whose data is written (the kdump 2nd bitmap)
+  /// Dump level bit 1: all-zero pages are excluded too (ELF has no shared zero page), as
+  /// makedumpfile -E does; this costs one extra read pass over the kept pages.
+  bool exclude_zero_pages = false;
   std::function<void(std::uint64_t pages_done, std::uint64_t pages_total)> progress;
 };
 
 struct ElfWriteStats {
   std::uint64_t pages_dumped = 0;
-  std::uint64_t segments = 0; // PT_LOAD headers
+  std::uint64_t pages_zero = 0; // excluded because all zero (exclude_zero_pages)
+  std::uint64_t segments = 0;   // PT_LOAD headers
   std::uint64_t file_size = 0;
 };
 
