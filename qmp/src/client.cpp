@@ -135,6 +135,51 @@ Result<Reply> parse_reply(const Json& msg, const std::string& name) {
   return reply;
 }
 
+// Delivers `ev` to the callbacks (first, on this thread, no lock held), then to the queues, so a
+// thread woken by a queue sees every callback for that event done.
+void dispatch_event(Core& core, const Event& ev) {
+  std::vector<std::shared_ptr<SubscriberSlot>> slots;
+  {
+    std::lock_guard lock(core.mutex);
+    for (auto it = core.subscribers.begin(); it != core.subscribers.end();) {
+      if (auto s = it->lock()) {
+        slots.push_back(std::move(s));
+        ++it;
+      } else {
+        it = core.subscribers.erase(it);
+      }
+    }
+  }
+  for (auto& slot : slots) {
+    std::lock_guard lock(slot->mutex);
+    if (!slot->active || !name_matches(slot->names, ev.name)) continue;
+    try {
+      slot->handler(ev);
+    } catch (const std::exception& e) {
+      GUESTDUMP_LOG(kWarn, "qmp") << "event handler for " << ev.name << " threw: " << e.what();
+    }
+  }
+  std::lock_guard lock(core.mutex);
+  for (auto it = core.queues.begin(); it != core.queues.end();) {
+    auto q = it->lock();
+    if (!q) {
+      it = core.queues.erase(it);
+      continue;
+    }
+    ++it;
+    if (!name_matches(q->names, ev.name)) continue;
+    if (q->events.size() >= q->capacity) {
+      q->events.pop_front();
+      if (q->dropped++ == 0) {
+        GUESTDUMP_LOG(kWarn, "qmp")
+            << "event queue on '" << core.name << "' full, dropping oldest events";
+      }
+    }
+    q->events.push_back(ev);
+  }
+  core.cv.notify_all();
+}
+
 } // namespace detail
 
 using detail::Clock;
@@ -371,46 +416,7 @@ void Client::reader_loop() {
             core.close_with(std::move(ev).error());
             ok = false;
           } else {
-            std::vector<std::shared_ptr<detail::SubscriberSlot>> slots;
-            {
-              std::lock_guard lock(core.mutex);
-              for (auto it = core.queues.begin(); it != core.queues.end();) {
-                auto q = it->lock();
-                if (!q) {
-                  it = core.queues.erase(it);
-                  continue;
-                }
-                ++it;
-                if (!detail::name_matches(q->names, ev->name)) continue;
-                if (q->events.size() >= q->capacity) {
-                  q->events.pop_front();
-                  if (q->dropped++ == 0) {
-                    GUESTDUMP_LOG(kWarn, "qmp")
-                        << "event queue on '" << name_ << "' full, dropping oldest events";
-                  }
-                }
-                q->events.push_back(*ev);
-              }
-              for (auto it = core.subscribers.begin(); it != core.subscribers.end();) {
-                if (auto s = it->lock()) {
-                  slots.push_back(std::move(s));
-                  ++it;
-                } else {
-                  it = core.subscribers.erase(it);
-                }
-              }
-              core.cv.notify_all();
-            }
-            for (auto& slot : slots) {
-              std::lock_guard lock(slot->mutex);
-              if (!slot->active || !detail::name_matches(slot->names, ev->name)) continue;
-              try {
-                slot->handler(*ev);
-              } catch (const std::exception& e) {
-                GUESTDUMP_LOG(kWarn, "qmp")
-                    << "event handler for " << ev->name << " threw: " << e.what();
-              }
-            }
+            detail::dispatch_event(core, *ev);
           }
         } else if (msg.contains("return") || msg.contains("error")) {
           auto reply = detail::parse_reply(msg, name_);

@@ -180,6 +180,20 @@ int main(int argc, char** argv) {
          "a second client is refused: " +
              (second ? std::string("(connected)") : second.error().what()));
 
+  // add-fd / remove-fd: QEMU answers with the fd set and its own fd number.
+  {
+    auto devnull = guestdump::UniqueFd::open("/dev/null", O_WRONLY);
+    CHECK_OR_DIE(devnull, devnull.error().what());
+    auto added = qmp::add_fd(client, devnull->get(), std::nullopt, std::string("guestdump-test"));
+    CHECK_OR_DIE(added, added.error().what());
+    expect(added->fd >= 0, "add-fd returned fdset " + std::to_string(added->fdset_id) + " fd " +
+                               std::to_string(added->fd));
+    expect(qmp::remove_fd(client, added->fdset_id).has_value(), "remove-fd of that set");
+    auto unknown = qmp::remove_fd(client, 4242);
+    expect(!unknown, "removing an unknown fd set fails: " +
+                         (unknown ? std::string("(succeeded)") : unknown.error().what()));
+  }
+
   auto formats = qmp::query_dump_guest_memory_capability(client);
   CHECK_OR_DIE(formats, formats.error().what());
   expect(std::find(formats->begin(), formats->end(), "elf") != formats->end(),

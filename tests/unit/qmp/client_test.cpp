@@ -515,6 +515,27 @@ TEST(QmpClient, SubscriptionStopsDelivery) {
   server.finish();
 }
 
+TEST(QmpClient, CallbacksRunBeforeQueuesWake) {
+  FakeQmpServer server;
+  server.negotiate().pause(20ms);
+  for (int i = 0; i < 50; ++i) server.event("GUEST_PANICKED", {{"action", "pause"}});
+  server.start();
+  auto client = connect_to(server);
+  ASSERT_TRUE(client);
+  std::atomic<int> calls{0};
+  auto sub = client->subscribe([&](const Event&) {
+    std::this_thread::sleep_for(1ms); // a slow callback must still finish first
+    ++calls;
+  });
+  auto q = client->event_queue();
+  for (int i = 1; i <= 50; ++i) {
+    auto ev = q.next(5000ms);
+    ASSERT_TRUE(ev) << ev.error().what();
+    EXPECT_GE(calls.load(), i) << "queue woke before the callback for event " << i;
+  }
+  server.finish();
+}
+
 TEST(QmpClient, CallbackMayUnsubscribeItself) {
   FakeQmpServer server;
   server.negotiate()

@@ -6,8 +6,10 @@
 // coalesced reads, EINTR), parses each line and routes it:
 //   - a reply ({"return"} or {"error"}) goes to the pending command with the same "id" (a reply
 //     without an id goes to the oldest pending command: QEMU answers in order);
-//   - an event goes, in wire order, to every subscriber: EventQueues buffer it, callbacks are
-//     invoked on the reader thread with no lock held.
+//   - an event goes, in wire order, to every subscriber: callbacks are invoked on the reader
+//     thread with no lock held, then EventQueues buffer it (so a thread woken by a queue sees
+//     the callbacks for that event done); an event that precedes a reply on the wire is
+//     delivered before that reply's command returns.
 // Any thread may call execute() concurrently; writes are serialised by a send mutex and each
 // caller blocks on its own reply with a timeout, checking guestdump's cancel flag
 // (check_cancel) at least every 100 ms. When the peer closes, sends garbage or the Client is
