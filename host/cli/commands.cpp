@@ -112,7 +112,7 @@ int run_convert(const std::vector<std::string>& args) {
   std::string codec = "zstd";
   po::options_description desc("convert options");
   desc.add_options()("help,h", "show this help")(
-      "dump-level,d", po::value<int>(&opts.dump_level)->default_value(formats::kDumpLevelZero),
+      "dump-level,d", po::value<int>(&opts.dump_level)->default_value(31),
       "makedumpfile dump level 0-31: sum of 1 zero, 2 cache, 4 cache+private, 8 user, 16 free "
       "pages")("compress,c", po::value<std::string>(&codec)->default_value("zstd"),
                "page codec: zstd, zlib, lzo, snappy, none")(

@@ -26,8 +26,8 @@ Result<void> check_dump_level(int level);
 
 struct ConvertOptions {
   std::string input;
-  std::string output; // "-" = flattened stream on standard output
-  int dump_level = kDumpLevelZero;
+  std::string output;  // "-" = flattened stream on standard output
+  int dump_level = 31; // design.md: makedumpfile -d 31 unless asked otherwise
   Codec codec = Codec::kZstd;
   unsigned threads = 0;   // 0 = online CPUs
   bool flattened = false; // forced for "-" and non-seekable outputs
