@@ -11,6 +11,11 @@ int run_convert(const std::vector<std::string>& args);
 int run_info(const std::vector<std::string>& args);
 int run_verify(const std::vector<std::string>& args);
 int run_dmesg(const std::vector<std::string>& args); // dmesg_command.cpp
+int run_dump(const std::vector<std::string>& args);  // dump_command.cpp
+int run_list(const std::vector<std::string>& args);  // dump_command.cpp
+
+/// design.md §3: where dumps go unless -o says otherwise.
+inline constexpr const char* kDefaultDumpDir = "/var/lib/guestdump/dumps";
 
 /// Prints "guestdump: error: <message>" and returns 1.
 int fail(const std::string& message);

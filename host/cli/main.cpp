@@ -2,6 +2,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <string>
 #include <vector>
@@ -22,6 +23,10 @@ constexpr const char* kUsage =
     "  verify FILE [--against SOURCE]\n"
     "                     check a kdump file's structure; with SOURCE, compare every page\n"
     "  dmesg FILE [-o OUT] the guest kernel log, as makedumpfile --dump-dmesg prints it\n"
+    "  dump --qmp SOCKET [-o DIR] [-d LEVEL] [-c CODEC]\n"
+    "                     capture a running, hung or crashed guest into the dump store\n"
+    "  list [-o DIR] [DOMAIN]\n"
+    "                     dumps in the store, newest first\n"
     "\n"
     "Run 'guestdump <command> --help' for a command's options.\n";
 
@@ -46,6 +51,8 @@ int main(int argc, char** argv) {
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, nullptr);
     sigaction(SIGTERM, &sa, nullptr);
+    if (std::getenv("GUESTDUMP_DEBUG") != nullptr)
+      guestdump::set_log_level(guestdump::LogLevel::kDebug);
     guestdump::set_log_sink([](guestdump::LogLevel level, std::string_view, std::string_view text) {
       std::fprintf(stderr, "guestdump: %.*s: %.*s\n",
                    static_cast<int>(guestdump::log_level_name(level).size()),
@@ -58,6 +65,8 @@ int main(int argc, char** argv) {
     if (cmd == "info") return guestdump::cli::run_info(args);
     if (cmd == "verify") return guestdump::cli::run_verify(args);
     if (cmd == "dmesg") return guestdump::cli::run_dmesg(args);
+    if (cmd == "dump") return guestdump::cli::run_dump(args);
+    if (cmd == "list") return guestdump::cli::run_list(args);
     return guestdump::cli::usage_error("unknown command '" + cmd + "'");
   } catch (const std::exception& e) {
     return guestdump::cli::fail(std::string("unexpected: ") + e.what());

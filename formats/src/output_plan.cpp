@@ -1,0 +1,82 @@
+// Output planning shared by convert() and the streaming capture; see output_plan.h.
+
+#include "guestdump/formats/output_plan.h"
+
+#include <string>
+
+#include "guestdump/common/log.h"
+#include "guestdump/formats/elf_notes.h"
+#include "guestdump/formats/kernel_memory.h"
+
+namespace guestdump::formats {
+
+namespace {
+
+KdumpHeader header_for(const DumpSource& src, int dump_level) {
+  const DumpMetadata& meta = src.metadata();
+  KdumpHeader hdr;
+  hdr.arch = meta.arch;
+  hdr.utsname = meta.utsname;
+  if (hdr.utsname[1].empty() && meta.vmcoreinfo) {
+    // Like makedumpfile: the header carries the guest's own utsname from init_uts_ns.
+    // libkdumpfile (and so drgn) takes the architecture from it only when every field is set.
+    if (auto uts = read_guest_utsname(src)) {
+      hdr.utsname = *uts;
+    } else {
+      GUESTDUMP_LOG(kWarn, "convert") << "'" << meta.path << "': cannot read the guest's utsname ("
+                                      << uts.error().message << "); the header gets a partial one";
+    }
+  }
+  const auto& vi = meta.vmcoreinfo;
+  if (hdr.utsname[0].empty()) hdr.utsname[0] = "Linux";
+  if (hdr.utsname[2].empty() && vi && vi->osrelease())
+    hdr.utsname[2] = std::string(*vi->osrelease());
+  if (hdr.utsname[4].empty()) hdr.utsname[4] = meta.arch == KdumpArch::kX86_64 ? "x86_64" : "i686";
+  hdr.timestamp_sec = meta.timestamp_sec;
+  if (hdr.timestamp_sec == 0 && vi && vi->crash_time()) hdr.timestamp_sec = *vi->crash_time();
+  // The guest's own NUMBER(phys_base) wins over a source header's value: QEMU parses that
+  // decimal number as hex and writes the wrong phys_base into its kdump sub header, which then
+  // sends makedumpfile's page-table walk outside RAM.
+  if (vi && vi->number("phys_base")) {
+    hdr.phys_base = static_cast<std::uint64_t>(*vi->number("phys_base"));
+  } else if (meta.phys_base) {
+    hdr.phys_base = *meta.phys_base;
+  }
+  hdr.dump_level = dump_level | meta.dump_level;
+  hdr.nr_cpus = meta.nr_cpus;
+  return hdr;
+}
+
+// The output's notes: the source's, plus a VMCOREINFO note when the source had VMCOREINFO only
+// outside its notes (an old kdump file), since libkdumpfile reads it from the notes alone.
+Result<std::vector<std::byte>> notes_for(const DumpMetadata& meta) {
+  std::vector<std::byte> notes = meta.notes;
+  GUESTDUMP_TRY(auto parsed, parse_notes(notes));
+  // Drop zero padding at the end so appended notes stay reachable.
+  std::size_t used = 0;
+  for (const auto& n : parsed) used = n.desc_offset + ((n.desc.size() + 3) & ~std::size_t{3});
+  notes.resize(used);
+  if (find_vmcoreinfo(parsed) == nullptr && meta.vmcoreinfo) {
+    const std::string& text = meta.vmcoreinfo->text();
+    append_note(notes, "VMCOREINFO", 0, std::as_bytes(std::span(text)));
+  }
+  return notes;
+}
+
+} // namespace
+
+Result<OutputPlan> plan_output(const DumpSource& src, int dump_level,
+                               std::function<void(std::uint64_t, std::uint64_t)> progress) {
+  const DumpMetadata& meta = src.metadata();
+  OutputPlan plan;
+  GUESTDUMP_TRY(plan.filter, filter_pages(src, dump_level, std::move(progress)));
+  GUESTDUMP_TRY(plan.notes, notes_for(meta));
+  FilterRecord record{dump_level | meta.dump_level, plan.filter.excluded,
+                      plan.filter.pages_unfiltered, plan.filter.fallback};
+  std::string text = format_filter_record(record);
+  append_note(plan.notes, kFilterNoteName, kFilterNoteType, std::as_bytes(std::span(text)));
+  plan.header = header_for(src, dump_level);
+  return plan;
+}
+
+} // namespace guestdump::formats

@@ -1,0 +1,24 @@
+#pragma once
+// Pieces of a capture that every transport shares (private to host/).
+
+#include <string>
+
+#include "guestdump/formats/stream_capture.h"
+#include "guestdump/host/capture.h"
+
+namespace guestdump::host::detail {
+
+/// meta.json fields known before any byte arrives.
+DumpMeta initial_meta(const CaptureOptions& opts, std::string domain, std::string uuid,
+                      const char* path);
+/// Options for SpooledDump::receive() reading `fd` into the pending dump's vmcore.
+formats::StreamCaptureOptions stream_options(int fd, const PendingDump& pending,
+                                             const CaptureOptions& opts, std::string name);
+/// Phase 2 for any transport: filter, kernel log (dmesg.txt), write the vmcore; fills `meta`.
+/// On failure the pending dump is turned into a failure record.
+Result<bool> write_capture(formats::SpooledDump& spool, PendingDump& pending, DumpMeta& meta,
+                           const CaptureOptions& opts);
+/// Records `e` as the dump's failure (meta.json "failed: ...") and returns it.
+Error record_failure(PendingDump& pending, DumpMeta& meta, Error e);
+
+} // namespace guestdump::host::detail

@@ -1,0 +1,152 @@
+// Capture through libvirt's memory-only core dump into a FIFO; see libvirt_capture.h.
+
+#include "guestdump/host/libvirt_capture.h"
+
+#include <cerrno>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include <fcntl.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "capture_internal.h"
+#include "guestdump/common/log.h"
+#include "guestdump/common/unique_fd.h"
+
+namespace guestdump::host {
+
+namespace {
+
+// libvirt prints every error to stderr unless told otherwise; we return errors instead.
+void quiet_libvirt() {
+  static std::once_flag once;
+  std::call_once(once, [] { virSetErrorFunc(nullptr, [](void*, virErrorPtr) {}); });
+}
+
+std::string last_libvirt_error() {
+  virErrorPtr e = virGetLastError();
+  return e != nullptr && e->message != nullptr ? e->message : "unknown libvirt error";
+}
+
+struct ConnectCloser {
+  // virConnectClose returns the remaining reference count; nothing to do with it here.
+  void operator()(virConnectPtr c) const noexcept { (void)virConnectClose(c); }
+};
+struct DomainFreer {
+  void operator()(virDomainPtr d) const noexcept { virDomainFree(d); }
+};
+using Connection = std::unique_ptr<virConnect, ConnectCloser>;
+using Domain = std::unique_ptr<virDomain, DomainFreer>;
+
+std::string state_name(int state, int reason) {
+  switch (state) {
+  case VIR_DOMAIN_RUNNING:
+    return "running";
+  case VIR_DOMAIN_BLOCKED:
+    return "blocked";
+  case VIR_DOMAIN_PAUSED:
+    return "paused";
+  case VIR_DOMAIN_SHUTDOWN:
+    return "shutting-down";
+  case VIR_DOMAIN_SHUTOFF:
+    return "shut-off";
+  case VIR_DOMAIN_CRASHED:
+    return reason == VIR_DOMAIN_CRASHED_PANICKED ? "crashed (panicked)" : "crashed";
+  case VIR_DOMAIN_PMSUSPENDED:
+    return "pmsuspended";
+  default:
+    return "unknown";
+  }
+}
+
+std::string domain_state(virDomainPtr d) {
+  int state = 0, reason = 0;
+  if (virDomainGetState(d, &state, &reason, 0) != 0) return "unknown";
+  return state_name(state, reason);
+}
+
+} // namespace
+
+Result<CaptureResult> capture_libvirt(const std::string& uri, const std::string& domain,
+                                      const DumpStore& store, const CaptureOptions& opts) {
+  quiet_libvirt();
+  const std::string where = "capture '" + domain + "' on " + uri;
+  Connection conn(virConnectOpen(uri.c_str()));
+  if (!conn) return make_error(ErrorCode::kNotFound, where + ": " + last_libvirt_error());
+  Domain dom(virDomainLookupByName(conn.get(), domain.c_str()));
+  if (!dom) dom.reset(virDomainLookupByUUIDString(conn.get(), domain.c_str()));
+  if (!dom) return make_error(ErrorCode::kNotFound, where + ": no such domain");
+  const char* name = virDomainGetName(dom.get());
+  char uuid[VIR_UUID_STRING_BUFLEN] = {};
+  (void)virDomainGetUUIDString(dom.get(), uuid);
+
+  CaptureResult res;
+  res.meta = detail::initial_meta(opts, opts.domain.empty() ? std::string(name) : opts.domain, uuid,
+                                  "libvirt-coredump");
+  DumpMeta& meta = res.meta;
+  res.run_state_before = domain_state(dom.get());
+  int active = virDomainIsActive(dom.get());
+  if (active != 1) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      where + ": the domain is not running (" + res.run_state_before + ")");
+  }
+
+  GUESTDUMP_TRY(PendingDump pending, store.begin(meta.domain, meta.started_at));
+  // libvirtd opens the path itself and hands the descriptor to QEMU: a FIFO in our private
+  // dump directory (0700) makes that a stream we read, not a RAM-sized file.
+  const std::string fifo = pending.file(".memory-stream");
+  if (::mkfifo(fifo.c_str(), 0600) != 0) return errno_error("create FIFO", fifo);
+
+  int rc = -1;
+  std::string dump_error;
+  const auto pause_start = std::chrono::steady_clock::now();
+  std::thread dumper([&] {
+    rc = virDomainCoreDumpWithFormat(dom.get(), fifo.c_str(), VIR_DOMAIN_CORE_DUMP_FORMAT_RAW,
+                                     VIR_DUMP_MEMORY_ONLY);
+    if (rc != 0) {
+      dump_error = last_libvirt_error();
+      // Release our open() below if libvirt failed before opening the FIFO.
+      int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+      if (fd >= 0) ::close(fd);
+    }
+  });
+  // Blocks until libvirtd opens the FIFO for writing (or the thread above gives up).
+  int rfd = -1;
+  do {
+    rfd = ::open(fifo.c_str(), O_RDONLY | O_CLOEXEC);
+  } while (rfd < 0 && errno == EINTR);
+  UniqueFd rd(rfd);
+  Result<std::unique_ptr<formats::SpooledDump>> spool =
+      rd.valid() ? formats::SpooledDump::receive(
+                       detail::stream_options(rd.get(), pending, opts, "libvirt's dump stream"))
+                 : Result<std::unique_ptr<formats::SpooledDump>>(errno_error("open FIFO", fifo));
+  // Closing our end makes a still-writing QEMU fail the dump and libvirt resume the guest.
+  rd.reset();
+  dumper.join();
+  ::unlink(fifo.c_str());
+  meta.pause_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - pause_start).count();
+  auto ctx = [&](Error e) { return std::move(e).context(where); };
+  if (rc != 0) {
+    return detail::record_failure(
+        pending, meta, make_error(ErrorCode::kOs, where + ": libvirt core dump: " + dump_error));
+  }
+  if (!spool) return detail::record_failure(pending, meta, ctx(std::move(spool).error()));
+  GUESTDUMP_TRY(auto written, detail::write_capture(**spool, pending, meta, opts));
+  (void)written;
+  res.run_state_after = domain_state(dom.get());
+  meta.extra["run_state_before"] = res.run_state_before;
+  meta.extra["run_state_after"] = res.run_state_after;
+  meta.extra["libvirt_uri"] = uri;
+  auto dir = pending.commit(meta);
+  if (!dir) return ctx(std::move(dir).error());
+  res.dir = *dir;
+  return res;
+}
+
+} // namespace guestdump::host

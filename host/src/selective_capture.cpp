@@ -1,0 +1,283 @@
+// Selective capture, the fast path: read page tables and struct pages straight out of the
+// stopped QEMU process, then only the pages the dump level keeps; the guest runs again before
+// compression starts. See capture.h and docs/architecture.md.
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "capture_internal.h"
+#include "guestdump/common/io.h"
+#include "guestdump/common/log.h"
+#include "guestdump/common/unique_fd.h"
+#include "guestdump/formats/kdump_writer.h"
+#include "guestdump/formats/kernel_log.h"
+#include "guestdump/formats/output_plan.h"
+#include "guestdump/host/capture.h"
+#include "guestdump/qmp/commands.h"
+#include "guestdump/qmp/events.h"
+#include "live_memory.h"
+
+namespace guestdump::host {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr std::uint64_t kKernelTextBase = 0xffffffff80000000ull; // __START_KERNEL_map
+constexpr std::uint64_t kMaxLocalRom = 16ull << 20; // RAM blocks we copy via tiny dumps
+constexpr std::uint64_t kMaxTinyDump = 64ull << 20;
+
+// A small ELF dump of [begin, begin + length) read through a pipe into memory, then opened as
+// a DumpSource through a memfd: notes (CPU state, VMCOREINFO) and the range's bytes.
+Result<std::unique_ptr<formats::DumpSource>> tiny_dump(qmp::Client& c, std::uint64_t begin,
+                                                       std::uint64_t length,
+                                                       std::chrono::milliseconds timeout) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return errno_error("pipe", "tiny dump");
+  UniqueFd rd(p[0]), wr(p[1]);
+  auto events = c.event_queue({std::string(qmp::kDumpCompletedEvent)});
+  const std::string fdname = "guestdump-probe-" + std::to_string(::getpid());
+  GUESTDUMP_CHECK(qmp::getfd(c, fdname, wr.get()));
+  wr.reset();
+  auto started = c.execute("dump-guest-memory", {{"paging", false},
+                                                 {"protocol", qmp::fd_protocol(fdname)},
+                                                 {"detach", true},
+                                                 {"begin", begin},
+                                                 {"length", length}});
+  if (!started) {
+    (void)qmp::closefd(c, fdname);
+    return std::move(started).error();
+  }
+  UniqueFd mem(::memfd_create("guestdump-probe", MFD_CLOEXEC));
+  if (!mem.valid()) return errno_error("memfd_create", "tiny dump");
+  std::vector<std::byte> buf(1 << 20);
+  std::uint64_t total = 0;
+  while (true) {
+    GUESTDUMP_TRY(std::size_t n, read_full(rd.get(), buf, "QEMU's probe dump"));
+    if (n == 0) break;
+    total += n;
+    if (total > kMaxTinyDump) {
+      return make_error(ErrorCode::kBadData, "QEMU's probe dump is larger than expected");
+    }
+    GUESTDUMP_CHECK(write_all(mem.get(), std::span(buf).first(n), "probe dump memfd"));
+    if (n < buf.size()) break;
+  }
+  rd.reset();
+  auto ev = events.wait_for(qmp::kDumpCompletedEvent, timeout);
+  if (!ev) return std::move(ev).error().context("waiting for the probe dump");
+  GUESTDUMP_TRY(auto typed, qmp::decode_event(*ev));
+  if (const auto* d = std::get_if<qmp::DumpCompleted>(&typed);
+      d == nullptr || d->result.status != qmp::DumpStatus::kCompleted) {
+    return make_error(ErrorCode::kOs, "QEMU's probe dump failed");
+  }
+  return formats::open_elf_core("/proc/self/fd/" + std::to_string(mem.get()));
+}
+
+std::string hmp(qmp::Client& c, const char* command, Error* error) {
+  auto r = qmp::human_monitor_command(c, command);
+  if (!r) {
+    *error = std::move(r).error();
+    return {};
+  }
+  return *r;
+}
+
+} // namespace
+
+std::optional<pid_t> qemu_pid_of(int qmp_socket_fd) {
+  // SO_PEERCRED: the credentials QEMU had when it accepted the connection.
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(qmp_socket_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.pid <= 0) {
+    return std::nullopt;
+  }
+  return cred.pid;
+}
+
+Result<CaptureResult> capture_selective(qmp::Client& c, pid_t qemu_pid, const DumpStore& store,
+                                        const CaptureOptions& opts) {
+  CaptureResult res;
+  std::string name = opts.domain;
+  if (name.empty()) {
+    auto r = c.execute("query-name");
+    if (r && r->is_object() && r->contains("name")) name = (*r)["name"].get<std::string>();
+  }
+  if (name.empty()) name = "qemu";
+  std::string uuid = opts.uuid;
+  if (uuid.empty()) {
+    auto r = c.execute("query-uuid");
+    if (r && r->is_object() && r->contains("UUID")) uuid = (*r)["UUID"].get<std::string>();
+  }
+  res.meta = detail::initial_meta(opts, name, uuid, "selective");
+  DumpMeta& meta = res.meta;
+  const std::string& guest = meta.domain;
+  auto ctx = [&](Error e) { return std::move(e).context("capture '" + guest + "'"); };
+
+  GUESTDUMP_TRY(auto status, qmp::query_status(c));
+  res.run_state_before = status.status;
+  GUESTDUMP_TRY(auto running_dump, qmp::query_dump(c));
+  if (running_dump.status == qmp::DumpStatus::kActive) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "capture '" + guest + "': a dump is already running in QEMU");
+  }
+  Error hmp_error;
+  std::string mtree = hmp(c, "info mtree -f", &hmp_error);
+  if (mtree.empty()) return ctx(std::move(hmp_error));
+  GUESTDUMP_TRY(auto ranges, detail::parse_mtree_flat(mtree));
+
+  // From here until `resume` the guest is stopped by us; every exit path resumes it.
+  const auto pause_start = Clock::now();
+  bool we_stopped = false;
+  if (status.running) {
+    GUESTDUMP_CHECK(qmp::stop(c));
+    we_stopped = true;
+  }
+  bool resumed = false;
+  auto resume = [&]() {
+    if (resumed) return;
+    resumed = true;
+    meta.pause_seconds = std::chrono::duration<double>(Clock::now() - pause_start).count();
+    if (we_stopped) {
+      if (auto r = qmp::cont(c); !r) {
+        GUESTDUMP_LOG(kError, "capture")
+            << "'" << guest << "': cannot resume the guest: " << r.error().message;
+      }
+    }
+  };
+  struct Resumer {
+    std::function<void()> f;
+    ~Resumer() { f(); }
+  } resumer{resume};
+
+  // Notes and VMCOREINFO: a one-page dump costs milliseconds.
+  GUESTDUMP_TRY(auto probe, tiny_dump(c, 0, 4096, opts.qemu_timeout));
+  GUESTDUMP_LOG(kDebug, "capture")
+      << "selective: notes probe at "
+      << std::chrono::duration<double>(Clock::now() - pause_start).count() << " s";
+  formats::DumpMetadata meta0 = probe->metadata();
+  if (!meta0.vmcoreinfo) {
+    return make_error(ErrorCode::kUnsupported,
+                      "capture '" + guest + "': no VMCOREINFO, nothing to select by");
+  }
+  const auto& vi = *meta0.vmcoreinfo;
+  auto uts = vi.symbol("init_uts_ns");
+  if (!uts) {
+    return make_error(ErrorCode::kUnsupported, "capture '" + guest + "': no SYMBOL(init_uts_ns)");
+  }
+  const std::uint32_t ps = meta0.page_size;
+  const auto phys_base = static_cast<std::uint64_t>(vi.number("phys_base").value_or(0));
+  const std::uint64_t probe_pa = ((*uts - kKernelTextBase + phys_base) / ps) * ps;
+  GUESTDUMP_TRY(auto probe2, tiny_dump(c, probe_pa, ps, opts.qemu_timeout));
+  std::vector<std::byte> probe_page(ps);
+  {
+    auto reader = probe2->make_reader();
+    GUESTDUMP_TRY(auto bytes, reader->read(probe_pa / ps, probe_page));
+    std::memcpy(probe_page.data(), bytes, ps);
+  }
+  GUESTDUMP_TRY(auto hva, detail::locate_blocks(qemu_pid, ranges, probe_pa / ps, probe_page, ps));
+  GUESTDUMP_LOG(kDebug, "capture")
+      << "selective: blocks located at "
+      << std::chrono::duration<double>(Clock::now() - pause_start).count() << " s";
+  // Small blocks (BIOS, option ROMs) that no mapping identifies: copy them with a tiny dump.
+  std::vector<std::pair<std::uint64_t, std::vector<std::byte>>> local;
+  for (const auto& r : ranges) {
+    bool located =
+        std::any_of(hva.begin(), hva.end(), [&](const auto& h) { return h.first == r.block; });
+    if (located || r.size > kMaxLocalRom || r.gpa % ps != 0 || r.size % ps != 0) continue;
+    GUESTDUMP_TRY(auto rom, tiny_dump(c, r.gpa, r.size, opts.qemu_timeout));
+    std::vector<std::byte> bytes(r.size);
+    auto reader = rom->make_reader();
+    for (std::uint64_t off = 0; off < r.size; off += ps) {
+      auto span = std::span(bytes).subspan(off, ps);
+      GUESTDUMP_TRY(auto pg, reader->read((r.gpa + off) / ps, span));
+      if (pg != span.data()) std::memcpy(span.data(), pg, ps);
+    }
+    local.emplace_back(r.gpa, std::move(bytes));
+  }
+  detail::LiveGuestMemory live(qemu_pid, std::move(meta0), ranges, std::move(hva),
+                               std::move(local));
+  GUESTDUMP_LOG(kInfo, "capture") << "'" << guest << "': selective capture from QEMU process "
+                                  << qemu_pid << " (" << live.metadata().ram.count()
+                                  << " RAM pages)";
+
+  // Nothing is stored before this point, so a failure above leaves the store untouched and
+  // the automatic path choice can still fall back to the stream.
+  auto plan = formats::plan_output(live, opts.dump_level);
+  GUESTDUMP_LOG(kDebug, "capture")
+      << "selective: filtered at "
+      << std::chrono::duration<double>(Clock::now() - pause_start).count() << " s";
+  if (!plan) return ctx(std::move(plan).error());
+  auto log = formats::read_kernel_log(live);
+  GUESTDUMP_LOG(kDebug, "capture")
+      << "selective: kernel log at "
+      << std::chrono::duration<double>(Clock::now() - pause_start).count() << " s";
+  GUESTDUMP_TRY(PendingDump pending, store.begin(guest, meta.started_at));
+  // Copy the kept pages and let the guest go; a copy too big for memory is compressed
+  // straight from the guest instead, which holds it stopped longer.
+  std::unique_ptr<detail::PageSnapshot> snap;
+  if (plan->filter.dumpable.count() * ps <= opts.snapshot_budget) {
+    auto taken = detail::PageSnapshot::take(live, plan->filter.dumpable);
+    if (!taken) return detail::record_failure(pending, meta, ctx(std::move(taken).error()));
+    snap = std::move(*taken);
+    resume();
+    GUESTDUMP_LOG(kInfo, "capture") << "'" << guest << "': guest held " << meta.pause_seconds
+                                    << " s; copied " << snap->bytes() << " bytes";
+  }
+  const formats::DumpSource& pages = snap ? static_cast<const formats::DumpSource&>(*snap)
+                                          : static_cast<const formats::DumpSource&>(live);
+
+  // The guest runs again; the rest works on our copy.
+  const auto& smeta = live.metadata();
+  meta.guest_ram_bytes = smeta.ram.count() * ps;
+  meta.vmcoreinfo_source = "dump note";
+  if (auto rel = vi.osrelease()) meta.kernel_release = std::string(*rel);
+  if (!plan->filter.fallback.empty()) meta.extra["filter_fallback"] = plan->filter.fallback;
+  const auto& x = plan->filter.excluded;
+  meta.extra["excluded"] = {{"cache", x.cache},       {"cache_private", x.cache_private},
+                            {"user", x.user},         {"free", x.free},
+                            {"hwpoison", x.hwpoison}, {"offline", x.offline}};
+  if (log) {
+    if (auto w = pending.write_text("dmesg.txt", log->text); !w) {
+      return detail::record_failure(pending, meta, ctx(std::move(w).error()));
+    }
+  } else {
+    meta.extra["dmesg_error"] = log.error().message;
+  }
+  auto out = OutputFile::create(pending.file("vmcore"));
+  if (!out) return detail::record_failure(pending, meta, ctx(std::move(out).error()));
+  auto sink = formats::make_positioned_sink(out->fd(), out->path());
+  formats::KdumpWriteRequest req;
+  req.source = &pages;
+  req.header = plan->header;
+  req.notes = plan->notes;
+  req.ram = &smeta.ram;
+  req.dumpable = &plan->filter.dumpable;
+  req.codec = opts.codec;
+  req.share_zero_pages = (opts.dump_level & 1) != 0;
+  req.threads = opts.threads;
+  auto stats = formats::write_kdump(req, *sink);
+  if (!stats) return detail::record_failure(pending, meta, ctx(std::move(stats).error()));
+  resume(); // no-op if the snapshot already let the guest go
+  if (auto r = out->commit(); !r) {
+    return detail::record_failure(pending, meta, ctx(std::move(r).error()));
+  }
+  meta.vmcore_bytes = stats->file_size;
+  meta.pages_dumped = stats->pages_dumped;
+  meta.finished_at = static_cast<std::int64_t>(std::time(nullptr));
+  if (auto after = qmp::query_status(c)) res.run_state_after = after->status;
+  meta.extra["run_state_before"] = res.run_state_before;
+  meta.extra["run_state_after"] = res.run_state_after;
+  auto dir = pending.commit(meta);
+  if (!dir) return ctx(std::move(dir).error());
+  res.dir = *dir;
+  return res;
+}
+
+} // namespace guestdump::host
