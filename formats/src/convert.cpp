@@ -10,6 +10,8 @@
 #include "guestdump/common/log.h"
 #include "guestdump/formats/dump_source.h"
 #include "guestdump/formats/elf_notes.h"
+#include "guestdump/formats/elf_writer.h"
+#include "guestdump/formats/kernel_log.h"
 #include "guestdump/formats/kernel_memory.h"
 
 namespace guestdump::formats {
@@ -76,6 +78,28 @@ Result<std::vector<std::byte>> notes_for(const DumpMetadata& meta) {
   return notes;
 }
 
+// --format elf: the filtered ELF core, reported in the kdump writer's statistics.
+Result<KdumpWriteStats> write_elf(const DumpSource& src, std::span<const std::byte> notes,
+                                  const PfnBitmap& dumpable, const ConvertOptions& opts,
+                                  const OutputFile& out, std::uint64_t& segments) {
+  ElfWriteRequest req;
+  req.source = &src;
+  req.notes = notes;
+  req.ram = &src.metadata().ram;
+  req.dumpable = &dumpable;
+  req.exclude_zero_pages = (opts.dump_level & kDumpLevelZero) != 0;
+  req.progress = opts.progress;
+  GUESTDUMP_TRY(auto es, write_elf_core(req, out.fd(), out.path()));
+  segments = es.segments;
+  KdumpWriteStats stats;
+  stats.pages_dumped = es.pages_dumped;
+  stats.pages_zero = es.pages_zero; // excluded, unlike kdump's shared zero pages
+  stats.pages_raw = es.pages_dumped;
+  stats.file_size = es.file_size;
+  stats.threads = 1;
+  return stats;
+}
+
 } // namespace
 
 Result<void> check_dump_level(int level) {
@@ -110,7 +134,11 @@ Result<ConvertResult> convert(const ConvertOptions& opts) {
   if (!out_r) return std::move(out_r).error();
   OutputFile out = std::move(out_r).value();
   // "-" is a stream by contract, even when standard output happens to be a regular file.
-  bool flattened = opts.flattened || opts.output == "-" || !out.seekable();
+  if (opts.format == OutputFormat::kElf && opts.flattened) {
+    return make_error(ErrorCode::kInvalidArgument, "the flattened format is for kdump output");
+  }
+  bool flattened = opts.format == OutputFormat::kKdump &&
+                   (opts.flattened || opts.output == "-" || !out.seekable());
   auto sink = flattened ? make_flattened_sink(out.fd(), out.path())
                         : make_positioned_sink(out.fd(), out.path());
   GUESTDUMP_TRY(auto notes, notes_for(meta));
@@ -134,7 +162,17 @@ Result<ConvertResult> convert(const ConvertOptions& opts) {
   req.share_zero_pages = (opts.dump_level & kDumpLevelZero) != 0;
   req.threads = opts.threads;
   req.progress = opts.progress;
-  auto stats = write_kdump(req, *sink);
+  ConvertResult res;
+  if (opts.extract_dmesg) { // best effort: a dump without a readable log is still a dump
+    if (auto log = read_kernel_log(*src)) {
+      res.dmesg = std::move(log->text);
+    } else {
+      res.dmesg_error = log.error().message;
+    }
+  }
+  auto stats = opts.format == OutputFormat::kElf
+                   ? write_elf(*src, notes, filtered->dumpable, opts, out, res.elf_segments)
+                   : write_kdump(req, *sink);
   if (!stats) {
     auto e = std::move(stats).error();
     // Name the file a read error came from; write errors already name the output.
@@ -142,7 +180,7 @@ Result<ConvertResult> convert(const ConvertOptions& opts) {
     return e;
   }
   GUESTDUMP_CHECK(out.commit());
-  ConvertResult res;
+  res.format = opts.format;
   res.input_format = meta.format;
   res.pages_ram = meta.ram.count();
   res.pages_not_in_source = res.pages_ram - meta.available.count();

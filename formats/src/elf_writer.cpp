@@ -1,6 +1,7 @@
 #include "guestdump/formats/elf_writer.h"
 
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include <elf.h>
@@ -38,6 +39,57 @@ std::vector<Segment> plan_segments(const PfnBitmap& ram, const PfnBitmap& dumpab
     pfn = end < n ? ram.next_set(end) : n;
   }
   return segs;
+}
+
+constexpr std::uint64_t kStartKernelMap = 0xffffffff80000000ULL; // __START_KERNEL_map
+// makedumpfile -E keeps excluded runs shorter than this (PFN_EXCLUDED) as data; zero pages are
+// treated the same way here, so small all-zero kernel structures (an unused part of the printk
+// descriptor array, a fresh page table) stay readable for every reader.
+constexpr std::uint64_t kMinZeroRun = 256;
+
+// A second PT_LOAD for the kernel image mapping (VA = __START_KERNEL_map + PA - phys_base), as
+// /proc/vmcore has: drgn reads the top-level page table through its kernel-image address and
+// cannot walk any page table without it. It aliases the file bytes of the kept run holding
+// init_top_pgt.
+struct Alias {
+  std::size_t segment = 0; // the RAM segment whose data it shares
+  std::uint64_t first_pfn = 0;
+  std::uint64_t pages = 0;
+  std::uint64_t vaddr = 0;
+};
+
+std::optional<Alias> kernel_image_alias(const DumpMetadata& meta, const std::vector<Segment>& segs,
+                                        std::uint64_t ps) {
+  if (!meta.vmcoreinfo) return std::nullopt;
+  const VmcoreInfo& vi = *meta.vmcoreinfo;
+  auto pgd = vi.symbol("init_top_pgt");
+  if (!pgd) pgd = vi.symbol("swapper_pg_dir");
+  if (!pgd || *pgd < kStartKernelMap) return std::nullopt;
+  const std::int64_t phys_base = vi.number("phys_base").value_or(0);
+  std::uint64_t image_size = static_cast<std::uint64_t>(vi.number("KERNEL_IMAGE_SIZE").value_or(0));
+  if (image_size == 0 || image_size > (std::uint64_t{1} << 30)) image_size = std::uint64_t{1} << 30;
+  // PA = VA - __START_KERNEL_map + phys_base (phys_base may be negative).
+  const std::uint64_t pa = *pgd - kStartKernelMap + static_cast<std::uint64_t>(phys_base);
+  const std::uint64_t lo = static_cast<std::uint64_t>(phys_base); // PA of __START_KERNEL_map
+  if (pa - lo >= image_size) return std::nullopt;
+  const std::uint64_t pfn = pa / ps;
+  for (std::size_t i = 0; i < segs.size(); ++i) {
+    const Segment& s = segs[i];
+    if (pfn < s.first_pfn || pfn >= s.first_pfn + s.file_pages) continue;
+    // The kept run, clipped to the kernel image window [phys_base, phys_base + image_size).
+    std::uint64_t first = s.first_pfn;
+    std::uint64_t end = s.first_pfn + s.file_pages;
+    // Unsigned arithmetic modulo 2^64 handles a negative phys_base.
+    if (first * ps - lo >= image_size) first = (lo + ps - 1) / ps;
+    if (end * ps - lo > image_size) end = (lo + image_size) / ps;
+    Alias a;
+    a.segment = i;
+    a.first_pfn = first;
+    a.pages = end - first;
+    a.vaddr = kStartKernelMap + (first * ps - lo);
+    return a;
+  }
+  return std::nullopt;
 }
 
 template <typename T> void put(std::vector<std::byte>& out, const T& v) {
@@ -105,19 +157,33 @@ Result<ElfWriteStats> write_elf_core(const ElfWriteRequest& req, int fd, const s
   const PfnBitmap* keep = req.dumpable;
   if (req.exclude_zero_pages) {
     kept_zero_free = *req.dumpable;
+    std::uint64_t run_start = 0, run_len = 0;
+    auto close_run = [&] {
+      if (run_len >= kMinZeroRun) {
+        kept_zero_free.assign_range(run_start, run_len, false);
+        stats.pages_zero += run_len;
+      }
+      run_len = 0;
+    };
     for (std::uint64_t pfn = keep->next_set(0); pfn < keep->size(); pfn = keep->next_set(pfn + 1)) {
       auto page = reader->read(pfn, scratch);
       if (!page) return std::move(page).error().context("'" + meta.path + "'");
       if (is_zero_page(std::span(*page, ps))) {
-        kept_zero_free.clear(pfn);
-        ++stats.pages_zero;
+        if (run_len != 0 && pfn != run_start + run_len) close_run();
+        if (run_len == 0) run_start = pfn;
+        ++run_len;
+      } else {
+        close_run();
       }
       if ((pfn & 0xffff) == 0) GUESTDUMP_CHECK(check_cancel());
     }
+    close_run();
     keep = &kept_zero_free;
   }
   const std::vector<Segment> segs = plan_segments(*req.ram, *keep);
-  const std::uint64_t phnum = 1 + segs.size();
+  std::vector<std::uint64_t> seg_offsets(segs.size());
+  const std::optional<Alias> alias = kernel_image_alias(meta, segs, ps);
+  const std::uint64_t phnum = 1 + segs.size() + (alias ? 1 : 0);
   // Extended numbering: e_phnum = PN_XNUM and the real count in section header 0's sh_info.
   const bool xnum = phnum >= PN_XNUM;
   const std::uint64_t phdrs_end = sizeof(Elf64_Ehdr) + phnum * sizeof(Elf64_Phdr);
@@ -155,7 +221,9 @@ Result<ElfWriteStats> write_elf_core(const ElfWriteRequest& req, int fd, const s
   put(head, note);
 
   std::uint64_t cursor = data_off;
-  for (const Segment& s : segs) {
+  for (std::size_t i = 0; i < segs.size(); ++i) {
+    const Segment& s = segs[i];
+    seg_offsets[i] = cursor;
     Elf64_Phdr ph{};
     ph.p_type = PT_LOAD;
     ph.p_flags = PF_R | PF_W | PF_X;
@@ -171,6 +239,19 @@ Result<ElfWriteStats> write_elf_core(const ElfWriteRequest& req, int fd, const s
       GUESTDUMP_CHECK(out.append(head));
       head.clear();
     }
+  }
+  if (alias) {
+    // Last, so readers that take the first segment holding a physical address use the RAM ones.
+    Elf64_Phdr ph{};
+    ph.p_type = PT_LOAD;
+    ph.p_flags = PF_R | PF_W | PF_X;
+    ph.p_offset =
+        seg_offsets[alias->segment] + (alias->first_pfn - segs[alias->segment].first_pfn) * ps;
+    ph.p_paddr = alias->first_pfn * ps;
+    ph.p_vaddr = alias->vaddr;
+    ph.p_filesz = alias->pages * ps;
+    ph.p_memsz = alias->pages * ps;
+    put(head, ph);
   }
   if (xnum) {
     Elf64_Shdr sh{};
@@ -195,7 +276,7 @@ Result<ElfWriteStats> write_elf_core(const ElfWriteRequest& req, int fd, const s
   }
   GUESTDUMP_CHECK(out.flush());
   if (req.progress) req.progress(done, stats.pages_dumped);
-  stats.segments = segs.size();
+  stats.segments = segs.size() + (alias ? 1 : 0);
   stats.file_size = out.position();
   return stats;
 }

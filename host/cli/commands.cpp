@@ -110,6 +110,7 @@ int usage_error(const std::string& message) {
 int run_convert(const std::vector<std::string>& args) {
   formats::ConvertOptions opts;
   std::string codec = "zstd";
+  std::string format = "kdump";
   po::options_description desc("convert options");
   desc.add_options()("help,h", "show this help")(
       "dump-level,d", po::value<int>(&opts.dump_level)->default_value(31),
@@ -119,6 +120,8 @@ int run_convert(const std::vector<std::string>& args) {
       "threads,j", po::value<unsigned>(&opts.threads)->default_value(0),
       "worker threads (0 = online CPUs)")("flattened", po::bool_switch(&opts.flattened),
                                           "write makedumpfile's flattened format")(
+      "format", po::value<std::string>(&format)->default_value("kdump"),
+      "output format: kdump, or elf (a filtered ELF core, like makedumpfile -E)")(
       "input", po::value<std::string>(&opts.input)->required(), "input dump")(
       "output", po::value<std::string>(&opts.output)->required(), "output file or '-'");
   po::positional_options_description pos;
@@ -126,12 +129,18 @@ int run_convert(const std::vector<std::string>& args) {
   int code = 0;
   auto vm = parse(args, desc, pos,
                   "usage: guestdump convert [-d LEVEL] [-c CODEC] [-j THREADS] [--flattened] "
-                  "INPUT OUTPUT",
+                  "[--format kdump|elf] INPUT OUTPUT",
                   code);
   if (!vm) return code;
   auto c = formats::parse_codec(codec);
   if (!c) return usage_error("unknown codec '" + codec + "' (zstd, zlib, lzo, snappy, none)");
   opts.codec = *c;
+  if (format == "elf") {
+    opts.format = formats::OutputFormat::kElf;
+    if (opts.flattened) return usage_error("--flattened applies to --format kdump only");
+  } else if (format != "kdump") {
+    return usage_error("unknown output format '" + format + "' (kdump, elf)");
+  }
   if (auto r = formats::check_dump_level(opts.dump_level); !r) {
     return r.error().code == ErrorCode::kInvalidArgument ? usage_error(r.error().message)
                                                          : fail(r.error().message);
@@ -144,17 +153,28 @@ int run_convert(const std::vector<std::string>& args) {
   if (!res) return fail("convert: " + res.error().message);
   const auto& s = res->stats;
   std::FILE* out = opts.output == "-" ? stderr : stdout;
-  std::fprintf(out,
-               "wrote %s: %s, %llu pages dumped (%llu zero, %llu compressed, %llu raw), "
-               "dump level %d, %s%s, %.2f s, %u threads\n",
-               opts.output == "-" ? "standard output" : opts.output.c_str(),
-               human_bytes(static_cast<double>(s.file_size)).c_str(),
-               static_cast<unsigned long long>(s.pages_dumped),
-               static_cast<unsigned long long>(s.pages_zero),
-               static_cast<unsigned long long>(s.pages_compressed),
-               static_cast<unsigned long long>(s.pages_raw), res->dump_level,
-               std::string(formats::codec_name(opts.codec)).c_str(),
-               res->flattened ? ", flattened" : "", secs, s.threads);
+  if (res->format == formats::OutputFormat::kElf) {
+    std::fprintf(out,
+                 "wrote %s: %s, ELF core, %llu pages dumped in %llu PT_LOAD segments (%llu zero "
+                 "pages left out), dump level %d, %.2f s\n",
+                 opts.output == "-" ? "standard output" : opts.output.c_str(),
+                 human_bytes(static_cast<double>(s.file_size)).c_str(),
+                 static_cast<unsigned long long>(s.pages_dumped),
+                 static_cast<unsigned long long>(res->elf_segments),
+                 static_cast<unsigned long long>(s.pages_zero), res->dump_level, secs);
+  } else {
+    std::fprintf(out,
+                 "wrote %s: %s, %llu pages dumped (%llu zero, %llu compressed, %llu raw), "
+                 "dump level %d, %s%s, %.2f s, %u threads\n",
+                 opts.output == "-" ? "standard output" : opts.output.c_str(),
+                 human_bytes(static_cast<double>(s.file_size)).c_str(),
+                 static_cast<unsigned long long>(s.pages_dumped),
+                 static_cast<unsigned long long>(s.pages_zero),
+                 static_cast<unsigned long long>(s.pages_compressed),
+                 static_cast<unsigned long long>(s.pages_raw), res->dump_level,
+                 std::string(formats::codec_name(opts.codec)).c_str(),
+                 res->flattened ? ", flattened" : "", secs, s.threads);
+  }
   const auto& x = res->excluded;
   if (x.total() != 0 || (res->dump_level & ~formats::kDumpLevelZero) != 0) {
     std::fprintf(

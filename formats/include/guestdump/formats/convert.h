@@ -24,7 +24,15 @@ inline constexpr int kSupportedDumpLevelBits = 31;
 /// Checks a -d value: 0-31, and only bits this build implements.
 Result<void> check_dump_level(int level);
 
+/// What convert() writes.
+enum class OutputFormat {
+  kKdump, // kdump-compressed
+  kElf,   // filtered ELF core, like makedumpfile -E (elf_writer.h); codec/threads do not apply
+};
+
 struct ConvertOptions {
+  OutputFormat format = OutputFormat::kKdump;
+  bool extract_dmesg = false; // also return the guest kernel log (ConvertResult::dmesg)
   std::string input;
   std::string output;  // "-" = flattened stream on standard output
   int dump_level = 31; // design.md: makedumpfile -d 31 unless asked otherwise
@@ -44,6 +52,12 @@ struct ConvertResult {
   PageClassCounts excluded;           // pages the filter excluded, per class
   std::uint64_t pages_unfiltered = 0; // pages kept because their struct page was unreadable
   std::string filter_fallback;        // why pages were kept without a decision; empty if none
+  OutputFormat format = OutputFormat::kKdump;
+  std::uint64_t elf_segments = 0; // kElf: PT_LOAD headers written
+  /// extract_dmesg: the log as makedumpfile --dump-dmesg prints it, or why there is none (the
+  /// dump is written either way).
+  std::optional<std::string> dmesg;
+  std::string dmesg_error;
 };
 
 /// Converts any supported dump into a kdump-compressed file. The output appears under its name
