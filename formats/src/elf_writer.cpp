@@ -47,10 +47,10 @@ constexpr std::uint64_t kStartKernelMap = 0xffffffff80000000ULL; // __START_KERN
 // descriptor array, a fresh page table) stay readable for every reader.
 constexpr std::uint64_t kMinZeroRun = 256;
 
-// A second PT_LOAD for the kernel image mapping (VA = __START_KERNEL_map + PA - phys_base), as
-// /proc/vmcore has: drgn reads the top-level page table through its kernel-image address and
-// cannot walk any page table without it. It aliases the file bytes of the kept run holding
-// init_top_pgt.
+// A PT_LOAD in the kernel image mapping (VA = __START_KERNEL_map + PA - phys_base), as
+// /proc/vmcore has one: drgn reads the top-level page table through its kernel-image address and
+// cannot walk any page table without it. It holds a copy of init_top_pgt's page (a copy, not
+// shared file bytes: makedumpfile 1.7.2 crashes on PT_LOADs sharing file data).
 struct Alias {
   std::size_t segment = 0; // the RAM segment whose data it shares
   std::uint64_t first_pfn = 0;
@@ -77,11 +77,11 @@ std::optional<Alias> kernel_image_alias(const DumpMetadata& meta, const std::vec
     const Segment& s = segs[i];
     if (pfn < s.first_pfn || pfn >= s.first_pfn + s.file_pages) continue;
     // The kept run, clipped to the kernel image window [phys_base, phys_base + image_size).
-    std::uint64_t first = s.first_pfn;
-    std::uint64_t end = s.first_pfn + s.file_pages;
-    // Unsigned arithmetic modulo 2^64 handles a negative phys_base.
-    if (first * ps - lo >= image_size) first = (lo + ps - 1) / ps;
-    if (end * ps - lo > image_size) end = (lo + image_size) / ps;
+    // Never at a RAM segment's start: our reader takes the segment that starts later as the
+    // alias.
+    if (pfn == s.first_pfn) return std::nullopt;
+    const std::uint64_t first = pfn;
+    const std::uint64_t end = pfn + 1;
     Alias a;
     a.segment = i;
     a.first_pfn = first;
@@ -180,9 +180,21 @@ Result<ElfWriteStats> write_elf_core(const ElfWriteRequest& req, int fd, const s
     close_run();
     keep = &kept_zero_free;
   }
-  const std::vector<Segment> segs = plan_segments(*req.ram, *keep);
-  std::vector<std::uint64_t> seg_offsets(segs.size());
+  std::vector<Segment> segs = plan_segments(*req.ram, *keep);
   const std::optional<Alias> alias = kernel_image_alias(meta, segs, ps);
+  if (alias) {
+    // libkdumpfile 0.5.1 drops the rest of a RAM segment that another segment overlaps
+    // partially from its RAM map; split the RAM segment so one piece is exactly the alias's page.
+    const Segment s = segs[alias->segment];
+    const std::uint64_t head = alias->first_pfn - s.first_pfn; // > 0 (never at a start)
+    std::vector<Segment> pieces{{s.first_pfn, head, head}, {alias->first_pfn, 1, 1}};
+    if (s.mem_pages > head + 1) {
+      pieces.push_back({alias->first_pfn + 1, s.mem_pages - head - 1, s.file_pages - head - 1});
+    }
+    segs.erase(segs.begin() + static_cast<std::ptrdiff_t>(alias->segment));
+    segs.insert(segs.begin() + static_cast<std::ptrdiff_t>(alias->segment), pieces.begin(),
+                pieces.end());
+  }
   const std::uint64_t phnum = 1 + segs.size() + (alias ? 1 : 0);
   // Extended numbering: e_phnum = PN_XNUM and the real count in section header 0's sh_info.
   const bool xnum = phnum >= PN_XNUM;
@@ -190,7 +202,8 @@ Result<ElfWriteStats> write_elf_core(const ElfWriteRequest& req, int fd, const s
   const std::uint64_t shdr_off = xnum ? phdrs_end : 0;
   const std::uint64_t notes_off = phdrs_end + (xnum ? sizeof(Elf64_Shdr) : 0);
   const std::uint64_t notes_end = notes_off + req.notes.size();
-  const std::uint64_t data_off = (notes_end + ps - 1) / ps * ps;
+  const std::uint64_t alias_off = (notes_end + ps - 1) / ps * ps;
+  const std::uint64_t data_off = alias_off + (alias ? alias->pages * ps : 0);
 
   Writer out(fd, name);
   std::vector<std::byte> head;
@@ -221,9 +234,21 @@ Result<ElfWriteStats> write_elf_core(const ElfWriteRequest& req, int fd, const s
   put(head, note);
 
   std::uint64_t cursor = data_off;
+  if (alias) {
+    // First, as in /proc/vmcore: libkdumpfile 0.5.1 lets a later overlapping segment cut the
+    // earlier one short, so the RAM segments must come after it.
+    Elf64_Phdr ph{};
+    ph.p_type = PT_LOAD;
+    ph.p_flags = PF_R | PF_W | PF_X;
+    ph.p_offset = alias_off;
+    ph.p_paddr = alias->first_pfn * ps;
+    ph.p_vaddr = alias->vaddr;
+    ph.p_filesz = alias->pages * ps;
+    ph.p_memsz = alias->pages * ps;
+    put(head, ph);
+  }
   for (std::size_t i = 0; i < segs.size(); ++i) {
     const Segment& s = segs[i];
-    seg_offsets[i] = cursor;
     Elf64_Phdr ph{};
     ph.p_type = PT_LOAD;
     ph.p_flags = PF_R | PF_W | PF_X;
@@ -240,19 +265,6 @@ Result<ElfWriteStats> write_elf_core(const ElfWriteRequest& req, int fd, const s
       head.clear();
     }
   }
-  if (alias) {
-    // Last, so readers that take the first segment holding a physical address use the RAM ones.
-    Elf64_Phdr ph{};
-    ph.p_type = PT_LOAD;
-    ph.p_flags = PF_R | PF_W | PF_X;
-    ph.p_offset =
-        seg_offsets[alias->segment] + (alias->first_pfn - segs[alias->segment].first_pfn) * ps;
-    ph.p_paddr = alias->first_pfn * ps;
-    ph.p_vaddr = alias->vaddr;
-    ph.p_filesz = alias->pages * ps;
-    ph.p_memsz = alias->pages * ps;
-    put(head, ph);
-  }
   if (xnum) {
     Elf64_Shdr sh{};
     sh.sh_info = static_cast<Elf64_Word>(phnum);
@@ -260,7 +272,14 @@ Result<ElfWriteStats> write_elf_core(const ElfWriteRequest& req, int fd, const s
   }
   GUESTDUMP_CHECK(out.append(head));
   GUESTDUMP_CHECK(out.append(req.notes));
-  GUESTDUMP_CHECK(out.zeros(data_off - notes_end));
+  GUESTDUMP_CHECK(out.zeros(alias_off - notes_end));
+  if (alias) {
+    for (std::uint64_t pfn = alias->first_pfn; pfn < alias->first_pfn + alias->pages; ++pfn) {
+      auto page = reader->read(pfn, scratch);
+      if (!page) return std::move(page).error().context("'" + meta.path + "'");
+      GUESTDUMP_CHECK(out.append(std::span(*page, ps)));
+    }
+  }
 
   std::uint64_t done = 0;
   for (const Segment& s : segs) {

@@ -157,12 +157,18 @@ PYEOF
         same_log ours-$level.txt ref.txt
         step "makedumpfile -c -d 1 $f (re-filter our ELF into kdump)"
         rm -f md-$level.kdump
-        makedumpfile -c -d 1 "$f" md-$level.kdump > mdc.log 2>&1 || { cat mdc.log; fail "makedumpfile -c -d 1 $f failed"; }
+        # KNOWN ISSUE: on the -d 31 output makedumpfile 1.7.2 crashes (SIGSEGV in readmem's mmap
+        # path) while its read(2) path (--non-mmap) reads every page; see the report of issue 3.
+        mmap_opt=
+        [ "$level" = 31 ] && mmap_opt=--non-mmap
+        makedumpfile $mmap_opt -c -d 1 "$f" md-$level.kdump > mdc.log 2>&1 || { cat mdc.log; fail "makedumpfile -c -d 1 $f failed"; }
         got=$(crash --osrelease md-$level.kdump) || fail "crash --osrelease on makedumpfile's output exited $?"
         [ "$got" = "$release" ] || fail "crash --osrelease md-$level.kdump printed '$got'"
         step "libkdumpfile: every page of $f equals the source ELF"
-        min=200000
-        [ "$level" = 31 ] && min=1
+        # The 1 GiB guest: ~262000 RAM pages, ~150000 of them zero in long runs (left out at
+        # -d 1), ~25000 kept at -d 31.
+        min=100000
+        [ "$level" = 31 ] && min=10000
         $CHECK pages "$f" --source "$ELF" --min-dumped "$min"
         step "drgn opens $f"
         $CHECK drgn "$f"
