@@ -1,0 +1,720 @@
+// guestdumpd's core; see daemon.h.
+
+#include "daemon.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+
+#include <sys/statvfs.h>
+
+#include "guestdump/common/io.h"
+#include "guestdump/common/log.h"
+#include "guestdump/formats/codec.h"
+#include "guestdump/host/daemon_store.h"
+#include "guestdump/host/libvirt_capture.h"
+#include "guestdump/policies/after_dump.h"
+#include "guestdump/policies/free_space.h"
+#include "guestdump/policies/retention.h"
+#include "guestdump/policies/selection.h"
+
+namespace guestdump::daemon {
+
+namespace {
+
+constexpr const char* kLog = "daemon";
+
+std::string guest_key(const std::string& uri, const std::string& uuid) {
+  return uri + " " + uuid;
+}
+
+std::string mib(std::uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+  return buf;
+}
+
+policies::WallTime wall_now() {
+  return std::chrono::time_point_cast<policies::Duration>(std::chrono::system_clock::now());
+}
+
+policies::MonoTime mono_now() {
+  return policies::MonoTime(std::chrono::duration_cast<policies::Duration>(
+      std::chrono::steady_clock::now().time_since_epoch()));
+}
+
+policies::GuestIdentity identity(const host::DomainStatus& s) {
+  policies::GuestIdentity g;
+  g.name = s.name;
+  g.uuid = s.uuid;
+  if (s.metadata.find("watch=\"yes\"") != std::string::npos ||
+      s.metadata.find("watch='yes'") != std::string::npos) {
+    g.metadata = policies::MetadataOptIn::kOptIn;
+  } else if (s.metadata.find("watch=\"no\"") != std::string::npos ||
+             s.metadata.find("watch='no'") != std::string::npos) {
+    g.metadata = policies::MetadataOptIn::kOptOut;
+  }
+  return g;
+}
+
+policies::Trigger trigger_of(const std::string& t) {
+  if (t == "crashloaded") return policies::Trigger::kCrashLoaded;
+  if (t == "watchdog") return policies::Trigger::kWatchdog;
+  if (t == "hang") return policies::Trigger::kHang;
+  return policies::Trigger::kPanic;
+}
+
+policies::Lifecycle lifecycle_of(const host::DomainStatus& s) {
+  switch (s.state) {
+  case host::DomainRunState::kRunning:
+    return policies::Lifecycle::kRunning;
+  case host::DomainRunState::kPaused:
+    return s.migrating ? policies::Lifecycle::kMigrating : policies::Lifecycle::kPaused;
+  case host::DomainRunState::kShuttingDown:
+    return policies::Lifecycle::kShuttingDown;
+  case host::DomainRunState::kCrashed:
+    return policies::Lifecycle::kCrashed;
+  case host::DomainRunState::kPmSuspended:
+    return policies::Lifecycle::kPmSuspended;
+  case host::DomainRunState::kShutOff:
+  case host::DomainRunState::kOther:
+    break;
+  }
+  return policies::Lifecycle::kShutOff;
+}
+
+policies::GuestRunState run_state_of(const host::DomainStatus& s) {
+  if (s.panicked || s.state == host::DomainRunState::kCrashed) {
+    return policies::GuestRunState::kCrashed;
+  }
+  switch (s.state) {
+  case host::DomainRunState::kRunning:
+    return policies::GuestRunState::kRunning;
+  case host::DomainRunState::kShutOff:
+    return policies::GuestRunState::kShutOff;
+  default:
+    return policies::GuestRunState::kPaused;
+  }
+}
+
+} // namespace
+
+Daemon::Daemon(host::DaemonConfig config)
+    : config_(std::make_shared<const host::DaemonConfig>(std::move(config))),
+      limiter_(config_->policy.crash_loop) {}
+
+Daemon::~Daemon() {
+  stop();
+}
+
+std::shared_ptr<const host::DaemonConfig> Daemon::config() const {
+  std::lock_guard lock(config_mu_);
+  return config_;
+}
+
+const host::LibvirtWatcher* Daemon::watcher(const std::string& uri) const {
+  for (const auto& w : watchers_) {
+    if (w->uri() == uri) return w.get();
+  }
+  return nullptr;
+}
+
+Result<void> Daemon::start() {
+  auto cfg = config();
+  auto opened = host::DumpStore::open(cfg->dump_dir);
+  if (!opened) return std::move(opened).error().context("dump-dir '" + cfg->dump_dir + "'");
+  host::DumpStore store = std::move(opened).value();
+  GUESTDUMP_CHECK(host::check_store_writable(store.dir()));
+  // Seed de-duplication and the crash-loop history from what earlier runs left in the store.
+  if (auto listed = store.list()) {
+    for (const auto& [key, mark] : host::crash_marks(*listed)) tracker_.seed(key, mark);
+    const auto now = wall_now();
+    for (const auto& [uuid, times] : host::dump_times(*listed)) {
+      std::vector<policies::WallTime> wt;
+      for (std::int64_t t : times) wt.emplace_back(std::chrono::seconds(t));
+      std::sort(wt.begin(), wt.end());
+      limiter_.seed(uuid, wt, now);
+    }
+  } else {
+    GUESTDUMP_LOG(kWarn, kLog) << "reading the store: " << listed.error().message;
+  }
+  store_.emplace(std::move(store));
+
+  jobs_ = std::make_unique<host::JobQueue>(cfg->jobs,
+                                           [this](const host::DumpJob& job) { run_job(job); });
+  dispatcher_ = std::thread([this] { dispatcher_main(); });
+  for (const std::string& uri : cfg->connect) {
+    host::LibvirtWatcher::Options o;
+    o.uri = uri;
+    o.keepalive_interval = cfg->keepalive_interval;
+    o.keepalive_count = cfg->keepalive_count;
+    o.reconnect_max = cfg->reconnect_max;
+    watchers_.push_back(std::make_unique<host::LibvirtWatcher>(
+        o, [this](host::WatchEvent e) { on_event(std::move(e)); }));
+  }
+  // All watchers exist before the first event: the dispatcher looks them up by URI.
+  for (auto& w : watchers_) GUESTDUMP_CHECK(w->start());
+  sampler_ = std::thread([this] { sampler_main(); });
+  GUESTDUMP_LOG(kInfo, kLog)
+      << "watching " << cfg->connect.size() << " libvirt connection(s); store " << cfg->dump_dir
+      << ", jobs " << cfg->jobs << ", hang-timeout "
+      << std::chrono::duration_cast<std::chrono::seconds>(cfg->policy.hang.timeout).count() << "s";
+  return {};
+}
+
+void Daemon::reload(host::DaemonConfig next) {
+  auto old = config();
+  if (next.connect != old->connect) {
+    GUESTDUMP_LOG(kWarn, kLog) << "reload: 'connect' changed; restart guestdumpd to apply it";
+    next.connect = old->connect;
+  }
+  auto store = host::DumpStore::open(next.dump_dir);
+  if (!store) {
+    GUESTDUMP_LOG(kError, kLog) << "reload refused, keeping the running configuration: dump-dir: "
+                                << store.error().message;
+    return;
+  }
+  {
+    std::lock_guard lock(limiter_mu_);
+    limiter_.set_policy(next.policy.crash_loop);
+  }
+  {
+    std::lock_guard lock(hang_mu_);
+    // Detectors are rebuilt lazily with the new policy; current state is kept by set_policy.
+    for (auto& [key, d] : detectors_) {
+      d->set_policy(next.policy.hang, next.policy.defaults.hang_action);
+    }
+  }
+  if (jobs_) jobs_->set_workers(next.jobs);
+  {
+    std::lock_guard lock(config_mu_);
+    config_ = std::make_shared<const host::DaemonConfig>(std::move(next));
+  }
+  sampler_cv_.notify_all();
+  GUESTDUMP_LOG(kInfo, kLog) << "configuration reloaded";
+}
+
+void Daemon::stop() {
+  {
+    std::lock_guard lock(events_mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  events_cv_.notify_all();
+  {
+    std::lock_guard lock(hang_mu_);
+    sampler_stop_ = true;
+  }
+  sampler_cv_.notify_all();
+  if (sampler_.joinable()) sampler_.join();
+  if (dispatcher_.joinable()) dispatcher_.join();
+  if (jobs_) {
+    for (const host::DumpJob& j : jobs_->close()) {
+      GUESTDUMP_LOG(kWarn, kLog) << "stopping: queued dump of '" << j.name << "' (" << j.trigger
+                                 << ") not taken";
+    }
+    auto cfg = config();
+    const auto deadline = std::chrono::steady_clock::now() + cfg->stop_timeout;
+    if (jobs_->running() > 0) {
+      GUESTDUMP_LOG(kInfo, kLog) << "stopping: waiting up to " << cfg->stop_timeout.count()
+                                 << "s for " << jobs_->running() << " running dump(s)";
+    }
+    if (!jobs_->wait_idle(deadline)) {
+      GUESTDUMP_LOG(kWarn, kLog) << "stopping: aborting " << jobs_->running()
+                                 << " running dump(s); they are recorded as failed";
+      request_cancel();
+    }
+    jobs_->join();
+  }
+  for (auto& w : watchers_) w->stop();
+  host::LibvirtWatcher::stop_event_loop();
+}
+
+void Daemon::on_event(host::WatchEvent event) {
+  {
+    std::lock_guard lock(events_mu_);
+    if (stopping_) return;
+    events_.push_back(std::move(event));
+  }
+  events_cv_.notify_one();
+}
+
+void Daemon::dispatcher_main() {
+  std::unique_lock lock(events_mu_);
+  for (;;) {
+    events_cv_.wait(lock, [&] { return stopping_ || !events_.empty(); });
+    if (stopping_) return;
+    host::WatchEvent e = std::move(events_.front());
+    events_.pop_front();
+    lock.unlock();
+    handle(e);
+    lock.lock();
+  }
+}
+
+bool Daemon::watched(const host::DomainStatus& status, bool log_refusal) {
+  auto cfg = config();
+  policies::GuestSelection sel = policies::select_guest(cfg->policy.selection, identity(status));
+  if (!sel.watched && log_refusal) {
+    std::lock_guard lock(ignored_mu_);
+    if (ignored_logged_.insert(status.uuid).second) {
+      GUESTDUMP_LOG(kInfo, kLog) << "'" << status.name << "' is not watched: " << sel.reason;
+    }
+  }
+  return sel.watched;
+}
+
+policies::HangDetector& Daemon::detector(const std::string& key, const host::DomainStatus& status) {
+  auto& d = detectors_[key];
+  if (!d) {
+    auto cfg = config();
+    const policies::DumpSettings s = policies::settings_for(cfg->policy, identity(status));
+    d = std::make_unique<policies::HangDetector>(cfg->policy.hang, s.hang_action);
+  }
+  return *d;
+}
+
+void Daemon::handle(const host::WatchEvent& e) {
+  GUESTDUMP_LOG(kDebug, kLog) << e.uri << ": event " << to_string(e.kind)
+                              << (e.name.empty() ? "" : " '" + e.name + "'") << " detail "
+                              << e.detail;
+  using K = host::WatchEventKind;
+  if (e.kind == K::kConnected) {
+    reconcile(e.uri);
+    return;
+  }
+  if (e.kind == K::kDisconnected) return;
+  const host::LibvirtWatcher* w = watcher(e.uri);
+  if (w == nullptr) return;
+  const std::string key = guest_key(e.uri, e.uuid);
+  switch (e.kind) {
+  case K::kStarted:
+  case K::kStopped:
+  case K::kUndefined: {
+    if (!jobs_->busy(e.uri, e.uuid)) tracker_.running_again(key);
+    std::lock_guard lock(hang_mu_);
+    detectors_.erase(key);
+    if (e.kind == K::kStopped && e.detail == 2 /* VIR_DOMAIN_EVENT_STOPPED_CRASHED */) {
+      GUESTDUMP_LOG(kWarn, kLog) << "'" << e.name << "' crashed and was stopped by libvirt "
+                                 << "(on_crash is not preserve): nothing left to dump";
+    }
+    return;
+  }
+  case K::kResumed:
+  case K::kReboot: {
+    // A dump of a running guest pauses and resumes it: that is not a new life.
+    if (!jobs_->busy(e.uri, e.uuid)) tracker_.running_again(key);
+    if (e.kind == K::kReboot) {
+      std::lock_guard lock(hang_mu_);
+      auto it = detectors_.find(key);
+      if (it != detectors_.end()) (void)it->second->on_event(policies::GuestEvent::kReboot);
+    }
+    return;
+  }
+  case K::kAgentConnected:
+  case K::kAgentDisconnected:
+  case K::kShutdown:
+    return; // the sampler sees these in its next sample
+  default:
+    break;
+  }
+  auto st = w->domain(e.uuid, true);
+  if (!st) {
+    GUESTDUMP_LOG(kWarn, kLog) << "event " << to_string(e.kind) << " for '" << e.name
+                               << "': " << st.error().message;
+    return;
+  }
+  switch (e.kind) {
+  case K::kPanicked:
+  case K::kSuspended:
+    if (st->panicked) {
+      {
+        std::lock_guard lock(hang_mu_);
+        auto it = detectors_.find(key);
+        if (it != detectors_.end()) (void)it->second->on_event(policies::GuestEvent::kPanicked);
+      }
+      consider_dump(*w, *st, "panic");
+    } else if (st->watchdog) {
+      host::WatchEvent we = e;
+      we.kind = K::kWatchdog;
+      handle(we);
+    } else if (e.kind == K::kPanicked) {
+      GUESTDUMP_LOG(kWarn, kLog) << "'" << e.name << "' panicked but is now "
+                                 << to_string(st->state) << "; not dumped";
+    }
+    return;
+  case K::kCrashLoaded: {
+    {
+      std::lock_guard lock(hang_mu_);
+      auto it = detectors_.find(key);
+      if (it != detectors_.end()) (void)it->second->on_event(policies::GuestEvent::kCrashLoaded);
+    }
+    consider_dump(*w, *st, "crashloaded");
+    return;
+  }
+  case K::kWatchdog: {
+    if (!watched(*st, true)) return;
+    policies::HangDecision d;
+    {
+      std::lock_guard lock(hang_mu_);
+      d = detector(key, *st).on_event(policies::GuestEvent::kWatchdog);
+    }
+    act_on_hang(*w, *st, d, "watchdog");
+    return;
+  }
+  default:
+    return;
+  }
+}
+
+void Daemon::reconcile(const std::string& uri) {
+  const host::LibvirtWatcher* w = watcher(uri);
+  if (w == nullptr) return;
+  auto doms = w->domains(true);
+  if (!doms) {
+    GUESTDUMP_LOG(kWarn, kLog) << "reconcile " << uri << ": " << doms.error().message;
+    return;
+  }
+  std::size_t crashed = 0;
+  for (const host::DomainStatus& s : *doms) {
+    const std::string key = guest_key(uri, s.uuid);
+    if (s.panicked) {
+      ++crashed;
+      consider_dump(*w, s, "panic");
+    } else if (s.watchdog) {
+      ++crashed;
+      host::WatchEvent e;
+      e.uri = uri;
+      e.kind = host::WatchEventKind::kWatchdog;
+      e.name = s.name;
+      e.uuid = s.uuid;
+      handle(e);
+    } else if (s.state == host::DomainRunState::kRunning && !jobs_->busy(uri, s.uuid)) {
+      tracker_.running_again(key);
+    }
+  }
+  GUESTDUMP_LOG(kInfo, kLog) << "reconciled " << uri << ": " << doms->size() << " domain(s), "
+                             << crashed << " stopped by a crash or watchdog";
+}
+
+void Daemon::consider_dump(const host::LibvirtWatcher& w, const host::DomainStatus& s,
+                           const std::string& trigger) {
+  if (!watched(s, true)) return;
+  const std::string key = guest_key(w.uri(), s.uuid);
+  host::CrashMark mark{s.id, s.vcpu_time_ns};
+  if (!tracker_.claim(key, mark)) {
+    GUESTDUMP_LOG(kDebug, kLog) << "'" << s.name << "' (" << trigger
+                                << "): this crash is already dumped or being dumped";
+    return;
+  }
+  policies::CrashLoopDecision d;
+  {
+    std::lock_guard lock(limiter_mu_);
+    d = limiter_.admit(s.uuid, wall_now());
+  }
+  if (!d.dump) {
+    GUESTDUMP_LOG(kWarn, kLog) << "'" << s.name << "' " << trigger
+                               << " recorded, not dumped: " << d.reason;
+    return;
+  }
+  host::DumpJob job{w.uri(), s.name, s.uuid, trigger};
+  switch (jobs_->submit(job)) {
+  case host::JobQueue::Admit::kQueued:
+    GUESTDUMP_LOG(kInfo, kLog) << "'" << s.name << "' on " << w.uri() << ": " << trigger
+                               << "; dump queued";
+    break;
+  case host::JobQueue::Admit::kDuplicate:
+    GUESTDUMP_LOG(kInfo, kLog) << "'" << s.name << "' (" << trigger
+                               << "): a dump of it is already queued or running";
+    break;
+  case host::JobQueue::Admit::kStopped:
+    GUESTDUMP_LOG(kWarn, kLog) << "'" << s.name << "' (" << trigger
+                               << "): not dumped, guestdumpd is stopping";
+    break;
+  }
+}
+
+void Daemon::act_on_hang(const host::LibvirtWatcher& w, const host::DomainStatus& s,
+                         const policies::HangDecision& d, const std::string& trigger) {
+  switch (d.step) {
+  case policies::HangStep::kNone:
+    return;
+  case policies::HangStep::kReport:
+    GUESTDUMP_LOG(kWarn, kLog) << "'" << s.name << "': " << d.reason;
+    return;
+  case policies::HangStep::kInjectNmi: {
+    GUESTDUMP_LOG(kWarn, kLog) << "'" << s.name << "': " << d.reason << "; injecting an NMI";
+    auto r = w.inject_nmi(s.uuid);
+    if (!r) {
+      GUESTDUMP_LOG(kError, kLog) << r.error().message;
+      policies::HangDecision next;
+      {
+        std::lock_guard lock(hang_mu_);
+        next = detector(guest_key(w.uri(), s.uuid), s).on_event(policies::GuestEvent::kNmiFailed);
+      }
+      act_on_hang(w, s, next, trigger);
+    }
+    return;
+  }
+  case policies::HangStep::kDump:
+    GUESTDUMP_LOG(kWarn, kLog) << "'" << s.name << "': " << d.reason << "; dumping";
+    consider_dump(w, s, trigger);
+    return;
+  }
+}
+
+void Daemon::sampler_main() {
+  auto next = std::chrono::steady_clock::now();
+  std::unique_lock lock(hang_mu_);
+  for (;;) {
+    auto cfg = config();
+    const bool on = cfg->policy.hang.timeout.count() > 0;
+    if (on) {
+      next += cfg->policy.hang.interval;
+      const auto now = std::chrono::steady_clock::now();
+      if (next < now) next = now; // we fell behind (a slow sample): do not burst
+      sampler_cv_.wait_until(lock, next, [&] { return sampler_stop_; });
+    } else {
+      // Off: wait for a reload (or stop); the reload notifies.
+      sampler_cv_.wait(lock);
+      next = std::chrono::steady_clock::now();
+    }
+    if (sampler_stop_) return;
+    if (!on || config()->policy.hang.timeout.count() == 0) continue;
+    lock.unlock();
+    sample_once();
+    lock.lock();
+  }
+}
+
+void Daemon::sample_once() {
+  auto cfg = config();
+  const int ping_timeout = static_cast<int>(std::clamp<std::int64_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(cfg->policy.hang.interval).count() / 2, 1,
+      5));
+  for (const auto& w : watchers_) {
+    if (!w->connected()) continue;
+    auto doms = w->domains(true);
+    if (!doms) continue;
+    for (const host::DomainStatus& s : *doms) {
+      if (s.id < 0 || !watched(s, false)) continue;
+      policies::HangSample sample;
+      sample.lifecycle = lifecycle_of(s);
+      sample.job_active = s.job_active || jobs_->busy(w->uri(), s.uuid);
+      sample.vcpu_time_ns = s.vcpu_time_ns;
+      sample.vcpus = s.vcpus;
+      sample.agent = policies::AgentStatus::kUnknown;
+      if (sample.lifecycle == policies::Lifecycle::kRunning && !sample.job_active) {
+        if (!s.has_agent_channel) {
+          sample.agent = policies::AgentStatus::kNotInstalled;
+        } else if (auto p = w->ping_agent(s.uuid, ping_timeout)) {
+          switch (*p) {
+          case host::AgentPing::kAnswered:
+            sample.agent = policies::AgentStatus::kAnswered;
+            break;
+          case host::AgentPing::kNotInstalled:
+            sample.agent = policies::AgentStatus::kNotInstalled;
+            break;
+          case host::AgentPing::kNotConnected:
+            sample.agent = policies::AgentStatus::kNotConnected;
+            break;
+          case host::AgentPing::kFailed:
+            sample.agent = policies::AgentStatus::kFailed;
+            break;
+          }
+        }
+      }
+      sample.at = mono_now();
+      policies::HangDecision d;
+      policies::HangState before;
+      {
+        std::lock_guard lock(hang_mu_);
+        auto& det = detector(guest_key(w->uri(), s.uuid), s);
+        before = det.state();
+        d = det.on_sample(sample);
+      }
+      if (d.state != before) {
+        GUESTDUMP_LOG(kDebug, kLog)
+            << "'" << s.name << "' hang state " << policies::to_string(before) << " -> "
+            << policies::to_string(d.state) << ": " << d.reason;
+      }
+      act_on_hang(*w, s, d, "hang");
+    }
+  }
+}
+
+void Daemon::apply_retention(const host::DumpStore& store, const host::DaemonConfig& cfg,
+                             std::uint64_t incoming, const std::string& when) {
+  auto listed = store.list();
+  if (!listed) {
+    GUESTDUMP_LOG(kWarn, kLog) << "retention (" << when << "): " << listed.error().message;
+    return;
+  }
+  std::set<std::string> busy;
+  {
+    std::lock_guard lock(space_mu_);
+    busy = busy_domains_;
+  }
+  auto view = host::retention_view(*listed, busy);
+  policies::RetentionPlan plan =
+      policies::plan_retention(view, wall_now(), cfg.policy.retention, incoming);
+  for (const policies::Deletion& del : plan.deletions) {
+    for (const host::StoredDump& d : *listed) {
+      if (d.domain != del.dump.guest || d.name != del.dump.id) continue;
+      Result<void> r = d.partial ? Result<void>(make_error(ErrorCode::kInvalidArgument, "partial"))
+                                 : store.remove(d);
+      if (d.partial) {
+        // DumpStore::remove refuses partial directories; leftovers of a dead daemon go here.
+        std::error_code ec;
+        std::filesystem::remove_all(d.path, ec);
+        r = ec ? Result<void>(
+                     make_error(ErrorCode::kOs, "remove '" + d.path + "': " + ec.message()))
+               : Result<void>();
+      }
+      if (r) {
+        GUESTDUMP_LOG(kInfo, kLog) << "retention: deleted " << d.path << " (" << del.reason << ")";
+      } else {
+        GUESTDUMP_LOG(kWarn, kLog) << "retention: " << r.error().message;
+      }
+    }
+  }
+  if (plan.over_budget) {
+    GUESTDUMP_LOG(kWarn, kLog) << "retention: the store is over max-total with only dumps in use "
+                                  "left";
+  }
+}
+
+void Daemon::run_job(const host::DumpJob& job) {
+  auto cfg = config();
+  const host::LibvirtWatcher* w = watcher(job.uri);
+  const std::string key = guest_key(job.uri, job.uuid);
+  if (w == nullptr) return;
+  auto st = w->domain(job.uuid, true);
+  if (!st) {
+    GUESTDUMP_LOG(kError, kLog) << "dump of '" << job.name << "' not taken: " << st.error().message;
+    return;
+  }
+  const host::CrashMark mark{st->id, st->vcpu_time_ns};
+  const policies::DumpSettings settings = policies::settings_for(cfg->policy, identity(*st));
+  auto store = host::DumpStore::open(cfg->dump_dir);
+  if (!store) {
+    GUESTDUMP_LOG(kError, kLog) << "dump of '" << job.name
+                                << "' not taken: " << store.error().message;
+    tracker_.release(key, mark);
+    return;
+  }
+  const policies::DumpSizeEstimate est =
+      policies::estimate_dump_size({st->memory_bytes, settings.dump_level, settings.codec});
+  apply_retention(*store, *cfg, est.upper_bound, "before dump");
+
+  struct statvfs vfs {};
+  if (::statvfs(store->dir().c_str(), &vfs) != 0) {
+    GUESTDUMP_LOG(kError, kLog) << "dump of '" << job.name
+                                << "' not taken: " << errno_error("statvfs", store->dir()).message;
+    tracker_.release(key, mark);
+    return;
+  }
+  policies::StoreSpace space;
+  space.free_bytes = static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+  space.total_bytes = static_cast<std::uint64_t>(vfs.f_blocks) * vfs.f_frsize;
+  {
+    std::lock_guard lock(space_mu_);
+    policies::SpaceDecision sd = policies::check_free_space(
+        space, cfg->policy.min_free, est, reserved_bytes_, "dump of '" + job.name + "'");
+    if (!sd.allowed) {
+      GUESTDUMP_LOG(kError, kLog) << "refusing " << job.trigger << " dump: " << sd.reason;
+      tracker_.release(key, mark);
+      return;
+    }
+    reserved_bytes_ += est.upper_bound;
+    busy_domains_.insert(job.name);
+  }
+
+  host::CaptureOptions opts;
+  opts.domain = job.name;
+  opts.uuid = job.uuid;
+  opts.trigger = job.trigger;
+  opts.dump_level = settings.dump_level;
+  opts.codec =
+      formats::parse_codec(policies::to_string(settings.codec)).value_or(formats::Codec::kZstd);
+  GUESTDUMP_LOG(kInfo, kLog) << "dumping '" << job.name << "' (" << job.trigger << ", "
+                             << mib(st->memory_bytes) << " RAM, level " << settings.dump_level
+                             << ", " << policies::to_string(settings.codec) << ") into "
+                             << store->dir();
+  const auto t0 = std::chrono::steady_clock::now();
+  auto res = host::capture_libvirt(job.uri, job.uuid, *store, opts);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  {
+    std::lock_guard lock(space_mu_);
+    reserved_bytes_ -= est.upper_bound;
+    busy_domains_.erase(job.name);
+  }
+  if (!res) {
+    GUESTDUMP_LOG(kError, kLog) << "dump of '" << job.name << "' failed after "
+                                << static_cast<int>(secs) << "s: " << res.error().message;
+    if (res.error().code == ErrorCode::kCancelled) return;
+    apply_retention(*store, *cfg, 0, "after dump");
+    return;
+  }
+  if (auto r = host::record_crash_mark(res->dir, job.uri, mark); !r) {
+    GUESTDUMP_LOG(kWarn, kLog) << "recording the crash mark: " << r.error().message;
+  }
+  GUESTDUMP_LOG(kInfo, kLog) << "dump of '" << job.name << "' complete: " << res->dir << " ("
+                             << mib(res->meta.vmcore_bytes) << ", " << res->meta.pages_dumped
+                             << " pages, " << static_cast<int>(secs + 0.5) << "s, guest paused "
+                             << static_cast<int>(res->meta.pause_seconds + 0.5) << "s)";
+  apply_retention(*store, *cfg, 0, "after dump");
+  after_dump(*w, job, settings);
+  if (!cfg->post_hook.empty()) {
+    auto rc = host::run_post_hook(cfg->post_hook, res->dir);
+    if (!rc) {
+      GUESTDUMP_LOG(kError, kLog) << rc.error().message;
+    } else if (*rc != 0) {
+      GUESTDUMP_LOG(kWarn, kLog) << "post-hook '" << cfg->post_hook << "' exited with " << *rc
+                                 << " for " << res->dir;
+    } else {
+      GUESTDUMP_LOG(kInfo, kLog) << "post-hook ran for " << res->dir;
+    }
+  }
+}
+
+void Daemon::after_dump(const host::LibvirtWatcher& w, const host::DumpJob& job,
+                        const policies::DumpSettings& settings) {
+  auto st = w.domain(job.uuid, false);
+  if (!st) {
+    GUESTDUMP_LOG(kWarn, kLog) << "after-dump for '" << job.name << "': " << st.error().message;
+    return;
+  }
+  policies::AfterDumpInput in;
+  in.trigger = trigger_of(job.trigger);
+  in.policy = settings.after_dump;
+  in.state = run_state_of(*st);
+  in.paused_by_us = false; // libvirt pauses a running guest for the dump and resumes it itself
+  in.persistent = st->persistent;
+  const policies::AfterDumpPlan plan = policies::plan_after_dump(in);
+  GUESTDUMP_LOG(kInfo, kLog) << "after-dump for '" << job.name << "': " << plan.reason;
+  for (policies::GuestStep step : plan.steps) {
+    Result<void> r;
+    switch (step) {
+    case policies::GuestStep::kResume:
+      r = w.resume(job.uuid);
+      break;
+    case policies::GuestStep::kReset:
+      r = w.reset(job.uuid);
+      break;
+    case policies::GuestStep::kDestroy:
+      r = w.destroy(job.uuid);
+      break;
+    case policies::GuestStep::kStart:
+      r = w.create(job.uuid);
+      break;
+    }
+    if (!r) {
+      GUESTDUMP_LOG(kError, kLog) << "after-dump " << policies::to_string(step) << ": "
+                                  << r.error().message;
+      return;
+    }
+  }
+}
+
+} // namespace guestdump::daemon

@@ -1,0 +1,100 @@
+#pragma once
+// guestdumpd's core: watchers feed events to a dispatcher thread, which applies the selection,
+// de-duplication and crash-loop policies and queues dump jobs; workers capture through
+// libvirt, apply retention, the after-dump action and the post-hook; a sampler thread feeds
+// the hang detectors.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <guestdump/common/result.h>
+#include <guestdump/host/daemon_config.h>
+#include <guestdump/host/dump_store.h>
+#include <guestdump/host/job_queue.h>
+#include <guestdump/host/watcher.h>
+#include <guestdump/policies/crash_loop.h>
+#include <guestdump/policies/hang_detector.h>
+
+namespace guestdump::daemon {
+
+class Daemon {
+public:
+  explicit Daemon(host::DaemonConfig config);
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  /// Opens the store, connects every URI (failing on the first unreachable one), starts the
+  /// threads. Afterwards events flow.
+  Result<void> start();
+  /// Applies a new configuration (SIGHUP). `connect` changes need a restart.
+  void reload(host::DaemonConfig config);
+  /// SIGTERM: no new dumps; running ones get stop-timeout to finish, then are cancelled.
+  void stop();
+
+private:
+  struct Guest; // per-guest hang state
+
+  void on_event(host::WatchEvent event); // event loop thread: queue only
+  void dispatcher_main();
+  void handle(const host::WatchEvent& event);
+  void reconcile(const std::string& uri);
+  void consider_dump(const host::LibvirtWatcher& w, const host::DomainStatus& status,
+                     const std::string& trigger);
+  void act_on_hang(const host::LibvirtWatcher& w, const host::DomainStatus& status,
+                   const policies::HangDecision& decision, const std::string& trigger);
+  void sampler_main();
+  void sample_once();
+  void run_job(const host::DumpJob& job);
+  void apply_retention(const host::DumpStore& store, const host::DaemonConfig& cfg,
+                       std::uint64_t incoming, const std::string& when);
+  void after_dump(const host::LibvirtWatcher& w, const host::DumpJob& job,
+                  const policies::DumpSettings& settings);
+
+  std::shared_ptr<const host::DaemonConfig> config() const;
+  const host::LibvirtWatcher* watcher(const std::string& uri) const;
+  bool watched(const host::DomainStatus& status, bool log_refusal);
+  policies::HangDetector& detector(const std::string& key, const host::DomainStatus& status);
+
+  mutable std::mutex config_mu_;
+  std::shared_ptr<const host::DaemonConfig> config_;
+  std::optional<host::DumpStore> store_;
+
+  std::vector<std::unique_ptr<host::LibvirtWatcher>> watchers_;
+  std::unique_ptr<host::JobQueue> jobs_;
+  host::CrashTracker tracker_;
+
+  std::mutex limiter_mu_;
+  policies::CrashLoopLimiter limiter_;
+
+  std::mutex events_mu_;
+  std::condition_variable events_cv_;
+  std::deque<host::WatchEvent> events_;
+  bool stopping_ = false;
+  std::thread dispatcher_;
+
+  std::mutex hang_mu_;
+  std::map<std::string, std::unique_ptr<policies::HangDetector>> detectors_;
+  std::condition_variable sampler_cv_;
+  bool sampler_stop_ = false;
+  std::thread sampler_;
+
+  std::mutex space_mu_;
+  std::uint64_t reserved_bytes_ = 0;   // upper bounds of running dumps
+  std::set<std::string> busy_domains_; // store directories being written
+
+  std::mutex ignored_mu_;
+  std::set<std::string> ignored_logged_; // "not watched" said once per guest
+};
+
+} // namespace guestdump::daemon

@@ -1,0 +1,163 @@
+// guestdumpd: watches libvirt guests and captures their crashes (design.md §2).
+// Thin main: options -> DaemonConfig -> Daemon; signals are taken synchronously here.
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "guestdump/common/log.h"
+#include "guestdump/host/daemon_config.h"
+#include "guestdump/host/daemon_store.h"
+
+namespace {
+
+bool g_journal = false; // stderr is connected to the journal: use <N> priority prefixes
+
+void install_log_sink() {
+  g_journal = std::getenv("JOURNAL_STREAM") != nullptr;
+  guestdump::set_log_sink(
+      [](guestdump::LogLevel level, std::string_view component, std::string_view text) {
+        static std::mutex mu;
+        std::lock_guard lock(mu);
+        if (g_journal) {
+          // sd-daemon(3) priority prefixes: error 3, warning 4, info 6, debug 7.
+          const int prio = level == guestdump::LogLevel::kError  ? 3
+                           : level == guestdump::LogLevel::kWarn ? 4
+                           : level == guestdump::LogLevel::kInfo ? 6
+                                                                 : 7;
+          std::fprintf(stderr, "<%d>%.*s: %.*s\n", prio, static_cast<int>(component.size()),
+                       component.data(), static_cast<int>(text.size()), text.data());
+        } else {
+          const std::string_view lv = guestdump::log_level_name(level);
+          std::fprintf(stderr, "guestdumpd: %.*s: %.*s: %.*s\n", static_cast<int>(lv.size()),
+                       lv.data(), static_cast<int>(component.size()), component.data(),
+                       static_cast<int>(text.size()), text.data());
+        }
+        std::fflush(stderr);
+      });
+}
+
+guestdump::LogLevel level_of(const std::string& name) {
+  if (name == "debug") return guestdump::LogLevel::kDebug;
+  if (name == "warn") return guestdump::LogLevel::kWarn;
+  if (name == "error") return guestdump::LogLevel::kError;
+  return guestdump::LogLevel::kInfo;
+}
+
+// sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET, if systemd gave one.
+void notify(const char* state) {
+  const char* path = std::getenv("NOTIFY_SOCKET");
+  if (path == nullptr || (path[0] != '/' && path[0] != '@')) return;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const std::size_t len = std::strlen(path);
+  if (len >= sizeof addr.sun_path) return;
+  std::memcpy(addr.sun_path, path, len);
+  if (addr.sun_path[0] == '@') addr.sun_path[0] = '\0';
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  (void)::sendto(fd, state, std::strlen(state), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&addr),
+                 static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len));
+  ::close(fd);
+}
+
+int error_line(const std::string& text, int code) {
+  std::fprintf(stderr, "guestdumpd: error: %s\n", text.c_str());
+  return code;
+}
+
+// --check-config: the store must be usable; a missing one is created and removed again, an
+// existing one must take a new file (access(2) says yes to root on read-only mounts).
+std::string store_problem(const std::string& dir) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) {
+    if (::mkdir(dir.c_str(), 0700) != 0) {
+      return "dump-dir '" + dir + "': cannot be created: " + std::strerror(errno);
+    }
+    ::rmdir(dir.c_str());
+    return {};
+  }
+  if (!S_ISDIR(st.st_mode)) return "dump-dir '" + dir + "': not a directory";
+  if (auto r = guestdump::host::check_store_writable(dir); !r) return r.error().message;
+  return {};
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const std::vector<std::string> args(argv + 1, argv + argc);
+    auto parsed = guestdump::host::parse_daemon_command_line(args);
+    if (!parsed) return error_line(parsed.error().message, 2);
+    if (parsed->help) {
+      std::fputs(guestdump::host::daemon_usage().c_str(), stdout);
+      return 0;
+    }
+    if (parsed->version) {
+      std::puts("guestdumpd " GUESTDUMP_VERSION);
+      return 0;
+    }
+    if (parsed->check_config) {
+      if (auto p = store_problem(parsed->config.dump_dir); !p.empty()) return error_line(p, 1);
+      std::printf("configuration OK (%s)\n", parsed->config.config_file.empty()
+                                                 ? "no config file, defaults and flags"
+                                                 : parsed->config.config_file.c_str());
+      return 0;
+    }
+    install_log_sink();
+    guestdump::set_log_level(level_of(parsed->config.log_level));
+
+    // Every thread inherits this mask; the signals are taken below with sigwaitinfo.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+
+    guestdump::daemon::Daemon daemon(parsed->config);
+    if (auto r = daemon.start(); !r) {
+      daemon.stop();
+      return error_line(r.error().message, 1);
+    }
+    notify("READY=1\nSTATUS=watching");
+    for (;;) {
+      siginfo_t info{};
+      const int sig = sigwaitinfo(&set, &info);
+      if (sig < 0) continue;
+      if (sig == SIGHUP) {
+        notify("RELOADING=1");
+        GUESTDUMP_LOG(kInfo, "daemon") << "SIGHUP: reloading the configuration";
+        auto next = guestdump::host::parse_daemon_command_line(args);
+        if (!next) {
+          GUESTDUMP_LOG(kError, "daemon")
+              << "reload refused, keeping the running configuration: " << next.error().message;
+        } else {
+          guestdump::set_log_level(level_of(next->config.log_level));
+          daemon.reload(next->config);
+        }
+        notify("READY=1");
+        continue;
+      }
+      GUESTDUMP_LOG(kInfo, "daemon") << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << ": stopping";
+      notify("STOPPING=1");
+      daemon.stop();
+      GUESTDUMP_LOG(kInfo, "daemon") << "stopped";
+      return 0;
+    }
+  } catch (const std::exception& e) {
+    return error_line(std::string("unexpected: ") + e.what(), 1);
+  }
+}

@@ -1,0 +1,252 @@
+#!/bin/bash
+# guestdumpd end to end, against a real private libvirtd (tests/integration/libvirt-env.sh) and
+# TCG guests booting the fixture kernel. One case per run:
+#   panic      a guest panics -> complete dump, dmesg.txt has the panic line, meta.json trigger
+#              "panic"; post-hook gets the directory; after-dump=restart brings the guest back,
+#              it panics again -> second dump, and keep=1 deletes the first (retention)
+#   two        two guests panic at once -> both captured (jobs=1: one after the other)
+#   reconnect  libvirtd is killed, the guest panics while it is down, libvirtd comes back ->
+#              the daemon reconnects, reconciles and captures it (once)
+#   nospace    the store is a small tmpfs -> the daemon refuses with a clear line, writes nothing
+#   hang       a spinning guest (gd.mode=hang) whose watchdog fires -> detected and dumped
+#              (trigger "watchdog")
+#   badconfig  unknown key, bad value, missing --config file, unreachable URI, unwritable store
+# Environment: GUESTDUMPD, GUESTDUMP, WORK, GUESTDUMP_FIXTURE_CACHE.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../integration/libvirt-env.sh"
+exec_in_private_namespace "$@"
+: "${GUESTDUMPD:?}" "${GUESTDUMP:?}" "${WORK:?}"
+case_name=${1:?case}
+PY=/usr/bin/python3
+V="virsh -c qemu:///system"
+STORE=$WORK/store
+LOG=$WORK/daemon.log
+DPID=
+
+fail() {
+    echo "FAIL: $*" >&2
+    if [ -f "$LOG" ]; then echo "--- daemon log (last 40 lines)" >&2; tail -40 "$LOG" >&2; fi
+    exit 1
+}
+step() { echo "--- $(date -u +%T) $*"; }
+
+# wait_for SECONDS DESCRIPTION COMMAND...: polls a real condition (a file, a log line, a state).
+wait_for() {
+    local t=$1 what=$2; shift 2
+    local end=$((SECONDS + t))
+    while ! "$@" >/dev/null 2>&1; do
+        [ -z "$DPID" ] || kill -0 "$DPID" 2>/dev/null || fail "guestdumpd died while waiting for $what"
+        [ "$SECONDS" -lt "$end" ] || fail "timed out after ${t}s waiting for $what"
+        sleep 0.5
+    done
+}
+
+cleanup() {
+    if [ -n "$DPID" ] && kill -0 "$DPID" 2>/dev/null; then
+        kill -TERM "$DPID" 2>/dev/null || true
+        wait "$DPID" 2>/dev/null || true
+    fi
+    libvirt_stop
+}
+
+start_daemon() {
+    "$GUESTDUMPD" --connect qemu:///system --dump-dir "$STORE" --codec zlib --log-level debug \
+        --reconnect-max 2 --keepalive-interval 2 "$@" 2> "$LOG" &
+    DPID=$!
+    wait_for 60 "the daemon's first reconcile" grep -q "reconciled qemu:///system" "$LOG"
+}
+
+stop_daemon() {
+    kill -TERM "$DPID"
+    local rc=0
+    wait "$DPID" || rc=$?
+    DPID=
+    [ "$rc" = 0 ] || fail "guestdumpd exited with $rc on SIGTERM"
+    grep -q "stopped" "$LOG" || fail "no 'stopped' line after SIGTERM"
+}
+
+# complete dumps of a guest, oldest first
+dumps_of() { find "$STORE/$1" -mindepth 1 -maxdepth 1 -type d ! -name '.*' 2>/dev/null | sort; }
+count_dumps() { dumps_of "$1" | wc -l; }
+has_dumps() { [ "$(count_dumps "$1")" -ge "$2" ]; }
+log_has() { grep -q -- "$1" "$LOG"; }
+is_crashed() { $V domstate "$1" 2>/dev/null | grep -q crashed; }
+console_has() { grep -q -- "$2" "$WORK/guest/$1.console" 2>/dev/null; }
+
+check_dump() { # DIR TRIGGER
+    local d=$1 trigger=$2
+    [ -s "$d/vmcore" ] || fail "$d: no vmcore"
+    $PY - "$d/meta.json" "$trigger" <<'PYEOF' || fail "$d/meta.json"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["status"] == "complete", j["status"]
+assert j["trigger"] == sys.argv[2], j["trigger"]
+assert j["uuid"], j
+assert j["daemon"]["domain_id"] >= 0, j.get("daemon")
+PYEOF
+    "$GUESTDUMP" verify "$d/vmcore" >/dev/null || fail "$d/vmcore does not verify"
+}
+
+rm -rf "$WORK" && mkdir -p "$WORK"
+trap cleanup EXIT
+
+case "$case_name" in
+badconfig)
+    bad() { # EXPECTED-SUBSTRING ARGS...: the daemon must fail at start with one line naming it
+        local want=$1; shift
+        local rc=0
+        timeout 60 "$GUESTDUMPD" "$@" 2> "$WORK/err" || rc=$?
+        [ "$rc" != 0 ] || fail "accepted: $*"
+        [ "$(wc -l < "$WORK/err")" = 1 ] || { cat "$WORK/err" >&2; fail "not one line: $*"; }
+        grep -q -- "$want" "$WORK/err" || { cat "$WORK/err" >&2; fail "error lacks '$want'"; }
+        echo "rc=$rc: $(cat "$WORK/err")"
+    }
+    printf 'keep = 2\nkeep-old-dumps = 3\n' > "$WORK/unknown.conf"
+    bad "unknown key 'keep-old-dumps'" --config "$WORK/unknown.conf"
+    printf 'dump-level = 40\n' > "$WORK/level.conf"
+    bad "'dump-level'" --config "$WORK/level.conf"
+    bad "'dump-level'" --config "$WORK/level.conf" --check-config
+    bad "'after-dump'" --config /dev/null --after-dump reboot
+    bad "$WORK/missing.conf" --config "$WORK/missing.conf"
+    bad "qemu+unix:///system?socket=$WORK/no-such.sock" --config /dev/null \
+        --dump-dir "$STORE" --connect "qemu+unix:///system?socket=$WORK/no-such.sock"
+    mkdir -p "$WORK/ro"
+    mount -t tmpfs -o ro,size=1m tmpfs "$WORK/ro"
+    bad "$WORK/ro/store" --config /dev/null --dump-dir "$WORK/ro/store" --check-config
+    bad "$WORK/ro/store" --config /dev/null --dump-dir "$WORK/ro/store" \
+        --connect "qemu+unix:///system?socket=$WORK/no-such.sock"
+    umount "$WORK/ro"
+    "$GUESTDUMPD" --config /dev/null --dump-dir "$STORE" --check-config > "$WORK/ok" ||
+        fail "a good configuration was refused"
+    grep -q "configuration OK" "$WORK/ok" || fail "--check-config said: $(cat "$WORK/ok")"
+    echo "PASS: daemon badconfig"
+    exit 0
+    ;;
+esac
+
+libvirt_start "$WORK/libvirt"
+
+case "$case_name" in
+panic)
+    libvirt_define_guest gd-p1 "$WORK/guest" 256 16 panic
+    cat > "$WORK/hook.sh" <<HOOK
+#!/bin/sh
+echo "\$1" >> "$WORK/hook.calls"
+HOOK
+    chmod +x "$WORK/hook.sh"
+    start_daemon --keep 1 --after-dump restart --crash-loop-dumps 0 --min-free 0 \
+        --post-hook "$WORK/hook.sh"
+    step "start gd-p1; it panics"
+    $V start gd-p1 >/dev/null
+    wait_for 600 "the first dump of gd-p1" has_dumps gd-p1 1
+    first=$(dumps_of gd-p1 | head -1)
+    echo "first dump: $first"
+    check_dump "$first" panic
+    grep -q 'Kernel panic - not syncing: sysrq triggered crash' "$first/dmesg.txt" ||
+        fail "dmesg.txt lacks the panic line"
+    wait_for 60 "the post-hook" grep -qx "$first" "$WORK/hook.calls"
+    log_has "after-dump for 'gd-p1'" || fail "no after-dump line"
+    step "after-dump=restart: gd-p1 runs again, panics again; keep=1 deletes the first dump"
+    wait_for 600 "the second dump of gd-p1" grep -q "dump of 'gd-p1' complete.*" "$LOG"
+    wait_for 600 "retention of the first dump" log_has "retention: deleted $first"
+    [ ! -e "$first" ] || fail "$first still exists"
+    [ "$(count_dumps gd-p1)" = 1 ] || fail "$(count_dumps gd-p1) dumps of gd-p1 after keep=1"
+    second=$(dumps_of gd-p1 | head -1)
+    [ "$second" != "$first" ] || fail "the remaining dump is the first one"
+    check_dump "$second" panic
+    # One crash, one dump: exactly as many dumps started as panics seen.
+    panics=$(grep -c "gd-p1' on qemu:///system: panic; dump queued" "$LOG" || true)
+    started=$(grep -c "dumping 'gd-p1'" "$LOG" || true)
+    [ "$panics" = "$started" ] || fail "$panics panics queued, $started dumps started"
+    $V destroy gd-p1 >/dev/null 2>&1 || true
+    stop_daemon
+    ;;
+two)
+    libvirt_define_guest gd-a "$WORK/guest" 256 16 panic
+    libvirt_define_guest gd-b "$WORK/guest" 256 16 panic
+    start_daemon --jobs 1 --min-free 0
+    step "start gd-a and gd-b together"
+    $V start gd-a >/dev/null
+    $V start gd-b >/dev/null
+    wait_for 900 "dumps of both guests" bash -c "[ \$(find '$STORE' -mindepth 2 -maxdepth 2 -type d ! -name '.*' | wc -l) -ge 2 ]"
+    for g in gd-a gd-b; do
+        [ "$(count_dumps $g)" = 1 ] || fail "$g has $(count_dumps $g) dumps"
+        d=$(dumps_of $g)
+        check_dump "$d" panic
+        grep -q 'Kernel panic - not syncing' "$d/dmesg.txt" || fail "$g: dmesg.txt"
+    done
+    stop_daemon
+    ;;
+reconnect)
+    libvirt_define_guest gd-r "$WORK/guest" 256 16 panic
+    start_daemon --min-free 0
+    step "start gd-r, then kill libvirtd before it panics"
+    $V start gd-r >/dev/null
+    pid=$(cat "$WORK/libvirt/libvirtd.pid")
+    kill "$pid"
+    wait_for 30 "the daemon to notice" log_has "connection to qemu:///system closed"
+    wait_for 600 "gd-r to panic (console)" console_has gd-r GD-PANIC-NOW
+    # The panic happened with no libvirtd: its event is lost for good.
+    if has_dumps gd-r 1; then fail "a dump appeared while libvirtd was down"; fi
+    step "restart libvirtd"
+    libvirtd -d -p "$WORK/libvirt/libvirtd.pid" -f /etc/libvirt/libvirtd.conf
+    wait_for 60 "reconnect" log_has "reconnected to qemu:///system"
+    wait_for 120 "libvirt to see gd-r crashed" is_crashed gd-r
+    wait_for 600 "the dump of gd-r" has_dumps gd-r 1
+    check_dump "$(dumps_of gd-r)" panic
+    # Later reconciles (another reconnect) must not dump the same crash again.
+    kill "$(cat "$WORK/libvirt/libvirtd.pid")"
+    wait_for 30 "second disconnect" bash -c "[ \$(grep -c 'connection to qemu:///system closed' '$LOG') -ge 2 ]"
+    libvirtd -d -p "$WORK/libvirt/libvirtd.pid" -f /etc/libvirt/libvirtd.conf
+    wait_for 60 "second reconnect" bash -c "[ \$(grep -c 'reconciled qemu:///system' '$LOG') -ge 3 ]"
+    [ "$(count_dumps gd-r)" = 1 ] || fail "the same crash was dumped $(count_dumps gd-r) times"
+    step "SIGHUP reloads; a restarted daemon does not dump the same crash either"
+    kill -HUP "$DPID"
+    wait_for 30 "the reload" log_has "configuration reloaded"
+    stop_daemon
+    mv "$LOG" "$LOG.1"
+    start_daemon --min-free 0
+    log_has "'gd-r' (panic): this crash is already dumped" || fail "restarted daemon: no de-dup line"
+    [ "$(count_dumps gd-r)" = 1 ] || fail "the restarted daemon dumped the crash again"
+    stop_daemon
+    ;;
+nospace)
+    libvirt_define_guest gd-n "$WORK/guest" 256 16 panic
+    mkdir -p "$STORE"
+    mount -t tmpfs -o size=64m tmpfs "$STORE"
+    start_daemon --min-free 1M
+    $V start gd-n >/dev/null
+    wait_for 600 "the refusal" log_has "refusing panic dump: not enough space for dump of 'gd-n'"
+    grep "refusing" "$LOG"
+    [ -z "$(find "$STORE" -mindepth 2)" ] || fail "something was written: $(find "$STORE" -mindepth 2)"
+    is_crashed gd-n || fail "gd-n is not left crashed"
+    stop_daemon
+    umount "$STORE"
+    ;;
+hang)
+    libvirt_define_guest gd-h "$WORK/guest" 256 16 hang
+    # An ib700 watchdog (ISA, port 0x443) whose action only reports: the guest keeps spinning.
+    $V dumpxml --inactive gd-h > "$WORK/gd-h.xml"
+    sed -i "s|<panic model='isa'/>|<panic model='isa'/><watchdog model='ib700' action='none'/>|" "$WORK/gd-h.xml"
+    $V define "$WORK/gd-h.xml" >/dev/null
+    start_daemon --min-free 0 --hang-timeout 20 --hang-interval 2 --hang-grace 4 --hang-samples 2 \
+        --hang-action dump
+    $V start gd-h >/dev/null
+    wait_for 600 "gd-h spinning" console_has gd-h GD-HANG-SPINNING
+    # The spinning guest never pets its watchdog; our fixture has no watchdog daemon, so arm
+    # the device from the host (ib700: a write to port 0x443 starts it; 15 = shortest timeout).
+    $V qemu-monitor-command --hmp gd-h 'o /b 0x443 15' >/dev/null
+    wait_for 120 "the watchdog event" log_has "event watchdog 'gd-h'"
+    wait_for 600 "the dump of gd-h" has_dumps gd-h 1
+    d=$(dumps_of gd-h)
+    check_dump "$d" watchdog
+    grep -q "GD-HANG\|Linux version" "$d/dmesg.txt" || fail "dmesg.txt of the hung guest"
+    case "$($V domstate gd-h)" in running*) ;; *) fail "gd-h not left running (after-dump preserve)" ;; esac
+    stop_daemon
+    ;;
+*)
+    fail "unknown case $case_name"
+    ;;
+esac
+echo "PASS: daemon $case_name"
