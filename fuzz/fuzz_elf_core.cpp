@@ -16,7 +16,7 @@ namespace {
 
 // Valid cores may describe RAM up to 2^52 bytes, which costs the reader PFN bitmaps of up to
 // 2^37 bytes: correct, but no use to the fuzzer (it only hits the memory limit). Inputs whose
-// PT_LOADs reach beyond 64 GiB are skipped; the reader's own limits are tested by the rest.
+// PT_LOADs reach beyond 4 GiB are skipped; the reader's own limits are tested by the rest.
 bool describes_huge_memory(const std::uint8_t* data, std::size_t size) {
   if (size < sizeof(Elf64_Ehdr) || std::memcmp(data, ELFMAG, SELFMAG) != 0) return false;
   if (data[EI_CLASS] != ELFCLASS64) return false; // ELF32 addresses stay below 4 GiB
@@ -35,8 +35,8 @@ bool describes_huge_memory(const std::uint8_t* data, std::size_t size) {
     Elf64_Phdr ph;
     std::memcpy(&ph, data + off, sizeof ph);
     if (ph.p_type == PT_LOAD && ph.p_memsz != 0 &&
-        (ph.p_paddr > (1ULL << 36) || ph.p_memsz > (1ULL << 36) ||
-         ph.p_paddr + ph.p_memsz > (1ULL << 36))) {
+        (ph.p_paddr > (1ULL << 32) || ph.p_memsz > (1ULL << 32) ||
+         ph.p_paddr + ph.p_memsz > (1ULL << 32))) {
       return true;
     }
   }

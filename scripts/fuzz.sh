@@ -39,7 +39,7 @@ for t in "${targets[@]}"; do
     mkdir -p "$work/corpus/$t"
     echo "--- fuzz_$t for ${secs}s ($(ls "$work/seeds/$t" | wc -l) seeds)"
     # New inputs go to the scratch corpus; the seeds stay as generated.
-    if ! ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
+    if ! ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1:quarantine_size_mb=64 \
         UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         "$build/fuzz/fuzz_$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
         -max_len=65536 -print_final_stats=1 -artifact_prefix="$work/crashes/$t-" \
