@@ -10,6 +10,7 @@
 #   nospace    the store is a small tmpfs -> the daemon refuses with a clear line, writes nothing
 #   hang       a spinning guest (gd.mode=hang) whose watchdog fires -> detected and dumped
 #              (trigger "watchdog")
+#   sigterm    SIGTERM while a dump runs (stop-timeout 0): cancelled, recorded as failed
 #   badconfig  unknown key, bad value, missing --config file, unreachable URI, unwritable store
 # Environment: GUESTDUMPD, GUESTDUMP, WORK, GUESTDUMP_FIXTURE_CACHE.
 set -euo pipefail
@@ -244,6 +245,31 @@ hang)
     grep -q "GD-HANG\|Linux version" "$d/dmesg.txt" || fail "dmesg.txt of the hung guest"
     case "$($V domstate gd-h)" in running*) ;; *) fail "gd-h not left running (after-dump preserve)" ;; esac
     stop_daemon
+    ;;
+sigterm)
+    libvirt_define_guest gd-t "$WORK/guest" 256 16 panic
+    start_daemon --min-free 0 --stop-timeout 0
+    $V start gd-t >/dev/null
+    wait_for 600 "the dump to start" log_has "dumping 'gd-t'"
+    step "SIGTERM during the dump: cancelled cleanly, recorded as failed, guest left crashed"
+    kill -TERM "$DPID"
+    rc=0
+    wait "$DPID" || rc=$?
+    DPID=
+    [ "$rc" = 0 ] || fail "exit status $rc"
+    log_has "aborting 1 running dump" || fail "no abort line"
+    log_has "stopped" || fail "no 'stopped' line"
+    if log_has "dump of 'gd-t' complete"; then
+        echo "note: the dump finished before the signal arrived; nothing to abort"
+    else
+        [ -z "$(find "$STORE" -name '.*.partial')" ] || fail "a partial directory was left"
+        [ "$(count_dumps gd-t)" -le 1 ] || fail "more than one record"
+        if has_dumps gd-t 1; then
+            grep -q '"status": "failed' "$(dumps_of gd-t)/meta.json" || fail "record is not 'failed'"
+            [ ! -e "$(dumps_of gd-t)/vmcore" ] || fail "a cancelled dump left a vmcore"
+        fi
+    fi
+    is_crashed gd-t || fail "gd-t is not left crashed"
     ;;
 *)
     fail "unknown case $case_name"
