@@ -1,7 +1,7 @@
 #include "guestdump/common/io.h"
 
+#include <atomic>
 #include <cerrno>
-#include <csignal>
 #include <cstdlib>
 #include <vector>
 
@@ -163,14 +163,17 @@ Result<void> OutputFile::commit() {
 }
 
 namespace {
-volatile std::sig_atomic_t g_cancel = 0;
-}
+// Lock-free, so safe to set from a signal handler, and race-free for worker threads that poll
+// it (a volatile sig_atomic_t is only the former).
+std::atomic<int> g_cancel{0};
+static_assert(std::atomic<int>::is_always_lock_free);
+} // namespace
 
 void request_cancel() noexcept {
-  g_cancel = 1;
+  g_cancel.store(1, std::memory_order_relaxed);
 }
 bool cancel_requested() noexcept {
-  return g_cancel != 0;
+  return g_cancel.load(std::memory_order_relaxed) != 0;
 }
 Result<void> check_cancel() {
   if (cancel_requested()) return make_error(ErrorCode::kCancelled, "cancelled");

@@ -13,6 +13,7 @@
 #include "guestdump/formats/elf_writer.h"
 #include "guestdump/formats/kernel_log.h"
 #include "guestdump/formats/kernel_memory.h"
+#include "guestdump/formats/output_plan.h"
 
 namespace guestdump::formats {
 namespace {
@@ -25,57 +26,6 @@ std::string quoted(const std::string& s) {
 Error naming(Error e, const std::string& path) {
   if (e.message.find(quoted(path)) != std::string::npos) return e;
   return std::move(e).context(quoted(path));
-}
-
-KdumpHeader header_for(const DumpSource& src, int dump_level) {
-  const DumpMetadata& meta = src.metadata();
-  KdumpHeader hdr;
-  hdr.arch = meta.arch;
-  hdr.utsname = meta.utsname;
-  if (hdr.utsname[1].empty() && meta.vmcoreinfo) {
-    // Like makedumpfile: the header carries the guest's own utsname from init_uts_ns.
-    // libkdumpfile (and so drgn) takes the architecture from it only when every field is set.
-    if (auto uts = read_guest_utsname(src)) {
-      hdr.utsname = *uts;
-    } else {
-      GUESTDUMP_LOG(kWarn, "convert") << "'" << meta.path << "': cannot read the guest's utsname ("
-                                      << uts.error().message << "); the header gets a partial one";
-    }
-  }
-  const auto& vi = meta.vmcoreinfo;
-  if (hdr.utsname[0].empty()) hdr.utsname[0] = "Linux";
-  if (hdr.utsname[2].empty() && vi && vi->osrelease())
-    hdr.utsname[2] = std::string(*vi->osrelease());
-  if (hdr.utsname[4].empty()) hdr.utsname[4] = meta.arch == KdumpArch::kX86_64 ? "x86_64" : "i686";
-  hdr.timestamp_sec = meta.timestamp_sec;
-  if (hdr.timestamp_sec == 0 && vi && vi->crash_time()) hdr.timestamp_sec = *vi->crash_time();
-  // The guest's own NUMBER(phys_base) wins over a source header's value: QEMU parses that
-  // decimal number as hex and writes the wrong phys_base into its kdump sub header, which then
-  // sends makedumpfile's page-table walk outside RAM.
-  if (vi && vi->number("phys_base")) {
-    hdr.phys_base = static_cast<std::uint64_t>(*vi->number("phys_base"));
-  } else if (meta.phys_base) {
-    hdr.phys_base = *meta.phys_base;
-  }
-  hdr.dump_level = dump_level | meta.dump_level;
-  hdr.nr_cpus = meta.nr_cpus;
-  return hdr;
-}
-
-// The output's notes: the source's, plus a VMCOREINFO note when the source had VMCOREINFO only
-// outside its notes (an old kdump file), since libkdumpfile reads it from the notes alone.
-Result<std::vector<std::byte>> notes_for(const DumpMetadata& meta) {
-  std::vector<std::byte> notes = meta.notes;
-  GUESTDUMP_TRY(auto parsed, parse_notes(notes));
-  // Drop zero padding at the end so appended notes stay reachable.
-  std::size_t used = 0;
-  for (const auto& n : parsed) used = n.desc_offset + ((n.desc.size() + 3) & ~std::size_t{3});
-  notes.resize(used);
-  if (find_vmcoreinfo(parsed) == nullptr && meta.vmcoreinfo) {
-    const std::string& text = meta.vmcoreinfo->text();
-    append_note(notes, "VMCOREINFO", 0, std::as_bytes(std::span(text)));
-  }
-  return notes;
 }
 
 // --format elf: the filtered ELF core, reported in the kdump writer's statistics.
@@ -126,9 +76,11 @@ Result<ConvertResult> convert(const ConvertOptions& opts) {
   const DumpMetadata& meta = src->metadata();
   if (meta.max_pfn == 0)
     return make_error(ErrorCode::kBadData, quoted(opts.input) + ": no memory in dump");
-  // The 2nd bitmap: what the dump level keeps (zero pages are decided by the writer).
-  auto filtered = filter_pages(*src, opts.dump_level);
-  if (!filtered) return naming(std::move(filtered).error(), opts.input);
+  // Header, notes and the 2nd bitmap (what the dump level keeps; zero pages are decided by
+  // the writer), planned exactly as the streaming capture plans them.
+  auto plan = plan_output(*src, opts.dump_level);
+  if (!plan) return naming(std::move(plan).error(), opts.input);
+  const PageFilterResult* filtered = &plan->filter;
 
   auto out_r = OutputFile::create(opts.output);
   if (!out_r) return std::move(out_r).error();
@@ -141,12 +93,7 @@ Result<ConvertResult> convert(const ConvertOptions& opts) {
                    (opts.flattened || opts.output == "-" || !out.seekable());
   auto sink = flattened ? make_flattened_sink(out.fd(), out.path())
                         : make_positioned_sink(out.fd(), out.path());
-  GUESTDUMP_TRY(auto notes, notes_for(meta));
-  FilterRecord record{opts.dump_level | meta.dump_level, filtered->excluded,
-                      filtered->pages_unfiltered, filtered->fallback};
-  // Re-filtering a guestdump file: its earlier exclusions stay excluded, so keep their counts.
-  if (auto earlier = find_filter_note(meta.notes)) record.excluded += earlier->excluded;
-  GUESTDUMP_CHECK(put_filter_note(notes, record));
+  const std::vector<std::byte>& notes = plan->notes;
   if (!meta.vmcoreinfo) {
     GUESTDUMP_LOG(kWarn, "convert") << quoted(opts.input)
                                     << ": no VMCOREINFO in the dump; crash, drgn and makedumpfile "
@@ -154,7 +101,7 @@ Result<ConvertResult> convert(const ConvertOptions& opts) {
   }
   KdumpWriteRequest req;
   req.source = src.get();
-  req.header = header_for(*src, opts.dump_level);
+  req.header = plan->header;
   req.notes = notes;
   req.ram = &meta.ram;
   req.dumpable = &filtered->dumpable;

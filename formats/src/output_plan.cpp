@@ -73,8 +73,9 @@ Result<OutputPlan> plan_output(const DumpSource& src, int dump_level,
   GUESTDUMP_TRY(plan.notes, notes_for(meta));
   FilterRecord record{dump_level | meta.dump_level, plan.filter.excluded,
                       plan.filter.pages_unfiltered, plan.filter.fallback};
-  std::string text = format_filter_record(record);
-  append_note(plan.notes, kFilterNoteName, kFilterNoteType, std::as_bytes(std::span(text)));
+  // Re-filtering a guestdump file: its earlier exclusions stay excluded, so keep their counts.
+  if (auto earlier = find_filter_note(meta.notes)) record.excluded += earlier->excluded;
+  GUESTDUMP_CHECK(put_filter_note(plan.notes, record));
   plan.header = header_for(src, dump_level);
   return plan;
 }

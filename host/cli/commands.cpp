@@ -10,80 +10,13 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
+#include "cli_support.h"
 #include "guestdump/formats/convert.h"
 
 namespace po = boost::program_options;
 
 namespace guestdump::cli {
 namespace {
-
-std::string human_bytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (b >= 1024 && u < 4) {
-    b /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", b, units[u]);
-  return buf;
-}
-
-// A progress bar on a terminal (pages, rate, ETA); silent when stderr is not a terminal.
-class ProgressBar {
-public:
-  ProgressBar(std::string label, std::uint32_t page_size)
-      : label_(std::move(label)), page_size_(page_size), tty_(::isatty(STDERR_FILENO) == 1),
-        start_(std::chrono::steady_clock::now()) {}
-  ~ProgressBar() {
-    if (tty_ && drawn_) std::fputs("\r\033[K", stderr);
-  }
-  void update(std::uint64_t done, std::uint64_t total) {
-    if (!tty_ || total == 0) return;
-    auto now = std::chrono::steady_clock::now();
-    if (drawn_ && now - last_ < std::chrono::milliseconds(100) && done != total) return;
-    last_ = now;
-    drawn_ = true;
-    double secs = std::chrono::duration<double>(now - start_).count();
-    double frac = static_cast<double>(done) / static_cast<double>(total);
-    double rate = secs > 0 ? static_cast<double>(done) * page_size_ / secs : 0;
-    double eta = frac > 0 ? secs / frac - secs : 0;
-    int width = 30;
-    int fill = static_cast<int>(frac * width);
-    std::string bar(static_cast<std::size_t>(fill), '=');
-    bar.resize(static_cast<std::size_t>(width), ' ');
-    std::fprintf(stderr, "\r%s [%s] %3d%% %s/s ETA %.0fs\033[K", label_.c_str(), bar.c_str(),
-                 static_cast<int>(frac * 100), human_bytes(rate).c_str(), eta);
-  }
-
-private:
-  std::string label_;
-  std::uint32_t page_size_;
-  bool tty_;
-  bool drawn_ = false;
-  std::chrono::steady_clock::time_point start_, last_;
-};
-
-// Parses `args` against `desc` + positionals; returns nullopt (and sets `code`) on --help or error.
-std::optional<po::variables_map> parse(const std::vector<std::string>& args,
-                                       const po::options_description& desc,
-                                       const po::positional_options_description& pos,
-                                       const char* usage, int& code) {
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(desc).positional(pos).run(), vm);
-    if (vm.count("help") != 0) {
-      std::cout << usage << "\n" << desc;
-      code = 0;
-      return std::nullopt;
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    code = usage_error(e.what());
-    return std::nullopt;
-  }
-  return vm;
-}
 
 std::string time_string(std::int64_t t) {
   if (t == 0) return "unknown";
@@ -127,10 +60,10 @@ int run_convert(const std::vector<std::string>& args) {
   po::positional_options_description pos;
   pos.add("input", 1).add("output", 1);
   int code = 0;
-  auto vm = parse(args, desc, pos,
-                  "usage: guestdump convert [-d LEVEL] [-c CODEC] [-j THREADS] [--flattened] "
-                  "[--format kdump|elf] INPUT OUTPUT",
-                  code);
+  auto vm = parse_args(args, desc, pos,
+                       "usage: guestdump convert [-d LEVEL] [-c CODEC] [-j THREADS] [--flattened] "
+                       "[--format kdump|elf] INPUT OUTPUT",
+                       code);
   if (!vm) return code;
   auto c = formats::parse_codec(codec);
   if (!c) return usage_error("unknown codec '" + codec + "' (zstd, zlib, lzo, snappy, none)");
@@ -145,7 +78,7 @@ int run_convert(const std::vector<std::string>& args) {
     return r.error().code == ErrorCode::kInvalidArgument ? usage_error(r.error().message)
                                                          : fail(r.error().message);
   }
-  ProgressBar bar("converting", 4096);
+  Progress bar("converting", 4096, false);
   opts.progress = [&bar](std::uint64_t done, std::uint64_t total) { bar.update(done, total); };
   auto t0 = std::chrono::steady_clock::now();
   auto res = formats::convert(opts);
@@ -158,7 +91,7 @@ int run_convert(const std::vector<std::string>& args) {
                  "wrote %s: %s, ELF core, %llu pages dumped in %llu PT_LOAD segments (%llu zero "
                  "pages left out), dump level %d, %.2f s\n",
                  opts.output == "-" ? "standard output" : opts.output.c_str(),
-                 human_bytes(static_cast<double>(s.file_size)).c_str(),
+                 format_bytes(static_cast<double>(s.file_size)).c_str(),
                  static_cast<unsigned long long>(s.pages_dumped),
                  static_cast<unsigned long long>(res->elf_segments),
                  static_cast<unsigned long long>(s.pages_zero), res->dump_level, secs);
@@ -167,7 +100,7 @@ int run_convert(const std::vector<std::string>& args) {
                  "wrote %s: %s, %llu pages dumped (%llu zero, %llu compressed, %llu raw), "
                  "dump level %d, %s%s, %.2f s, %u threads\n",
                  opts.output == "-" ? "standard output" : opts.output.c_str(),
-                 human_bytes(static_cast<double>(s.file_size)).c_str(),
+                 format_bytes(static_cast<double>(s.file_size)).c_str(),
                  static_cast<unsigned long long>(s.pages_dumped),
                  static_cast<unsigned long long>(s.pages_zero),
                  static_cast<unsigned long long>(s.pages_compressed),
@@ -201,7 +134,7 @@ int run_info(const std::vector<std::string>& args) {
   po::positional_options_description pos;
   pos.add("file", 1);
   int code = 0;
-  auto vm = parse(args, desc, pos, "usage: guestdump info [--json] FILE", code);
+  auto vm = parse_args(args, desc, pos, "usage: guestdump info [--json] FILE", code);
   if (!vm) return code;
   auto r = formats::inspect(file);
   if (!r) return fail("info: " + r.error().message);
@@ -263,7 +196,7 @@ int run_info(const std::vector<std::string>& args) {
     }
   }
   std::printf("vmcoreinfo:  %s\n", s.has_vmcoreinfo ? "yes" : "no");
-  std::printf("file size:   %s\n", human_bytes(static_cast<double>(s.file_size)).c_str());
+  std::printf("file size:   %s\n", format_bytes(static_cast<double>(s.file_size)).c_str());
   return 0;
 }
 
@@ -277,11 +210,11 @@ int run_verify(const std::vector<std::string>& args) {
   po::positional_options_description pos;
   pos.add("file", 1);
   int code = 0;
-  auto vm = parse(args, desc, pos, "usage: guestdump verify FILE [--against SOURCE]", code);
+  auto vm = parse_args(args, desc, pos, "usage: guestdump verify FILE [--against SOURCE]", code);
   if (!vm) return code;
   std::optional<std::string> ref;
   if (!against.empty()) ref = against;
-  ProgressBar bar("verifying", 4096);
+  Progress bar("verifying", 4096, false);
   auto r =
       formats::verify(file, ref, [&bar](std::uint64_t d, std::uint64_t t) { bar.update(d, t); });
   if (!r) return fail("verify: " + r.error().message);

@@ -8,6 +8,7 @@
 #include <boost/program_options.hpp>
 #include <unistd.h>
 
+#include "cli_support.h"
 #include "commands.h"
 #include "guestdump/common/io.h"
 #include "guestdump/common/log.h"
@@ -28,17 +29,8 @@ int run_dmesg(const std::vector<std::string>& args) {
       "file", po::value<std::string>(&file)->required(), "dump file (ELF or kdump)");
   po::positional_options_description pos;
   pos.add("file", 1);
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(desc).positional(pos).run(), vm);
-    if (vm.count("help") != 0) {
-      std::cout << "usage: guestdump dmesg FILE [-o OUT]\n\n" << desc;
-      return 0;
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    return usage_error(e.what());
-  }
+  int code = 0;
+  if (!parse_args(args, desc, pos, "usage: guestdump dmesg FILE [-o OUT]\n", code)) return code;
 
   auto src = formats::open_dump(file);
   if (!src) {

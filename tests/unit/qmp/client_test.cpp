@@ -517,7 +517,9 @@ TEST(QmpClient, SubscriptionStopsDelivery) {
 
 TEST(QmpClient, CallbacksRunBeforeQueuesWake) {
   FakeQmpServer server;
-  server.negotiate().pause(20ms);
+  // The events follow the reply to a command sent once both listeners exist, so none can
+  // reach only one of them however slowly this test gets scheduled.
+  server.negotiate().expect("query-status").reply({{"status", "running"}, {"running", true}});
   for (int i = 0; i < 50; ++i) server.event("GUEST_PANICKED", {{"action", "pause"}});
   server.start();
   auto client = connect_to(server);
@@ -528,6 +530,7 @@ TEST(QmpClient, CallbacksRunBeforeQueuesWake) {
     ++calls;
   });
   auto q = client->event_queue();
+  ASSERT_TRUE(query_status(*client));
   for (int i = 1; i <= 50; ++i) {
     auto ev = q.next(5000ms);
     ASSERT_TRUE(ev) << ev.error().what();
