@@ -73,7 +73,11 @@ private:
   std::uint64_t bytes_ = 0;
 };
 
-constexpr std::uint64_t kChunkPages = 512; // 2 MiB of guest memory per work item
+// A work item holds about this many dumpable pages (2 MiB of data), so a sparse bitmap (a
+// filtered dump keeps a few percent of RAM) does not turn into thousands of tiny items.
+constexpr std::uint64_t kChunkPages = 512;
+// ...but spans at most this many PFNs, so progress still moves through long excluded ranges.
+constexpr std::uint64_t kChunkSpanLimit = 64 * kChunkPages;
 
 // Per-page result inside a chunk.
 struct PageOut {
@@ -105,7 +109,19 @@ class Pipeline {
 public:
   Pipeline(const KdumpWriteRequest& req, unsigned threads)
       : req_(req), threads_(threads), slots_(4 * threads) {
-    nchunks_ = (req.dumpable->size() + kChunkPages - 1) / kChunkPages;
+    // Chunk boundaries, in PFNs: cut after ~kChunkPages dumpable pages or kChunkSpanLimit PFNs.
+    const std::uint64_t size = req.dumpable->size();
+    std::uint64_t start = 0, kept = 0;
+    for (std::uint64_t b = 0; b < size; b += kChunkPages) {
+      std::uint64_t n = std::min(kChunkPages, size - b);
+      kept += req.dumpable->count_range(b, n);
+      if (kept >= kChunkPages || b + n - start >= kChunkSpanLimit || b + n == size) {
+        bounds_.push_back(b + n);
+        start = b + n;
+        kept = 0;
+      }
+    }
+    nchunks_ = bounds_.size();
   }
 
   Result<KdumpWriteStats> run(OutputSink& sink, std::uint64_t data_start,
@@ -152,8 +168,8 @@ private:
       }
       slot->pages.clear();
       slot->error.reset();
-      std::uint64_t first = c * kChunkPages;
-      std::uint64_t end = std::min(first + kChunkPages, req_.dumpable->size());
+      std::uint64_t first = c == 0 ? 0 : bounds_[c - 1];
+      std::uint64_t end = bounds_[c];
       std::uint64_t count = req_.dumpable->count_range(first, end - first);
       slot->reserve(count * bound);
       std::size_t used = 0;
@@ -245,7 +261,7 @@ private:
         ++consumed_;
       }
       cv_.notify_all();
-      if (req_.progress && (c % 64 == 63 || c + 1 == nchunks_)) req_.progress(desc_index, total);
+      if (req_.progress && (c % 16 == 15 || c + 1 == nchunks_)) req_.progress(desc_index, total);
     }
     stats.file_size = data_pos;
     return stats;
@@ -254,6 +270,7 @@ private:
   const KdumpWriteRequest& req_;
   unsigned threads_;
   std::vector<Slot> slots_;
+  std::vector<std::uint64_t> bounds_; // end PFN (exclusive) of each chunk
   std::uint64_t nchunks_ = 0;
   std::mutex mu_;
   std::condition_variable cv_;
