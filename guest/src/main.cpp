@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include <unistd.h>
+
 #include "cli.h"
 #include "commands.h"
 #include "guestdump/common/log.h"
@@ -34,6 +36,10 @@ constexpr Command kCommands[] = {
     {"load", guestdump::guest::run_load, "load the capture kernel (kexec_file_load on crash)"},
     {"unload", guestdump::guest::run_unload, "unload the capture kernel"},
     {"status", guestdump::guest::run_status, "crashkernel reservation and capture kernel state"},
+    {"capture", guestdump::guest::run_capture,
+     "in the capture kernel: save the kernel log and the filtered dump, then reboot"},
+    {"initramfs", guestdump::guest::run_initramfs,
+     "build the standalone capture initramfs (this binary as /init plus storage modules)"},
 };
 
 void print_usage(std::FILE* out) {
@@ -46,6 +52,8 @@ void print_usage(std::FILE* out) {
 
 int main(int argc, char** argv) {
   try {
+    // As /init of the capture initramfs: mount, load modules, capture, reboot.
+    if (::getpid() == 1) return guestdump::guest::run_capture_init();
     std::vector<std::string> args(argv + 1, argv + argc);
     if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
       print_usage(args.empty() ? stderr : stdout);

@@ -1,0 +1,90 @@
+#pragma once
+// What `guestdump-guest capture` does, decided without I/O: its configuration (defaults, the
+// capture initramfs's config file, `guestdump.*=` kernel parameters, command-line flags, in that
+// order of precedence), what happens to the machine afterwards, which old dumps retention
+// removes, and whether the target has room.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "guestdump/common/result.h"
+#include "guestdump/formats/codec.h"
+
+namespace guestdump::guest {
+
+/// What the machine does once capture is over (successful or not).
+enum class AfterAction {
+  kReboot,
+  kHalt,
+  kPoweroff,
+  kShell, // an interactive shell on the console, then reboot when it exits
+  kNone,  // return to the caller (only when not PID 1 and not in a capture kernel)
+};
+
+std::optional<AfterAction> parse_after(std::string_view name);
+std::string_view after_name(AfterAction action);
+
+/// Config file inside the capture initramfs (key=value lines, '#' comments).
+inline constexpr const char* kCaptureConfigFile = "/etc/guestdump-capture.conf";
+/// Kernel modules the capture init loads, one initramfs path per line, in load order.
+inline constexpr const char* kCaptureModulesFile = "/etc/guestdump/modules";
+/// Where the capture init mounts the dump device.
+inline constexpr const char* kCaptureMountPoint = "/run/guestdump/target";
+
+struct CaptureConfig {
+  std::string vmcore = "/proc/vmcore";
+  /// Dump directory: "-" streams the flattened format to stdout. With `device` set it is a path
+  /// on that file system.
+  std::string to = "/var/crash";
+  std::string device; // UUID=..., LABEL=... or /dev/...; empty: `to` is on the running system
+  int dump_level = 31;
+  formats::Codec codec = formats::Codec::kZstd;
+  std::uint64_t min_free = 0; // bytes that must be free on the target before writing
+  unsigned keep = 0;          // dumps kept in `to`, the new one included; 0 = all
+  std::optional<AfterAction> after;
+  unsigned device_timeout = 30; // seconds to wait for the device to appear
+};
+
+/// Applies one `key=value` setting (keys: vmcore, to, device, dump-level, codec, min-free, keep,
+/// after, device-timeout). Errors name `source` and the key.
+Result<void> apply_capture_setting(CaptureConfig& cfg, std::string_view key, std::string_view value,
+                                   std::string_view source);
+/// Applies a config file's text: blank lines and '#' comments are skipped.
+Result<void> apply_capture_config_text(CaptureConfig& cfg, std::string_view text,
+                                       std::string_view source);
+/// Applies the `guestdump.<key>=<value>` words of a kernel command line; other words are ignored.
+Result<void> apply_kernel_cmdline(CaptureConfig& cfg, std::string_view cmdline);
+
+/// Sizes: plain bytes or with a K, M, G, T suffix (powers of 1024, optional "iB"/"B").
+Result<std::uint64_t> parse_size(std::string_view text, std::string_view what);
+
+struct AfterDecision {
+  AfterAction action = AfterAction::kReboot;
+  std::string reason;
+};
+
+/// What to do once capture ends. The machine is never left hanging: as PID 1 (the capture
+/// initramfs /init) or in a capture kernel the default is reboot, whatever the outcome; `none`
+/// cannot apply to PID 1 (its exit panics the kernel), and `shell` without a shell reboots.
+/// Outside a capture kernel and not PID 1 (a test or an operator's dry run) nothing is done to
+/// the machine.
+AfterDecision decide_after(std::optional<AfterAction> requested, bool pid1, bool in_capture_kernel,
+                           bool capture_ok, bool shell_available);
+
+/// Name of a dump directory for a UTC time (seconds since the epoch): YYYYmmddTHHMMSSZ.
+std::string dump_dir_name(std::int64_t unix_seconds);
+/// True for names dump_dir_name() produces, optionally followed by "-N".
+bool is_dump_dir_name(std::string_view name);
+
+/// Which entries of the dump directory to delete before a new dump is written: leftovers of
+/// interrupted captures (".<name>.partial") always; with `keep` > 0, the oldest dumps so that
+/// `keep` - 1 remain besides the new one. Other names are never touched. Oldest first.
+std::vector<std::string> plan_dump_cleanup(const std::vector<std::string>& entries, unsigned keep);
+
+/// Refuses to start when the target has less than `min_free` bytes available.
+Result<void> check_min_free(std::uint64_t available, std::uint64_t min_free, std::string_view dir);
+
+} // namespace guestdump::guest
