@@ -1,0 +1,29 @@
+#!/bin/sh
+# /init of the first kernel in the guest capture e2e test (tests/e2e/guest-capture.sh), busybox
+# ash. Detects the hypervisor, loads the capture kernel with guestdump-guest load (the standalone
+# capture initramfs built on the host by guestdump-guest initramfs), then panics with sysrq c.
+# Console markers start with "GD-".
+PATH=/bin
+export PATH
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+
+echo "GD-E2E-START kernel=$(uname -r)"
+echo "GD-CRASH-SIZE $(cat /sys/kernel/kexec_crash_size)"
+if /bin/guestdump-guest detect --json > /tmp/detect.json 2>/tmp/detect.err; then
+    echo "GD-DETECT $(tr -d '\n' < /tmp/detect.json)"
+else
+    echo "GD-DETECT-FAILED $(cat /tmp/detect.err)"
+fi
+if /bin/guestdump-guest load --kernel /boot/vmlinuz --initrd /boot/capture.img \
+        --cmdline "$(cat /etc/capture-cmdline)"; then
+    echo "GD-LOAD ok"
+else
+    echo "GD-LOAD FAILED"
+fi
+echo "GD-CRASH-LOADED $(cat /sys/kernel/kexec_crash_loaded)"
+echo "GD-PANIC-NOW"
+echo c > /proc/sysrq-trigger
+echo "GD-ERROR sysrq crash returned"
+poweroff -f
