@@ -1,0 +1,294 @@
+// See apply.h. The rule for every distro file: read it, change only our keys with the
+// config_edit functions, and keep every other byte.
+
+#include "guestdump/guest/apply.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs_util.h"
+#include "guestdump/common/io.h"
+#include "guestdump/guest/config_edit.h"
+#include "paths.h"
+
+namespace guestdump::guest {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// What each distro appends when its own variable is unset (Debian's comes from
+// debian/rules at build time, so the shipped file has it commented out); setting the
+// variable replaces that default, so it must be kept.
+constexpr const char* kDebianDefaultAppend =
+    "reset_devices systemd.unit=kdump-tools-dump.service nr_cpus=1 irqpoll usbcore.nousb";
+
+std::vector<std::string> blacklist_tokens() {
+  return {std::begin(kHypervBlacklistArgs), std::end(kHypervBlacklistArgs)};
+}
+
+// Adds `change` when it changes the file.
+void add_change(ApplyActions& a, const std::string& path, const std::optional<std::string>& before,
+                std::string after, std::string why) {
+  if (before && *before == after) return;
+  a.files.push_back({path, before, std::move(after), std::move(why)});
+}
+
+// The append value for a distro variable: its current value (or the distro default), with
+// our arguments merged in and the blacklist removed when the plan does not want it.
+std::string distro_append(const std::optional<std::string>& current, const char* fallback,
+                          std::vector<std::string> ours, const Plan& plan) {
+  std::vector<std::string> remove;
+  if (!plan.hyperv_blacklist) remove = blacklist_tokens();
+  return merge_params(current ? *current : fallback, ours, remove);
+}
+
+// crashkernel= goes into whichever GRUB variable already has one, else into
+// GRUB_CMDLINE_LINUX_DEFAULT; Debian's kdump-tools snippet (sourced after /etc/default/grub,
+// so its value wins) is edited instead when it exists.
+void grub_crashkernel(ApplyActions& a, const SystemInfo& info, const Plan& plan) {
+  const std::string token = "crashkernel=" + plan.crashkernel;
+  const std::string snippet = "/etc/default/grub.d/kdump-tools.cfg";
+  std::string path = "/etc/default/grub";
+  if (info.kdump_tooling == KdumpTooling::kKdumpTools && exists_under(info.root, snippet))
+    path = snippet;
+  auto before = read_file_under(info.root, path);
+  if (!before) {
+    a.notes.push_back("no " + path + ": add " + token + " to the boot loader's kernel command " +
+                      "line by hand");
+    return;
+  }
+  std::string after = *before;
+  bool placed = false;
+  for (const char* var : {"GRUB_CMDLINE_LINUX", "GRUB_CMDLINE_LINUX_DEFAULT"}) {
+    auto v = get_shell_var(after, var);
+    if (v && v->find("crashkernel=") != std::string::npos) {
+      std::vector<std::string> old;
+      for (auto& t : split_cmdline(*v))
+        if (t.rfind("crashkernel=", 0) == 0 && t != token) old.push_back(t);
+      after = set_shell_var(after, var, merge_params(*v, {token}, old));
+      placed = true;
+    }
+  }
+  if (!placed) {
+    auto v = get_shell_var(after, "GRUB_CMDLINE_LINUX_DEFAULT");
+    after = set_shell_var(after, "GRUB_CMDLINE_LINUX_DEFAULT",
+                          merge_params(v.value_or(""), {token}, {}));
+  }
+  add_change(a, path, before, after,
+             "reserve the capture kernel's memory at boot (" + plan.crashkernel_reason + ")");
+  if (info.distro_family == DistroFamily::kRhel && info.grubby) {
+    a.commands.push_back("grubby --update-kernel=ALL --args=" + token);
+  } else if (info.distro_family == DistroFamily::kSuse) {
+    a.commands.push_back("update-bootloader --refresh");
+  } else if (info.distro_family == DistroFamily::kRhel) {
+    a.commands.push_back("grub2-mkconfig -o /boot/grub2/grub.cfg");
+  } else {
+    a.commands.push_back("update-grub");
+  }
+}
+
+void sysctl_file(ApplyActions& a, const SystemInfo& info, const Plan& plan) {
+  std::string text = "# Written by guestdump-guest apply: panics become crash dumps.\n";
+  for (const auto& s : plan.sysctls)
+    text += "# " + s.reason + "\n" + s.key + " = " + s.value + "\n";
+  add_change(a, kSysctlFile, read_file_under(info.root, kSysctlFile), text, "panic and NMI knobs");
+}
+
+Result<void> distro_files(ApplyActions& a, const SystemInfo& info, const Plan& plan) {
+  const std::string& root = info.root;
+  const std::string os = info.distro_id ? "ID '" + *info.distro_id + "'" : "no ID";
+  if (info.distro_family == DistroFamily::kUnknown)
+    return make_error(ErrorCode::kUnsupported,
+                      "distro mode: unknown distro (" + os + " in " +
+                          under_root(root, "/etc/os-release") +
+                          "): no kdump tooling to configure; use --mode standalone");
+  if (info.kdump_tooling == KdumpTooling::kNone) {
+    const char* pkg = info.distro_family == DistroFamily::kDebian
+                          ? "kdump-tools (/etc/default/kdump-tools)"
+                      : info.distro_family == DistroFamily::kRhel
+                          ? "kdump-utils or kexec-tools (kdumpctl, /etc/kdump.conf)"
+                          : "kdump (kdumptool, /etc/sysconfig/kdump)";
+    return make_error(ErrorCode::kNotFound,
+                      std::string("distro mode: ") +
+                          std::string(distro_family_name(info.distro_family)) + " system (" + os +
+                          ") without its kdump tooling: install " + pkg +
+                          " or use --mode standalone");
+  }
+  const std::vector<std::string> args = plan.capture_args;
+  switch (info.kdump_tooling) {
+  case KdumpTooling::kKdumpTools: {
+    const std::string path = "/etc/default/kdump-tools";
+    auto before = read_file_under(root, path);
+    std::string after = before.value_or("");
+    after = set_shell_var(after, "USE_KDUMP", "1");
+    after = set_shell_var(after, "KDUMP_CMDLINE_APPEND",
+                          distro_append(get_shell_var(after, "KDUMP_CMDLINE_APPEND"),
+                                        kDebianDefaultAppend, args, plan));
+    add_change(a, path, before, after,
+               "kdump-tools: enable, and append the capture arguments (Debian's default "
+               "append kept)");
+    a.commands.push_back("kdump-config load");
+    break;
+  }
+  case KdumpTooling::kKdumpctl: {
+    const std::string path = "/etc/sysconfig/kdump";
+    auto before = read_file_under(root, path);
+    std::string after = before.value_or("");
+    after = set_shell_var(
+        after, "KDUMP_COMMANDLINE_APPEND",
+        distro_append(get_shell_var(after, "KDUMP_COMMANDLINE_APPEND"), "", args, plan));
+    add_change(a, path, before, after, "kdumpctl: capture kernel arguments");
+    const std::string conf = "/etc/kdump.conf";
+    auto cbefore = read_file_under(root, conf);
+    std::string cafter = cbefore.value_or("");
+    cafter = set_directive(cafter, "failure_action", "reboot");
+    cafter = set_directive(cafter, "final_action", "reboot");
+    add_change(a, conf, cbefore, cafter,
+               "kdumpctl: a failed or finished capture reboots instead of waiting at a shell");
+    a.commands.push_back("kdumpctl restart");
+    break;
+  }
+  case KdumpTooling::kSuseKdump: {
+    const std::string path = "/etc/sysconfig/kdump";
+    auto before = read_file_under(root, path);
+    std::string after = before.value_or("");
+    // SUSE writes nr_cpus=$KDUMP_CPUS itself (default 32): set that key, not the token.
+    std::vector<std::string> suse_args;
+    for (const auto& t : args)
+      if (t.rfind("nr_cpus=", 0) != 0) suse_args.push_back(t);
+    after = set_shell_var(after, "KDUMP_CPUS", "1");
+    after = set_shell_var(
+        after, "KDUMP_COMMANDLINE_APPEND",
+        distro_append(get_shell_var(after, "KDUMP_COMMANDLINE_APPEND"), "", suse_args, plan));
+    after = set_shell_var(after, "KDUMP_CRASHKERNEL", "crashkernel=" + plan.crashkernel);
+    add_change(a, path, before, after,
+               "SUSE kdump: one capture CPU, capture arguments, and the reservation its "
+               "bootloader update writes");
+    a.commands.push_back("systemctl restart kdump");
+    break;
+  }
+  case KdumpTooling::kNone:
+    break;
+  }
+  if (info.config_kexec_file == false)
+    a.notes.push_back("the kernel has no CONFIG_KEXEC_FILE: the distro tooling must use "
+                      "kexec_load, which lockdown refuses");
+  return {};
+}
+
+} // namespace
+
+std::string standalone_unit_text() {
+  return std::string("# Installed by guestdump-guest apply --mode standalone.\n"
+                     "[Unit]\n"
+                     "Description=Load the guestdump capture kernel (kexec on crash)\n"
+                     "Documentation=man:guestdump-guest(8)\n"
+                     "After=local-fs.target\n"
+                     "ConditionKernelCommandLine=crashkernel\n"
+                     "ConditionPathExists=") +
+         kCaptureInitrd +
+         "\n"
+         "\n"
+         "[Service]\n"
+         "Type=oneshot\n"
+         "RemainAfterExit=yes\n"
+         "ExecStart=" +
+         kGuestBinary + " load\n" + "ExecStop=" + kGuestBinary +
+         " unload\n"
+         "\n"
+         "[Install]\n"
+         "WantedBy=multi-user.target\n";
+}
+
+Result<ApplyActions> plan_apply(const SystemInfo& info, const Plan& plan, ApplyMode mode) {
+  ApplyActions a;
+  if (mode == ApplyMode::kDistro) {
+    GUESTDUMP_CHECK(distro_files(a, info, plan));
+  } else {
+    if (info.config_kexec_file == false)
+      return make_error(ErrorCode::kUnsupported,
+                        "standalone mode: kernel " + info.kernel_release.value_or("") +
+                            " is built without CONFIG_KEXEC_FILE (" +
+                            info.kernel_config.value_or("") +
+                            "), which guestdump-guest load needs; use --mode distro");
+    add_change(a, kSystemdUnit, read_file_under(info.root, kSystemdUnit), standalone_unit_text(),
+               "loads the capture kernel at every boot");
+    a.links.push_back(
+        {"/etc/systemd/system/multi-user.target.wants/guestdump-guest.service", kSystemdUnit});
+    if (!info.capture_initrd_size)
+      a.notes.push_back(std::string("the capture initramfs ") + kCaptureInitrd +
+                        " does not exist yet: run 'guestdump-guest initramfs' before rebooting");
+  }
+  grub_crashkernel(a, info, plan);
+  sysctl_file(a, info, plan);
+  if (!info.crashkernel)
+    a.notes.push_back("no crashkernel= on the running kernel: reboot after the boot loader "
+                      "update for the reservation to exist");
+  return a;
+}
+
+namespace {
+
+Result<void> copy_backup(const std::string& path, const std::string& content, mode_t mode) {
+  const std::string bak = path + ".guestdump.bak";
+  std::error_code ec;
+  if (fs::exists(bak, ec)) return {}; // keep the first backup: it holds the original
+  GUESTDUMP_TRY(auto out, OutputFile::create(bak));
+  GUESTDUMP_CHECK(write_all(out.fd(), std::as_bytes(std::span(content)), bak));
+  if (::fchmod(out.fd(), mode) != 0) return errno_error("chmod", bak);
+  return out.commit();
+}
+
+} // namespace
+
+Result<void> write_actions(const std::string& root, const ApplyActions& actions) {
+  for (const FileChange& c : actions.files) {
+    const std::string path = under_root(root, c.path);
+    std::error_code ec;
+    fs::create_directories(fs::path(path).parent_path(), ec);
+    if (ec)
+      return errno_error("create directory", fs::path(path).parent_path().string(), ec.value());
+    mode_t mode = 0644;
+    struct stat st {};
+    const bool existed = ::stat(path.c_str(), &st) == 0;
+    if (existed) {
+      mode = st.st_mode & 07777;
+      GUESTDUMP_CHECK(copy_backup(path, c.before.value_or(""), mode));
+    }
+    GUESTDUMP_TRY(auto out, OutputFile::create(path));
+    GUESTDUMP_CHECK(write_all(out.fd(), std::as_bytes(std::span(c.after)), path));
+    if (::fchmod(out.fd(), mode) != 0) return errno_error("chmod", path);
+    if (existed && (st.st_uid != ::geteuid() || st.st_gid != ::getegid()) &&
+        ::fchown(out.fd(), st.st_uid, st.st_gid) != 0)
+      return errno_error("chown", path);
+    GUESTDUMP_CHECK(out.commit());
+  }
+  for (const SymlinkChange& l : actions.links) {
+    const std::string path = under_root(root, l.path);
+    std::error_code ec;
+    fs::create_directories(fs::path(path).parent_path(), ec);
+    if (fs::is_symlink(path, ec) && fs::read_symlink(path, ec) == l.target) continue;
+    const std::string tmp = path + ".guestdump.tmp";
+    ::unlink(tmp.c_str());
+    if (::symlink(l.target.c_str(), tmp.c_str()) != 0) return errno_error("symlink", tmp);
+    if (::rename(tmp.c_str(), path.c_str()) != 0) return errno_error("rename", path);
+  }
+  return {};
+}
+
+std::string describe_actions(const ApplyActions& a) {
+  std::string out;
+  for (const FileChange& c : a.files)
+    out += "# " + c.path + ": " + c.why + "\n" + unified_diff(c.before, c.after, c.path);
+  for (const SymlinkChange& l : a.links) out += "# link " + l.path + " -> " + l.target + "\n";
+  for (const std::string& cmd : a.commands) out += "# then run: " + cmd + "\n";
+  for (const std::string& n : a.notes) out += "# note: " + n + "\n";
+  return out;
+}
+
+} // namespace guestdump::guest
