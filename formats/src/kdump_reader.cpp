@@ -13,6 +13,7 @@
 #include "guestdump/formats/dump_source.h"
 #include "guestdump/formats/elf_notes.h"
 #include "guestdump/formats/kdump_format.h"
+#include "guestdump/formats/xen_core.h"
 
 namespace guestdump::formats {
 namespace {
@@ -314,8 +315,10 @@ Result<std::unique_ptr<DumpSource>> open_dump(const std::string& path) {
   if (n >= 4 && std::memcmp(head,
                             "\x7f"
                             "ELF",
-                            4) == 0)
-    return open_elf_core(path);
+                            4) == 0) {
+    // xl dump-core files are ELF cores with section headers only.
+    return looks_like_xen_core(h) ? open_xen_core(path) : open_elf_core(path);
+  }
   if (n >= 8 && std::memcmp(head, kKdumpSignature, 8) == 0) return open_kdump(path);
   if (is_flat_header(h)) {
     // The first record of a flattened kdump carries the main header at offset 0.
