@@ -16,6 +16,12 @@ Subcommands (exit 0 = pass, 1 = fail with a one-line reason on stderr, 2 = usage
       libkdumpfile's view of DUMP as one JSON object.
   crash-osrelease DUMP EXPECTED
       `crash --osrelease DUMP` must print EXPECTED.
+  xc-pages XC --source SRC.elf
+      A Xen xc_core file (tests/fixtures/make-xc-core.py) read through libkdumpfile's
+      `xc_core_elf` reader: every RAM page of SRC.elf must read back equal, at its PFN (HVM,
+      .xen_pfn) or at the machine frame its .xen_p2m entry names (PV); the index (parsed here
+      from the section headers) must list exactly SRC.elf's RAM pages plus ~0 entries, and a
+      PFN outside RAM must not be readable.
   elf SRC
       This script's own view of an ELF core (header, PT_LOADs, notes) as JSON; used to check
       the synthetic cores of tests/support/elf_core_builder.
@@ -551,6 +557,95 @@ def cmd_crash_osrelease(args):
         raise CheckFailed(f'crash --osrelease printed {got!r}, expected {args.expected!r}')
 
 
+
+def xc_core_index(path):
+    """(kind, [(pfn, gmfn)]) from an xc_core file's section headers (ELF spec + Xen's
+    dump-core format): kind 'pfn' (HVM, gmfn = pfn) or 'p2m' (PV); ~0 entries dropped."""
+    with open(path, 'rb') as f:
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    if mm[:4] != b'\x7fELF' or mm[4] != 2:
+        raise CheckFailed(f'{path}: not an ELF64 file')
+    shoff, = struct.unpack_from('<Q', mm, 40)
+    shentsize, shnum, shstrndx = struct.unpack_from('<HHH', mm, 58)
+    secs = [struct.unpack_from('<IIQQQQIIQQ', mm, shoff + i * shentsize) for i in range(shnum)]
+    stroff = secs[shstrndx][4]
+    found = {}
+    for sec in secs:
+        name = bytes(mm[stroff + sec[0]:mm.find(b'\0', stroff + sec[0])]).decode('latin-1')
+        found[name] = (sec[4], sec[5])
+    entries = []
+    if '.xen_pfn' in found:
+        off, size = found['.xen_pfn']
+        kind = 'pfn'
+        for i in range(size // 8):
+            pfn, = struct.unpack_from('<Q', mm, off + 8 * i)
+            if pfn != 0xFFFFFFFFFFFFFFFF:
+                entries.append((pfn, pfn))
+    elif '.xen_p2m' in found:
+        off, size = found['.xen_p2m']
+        kind = 'p2m'
+        for i in range(size // 16):
+            pfn, gmfn = struct.unpack_from('<QQ', mm, off + 16 * i)
+            if pfn != 0xFFFFFFFFFFFFFFFF:
+                entries.append((pfn, gmfn))
+    else:
+        raise CheckFailed(f'{path}: no .xen_pfn or .xen_p2m section')
+    return kind, entries
+
+
+def cmd_xc_pages(args):
+    kdumpfile, kdf = open_kdump(args.dump)
+    source = ElfCore(args.source)
+    fmt = kdf.attr.get('file.format')
+    if fmt != 'xc_core_elf':
+        raise CheckFailed(f'libkdumpfile reads {args.dump} as {fmt!r}, not xc_core_elf')
+    page_size = kdf.attr['arch.page_size']
+    kind, entries = xc_core_index(args.dump)
+    expected = source.ram_pfn_bitmap(page_size)
+    listed = 0
+    for pfn, _ in entries:
+        listed |= 1 << pfn
+    if listed != expected:
+        missing, extra = expected & ~listed, listed & ~expected
+        raise CheckFailed(f'index != source RAM: {popcount(missing)} missing '
+                          f'{first_pfns(missing)}, {popcount(extra)} extra {first_pfns(extra)}')
+    started = time.monotonic()
+    if kind == 'pfn':
+        addr_name, addr_type = choose_phys_read(kdumpfile, kdf, entries[0][0] * page_size,
+                                                page_size)
+    else:
+        addr_name, addr_type = 'MACHPHYSADDR', kdumpfile.KDUMP_MACHPHYSADDR
+    mismatched, unreadable = [], []
+    for pfn, frame in entries:
+        want = source.read_phys(pfn * page_size, page_size)
+        try:
+            got = kdf.read(addr_type, frame * page_size, page_size)
+        except kdumpfile.exceptions.KDumpBaseException as exc:
+            unreadable.append((pfn, f'{type(exc).__name__}: {exc}'))
+            continue
+        if got != want:
+            mismatched.append(pfn)
+    # A frame nobody lists must be missing, not silently zero.
+    frames = {frame for _, frame in entries}
+    hole = next(f for f in range(1, max(frames) + 2) if f not in frames)
+    hole_readable = True
+    try:
+        kdf.read(addr_type, hole * page_size, page_size)
+    except kdumpfile.exceptions.KDumpBaseException:
+        hole_readable = False
+    print(f'xc-pages: format={fmt} index={kind} pages={len(entries)} read={addr_name} '
+          f'mismatches={len(mismatched)} unreadable={len(unreadable)} hole={hole:#x} '
+          f'hole_readable={hole_readable} time={time.monotonic() - started:.2f}s')
+    if unreadable:
+        raise CheckFailed(f'{len(unreadable)} pages unreadable, first pfn '
+                          f'{unreadable[0][0]:#x}: {unreadable[0][1]}')
+    if mismatched:
+        raise CheckFailed(f'{len(mismatched)} pages differ from the source, pfns '
+                          f'{[hex(p) for p in mismatched[:MAX_REPORTED]]}')
+    if hole_readable:
+        raise CheckFailed(f'frame {hole:#x} is listed nowhere but libkdumpfile reads it')
+
+
 def cmd_elf(args):
     print(json.dumps(ElfCore(args.source).summary(), indent=1))
 
@@ -577,6 +672,11 @@ def main(argv=None):
     p.add_argument('dump')
     p.add_argument('expected')
     p.set_defaults(func=cmd_crash_osrelease)
+    p = sub.add_parser('xc-pages', help='xc_core pages through libkdumpfile vs the ELF source')
+    p.add_argument('dump')
+    p.add_argument('--source', required=True, help='ELF core the xc_core file was made from')
+    p.set_defaults(func=cmd_xc_pages)
+
     p = sub.add_parser('elf', help="this script's own parse of an ELF core as JSON")
     p.add_argument('source')
     p.set_defaults(func=cmd_elf)
