@@ -17,6 +17,7 @@
 #include "capture_internal.h"
 #include "guestdump/common/log.h"
 #include "guestdump/common/unique_fd.h"
+#include "xen_capture.h"
 
 namespace guestdump::host {
 
@@ -94,6 +95,12 @@ Result<CaptureResult> capture_libvirt(const std::string& uri, const std::string&
   if (active != 1) {
     return make_error(ErrorCode::kInvalidArgument,
                       where + ": the domain is not running (" + res.run_state_before + ")");
+  }
+  // Xen (libxl) writes xc_core, not a stream we can convert as it arrives.
+  const char* conn_type = virConnectGetType(conn.get());
+  if (libvirt_dump_method(uri, conn_type != nullptr ? conn_type : "") ==
+      LibvirtDumpMethod::kXenCoreFile) {
+    return detail::capture_libvirt_xen(dom.get(), uri, where, std::move(res), store, opts);
   }
 
   GUESTDUMP_TRY(PendingDump pending, store.begin(meta.domain, meta.started_at));

@@ -1,0 +1,23 @@
+#pragma once
+// How `guestdump dump DOMAIN -c URI` asks libvirt for guest memory (see docs/operations.md).
+
+#include <string_view>
+
+namespace guestdump::host {
+
+enum class LibvirtDumpMethod {
+  /// QEMU driver: virDomainCoreDumpWithFormat(MEMORY_ONLY, ELF) into a FIFO we read as it is
+  /// written; no file of guest-RAM size.
+  kMemoryOnlyStream,
+  /// Xen (libxl) driver: virDomainCoreDump writes an xc_core file, whose PFN index follows the
+  /// pages it describes, so it cannot be converted as it streams: it goes to a temporary file
+  /// in the dump's partial directory (the one RAM-sized temporary guestdump ever writes) and
+  /// is converted from there.
+  kXenCoreFile,
+};
+
+/// Decides from the connection's driver type (virConnectGetType: "QEMU", "Xen", ...; empty
+/// when unknown), which wins, and else from the URI scheme ("xen", "xen+ssh", ... or "libxl").
+LibvirtDumpMethod libvirt_dump_method(std::string_view uri, std::string_view driver_type);
+
+} // namespace guestdump::host

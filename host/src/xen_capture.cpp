@@ -1,0 +1,133 @@
+// Xen capture through libvirt's libxl driver; see xen_capture.h and libvirt_dump_method.h.
+
+#include "xen_capture.h"
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <ctime>
+#include <string_view>
+
+#include <libvirt/virterror.h>
+#include <unistd.h>
+
+#include "capture_internal.h"
+#include "guestdump/common/log.h"
+#include "guestdump/formats/convert.h"
+
+namespace guestdump::host {
+
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+} // namespace
+
+LibvirtDumpMethod libvirt_dump_method(std::string_view uri, std::string_view driver_type) {
+  if (!driver_type.empty()) {
+    // libvirt's libxl driver reports itself as "Xen".
+    return iequals(driver_type, "Xen") || iequals(driver_type, "libxl")
+               ? LibvirtDumpMethod::kXenCoreFile
+               : LibvirtDumpMethod::kMemoryOnlyStream;
+  }
+  const auto colon = uri.find(':');
+  if (colon == std::string_view::npos) return LibvirtDumpMethod::kMemoryOnlyStream;
+  std::string_view scheme = uri.substr(0, colon);
+  scheme = scheme.substr(0, scheme.find('+')); // xen+ssh, xen+unix, ...
+  return iequals(scheme, "xen") || iequals(scheme, "libxl") ? LibvirtDumpMethod::kXenCoreFile
+                                                            : LibvirtDumpMethod::kMemoryOnlyStream;
+}
+
+namespace detail {
+
+namespace {
+
+std::string libvirt_message() {
+  virErrorPtr e = virGetLastError();
+  return e != nullptr && e->message != nullptr ? e->message : "unknown libvirt error";
+}
+
+// Removes the temporary core file on every path out of the capture.
+struct TempCore {
+  std::string path;
+  ~TempCore() { (void)::unlink(path.c_str()); }
+};
+
+} // namespace
+
+Result<CaptureResult> capture_libvirt_xen(virDomainPtr dom, const std::string& uri,
+                                          const std::string& where, CaptureResult res,
+                                          const DumpStore& store, const CaptureOptions& opts) {
+  if (opts.path == CapturePath::kSelective) {
+    return make_error(ErrorCode::kUnsupported,
+                      where + ": selective capture needs the QEMU driver (this is Xen)");
+  }
+  DumpMeta& meta = res.meta;
+  meta.path = "libvirt-xen-coredump";
+  GUESTDUMP_TRY(PendingDump pending, store.begin(meta.domain, meta.started_at));
+  auto failed = [&](Error e) { return record_failure(pending, meta, std::move(e)); };
+  TempCore core{pending.file(".xen-core")};
+  // xc_core puts the PFN index after the pages it describes, so pages cannot be placed while
+  // they stream in: libxl writes the whole file and we convert it afterwards.
+  GUESTDUMP_LOG(kInfo, "capture") << "'" << meta.domain << "': Xen writes xc_core, which cannot "
+                                  << "be converted as it streams; dumping guest RAM to the "
+                                  << "temporary file '" << core.path << "' first";
+  if (opts.progress) opts.progress("receive", 0, 0);
+  const auto start = std::chrono::steady_clock::now();
+  // No flags: libxl pauses a running guest for the dump and unpauses it afterwards. (LIVE and
+  // CRASH are the only flags it accepts; MEMORY_ONLY and the format API are QEMU's.)
+  const int rc = virDomainCoreDump(dom, core.path.c_str(), 0);
+  meta.pause_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (rc != 0) {
+    return failed(
+        make_error(ErrorCode::kOs, where + ": libvirt core dump (Xen): " + libvirt_message()));
+  }
+  formats::ConvertOptions co;
+  co.input = core.path;
+  co.output = pending.file("vmcore");
+  co.dump_level = opts.dump_level;
+  co.codec = opts.codec;
+  co.threads = opts.threads;
+  co.extract_dmesg = true;
+  if (opts.progress) {
+    co.progress = [p = opts.progress](std::uint64_t done, std::uint64_t total) {
+      p("write", done, total);
+    };
+  }
+  auto conv = formats::convert(co);
+  if (!conv) return failed(std::move(conv).error().context(where));
+  (void)::unlink(core.path.c_str()); // before the commit: only the dump is renamed into place
+  meta.guest_ram_bytes = conv->pages_ram * 4096;
+  meta.vmcore_bytes = conv->stats.file_size;
+  meta.pages_dumped = conv->stats.pages_dumped;
+  meta.dump_level = conv->dump_level;
+  if (!conv->filter_fallback.empty()) meta.extra["filter_fallback"] = conv->filter_fallback;
+  meta.extra["input_format"] = conv->input_format;
+  meta.extra["temporary_core_file"] = true;
+  auto summary = formats::inspect(co.output);
+  if (!summary) return failed(std::move(summary).error().context(where));
+  meta.vmcoreinfo_source = summary->has_vmcoreinfo ? "guest memory" : "none";
+  if (summary->has_vmcoreinfo) meta.kernel_release = summary->release;
+  if (conv->dmesg) {
+    if (auto w = pending.write_text("dmesg.txt", *conv->dmesg); !w) {
+      return failed(std::move(w).error());
+    }
+  } else {
+    meta.extra["dmesg_error"] = conv->dmesg_error;
+  }
+  meta.finished_at = static_cast<std::int64_t>(std::time(nullptr));
+  meta.extra["libvirt_uri"] = uri;
+  auto dir = pending.commit(meta);
+  if (!dir) return std::move(dir).error().context(where);
+  res.dir = *dir;
+  return res;
+}
+
+} // namespace detail
+} // namespace guestdump::host
