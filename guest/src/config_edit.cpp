@@ -187,10 +187,10 @@ std::string unified_diff(const std::optional<std::string>& before, const std::st
   while (i < n || j < m) {
     if (i < n && j < m && same(i, j)) {
       ops.push_back({' ', i++, j++});
-    } else if (j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j])) {
-      ops.push_back({'+', i, j++});
+    } else if (i < n && (j == m || lcs[i + 1][j] >= lcs[i][j + 1])) {
+      ops.push_back({'-', i++, j}); // deletions first, as diff -u prints them
     } else {
-      ops.push_back({'-', i++, j});
+      ops.push_back({'+', i, j++});
     }
   }
   auto render = [&](const Op& op) {
