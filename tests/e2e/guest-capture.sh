@@ -111,15 +111,15 @@ guestdump.device-timeout=60" > "$stage/etc/capture-cmdline"
         -drive "file=$WORK/disk.img,format=raw,if=virtio"
     echo "guest ran $((SECONDS - start)) s"
     con=$WORK/console.log
-    grep -a "^GD-" "$con" || true
-    detect=$(grep -a "^GD-DETECT " "$con" | head -1 | cut -d' ' -f2-)
+    grep -a "GD-" "$con" | grep -v "GD-DETECT" || true
+    detect=$(grep -ao "GD-DETECT {.*}" "$con" | head -1 | cut -d' ' -f2-)
     [ -n "$detect" ] || fail "no GD-DETECT line (detect --json failed)"
     hv=$(printf '%s' "$detect" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["hypervisor"])') ||
         fail "detect --json printed no JSON object with 'hypervisor': $detect"
     echo "detect: hypervisor=$hv"
     case "$hv" in qemu|kvm) ;; *) fail "detect says hypervisor '$hv' in a QEMU guest" ;; esac
-    grep -aq "^GD-LOAD ok" "$con" || fail "guestdump-guest load failed"
-    grep -aq "^GD-CRASH-LOADED 1" "$con" || fail "kexec_crash_loaded is not 1 after load"
+    grep -aq "GD-LOAD ok" "$con" || fail "guestdump-guest load failed"
+    grep -aq "GD-CRASH-LOADED 1" "$con" || fail "kexec_crash_loaded is not 1 after load"
     grep -aq "sysrq triggered crash" "$con" || fail "the first kernel did not panic"
     grep -aq "guestdump-guest: capture init starting" "$con" || fail "the capture kernel did not run our /init"
     grep -aq "guestdump-guest: capture: wrote " "$con" || fail "capture did not complete"
