@@ -67,10 +67,15 @@ void grub_crashkernel(ApplyActions& a, const SystemInfo& info, const Plan& plan)
   for (const char* var : {"GRUB_CMDLINE_LINUX", "GRUB_CMDLINE_LINUX_DEFAULT"}) {
     auto v = get_shell_var(after, var);
     if (v && v->find("crashkernel=") != std::string::npos) {
-      std::vector<std::string> old;
+      // The first crashkernel= is rewritten in place; any further ones are dropped.
+      std::vector<std::string> extra;
+      bool first = true;
       for (auto& t : split_cmdline(*v))
-        if (t.rfind("crashkernel=", 0) == 0 && t != token) old.push_back(t);
-      after = set_shell_var(after, var, merge_params(*v, {token}, old));
+        if (t.rfind("crashkernel=", 0) == 0) {
+          if (!first && t != token) extra.push_back(t);
+          first = false;
+        }
+      after = set_shell_var(after, var, merge_params(*v, {token}, extra));
       placed = true;
     }
   }
