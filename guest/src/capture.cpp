@@ -153,7 +153,13 @@ Result<CaptureReport> capture_dump(const CaptureConfig& cfg) {
   }
 
   // The source first: a missing or unreadable vmcore leaves no directory behind.
-  GUESTDUMP_TRY(auto src, formats::open_dump(cfg.vmcore));
+  auto opened = formats::open_dump(cfg.vmcore);
+  if (!opened) {
+    Error e = std::move(opened).error();
+    if (e.message.find(cfg.vmcore) == std::string::npos) e.context("vmcore '" + cfg.vmcore + "'");
+    return e;
+  }
+  auto src = std::move(*opened);
 
   std::string base = cfg.to;
   if (!cfg.device.empty()) {
