@@ -97,10 +97,15 @@ Result<void> load_crash_kernel(const std::string& cmdline, const KexecContext& c
   if (ctx.crash_size == 0ull)
     return make_error(ErrorCode::kUnsupported,
                       "load '" + ctx.kernel_path + "': " + explain_kexec_errno(EADDRNOTAVAIL, ctx));
-  GUESTDUMP_TRY(UniqueFd kernel, UniqueFd::open(ctx.kernel_path, O_RDONLY));
-  GUESTDUMP_TRY(UniqueFd initrd, UniqueFd::open(ctx.initrd_path, O_RDONLY));
+  auto kernel = UniqueFd::open(ctx.kernel_path, O_RDONLY);
+  if (!kernel)
+    return std::move(kernel).error().context("capture kernel (choose one with --kernel)");
+  auto initrd = UniqueFd::open(ctx.initrd_path, O_RDONLY);
+  if (!initrd)
+    return std::move(initrd).error().context(
+        "capture initramfs (build it with 'guestdump-guest initramfs' or pass --initrd)");
   // The length counts the terminating NUL, which the kernel checks.
-  const long rc = ::syscall(SYS_kexec_file_load, kernel.get(), initrd.get(),
+  const long rc = ::syscall(SYS_kexec_file_load, kernel->get(), initrd->get(),
                             static_cast<unsigned long>(cmdline.size() + 1), cmdline.c_str(),
                             static_cast<unsigned long>(KEXEC_FILE_ON_CRASH));
   if (rc != 0) {
