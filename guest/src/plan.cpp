@@ -231,7 +231,9 @@ Result<Plan> make_plan(const SystemInfo& info, const PlanOptions& opt) {
       for (const auto& n : needed) r += (r.empty() ? "" : "; ") + n;
       plan.hyperv_blacklist_reason =
           r + "; Generation 1 " + target_name + " is on " +
-          (bus == "vmbus-ide" ? "the emulated IDE controller" : "bus '" + bus + "'") +
+          (bus == "vmbus-ide" ? std::string("the emulated IDE controller")
+           : bus.empty()      ? std::string("an unknown bus (no mount table or --dump-target)")
+                              : "bus '" + bus + "'") +
           ", which ata_piix takes over with prefer_ms_hyperv=0";
     } else {
       plan.hyperv_blacklist_reason =

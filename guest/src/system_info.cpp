@@ -277,6 +277,18 @@ void detect_dump_target(SystemInfo& info, const DetectOptions& opt) {
   }
   info.dump_target = dev;
   std::error_code ec;
+  // Device mapper (LVM, LUKS) and md devices sit on other block devices: follow the first
+  // slave down to a disk, whose path names the controller.
+  for (int depth = 0; depth < 4; ++depth) {
+    std::vector<std::string> slaves;
+    for (const auto& e :
+         fs::directory_iterator(under_root(root, "/sys/class/block/" + dev + "/slaves"), ec))
+      slaves.push_back(e.path().filename().string());
+    if (ec || slaves.empty()) break;
+    std::sort(slaves.begin(), slaves.end());
+    dev = slaves.front();
+  }
+  ec.clear();
   fs::path sys = under_root(root, "/sys/class/block/" + dev);
   if (!fs::is_symlink(sys, ec)) {
     info.dump_target_bus = "other";

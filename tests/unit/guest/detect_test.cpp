@@ -200,6 +200,18 @@ TEST(Detect, KexecState) {
   EXPECT_EQ(i.kexec_crash_loaded, true);
 }
 
+TEST(Detect, DumpTargetThroughLvmSlaves) {
+  FakeRoot r;
+  r.hyperv_gen2_modern();
+  r.link("/dev/mapper/vg-crash", "../dm-0");
+  r.dir("/sys/devices/virtual/block/dm-0/slaves/sda");
+  r.link("/sys/class/block/dm-0", "../../devices/virtual/block/dm-0");
+  r.file("/proc/mounts", "/dev/vda1 / ext4 rw 0 0\n/dev/mapper/vg-crash /var/crash xfs rw 0 0\n");
+  auto i = detect(r, "Microsoft Hv");
+  EXPECT_EQ(i.dump_target, "dm-0");
+  EXPECT_EQ(i.dump_target_bus, "vmbus-scsi");
+}
+
 TEST(Detect, DumpTargetOverride) {
   FakeRoot r;
   r.hyperv_gen1_old_host();
