@@ -224,7 +224,7 @@ Result<CaptureReport> capture_dump(const CaptureConfig& cfg) {
   if (ok)
     rep.convert = std::move(*r);
   else
-    failure = std::move(r).error().context("write '" + final_dir + "/vmcore'");
+    failure = std::move(r).error().context("dump '" + final_dir + "'");
   rep.seconds = elapsed();
 
   std::string status = ok ? "complete" : "failed: " + failure.message;
@@ -326,6 +326,8 @@ void load_modules() {
                    std::strerror(errno));
     else
       std::fprintf(stderr, "guestdump-guest: module %s loaded\n", path.c_str());
+    // The rootfs is RAM of a small reservation: a loaded module's file is not needed again.
+    ::unlink(path.c_str());
   }
 }
 

@@ -95,7 +95,8 @@ capture)
     # The capture kernel's command line: what distro kdump appends, our settings, and the
     # console. guestdump.after=poweroff lets QEMU exit once the dump is written.
     echo "console=ttyS0 irqpoll nr_cpus=1 reset_devices panic=1 acpi_no_memhotplug \
-transparent_hugepage=never novmcoredd cma=0 hugetlb_cma=0 guestdump.after=poweroff \
+transparent_hugepage=never novmcoredd cma=0 hugetlb_cma=0 cgroup_disable=memory audit=0 \
+numa=off mce=off guestdump.after=poweroff \
 guestdump.device-timeout=60" > "$stage/etc/capture-cmdline"
     "$PY" "$fixtures/initramfs.py" cpio "$stage" "$WORK/first.img"
 
@@ -155,6 +156,8 @@ guestdump.device-timeout=60" > "$stage/etc/capture-cmdline"
     grep -q "\"linux.uts.release\": \"$release\"" "$WORK/out/info.json" ||
         fail "libkdumpfile: $(cat "$WORK/out/info.json")"
     "$PY" "$VALIDATORS/kdumpcheck.py" drgn "$WORK/out/vmcore" || fail "drgn"
+    # Large intermediates go (the disk is shared); logs and the small outputs stay.
+    rm -rf "$stage" "$WORK/first.img" "$WORK/disk.img" "$WORK/out/vmcore" "$WORK/guestdump-guest"
     echo "PASS capture crashkernel=$CRASHKERNEL mem=$GUEST_MEM hypervisor=$hv"
     ;;
 after-fail)
