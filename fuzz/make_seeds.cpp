@@ -16,6 +16,7 @@
 #include "guestdump/common/log.h"
 #include "guestdump/formats/convert.h"
 #include "kernel_log_image.h"
+#include "xen_core_builder.h"
 
 namespace fs = std::filesystem;
 using namespace guestdump;
@@ -201,6 +202,30 @@ void file_seeds(const fs::path& out, const fs::path& tmp) {
   fs::remove(elf);
 }
 
+// xc_core seeds: HVM and PV, with unused (~0) entries, an unsorted index and a PFN gap; one
+// vCPU and no shared info page keep each under the fuzzer's 64 KiB input limit.
+void xen_seeds(const fs::path& out) {
+  struct Seed {
+    const char* name;
+    bool pv;
+    std::vector<std::uint64_t> pfns;
+  };
+  const Seed seeds[] = {{"hvm", false, {0, 1, 2, 0x100000}},
+                        {"hvm-unused", false, {0, 5, ~0ULL, ~0ULL}},
+                        {"pv", true, {0, 1, 7}},
+                        {"pv-unsorted", true, {9, 3, 4, ~0ULL}}};
+  for (const Seed& s : seeds) {
+    test::XenCoreSpec spec;
+    spec.pv = s.pv;
+    spec.pfns = s.pfns;
+    spec.vcpus = 1;
+    spec.shared_info = false;
+    auto bytes = test::build_xen_core(spec);
+    write_seed(out / "xen_core", s.name,
+               std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+  }
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -216,6 +241,7 @@ int main(int argc, char** argv) {
   memory_seeds(out);
   vmcoreinfo_seeds(out);
   file_seeds(out, tmp);
+  xen_seeds(out);
   fs::remove_all(tmp);
   return g_failures == 0 ? 0 : 1;
 }
