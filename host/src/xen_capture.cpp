@@ -43,6 +43,50 @@ LibvirtDumpMethod libvirt_dump_method(std::string_view uri, std::string_view dri
                                                             : LibvirtDumpMethod::kMemoryOnlyStream;
 }
 
+Result<std::string> store_xen_core(const std::string& core, PendingDump& pending, DumpMeta& meta,
+                                   const CaptureOptions& opts) {
+  struct Remove {
+    const std::string& path;
+    ~Remove() { (void)::unlink(path.c_str()); }
+  } remove{core};
+  auto failed = [&](Error e) { return detail::record_failure(pending, meta, std::move(e)); };
+  formats::ConvertOptions co;
+  co.input = core;
+  co.output = pending.file("vmcore");
+  co.dump_level = opts.dump_level;
+  co.codec = opts.codec;
+  co.threads = opts.threads;
+  co.extract_dmesg = true;
+  if (opts.progress) {
+    co.progress = [p = opts.progress](std::uint64_t done, std::uint64_t total) {
+      p("write", done, total);
+    };
+  }
+  auto conv = formats::convert(co);
+  if (!conv) return failed(std::move(conv).error());
+  (void)::unlink(core.c_str()); // before the commit: only the dump is renamed into place
+  meta.guest_ram_bytes = conv->pages_ram * 4096;
+  meta.vmcore_bytes = conv->stats.file_size;
+  meta.pages_dumped = conv->stats.pages_dumped;
+  meta.dump_level = conv->dump_level;
+  if (!conv->filter_fallback.empty()) meta.extra["filter_fallback"] = conv->filter_fallback;
+  meta.extra["input_format"] = conv->input_format;
+  meta.extra["temporary_core_file"] = true;
+  auto summary = formats::inspect(co.output);
+  if (!summary) return failed(std::move(summary).error());
+  meta.vmcoreinfo_source = summary->has_vmcoreinfo ? "guest memory" : "none";
+  if (summary->has_vmcoreinfo) meta.kernel_release = summary->release;
+  if (conv->dmesg) {
+    if (auto w = pending.write_text("dmesg.txt", *conv->dmesg); !w) {
+      return failed(std::move(w).error());
+    }
+  } else {
+    meta.extra["dmesg_error"] = conv->dmesg_error;
+  }
+  meta.finished_at = static_cast<std::int64_t>(std::time(nullptr));
+  return pending.commit(meta);
+}
+
 namespace detail {
 
 namespace {
@@ -88,42 +132,9 @@ Result<CaptureResult> capture_libvirt_xen(virDomainPtr dom, const std::string& u
     return failed(
         make_error(ErrorCode::kOs, where + ": libvirt core dump (Xen): " + libvirt_message()));
   }
-  formats::ConvertOptions co;
-  co.input = core.path;
-  co.output = pending.file("vmcore");
-  co.dump_level = opts.dump_level;
-  co.codec = opts.codec;
-  co.threads = opts.threads;
-  co.extract_dmesg = true;
-  if (opts.progress) {
-    co.progress = [p = opts.progress](std::uint64_t done, std::uint64_t total) {
-      p("write", done, total);
-    };
-  }
-  auto conv = formats::convert(co);
-  if (!conv) return failed(std::move(conv).error().context(where));
-  (void)::unlink(core.path.c_str()); // before the commit: only the dump is renamed into place
-  meta.guest_ram_bytes = conv->pages_ram * 4096;
-  meta.vmcore_bytes = conv->stats.file_size;
-  meta.pages_dumped = conv->stats.pages_dumped;
-  meta.dump_level = conv->dump_level;
-  if (!conv->filter_fallback.empty()) meta.extra["filter_fallback"] = conv->filter_fallback;
-  meta.extra["input_format"] = conv->input_format;
-  meta.extra["temporary_core_file"] = true;
-  auto summary = formats::inspect(co.output);
-  if (!summary) return failed(std::move(summary).error().context(where));
-  meta.vmcoreinfo_source = summary->has_vmcoreinfo ? "guest memory" : "none";
-  if (summary->has_vmcoreinfo) meta.kernel_release = summary->release;
-  if (conv->dmesg) {
-    if (auto w = pending.write_text("dmesg.txt", *conv->dmesg); !w) {
-      return failed(std::move(w).error());
-    }
-  } else {
-    meta.extra["dmesg_error"] = conv->dmesg_error;
-  }
-  meta.finished_at = static_cast<std::int64_t>(std::time(nullptr));
   meta.extra["libvirt_uri"] = uri;
-  auto dir = pending.commit(meta);
+  meta.extra["run_state_before"] = res.run_state_before;
+  auto dir = store_xen_core(core.path, pending, meta, opts);
   if (!dir) return std::move(dir).error().context(where);
   res.dir = *dir;
   return res;

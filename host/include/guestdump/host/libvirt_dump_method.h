@@ -1,7 +1,12 @@
 #pragma once
 // How `guestdump dump DOMAIN -c URI` asks libvirt for guest memory (see docs/operations.md).
 
+#include <string>
 #include <string_view>
+
+#include "guestdump/common/result.h"
+#include "guestdump/host/capture.h"
+#include "guestdump/host/dump_store.h"
 
 namespace guestdump::host {
 
@@ -19,5 +24,12 @@ enum class LibvirtDumpMethod {
 /// Decides from the connection's driver type (virConnectGetType: "QEMU", "Xen", ...; empty
 /// when unknown), which wins, and else from the URI scheme ("xen", "xen+ssh", ... or "libxl").
 LibvirtDumpMethod libvirt_dump_method(std::string_view uri, std::string_view driver_type);
+
+/// The second half of a Xen capture: converts the xc_core file `core` (inside `pending`'s
+/// directory) into the dump's vmcore and dmesg.txt, fills `meta` and commits the dump. `core`
+/// is removed on every path; on failure the dump becomes a failure record (meta.json
+/// "failed: ...", no vmcore) and the error names the xc_core file.
+Result<std::string> store_xen_core(const std::string& core, PendingDump& pending, DumpMeta& meta,
+                                   const CaptureOptions& opts);
 
 } // namespace guestdump::host
