@@ -36,7 +36,9 @@ trial() {
             head -1 | cut -c1-160)
         echo "crashkernel=${n}M: FAILED ($why; run $((SECONDS - t0)) s)"
     fi
-    rm -f "$work/run-$n/disk.img"
+    # The disk is shared: keep logs, drop images (a failed run leaves them all).
+    rm -rf "$work/run-$n/disk.img" "$work/run-$n/stage" "$work/run-$n/first.img" \
+        "$work/run-$n/guestdump-guest" "$work/run-$n/out/vmcore"
     return "$rc"
 }
 
