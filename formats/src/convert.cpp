@@ -14,6 +14,7 @@
 #include "guestdump/formats/kernel_log.h"
 #include "guestdump/formats/kernel_memory.h"
 #include "guestdump/formats/output_plan.h"
+#include "guestdump/formats/vmcoreinfo_locator.h"
 
 namespace guestdump::formats {
 namespace {
@@ -72,7 +73,8 @@ Result<ConvertResult> convert(const ConvertOptions& opts) {
   GUESTDUMP_CHECK(check_dump_level(opts.dump_level));
   auto src_r = open_dump(opts.input);
   if (!src_r) return naming(std::move(src_r).error(), opts.input);
-  auto src = std::move(src_r).value();
+  // Inputs without a VMCOREINFO note get the guest kernel's own copy from guest memory.
+  GUESTDUMP_TRY(auto src, with_vmcoreinfo(std::move(src_r).value(), opts.locate));
   const DumpMetadata& meta = src->metadata();
   if (meta.max_pfn == 0)
     return make_error(ErrorCode::kBadData, quoted(opts.input) + ": no memory in dump");
@@ -95,9 +97,10 @@ Result<ConvertResult> convert(const ConvertOptions& opts) {
                         : make_positioned_sink(out.fd(), out.path());
   const std::vector<std::byte>& notes = plan->notes;
   if (!meta.vmcoreinfo) {
-    GUESTDUMP_LOG(kWarn, "convert") << quoted(opts.input)
-                                    << ": no VMCOREINFO in the dump; crash, drgn and makedumpfile "
-                                       "will not recognise the kernel";
+    GUESTDUMP_LOG(kWarn, "convert")
+        << quoted(opts.input)
+        << ": no VMCOREINFO in the dump or in guest memory; crash, drgn "
+           "and makedumpfile will not recognise the kernel";
   }
   KdumpWriteRequest req;
   req.source = src.get();
@@ -137,13 +140,14 @@ Result<ConvertResult> convert(const ConvertOptions& opts) {
   res.excluded = filtered->excluded;
   res.pages_unfiltered = filtered->pages_unfiltered;
   res.filter_fallback = filtered->fallback;
+  res.vmcoreinfo_origin = vmcoreinfo_origin(meta);
   return res;
 }
 
 Result<DumpSummary> inspect(const std::string& path) {
   auto src_r = open_dump(path);
   if (!src_r) return naming(std::move(src_r).error(), path);
-  auto src = std::move(src_r).value();
+  GUESTDUMP_TRY(auto src, with_vmcoreinfo(std::move(src_r).value()));
   const DumpMetadata& meta = src->metadata();
   DumpSummary s;
   s.path = path;
@@ -160,6 +164,12 @@ Result<DumpSummary> inspect(const std::string& path) {
   s.pages_dumped = meta.available.count();
   s.nr_cpus = meta.nr_cpus;
   s.has_vmcoreinfo = meta.vmcoreinfo.has_value();
+  s.vmcoreinfo_origin = vmcoreinfo_origin(meta);
+  // Our own output carries located VMCOREINFO as a note; its filter record says where from.
+  if (auto rec = find_filter_note(meta.notes);
+      rec && !rec->vmcoreinfo.empty() && meta.vmcoreinfo_origin.empty()) {
+    s.vmcoreinfo_origin = rec->vmcoreinfo;
+  }
   s.crash_time = meta.timestamp_sec;
   if (s.crash_time == 0 && meta.vmcoreinfo && meta.vmcoreinfo->crash_time()) {
     s.crash_time = *meta.vmcoreinfo->crash_time();

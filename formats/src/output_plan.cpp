@@ -7,6 +7,7 @@
 #include "guestdump/common/log.h"
 #include "guestdump/formats/elf_notes.h"
 #include "guestdump/formats/kernel_memory.h"
+#include "guestdump/formats/vmcoreinfo_locator.h"
 
 namespace guestdump::formats {
 
@@ -71,10 +72,20 @@ Result<OutputPlan> plan_output(const DumpSource& src, int dump_level,
   OutputPlan plan;
   GUESTDUMP_TRY(plan.filter, filter_pages(src, dump_level, std::move(progress)));
   GUESTDUMP_TRY(plan.notes, notes_for(meta));
-  FilterRecord record{dump_level | meta.dump_level, plan.filter.excluded,
-                      plan.filter.pages_unfiltered, plan.filter.fallback};
+  FilterRecord record{dump_level | meta.dump_level,
+                      plan.filter.excluded,
+                      plan.filter.pages_unfiltered,
+                      plan.filter.fallback,
+                      {}};
   // Re-filtering a guestdump file: its earlier exclusions stay excluded, so keep their counts.
-  if (auto earlier = find_filter_note(meta.notes)) record.excluded += earlier->excluded;
+  record.vmcoreinfo = vmcoreinfo_origin(meta);
+  if (auto earlier = find_filter_note(meta.notes)) {
+    record.excluded += earlier->excluded;
+    // A guestdump output carries located VMCOREINFO as its note: keep saying where it came from.
+    if (meta.vmcoreinfo_origin.empty() && !earlier->vmcoreinfo.empty()) {
+      record.vmcoreinfo = earlier->vmcoreinfo;
+    }
+  }
   GUESTDUMP_CHECK(put_filter_note(plan.notes, record));
   plan.header = header_for(src, dump_level);
   return plan;

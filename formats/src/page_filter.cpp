@@ -301,7 +301,10 @@ Result<PageFilterResult> filter_pages(const DumpSource& src, int dump_level,
   res.dumpable = meta.available;
   const bool filtering = (dump_level & (kCache | kCachePrivate | kUser | kFree)) != 0;
   if (!meta.vmcoreinfo) {
-    if (filtering) res.fallback = "no page filtered: the dump has no VMCOREINFO";
+    if (filtering) {
+      res.fallback = "no page filtered: no VMCOREINFO in the dump or in guest memory; only zero "
+                     "pages excluded (dump level 1)";
+    }
     return res;
   }
   PageRules rules = PageRules::create(*meta.vmcoreinfo, dump_level);
@@ -429,6 +432,7 @@ std::string format_filter_record(const FilterRecord& rec) {
     std::replace(f.begin(), f.end(), '\n', ' ');
     out += "fallback=" + f + "\n";
   }
+  if (!rec.vmcoreinfo.empty()) out += "vmcoreinfo=" + rec.vmcoreinfo + "\n";
   return out;
 }
 
@@ -444,6 +448,10 @@ std::optional<FilterRecord> parse_filter_record(std::string_view text) {
     std::string_view key = line.substr(0, eq), val = line.substr(eq + 1);
     if (key == "fallback") {
       rec.fallback = std::string(val);
+      continue;
+    }
+    if (key == "vmcoreinfo") {
+      rec.vmcoreinfo = std::string(val);
       continue;
     }
     std::uint64_t* dst = nullptr;

@@ -119,6 +119,9 @@ int run_convert(const std::vector<std::string>& args) {
         static_cast<unsigned long long>(x.free), static_cast<unsigned long long>(x.hwpoison),
         static_cast<unsigned long long>(x.offline), static_cast<unsigned long long>(x.unmanaged));
   }
+  if (res->vmcoreinfo_origin != "dump note") {
+    std::fprintf(out, "vmcoreinfo: %s\n", res->vmcoreinfo_origin.c_str());
+  }
   if (!res->filter_fallback.empty()) {
     std::fprintf(stderr, "guestdump: warning: page filter: %s\n", res->filter_fallback.c_str());
   }
@@ -150,6 +153,7 @@ int run_info(const std::vector<std::string>& args) {
     j["cpus"] = s.nr_cpus;
     j["crash_time"] = s.crash_time;
     j["vmcoreinfo"] = s.has_vmcoreinfo;
+    j["vmcoreinfo_source"] = s.vmcoreinfo_origin;
     j["file_size"] = s.file_size;
     j["pages"] = {{"total", s.pages_ram},
                   {"dumped", s.pages_dumped},
@@ -195,7 +199,8 @@ int run_info(const std::vector<std::string>& args) {
       std::printf("filter:      some pages kept unfiltered: %s\n", s.filter->fallback.c_str());
     }
   }
-  std::printf("vmcoreinfo:  %s\n", s.has_vmcoreinfo ? "yes" : "no");
+  std::printf("vmcoreinfo:  %s (%s)\n", s.has_vmcoreinfo ? "yes" : "no",
+              s.vmcoreinfo_origin.c_str());
   std::printf("file size:   %s\n", format_bytes(static_cast<double>(s.file_size)).c_str());
   return 0;
 }

@@ -14,6 +14,7 @@
 #include "guestdump/common/log.h"
 #include "guestdump/formats/dump_source.h"
 #include "guestdump/formats/kernel_log.h"
+#include "guestdump/formats/vmcoreinfo_locator.h"
 
 namespace po = boost::program_options;
 
@@ -33,6 +34,7 @@ int run_dmesg(const std::vector<std::string>& args) {
   if (!parse_args(args, desc, pos, "usage: guestdump dmesg FILE [-o OUT]\n", code)) return code;
 
   auto src = formats::open_dump(file);
+  if (src) src = formats::with_vmcoreinfo(std::move(src).value());
   if (!src) {
     std::string msg = src.error().message;
     if (msg.find("'" + file + "'") == std::string::npos) msg = "'" + file + "': " + msg;

@@ -15,6 +15,7 @@
 #include "guestdump/formats/kernel_log.h"
 #include "guestdump/formats/output_plan.h"
 #include "guestdump/formats/stream_capture.h"
+#include "guestdump/formats/vmcoreinfo_locator.h"
 #include "guestdump/qmp/commands.h"
 #include "guestdump/qmp/events.h"
 
@@ -79,21 +80,27 @@ Result<bool> write_capture(formats::SpooledDump& spool, PendingDump& pending, Du
   auto failed = [&](Error e) -> Error { return record_failure(pending, meta, ctx(std::move(e))); };
   GUESTDUMP_LOG(kInfo, "capture") << "'" << guest << "': received " << spool.bytes_received()
                                   << " bytes in " << meta.pause_seconds << " s";
-  const auto& smeta = spool.metadata();
+  // No VMCOREINFO note (no vmcoreinfo device, or no qemu_fw_cfg driver): find the kernel's own
+  // copy in guest memory, at the address the guest agent reported first.
+  formats::LocateOptions locate;
+  locate.hint_pa = opts.vmcoreinfo_hint;
+  auto view = formats::view_with_vmcoreinfo(spool, locate);
+  if (!view) return failed(std::move(view).error());
+  const formats::DumpSource& src = **view;
+  const auto& smeta = src.metadata();
   meta.guest_ram_bytes = smeta.ram.count() * smeta.page_size;
+  meta.vmcoreinfo_source = formats::vmcoreinfo_origin(smeta);
   if (smeta.vmcoreinfo) {
-    meta.vmcoreinfo_source = "dump note";
     if (auto rel = smeta.vmcoreinfo->osrelease()) meta.kernel_release = std::string(*rel);
   } else {
     // Without VMCOREINFO no page class can be recognised: what we write is a level-1 dump.
-    meta.vmcoreinfo_source = "none";
     meta.dump_level = opts.dump_level & 1;
-    GUESTDUMP_LOG(kWarn, "capture") << "'" << guest << "': the guest published no VMCOREINFO "
-                                    << "(no vmcoreinfo device, or no qemu_fw_cfg driver); "
-                                    << "falling back to dump level " << meta.dump_level;
+    GUESTDUMP_LOG(kWarn, "capture")
+        << "'" << guest << "': no VMCOREINFO in the dump or in "
+        << "guest memory; falling back to dump level " << meta.dump_level;
   }
   if (opts.progress) opts.progress("filter", 0, smeta.ram.count());
-  auto plan = formats::plan_output(spool, opts.dump_level, [&](std::uint64_t d, std::uint64_t t) {
+  auto plan = formats::plan_output(src, opts.dump_level, [&](std::uint64_t d, std::uint64_t t) {
     if (opts.progress) opts.progress("filter", d, t);
   });
   if (!plan) return failed(std::move(plan).error());
@@ -105,7 +112,7 @@ Result<bool> write_capture(formats::SpooledDump& spool, PendingDump& pending, Du
   meta.extra["excluded"] = {{"cache", x.cache},       {"cache_private", x.cache_private},
                             {"user", x.user},         {"free", x.free},
                             {"hwpoison", x.hwpoison}, {"offline", x.offline}};
-  auto log = formats::read_kernel_log(spool);
+  auto log = formats::read_kernel_log(src);
   if (log) {
     if (auto w = pending.write_text("dmesg.txt", log->text); !w) {
       return failed(std::move(w).error());

@@ -182,12 +182,18 @@ bad-input)
     $NORMALIZE "$ELF" novi.elf
     $PY - novi.elf <<'PYEOF'
 import mmap, sys
-# Rename the VMCOREINFO note so no reader finds it.
+# Rename the VMCOREINFO note, and every copy in guest memory the locator could find, so no
+# reader finds one.
 with open(sys.argv[1], "r+b") as f:
     mm = mmap.mmap(f.fileno(), 0)
-    pos = mm.find(b"VMCOREINFO\0")
-    assert pos >= 0
-    mm[pos:pos + 10] = b"XMCOREINFO"
+    n = 0
+    for needle, repl in ((b"VMCOREINFO\0", b"XMCOREINFO"), (b"OSRELEASE=", b"XSRELEASE=")):
+        pos = mm.find(needle)
+        while pos >= 0:
+            mm[pos:pos + 10] = repl
+            n += 1
+            pos = mm.find(needle, pos + 1)
+    assert n >= 3
     mm.flush()
 PYEOF
     expect_error "no VMCOREINFO" "novi.elf" "$GUESTDUMP" dmesg novi.elf

@@ -10,6 +10,7 @@
 #include "guestdump/formats/codec.h"
 #include "guestdump/formats/kdump_writer.h"
 #include "guestdump/formats/page_filter.h"
+#include "guestdump/formats/vmcoreinfo_locator.h"
 
 namespace guestdump::formats {
 
@@ -39,6 +40,7 @@ struct ConvertOptions {
   Codec codec = Codec::kZstd;
   unsigned threads = 0;   // 0 = online CPUs
   bool flattened = false; // forced for "-" and non-seekable outputs
+  LocateOptions locate;   // finding VMCOREINFO in guest memory when the input has none
   std::function<void(std::uint64_t done, std::uint64_t total)> progress;
 };
 
@@ -58,6 +60,7 @@ struct ConvertResult {
   /// dump is written either way).
   std::optional<std::string> dmesg;
   std::string dmesg_error;
+  std::string vmcoreinfo_origin; // "dump note", "guest memory at PA 0x…", "none", ...
 };
 
 /// Converts any supported dump into a kdump-compressed file. The output appears under its name
@@ -80,6 +83,7 @@ struct DumpSummary {
   int nr_cpus = 0;
   std::int64_t crash_time = 0; // 0 = unknown
   bool has_vmcoreinfo = false;
+  std::string vmcoreinfo_origin; // the filter record's when the file has one
   std::uint64_t file_size = 0;
   std::optional<FilterRecord> filter; // guestdump's filter note, when the file has one
 };

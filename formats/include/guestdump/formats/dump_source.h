@@ -26,6 +26,8 @@ struct DumpMetadata {
   PfnBitmap available;          // PFNs whose contents this file holds (subset of ram)
   std::vector<std::byte> notes; // the ELF note blob (CPU state, VMCOREINFO, ...)
   std::optional<VmcoreInfo> vmcoreinfo;
+  // Where vmcoreinfo came from when not from this file's own notes (vmcoreinfo_locator.h).
+  std::string vmcoreinfo_origin;
   int nr_cpus = 0;
   // Carried over from kdump input (zero / empty for ELF input).
   int dump_level = 0;

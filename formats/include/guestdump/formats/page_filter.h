@@ -124,6 +124,9 @@ struct FilterRecord {
   PageClassCounts excluded;
   std::uint64_t pages_unfiltered = 0;
   std::string fallback; // empty if every page was decided
+  // Where the VMCOREINFO the filter used came from ("dump note", "guest memory at PA 0x…",
+  // "guest agent at PA 0x…", "none"); empty in records written before the locator existed.
+  std::string vmcoreinfo;
   bool operator==(const FilterRecord&) const = default;
 };
 

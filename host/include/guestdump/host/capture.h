@@ -42,6 +42,9 @@ struct CaptureOptions {
   /// Largest copy of kept pages held in memory so the guest can resume before compression;
   /// above it the selective path compresses while the guest is still stopped.
   std::uint64_t snapshot_budget = 2ull << 30;
+  /// Physical address of the guest's VMCOREINFO note as its agent reported it (see
+  /// guest_agent.h); the locator tries it first when the dump carries no VMCOREINFO.
+  std::optional<std::uint64_t> vmcoreinfo_hint;
 };
 
 struct CaptureResult {
