@@ -294,6 +294,7 @@ void Daemon::handle(const host::WatchEvent& e) {
     if (!jobs_->busy(e.uri, e.uuid)) tracker_.running_again(key);
     std::lock_guard lock(hang_mu_);
     detectors_.erase(key);
+    vmcoreinfo_pa_.erase(key);
     if (e.kind == K::kStopped && e.detail == 2 /* VIR_DOMAIN_EVENT_STOPPED_CRASHED */) {
       GUESTDUMP_LOG(kWarn, kLog) << "'" << e.name << "' crashed and was stopped by libvirt "
                                  << "(on_crash is not preserve): nothing left to dump";
@@ -306,12 +307,25 @@ void Daemon::handle(const host::WatchEvent& e) {
     if (!jobs_->busy(e.uri, e.uuid)) tracker_.running_again(key);
     if (e.kind == K::kReboot) {
       std::lock_guard lock(hang_mu_);
+      vmcoreinfo_pa_.erase(key);
       auto it = detectors_.find(key);
       if (it != detectors_.end()) (void)it->second->on_event(policies::GuestEvent::kReboot);
     }
     return;
   }
-  case K::kAgentConnected:
+  case K::kAgentConnected: {
+    // A healthy guest's agent: remember where its kernel keeps VMCOREINFO for this boot.
+    auto pa = w->read_vmcoreinfo_address(e.uuid, 5);
+    if (!pa) {
+      GUESTDUMP_LOG(kDebug, kLog) << "no VMCOREINFO address: " << pa.error().message;
+      return;
+    }
+    GUESTDUMP_LOG(kDebug, kLog) << "'" << e.name << "' keeps VMCOREINFO at PA 0x" << std::hex << *pa
+                                << std::dec << " (guest agent)";
+    std::lock_guard lock(hang_mu_);
+    vmcoreinfo_pa_[key] = *pa;
+    return;
+  }
   case K::kAgentDisconnected:
   case K::kShutdown:
     return; // the sampler sees these in its next sample
@@ -635,6 +649,12 @@ void Daemon::run_job(const host::DumpJob& job) {
   opts.uuid = job.uuid;
   opts.trigger = job.trigger;
   opts.dump_level = settings.dump_level;
+  {
+    std::lock_guard lock(hang_mu_);
+    if (auto it = vmcoreinfo_pa_.find(key); it != vmcoreinfo_pa_.end()) {
+      opts.vmcoreinfo_hint = it->second;
+    }
+  }
   opts.codec =
       formats::parse_codec(policies::to_string(settings.codec)).value_or(formats::Codec::kZstd);
   GUESTDUMP_LOG(kInfo, kLog) << "dumping '" << job.name << "' (" << job.trigger << ", "

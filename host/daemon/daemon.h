@@ -85,6 +85,9 @@ private:
 
   std::mutex hang_mu_;
   std::map<std::string, std::unique_ptr<policies::HangDetector>> detectors_;
+  // Per guest boot (guest_key): the VMCOREINFO note's address as the agent reported it, for the
+  // locator when a dump carries no VMCOREINFO. Dropped on start, stop and reboot.
+  std::map<std::string, std::uint64_t> vmcoreinfo_pa_; // guarded by hang_mu_
   std::condition_variable sampler_cv_;
   bool sampler_stop_ = false;
   std::thread sampler_;

@@ -14,6 +14,7 @@
 #include <libvirt/virterror.h>
 
 #include "guestdump/common/log.h"
+#include "guestdump/host/guest_agent.h"
 #include "guestdump/host/watcher.h"
 
 namespace guestdump::host {
@@ -552,6 +553,32 @@ Result<AgentPing> LibvirtWatcher::ping_agent(const std::string& uuid, int timeou
     return AgentPing::kFailed;
   }
   return make_error(ErrorCode::kOs, "guest-ping '" + name_of(cd.second.get()) + "': " + msg);
+}
+
+Result<std::uint64_t> LibvirtWatcher::read_vmcoreinfo_address(const std::string& uuid,
+                                                              int timeout_seconds) const {
+  GUESTDUMP_TRY(auto cd, impl_->lookup(uuid));
+  virDomainPtr d = cd.second.get();
+  const std::string what = "'" + name_of(d) + "': agent read of " + std::string(kSysfsVmcoreinfo);
+  auto command = [&](const std::string& cmd) -> Result<std::string> {
+    char* reply = virDomainQemuAgentCommand(d, cmd.c_str(), timeout_seconds, 0);
+    if (reply == nullptr) return make_error(ErrorCode::kOs, what + ": " + last_error());
+    std::string r(reply);
+    std::free(reply);
+    return r;
+  };
+  GUESTDUMP_TRY(std::string opened, command(agent_file_open_command(kSysfsVmcoreinfo)));
+  auto handle = parse_agent_file_handle(opened);
+  if (!handle) return make_error(ErrorCode::kProtocol, what + ": unexpected guest-file-open reply");
+  // The file is one short line ("0x... 1024\n"); one read holds it.
+  auto read = command(agent_file_read_command(*handle, 256));
+  (void)command(agent_file_close_command(*handle));
+  if (!read) return std::move(read).error();
+  auto text = parse_agent_file_read(*read);
+  if (!text) return make_error(ErrorCode::kProtocol, what + ": unexpected guest-file-read reply");
+  auto pa = vmcoreinfo_address(*text);
+  if (!pa) return make_error(ErrorCode::kBadData, what + ": malformed '" + *text + "'");
+  return *pa;
 }
 
 Result<void> LibvirtWatcher::inject_nmi(const std::string& uuid) const {

@@ -123,6 +123,10 @@ public:
   Result<DomainStatus> domain(const std::string& uuid, bool with_stats) const;
 
   Result<AgentPing> ping_agent(const std::string& uuid, int timeout_seconds) const;
+  /// The physical address of the guest's VMCOREINFO note, from /sys/kernel/vmcoreinfo read
+  /// through the guest agent (guest-file-open/read/close, each within `timeout_seconds`). Fails
+  /// when the agent is absent or silent, or the file is missing or malformed.
+  Result<std::uint64_t> read_vmcoreinfo_address(const std::string& uuid, int timeout_seconds) const;
   Result<void> inject_nmi(const std::string& uuid) const;
   Result<void> resume(const std::string& uuid) const;
   Result<void> reset(const std::string& uuid) const;
