@@ -156,6 +156,12 @@ levels)
         exit 77
     fi
     for level in 0 1 2 4 8 16 31; do compare_level hvm.core $level exact; done
+    step "the -d 31 conversion opens in crash, drgn and libkdumpfile"
+    release=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["kernel"]["release"])' "$FIXTURE/fixture.json")
+    got=$(crash --osrelease xc-31.kdump) || fail "crash --osrelease exited $?"
+    [ "$got" = "$release" ] || fail "crash --osrelease printed '$got', expected '$release'"
+    $CHECK drgn xc-31.kdump
+    $CHECK pages xc-31.kdump --source "$ELF"
     ;;
 gap)
     $MAKE_XC "$ELF" gap.core --mode hvm --trailing-invalid 3 --sparse
