@@ -62,6 +62,7 @@ Result<std::string> store_xen_core(const std::string& core, PendingDump& pending
       p("write", done, total);
     };
   }
+  co.locate.hint_pa = opts.vmcoreinfo_hint; // the agent's address, tried first
   auto conv = formats::convert(co);
   if (!conv) return failed(std::move(conv).error());
   (void)::unlink(core.c_str()); // before the commit: only the dump is renamed into place
@@ -74,7 +75,7 @@ Result<std::string> store_xen_core(const std::string& core, PendingDump& pending
   meta.extra["temporary_core_file"] = true;
   auto summary = formats::inspect(co.output);
   if (!summary) return failed(std::move(summary).error());
-  meta.vmcoreinfo_source = summary->has_vmcoreinfo ? "guest memory" : "none";
+  meta.vmcoreinfo_source = summary->vmcoreinfo_origin; // "guest memory at PA 0x…" or "none"
   if (summary->has_vmcoreinfo) meta.kernel_release = summary->release;
   if (conv->dmesg) {
     if (auto w = pending.write_text("dmesg.txt", *conv->dmesg); !w) {
