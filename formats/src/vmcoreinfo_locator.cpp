@@ -27,6 +27,7 @@ constexpr std::uint64_t kPse = 1 << 7;
 constexpr std::uint64_t kMaxImageBytes = 256ULL << 20; // bound on the kernel-image scan
 constexpr std::size_t kUtsLen = 65;
 constexpr std::size_t kMaxText = 4096; // VMCOREINFO_BYTES
+constexpr std::size_t kMaxCandidates = 64;
 constexpr char kNoteName[] = "VMCOREINFO";
 constexpr char kTextStart[] = "OSRELEASE=";
 constexpr std::size_t kTextStartLen = sizeof kTextStart - 1;
@@ -299,6 +300,11 @@ private:
     f->from_hint = from_hint;
     prove(*f);
     if (conclusive(*f)) done_ = true;
+    // A guest can fill its RAM with candidates: keep memory bounded, proven copies first.
+    if (found_.size() >= (proven(*f) ? 2 * kMaxCandidates : kMaxCandidates)) {
+      ++dropped_;
+      return;
+    }
     found_.push_back(std::move(*f));
   }
 
@@ -363,6 +369,7 @@ private:
   std::set<std::pair<std::uint64_t, bool>> seen_;
   std::vector<Found> found_;
   std::uint64_t pages_ = 0;
+  std::uint64_t dropped_ = 0; // candidates beyond the kept ones
   bool done_ = false;
 };
 
@@ -422,7 +429,8 @@ LocateReport Locator::decide() {
     }
     rep.candidates.push_back(std::move(c));
   }
-  const std::string scanned = std::to_string(pages_) + " pages scanned";
+  std::string scanned = std::to_string(pages_) + " pages scanned";
+  if (dropped_ != 0) scanned += ", " + std::to_string(dropped_) + " more candidates not kept";
   if (best == nullptr) {
     rep.summary = (found_.empty() ? "no VMCOREINFO copy in guest memory"
                                   : std::to_string(found_.size()) +

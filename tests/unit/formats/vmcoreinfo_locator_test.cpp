@@ -125,6 +125,40 @@ test::ElfNote qemu_note(std::uint64_t cr3, bool five_level) {
   return n;
 }
 
+// Guest RAM held in memory (no file): most tests only need reads.
+class RamSource final : public DumpSource {
+public:
+  RamSource(const std::vector<std::uint8_t>& ram, const std::vector<test::ElfNote>& notes)
+      : ram_(ram) {
+    const std::uint64_t pages = ram_.size() / 4096;
+    meta_.path = "ram";
+    meta_.format = "elf64";
+    meta_.max_pfn = pages;
+    meta_.ram = PfnBitmap(pages);
+    meta_.ram.assign_range(0, pages, true);
+    meta_.available = meta_.ram;
+    for (const auto& n : notes)
+      append_note(meta_.notes, n.name, n.type, std::as_bytes(std::span(n.desc)));
+    meta_.nr_cpus = static_cast<int>(notes.size());
+  }
+  const DumpMetadata& metadata() const override { return meta_; }
+  std::unique_ptr<PageReader> make_reader() const override {
+    struct Reader final : PageReader {
+      const std::vector<std::uint8_t>* ram = nullptr;
+      Result<const std::byte*> read(std::uint64_t pfn, std::span<std::byte>) override {
+        return reinterpret_cast<const std::byte*>(ram->data() + pfn * 4096);
+      }
+    };
+    auto r = std::make_unique<Reader>();
+    r->ram = &ram_;
+    return r;
+  }
+
+private:
+  std::vector<std::uint8_t> ram_;
+  DumpMetadata meta_;
+};
+
 struct Guest {
   Ram ram;
   std::vector<test::ElfNote> notes;
@@ -132,6 +166,10 @@ struct Guest {
   void cpu(const Kernel& k, std::uint64_t cr3_low_bits = 0) {
     notes.push_back(qemu_note(k.root() | cr3_low_bits, k.five_level));
   }
+  std::unique_ptr<DumpSource> in_memory() const {
+    return std::make_unique<RamSource>(ram.bytes, notes);
+  }
+  // Through a real ELF core file and open_dump().
   std::unique_ptr<DumpSource> open() {
     test::ElfCoreSpec spec;
     spec.notes = notes;
@@ -160,7 +198,7 @@ Guest live_guest(const Kernel& k, int cpus = 2) {
 }
 
 LocateReport locate(Guest& g, const LocateOptions& opts = {}) {
-  auto src = g.open();
+  auto src = g.in_memory();
   auto r = locate_vmcoreinfo(*src, opts);
   if (!r) throw std::runtime_error(r.error().message);
   return std::move(r).value();
@@ -330,6 +368,17 @@ TEST(VmcoreinfoLocator, RejectsANoteWhoseSymbolsDoNotTranslate) {
   EXPECT_EQ(candidate(r, kLiveNote + 0x10000)->cpu_votes, 0);
   EXPECT_FALSE(candidate(r, kLiveNote + 0x20000)->release_matches);
   EXPECT_NE(r.summary.find("none proves itself"), std::string::npos) << r.summary;
+}
+
+TEST(VmcoreinfoLocator, ManyBogusCandidatesStayBounded) {
+  Kernel k;
+  Guest g = live_guest(k);
+  for (std::uint64_t i = 0; i < 200; ++i) g.ram.put(0x1000000 + i * 4096, "OSRELEASE=x\n");
+  auto r = locate(g);
+  ASSERT_TRUE(r.vmcoreinfo) << r.summary;
+  EXPECT_EQ(r.pa, kLiveNote);
+  EXPECT_EQ(r.candidates.size(), 65u); // 64 rejected ones kept, then the proven note
+  EXPECT_NE(r.summary.find("136 more candidates not kept"), std::string::npos) << r.summary;
 }
 
 TEST(VmcoreinfoLocator, OldKernelKeepsItInBss) {
