@@ -5,6 +5,7 @@
 // /proc/vmcore shapes and their kdump conversions (every codec, plain and flattened).
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -15,6 +16,7 @@
 #include "fuzz_support.h"
 #include "guestdump/common/log.h"
 #include "guestdump/formats/convert.h"
+#include "guestdump/formats/elf_notes.h"
 #include "kernel_log_image.h"
 #include "xen_core_builder.h"
 
@@ -226,6 +228,50 @@ void xen_seeds(const fs::path& out) {
   }
 }
 
+// Locator seeds: a 4 MiB guest whose kernel image (one 2 MiB page at PA 2 MiB) holds its page
+// tables and init_uts_ns, its VMCOREINFO note at a page start, and one or two QEMU CPU notes.
+void locator_seeds(const fs::path& out) {
+  constexpr std::uint64_t kImage = 0x200000, kRoot = 0x201000, kUts = 0x210000, kNote = 0x300000;
+  const std::uint64_t stext = 0xffffffff81000000ULL + 0x1b400000ULL;
+  const auto phys_base =
+      static_cast<std::int64_t>(kImage) - static_cast<std::int64_t>(stext - kKernelMap);
+  auto va = [&](std::uint64_t pa) {
+    return pa - static_cast<std::uint64_t>(phys_base) + kKernelMap;
+  };
+  std::vector<std::uint8_t> ram(4u << 20, 0);
+  auto put64 = [&](std::uint64_t pa, std::uint64_t v) { std::memcpy(ram.data() + pa, &v, 8); };
+  put64(kRoot + ((stext >> 39) & 0x1ff) * 8, (kRoot + 0x1000) | 3);
+  put64(kRoot + 0x1000 + ((stext >> 30) & 0x1ff) * 8, (kRoot + 0x2000) | 3);
+  put64(kRoot + 0x2000 + ((stext >> 21) & 0x1ff) * 8, kImage | 0x83);
+  const std::string release = "6.1.0-fuzz";
+  std::memcpy(ram.data() + kUts + 130, release.data(), release.size());
+  const std::string text =
+      "OSRELEASE=" + release + "\nPAGESIZE=4096\nSYMBOL(_stext)=" + hexs(stext) +
+      "\nSYMBOL(init_uts_ns)=" + hexs(va(kUts)) +
+      "\nOFFSET(uts_namespace.name)=0\nSYMBOL(init_top_pgt)=" + hexs(va(kRoot)) +
+      "\nNUMBER(phys_base)=" + std::to_string(phys_base) + "\nKERNELOFFSET=1b400000\n";
+  const std::uint32_t hdr[3] = {11, static_cast<std::uint32_t>(text.size()), 0};
+  std::memcpy(ram.data() + kNote, hdr, 12);
+  std::memcpy(ram.data() + kNote + 12, "VMCOREINFO\0\0", 12);
+  std::memcpy(ram.data() + kNote + 24, text.data(), text.size());
+  auto qemu_note = [](std::uint64_t cr3) {
+    std::vector<std::byte> desc(432);
+    const std::uint64_t cr0 = 0x80050033, cr4 = 0x20;
+    std::memcpy(desc.data() + 392, &cr0, 8);
+    std::memcpy(desc.data() + 416, &cr3, 8);
+    std::memcpy(desc.data() + 424, &cr4, 8);
+    return desc;
+  };
+  for (int cpus = 1; cpus <= 2; ++cpus) {
+    std::vector<std::byte> notes;
+    for (int i = 0; i < cpus; ++i)
+      append_note(notes, "QEMU", 0, qemu_note(kRoot | (i ? 0x1000 : 0)));
+    const std::string blob(reinterpret_cast<const char*>(notes.data()), notes.size());
+    write_seed(out / "locator", "cpus-" + std::to_string(cpus),
+               fuzz::make_memory_input(blob, std::as_bytes(std::span(ram))));
+  }
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -242,6 +288,7 @@ int main(int argc, char** argv) {
   vmcoreinfo_seeds(out);
   file_seeds(out, tmp);
   xen_seeds(out);
+  locator_seeds(out);
   fs::remove_all(tmp);
   return g_failures == 0 ? 0 : 1;
 }
