@@ -59,19 +59,21 @@ std::string format_size(std::uint64_t b) {
 }
 
 std::uint64_t crashkernel_need(std::uint64_t ram_bytes, unsigned cpus, std::uint64_t initrd_bytes) {
-  // Two bitmaps (dumpable, dumped) of one bit per 4 KiB page of the crashed system.
-  const std::uint64_t bitmaps = (ram_bytes / 4096) * 2 / 8;
-  const std::uint64_t need = kKernelBytes + 3 * initrd_bytes + kCaptureWorkBytes + bitmaps +
+  // A GiB holds 262144 pages of 4 KiB.
+  const std::uint64_t per_ram = (ram_bytes / 4096) * kPerGibBytes / 262144;
+  const std::uint64_t need = kKernelBytes + 3 * initrd_bytes + kCaptureWorkBytes + per_ram +
                              static_cast<std::uint64_t>(cpus) * kPerCpuBytes;
   const std::uint64_t with_margin = need + need / 5;
-  const std::uint64_t step = 16 * kMiB;
+  const std::uint64_t step = 8 * kMiB;
   return (with_margin + step - 1) / step * step;
 }
 
 std::string crashkernel_ranges(unsigned cpus, std::uint64_t initrd_bytes, std::uint64_t ram_bytes) {
   // Each range is sized for its largest RAM, so the value stays right when the VM is resized.
-  const std::uint64_t bounds[] = {512 * kMiB, 2 * kGiB,   8 * kGiB, 32 * kGiB,
-                                  128 * kGiB, 512 * kGiB, 2 * kTiB, 8 * kTiB};
+  // Doubling ranges: a "2 GiB" guest rounds up to exactly 2G and so pays for at most 4G.
+  const std::uint64_t bounds[] = {512 * kMiB, 1 * kGiB,  2 * kGiB,  4 * kGiB,   8 * kGiB,
+                                  16 * kGiB,  32 * kGiB, 64 * kGiB, 128 * kGiB, 256 * kGiB,
+                                  512 * kGiB, 1 * kTiB,  2 * kTiB,  4 * kTiB,   8 * kTiB};
   std::string out;
   const std::size_t n = std::size(bounds);
   for (std::size_t i = 0; i + 1 < n; ++i)
@@ -172,9 +174,11 @@ Result<Plan> make_plan(const SystemInfo& info, const PlanOptions& opt) {
   why << "capture kernel need = kernel " << format_size(kKernelBytes) << " + 3 x initramfs ("
       << (info.capture_initrd_size ? "built, " : "not built yet, assumed ")
       << format_size((initrd + 1023) / 1024 * 1024) << ") + capture buffers "
-      << format_size(kCaptureWorkBytes) << " + 2 bits per 4 KiB page of RAM + "
-      << format_size(kPerCpuBytes) << " per CPU (" << cpus << (info.cpus ? "" : " assumed")
-      << "), +20%, rounded up to 16M; each range is sized for its largest RAM";
+      << format_size(kCaptureWorkBytes) << " + " << format_size(kPerGibBytes)
+      << " per GiB of RAM (vmcore page tables, page bitmaps) + " << format_size(kPerCpuBytes)
+      << " per CPU (" << cpus << (info.cpus ? "" : " assumed")
+      << "), +20%, rounded up to 8M (calibrated: a 2 GiB guest captures with 80M); each range "
+         "is sized for its largest RAM";
   if (info.mem_total_bytes) {
     plan.reservation_bytes = crashkernel_reservation(plan.crashkernel, ram);
     why << "; this system (" << (ram >> 20) << " MiB) gets "
