@@ -234,11 +234,14 @@ Result<Plan> make_plan(const SystemInfo& info, const PlanOptions& opt) {
       std::string r;
       for (const auto& n : needed) r += (r.empty() ? "" : "; ") + n;
       plan.hyperv_blacklist_reason =
-          r + "; Generation 1 " + target_name + " is on " +
-          (bus == "vmbus-ide" ? std::string("the emulated IDE controller")
-           : bus.empty()      ? std::string("an unknown bus (no mount table or --dump-target)")
-                              : "bus '" + bus + "'") +
-          ", which ata_piix takes over with prefer_ms_hyperv=0";
+          r + "; Generation 1 " + target_name +
+          (bus == "vmbus-ide"
+               ? std::string(" is on the emulated IDE controller, which ata_piix takes over with "
+                             "prefer_ms_hyperv=0")
+           : bus.empty() ? std::string(" has no sysfs entry (bus unknown): assumed to be the "
+                                       "emulated IDE disk; give --dump-target or "
+                                       "--hyperv-blacklist=never if it is not")
+                         : " is on bus '" + bus + "', not VMBus");
     } else {
       plan.hyperv_blacklist_reason =
           "kernel " + info.kernel_release.value_or("(unknown)") + " and host build " +

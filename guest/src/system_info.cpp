@@ -290,10 +290,7 @@ void detect_dump_target(SystemInfo& info, const DetectOptions& opt) {
   }
   ec.clear();
   fs::path sys = under_root(root, "/sys/class/block/" + dev);
-  if (!fs::is_symlink(sys, ec)) {
-    info.dump_target_bus = "other";
-    return;
-  }
+  if (!fs::is_symlink(sys, ec)) return; // no sysfs entry: the bus stays unknown
   std::string path = fs::read_symlink(sys, ec).string();
   // A VMBus device appears in the path as its instance GUID; its class says IDE or SCSI.
   for (const auto& part : fs::path(path)) {

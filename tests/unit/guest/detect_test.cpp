@@ -212,6 +212,14 @@ TEST(Detect, DumpTargetThroughLvmSlaves) {
   EXPECT_EQ(i.dump_target_bus, "vmbus-scsi");
 }
 
+TEST(Detect, DumpTargetWithoutSysfsEntryHasUnknownBus) {
+  FakeRoot r;
+  r.file("/proc/mounts", "/dev/sdz1 / ext4 rw 0 0\n");
+  auto i = detect(r);
+  EXPECT_EQ(i.dump_target, "sdz1");
+  EXPECT_FALSE(i.dump_target_bus);
+}
+
 TEST(Detect, DumpTargetOverride) {
   FakeRoot r;
   r.hyperv_gen1_old_host();

@@ -144,6 +144,9 @@ TEST(HypervBlacklist, Gen1OldHostNeedsIt) {
   Plan p = plan_for(r, "Microsoft Hv");
   EXPECT_TRUE(p.hyperv_blacklist) << p.hyperv_blacklist_reason;
   EXPECT_NE(p.hyperv_blacklist_reason.find("7601"), std::string::npos);
+  EXPECT_NE(p.hyperv_blacklist_reason.find("'sda' is on the emulated IDE controller"),
+            std::string::npos)
+      << p.hyperv_blacklist_reason;
   EXPECT_NE(p.capture_cmdline.find(
                 "modprobe.blacklist=hv_vmbus,hv_storvsc,hv_utils,hv_netvsc,hid_hyperv"),
             std::string::npos);
