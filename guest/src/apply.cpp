@@ -192,7 +192,6 @@ std::string standalone_unit_text() {
   return std::string("# Installed by guestdump-guest apply --mode standalone.\n"
                      "[Unit]\n"
                      "Description=Load the guestdump capture kernel (kexec on crash)\n"
-                     "Documentation=man:guestdump-guest(8)\n"
                      "After=local-fs.target\n"
                      "ConditionKernelCommandLine=crashkernel\n"
                      "ConditionPathExists=") +
@@ -253,7 +252,8 @@ Result<void> copy_backup(const std::string& path, const std::string& content, mo
 
 Result<void> write_actions(const std::string& root, const ApplyActions& actions) {
   for (const FileChange& c : actions.files) {
-    const std::string path = under_root(root, c.path);
+    // A symlinked config file is changed where it points, and stays a symlink.
+    const std::string path = resolve_under(root, c.path);
     std::error_code ec;
     fs::create_directories(fs::path(path).parent_path(), ec);
     if (ec)

@@ -16,8 +16,21 @@ std::string under_root(const std::string& root, const std::string& path) {
   return r + (path.empty() || path[0] != '/' ? "/" : "") + path;
 }
 
+std::string resolve_under(const std::string& root, const std::string& path) {
+  namespace fs = std::filesystem;
+  std::string p = under_root(root, path);
+  std::error_code ec;
+  for (int hops = 0; hops < 8 && fs::is_symlink(p, ec); ++hops) {
+    fs::path target = fs::read_symlink(p, ec);
+    if (ec) break;
+    p = target.is_absolute() ? under_root(root, target.string())
+                             : (fs::path(p).parent_path() / target).string();
+  }
+  return p;
+}
+
 std::optional<std::string> read_file_under(const std::string& root, const std::string& path) {
-  std::ifstream in(under_root(root, path), std::ios::binary);
+  std::ifstream in(resolve_under(root, path), std::ios::binary);
   if (!in) return std::nullopt;
   std::ostringstream ss;
   ss << in.rdbuf();

@@ -139,6 +139,20 @@ TEST(ApplyDebian, OnlyOurKeysChangeAndBackupsKeepTheOriginal) {
   EXPECT_EQ(r.read("/etc/default/kdump-tools.guestdump.bak"), kDebianKdumpTools);
 }
 
+TEST(ApplyDebian, SymlinkedConfigIsChangedWhereItPoints) {
+  FakeRoot r;
+  debian(r);
+  r.file("/etc/grub-real/grub", kDebianGrub);
+  std::filesystem::remove(r.at("/etc/default/grub"));
+  r.link("/etc/default/grub", "/etc/grub-real/grub"); // absolute: resolved under the root
+  Applied a = prepare(r, ApplyMode::kDistro);
+  ASSERT_TRUE(write_actions(r.path(), a.actions));
+  EXPECT_TRUE(std::filesystem::is_symlink(r.at("/etc/default/grub")));
+  EXPECT_NE(r.read("/etc/grub-real/grub").find("crashkernel=" + a.plan.crashkernel),
+            std::string::npos);
+  EXPECT_EQ(r.read("/etc/grub-real/grub.guestdump.bak"), kDebianGrub);
+}
+
 TEST(ApplyDebian, DryRunDescribesWithoutWriting) {
   FakeRoot r;
   debian(r);
