@@ -103,6 +103,15 @@ Result<CaptureResult> capture_libvirt(const std::string& uri, const std::string&
     return detail::capture_libvirt_xen(dom.get(), uri, where, std::move(res), store, opts);
   }
 
+  // No selective path for libvirt domains: it needs dump-guest-memory for the notes, and
+  // libvirtd 9.0 (Debian 12) crashes on the DUMP_COMPLETED event of a dump it did not start
+  // (seen with virsh qemu-monitor-command too). See docs/operations.md.
+  if (opts.path == CapturePath::kSelective) {
+    return make_error(ErrorCode::kUnsupported,
+                      where + ": the selective path is only for QEMU reached with --qmp; "
+                              "libvirt domains are captured through libvirt's core dump");
+  }
+
   GUESTDUMP_TRY(PendingDump pending, store.begin(meta.domain, meta.started_at));
   // libvirtd opens the path itself and hands the descriptor to QEMU: a FIFO in our private
   // dump directory (0700) makes that a stream we read, not a RAM-sized file.

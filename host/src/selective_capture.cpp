@@ -21,7 +21,6 @@
 #include "guestdump/formats/output_plan.h"
 #include "guestdump/host/capture.h"
 #include "guestdump/qmp/commands.h"
-#include "guestdump/qmp/events.h"
 #include "live_memory.h"
 
 namespace guestdump::host {
@@ -34,48 +33,32 @@ constexpr std::uint64_t kKernelTextBase = 0xffffffff80000000ull; // __START_KERN
 constexpr std::uint64_t kMaxLocalRom = 16ull << 20; // RAM blocks we copy via tiny dumps
 constexpr std::uint64_t kMaxTinyDump = 64ull << 20;
 
-// A small ELF dump of [begin, begin + length) read through a pipe into memory, then opened as
-// a DumpSource through a memfd: notes (CPU state, VMCOREINFO) and the range's bytes.
+// A small ELF dump of [begin, begin + length): notes (CPU state, VMCOREINFO) and the range's
+// bytes. QEMU writes it synchronously (no detach) into a memfd we pass it: no event to wait
+// for, and QEMU can never block on a full pipe while we wait for its reply.
 Result<std::unique_ptr<formats::DumpSource>> tiny_dump(qmp::Client& c, std::uint64_t begin,
                                                        std::uint64_t length,
                                                        std::chrono::milliseconds timeout) {
-  int p[2];
-  if (::pipe2(p, O_CLOEXEC) != 0) return errno_error("pipe", "tiny dump");
-  UniqueFd rd(p[0]), wr(p[1]);
-  auto events = c.event_queue({std::string(qmp::kDumpCompletedEvent)});
-  const std::string fdname = "guestdump-probe-" + std::to_string(::getpid());
-  GUESTDUMP_CHECK(qmp::getfd(c, fdname, wr.get()));
-  wr.reset();
-  auto started = c.execute("dump-guest-memory", {{"paging", false},
-                                                 {"protocol", qmp::fd_protocol(fdname)},
-                                                 {"detach", true},
-                                                 {"begin", begin},
-                                                 {"length", length}});
-  if (!started) {
-    (void)qmp::closefd(c, fdname);
-    return std::move(started).error();
+  if (length > kMaxTinyDump) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "probe dump of " + std::to_string(length) + " bytes is larger than allowed");
   }
   UniqueFd mem(::memfd_create("guestdump-probe", MFD_CLOEXEC));
   if (!mem.valid()) return errno_error("memfd_create", "tiny dump");
-  std::vector<std::byte> buf(1 << 20);
-  std::uint64_t total = 0;
-  while (true) {
-    GUESTDUMP_TRY(std::size_t n, read_full(rd.get(), buf, "QEMU's probe dump"));
-    if (n == 0) break;
-    total += n;
-    if (total > kMaxTinyDump) {
-      return make_error(ErrorCode::kBadData, "QEMU's probe dump is larger than expected");
-    }
-    GUESTDUMP_CHECK(write_all(mem.get(), std::span(buf).first(n), "probe dump memfd"));
-    if (n < buf.size()) break;
-  }
-  rd.reset();
-  auto ev = events.wait_for(qmp::kDumpCompletedEvent, timeout);
-  if (!ev) return std::move(ev).error().context("waiting for the probe dump");
-  GUESTDUMP_TRY(auto typed, qmp::decode_event(*ev));
-  if (const auto* d = std::get_if<qmp::DumpCompleted>(&typed);
-      d == nullptr || d->result.status != qmp::DumpStatus::kCompleted) {
-    return make_error(ErrorCode::kOs, "QEMU's probe dump failed");
+  const std::string fdname = "guestdump-probe-" + std::to_string(::getpid());
+  const int fds[] = {mem.get()};
+  GUESTDUMP_CHECK(c.execute("getfd", {{"fdname", fdname}}, qmp::kDefaultCommandTimeout, fds));
+  auto done = c.execute("dump-guest-memory",
+                        {{"paging", false},
+                         {"protocol", qmp::fd_protocol(fdname)},
+                         {"detach", false},
+                         {"begin", begin},
+                         {"length", length}},
+                        timeout);
+  // QEMU closes a getfd descriptor when a dump consumes it; closefd only matters on failure.
+  if (!done) {
+    (void)qmp::closefd(c, fdname);
+    return std::move(done).error().context("probe dump");
   }
   return formats::open_elf_core("/proc/self/fd/" + std::to_string(mem.get()));
 }

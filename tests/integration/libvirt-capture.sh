@@ -1,6 +1,7 @@
 #!/bin/bash
 # `guestdump dump DOMAIN -c qemu:///system` against a real, private libvirtd (see
-# libvirt-env.sh): a TCG domain panics (pvpanic, on_crash=preserve) and is captured by name.
+# libvirt-env.sh): a TCG domain panics (pvpanic, on_crash=preserve) and is captured by name
+# through libvirt's core dump.
 # Environment: GUESTDUMP, WORK, VALIDATORS, GUESTDUMP_FIXTURE_CACHE.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -26,23 +27,37 @@ done
 echo "domain state: $state"
 case "$state" in crashed*) ;; *) tail -5 "$WORK/guest/gd-lv.console" >&2; fail "no panic" ;; esac
 
-step "guestdump dump gd-lv -c qemu:///system"
-"$GUESTDUMP" dump gd-lv -c qemu:///system -o "$WORK/store" -d 31
-d=$(find "$WORK/store/gd-lv" -mindepth 1 -maxdepth 1 -type d ! -name '.*')
-[ -n "$d" ] || fail "no dump directory"
-grep -q 'Kernel panic - not syncing: sysrq triggered crash' "$d/dmesg.txt" || fail "dmesg.txt"
-$PY -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["status"] == "complete", j; assert j["capture_path"] == "libvirt-coredump"; assert j["uuid"], j' "$d/meta.json"
-crash --osrelease "$d/vmcore" | grep -q . || fail "crash --osrelease"
-case "$($V domstate gd-lv)" in crashed*) ;; *) fail "the domain left its crashed state" ;; esac
-
-step "virsh dump --memory-only of the same guest, converted at the same level"
+dumped() { "$GUESTDUMP" info --json "$1" | $PY -c 'import json,sys; print(json.load(sys.stdin)["pages"]["dumped"])'; }
+step "virsh dump --memory-only of the panicked guest, converted at dump level 31"
 $V dump gd-lv "$WORK/virsh.elf" --memory-only >/dev/null
-"$GUESTDUMP" verify "$d/vmcore" --against "$WORK/virsh.elf"
 "$GUESTDUMP" convert -d 31 "$WORK/virsh.elf" "$WORK/converted.kdump" >/dev/null
-a=$("$GUESTDUMP" info --json "$d/vmcore" | $PY -c 'import json,sys; print(json.load(sys.stdin)["pages"]["dumped"])')
-b=$("$GUESTDUMP" info --json "$WORK/converted.kdump" | $PY -c 'import json,sys; print(json.load(sys.stdin)["pages"]["dumped"])')
-[ "$a" = "$b" ] || fail "captured $a pages, converted $b"
-"$PY" "$VALIDATORS/kdumpcheck.py" pages "$d/vmcore" --source "$WORK/virsh.elf"
+want=$(dumped "$WORK/converted.kdump")
+
+# libvirt's core dump into a FIFO, whichever path is asked for (auto and stream).
+for path in auto stream; do
+    step "guestdump dump gd-lv -c qemu:///system --path $path"
+    rm -rf "$WORK/store"
+    "$GUESTDUMP" dump gd-lv -c qemu:///system -o "$WORK/store" -d 31 --path $path
+    d=$(find "$WORK/store/gd-lv" -mindepth 1 -maxdepth 1 -type d ! -name '.*')
+    [ -n "$d" ] || fail "no dump directory"
+    expect=libvirt-coredump
+    $PY -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["status"] == "complete", j; assert j["capture_path"] == sys.argv[2], j; assert j["uuid"], j; print("paused %.2f s" % j["pause_seconds"])' "$d/meta.json" $expect
+    grep -q 'Kernel panic - not syncing: sysrq triggered crash' "$d/dmesg.txt" || fail "dmesg.txt"
+    crash --osrelease "$d/vmcore" | grep -q . || fail "crash --osrelease"
+    case "$($V domstate gd-lv)" in crashed*) ;; *) fail "the domain left its crashed state" ;; esac
+    "$GUESTDUMP" verify "$d/vmcore" --against "$WORK/virsh.elf"
+    got=$(dumped "$d/vmcore")
+    [ "$got" = "$want" ] || fail "captured $got pages ($path), converted $want"
+    "$PY" "$VALIDATORS/kdumpcheck.py" pages "$d/vmcore" --source "$WORK/virsh.elf"
+done
+
+step "--path selective is refused for a libvirt domain, with the reason"
+if "$GUESTDUMP" dump gd-lv -c qemu:///system -o "$WORK/store2" --path selective 2> "$WORK/err"; then
+    fail "selective capture of a libvirt domain succeeded"
+fi
+cat "$WORK/err"
+grep -q "only for QEMU reached with --qmp" "$WORK/err" || fail "no clear reason"
+[ ! -d "$WORK/store2/gd-lv" ] || [ -z "$(ls -A "$WORK/store2/gd-lv")" ] || fail "store not empty"
 
 step "an unknown domain"
 if "$GUESTDUMP" dump nosuch -c qemu:///system -o "$WORK/store" 2> "$WORK/err"; then
