@@ -1,23 +1,30 @@
 #!/usr/bin/env bash
-# The main job on a built-in default: boot a throwaway Debian guest under QEMU, let it panic,
-# take QEMU's ELF dump of it, convert that to a compressed kdump file, and show what we got.
+# The main job on a built-in default: boot a throwaway Debian guest under QEMU that fills some
+# memory and panics, capture it live with `guestdump dump --qmp` (filtered, compressed kdump +
+# dmesg.txt + meta.json in a dump store), and show what we got.
+# Usage: scripts/demo.sh [STORE_DIR]   (default: build/demo)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
 build=${GUESTDUMP_BUILD_DIR:-build}
-out=${1:-$build/demo}
-mkdir -p "$out"
-chmod 700 "$out"
+gd=$build/host/guestdump
+store=${1:-$build/demo}
+guest=$build/demo-guest
+trap 'tests/fixtures/run-guest.sh stop --dir "$guest" > /dev/null 2>&1 || true' EXIT
 echo "== booting a throwaway guest that panics (QEMU/TCG, 1 GiB, fills 256 MiB first)"
 GUESTDUMP_FIXTURE_CACHE="$build/fixtures/cache" \
-  tests/fixtures/make-guest-dump.sh --out "$build/fixtures/g1024" --mem 1024 --fill 256
-echo "== converting QEMU's $(du -h "$build/fixtures/g1024/vmcore.elf" | cut -f1) ELF dump"
-"$build/host/guestdump" convert -c zlib "$build/fixtures/g1024/vmcore.elf" "$out/vmcore"
-echo "== guestdump info"
-"$build/host/guestdump" info "$out/vmcore"
-echo "== tail of the guest kernel log, read from the new dump by makedumpfile --dump-dmesg"
-makedumpfile --dump-dmesg "$out/vmcore" "$out/dmesg.txt" > /dev/null
-chmod 600 "$out/dmesg.txt"
-tail -n 12 "$out/dmesg.txt"
-echo "== dump and log are in $out"
+  tests/fixtures/run-guest.sh start --dir "$guest" --mem 1024 --fill 256 --mode panic
+echo "== guestdump dump --qmp $guest/qmp.sock (dump level 31, zlib so makedumpfile reads it too)"
+"$gd" dump --qmp "$guest/qmp.sock" -o "$store" --name demo --compress zlib
+dump=$(find "$store/demo" -mindepth 1 -maxdepth 1 -type d ! -name '.*' | sort | tail -n 1)
+echo "== guestdump info $dump/vmcore"
+"$gd" info "$dump/vmcore"
+echo "== tail of the guest's kernel log ($dump/dmesg.txt, saved during the capture)"
+tail -n 12 "$dump/dmesg.txt"
+echo "== makedumpfile --dump-dmesg reads the same log from the dump"
+makedumpfile --dump-dmesg "$dump/vmcore" "$build/demo-dmesg.txt" > /dev/null
+grep -F "Kernel panic" "$build/demo-dmesg.txt" | tail -n 1
+rm -f "$build/demo-dmesg.txt"
+echo "== the dump store"
+"$gd" list -o "$store"

@@ -94,7 +94,7 @@ capture)
     cp "$WORK/capture.img" "$stage/boot/capture.img"
     # The capture kernel's command line: what distro kdump appends, our settings, and the
     # console. guestdump.after=poweroff lets QEMU exit once the dump is written.
-    echo "console=ttyS0 irqpoll nr_cpus=1 reset_devices panic=1 acpi_no_memhotplug \
+    echo "console=ttyS0 no_timer_check irqpoll nr_cpus=1 reset_devices panic=1 acpi_no_memhotplug \
 transparent_hugepage=never novmcoredd cma=0 hugetlb_cma=0 cgroup_disable=memory audit=0 \
 numa=off mce=off guestdump.after=poweroff \
 guestdump.device-timeout=60" > "$stage/etc/capture-cmdline"
@@ -108,7 +108,7 @@ guestdump.device-timeout=60" > "$stage/etc/capture-cmdline"
     start=$SECONDS
     run_qemu "$GUEST_TIMEOUT" -m "$GUEST_MEM" -smp 2 -kernel "$cache/kernel/vmlinuz" \
         -initrd "$WORK/first.img" \
-        -append "console=ttyS0 crashkernel=$CRASHKERNEL panic=1 oops=panic" \
+        -append "console=ttyS0 no_timer_check crashkernel=$CRASHKERNEL panic=1 oops=panic" \
         -drive "file=$WORK/disk.img,format=raw,if=virtio"
     echo "guest ran $((SECONDS - start)) s"
     con=$WORK/console.log
