@@ -541,11 +541,22 @@ void Daemon::sample_once() {
       sample.at = mono_now();
       policies::HangDecision d;
       policies::HangState before;
+      bool proven_before = false;
+      bool proven_after = false;
       {
         std::lock_guard lock(hang_mu_);
         auto& det = detector(guest_key(w->uri(), s.uuid), s);
         before = det.state();
+        proven_before = det.agent_proven();
         d = det.on_sample(sample);
+        proven_after = det.agent_proven();
+      }
+      if (proven_after != proven_before) {
+        GUESTDUMP_LOG(kInfo, kLog)
+            << "'" << s.name << "': "
+            << (proven_after ? "guest agent answers; its silence now counts as hang evidence"
+                             : "guest agent gone or restarted; it must answer again before its "
+                               "silence counts");
       }
       if (d.state != before) {
         GUESTDUMP_LOG(kDebug, kLog)

@@ -10,6 +10,9 @@
 #   nospace    the store is a small tmpfs -> the daemon refuses with a clear line, writes nothing
 #   hang       a spinning guest (gd.mode=hang) whose watchdog fires -> detected and dumped
 #              (trigger "watchdog")
+#   hang-agent a guest (gd.mode=agent-hang, agent channel, no watchdog) whose fixture agent
+#              answers guest-ping for 30 s and then falls silent while its vCPUs spin ->
+#              the hang state machine calls it hung for the silent agent, dumped (trigger "hang")
 #   sigterm    SIGTERM while a dump runs (stop-timeout 0): cancelled, recorded as failed
 #   badconfig  unknown key, bad value, missing --config file, unreachable URI, unwritable store
 # Environment: GUESTDUMPD, GUESTDUMP, WORK, GUESTDUMP_FIXTURE_CACHE.
@@ -244,6 +247,49 @@ hang)
     check_dump "$d" watchdog
     grep -q "GD-HANG\|Linux version" "$d/dmesg.txt" || fail "dmesg.txt of the hung guest"
     case "$($V domstate gd-h)" in running*) ;; *) fail "gd-h not left running (after-dump preserve)" ;; esac
+    stop_daemon
+    ;;
+hang-agent)
+    libvirt_define_guest gd-ha "$WORK/guest" 256 16 agent-hang
+    # A guest-agent channel (libvirt picks the host socket path); no watchdog device.
+    $V dumpxml --inactive gd-ha > "$WORK/gd-ha.xml"
+    sed -i "s|<panic model='isa'/>|<panic model='isa'/><channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>|" "$WORK/gd-ha.xml"
+    $V define "$WORK/gd-ha.xml" >/dev/null
+    xml=$($V dumpxml gd-ha)
+    grep -q "org.qemu.guest_agent.0" <<< "$xml" || fail "no agent channel in gd-ha"
+    if grep -q "<watchdog" <<< "$xml"; then fail "gd-ha has a watchdog device"; fi
+    # A failing ping costs libvirt's own 5 s re-sync on top of the ping: an interval of 3 s
+    # keeps those samples within the detector's 3-interval plausibility window. The spin
+    # shares 2 host cores with whatever else runs, hence busy at 40%.
+    start_daemon --min-free 0 --hang-timeout 12 --hang-interval 3 --hang-grace 6 --hang-samples 3 \
+        --hang-busy-percent 40 --hang-action dump
+    step "start gd-ha; its agent answers, then falls silent"
+    $V start gd-ha >/dev/null
+    wait_for 300 "the fixture agent (console)" console_has gd-ha GD-AGENT-UP
+    wait_for 120 "libvirt to connect the agent" log_has "event agent-connected 'gd-ha'"
+    wait_for 120 "the detector to see the agent answer" \
+        log_has "'gd-ha': guest agent answers; its silence now counts"
+    console_has gd-ha GD-AGENT-ANSWERED || fail "the guest never answered a guest-ping"
+    if log_has "'gd-ha'.*hung"; then fail "gd-ha called hung while its agent answers"; fi
+    if has_dumps gd-ha 1; then fail "gd-ha dumped while its agent answers"; fi
+    wait_for 120 "the agent to stop (console)" console_has gd-ha GD-AGENT-STOPPED
+    wait_for 180 "the hang verdict" log_has "'gd-ha': hung (agent not answering for"
+    grep "'gd-ha'" "$LOG" | grep -E "hang state|hung|guest agent" | tail -8
+    wait_for 300 "the dump of gd-ha" has_dumps gd-ha 1
+    wait_for 60 "the dump to finish" log_has "dump of 'gd-ha' complete"
+    [ "$(count_dumps gd-ha)" = 1 ] || fail "$(count_dumps gd-ha) dumps of gd-ha"
+    d=$(dumps_of gd-ha)
+    check_dump "$d" hang
+    [ -s "$d/dmesg.txt" ] || fail "dmesg.txt of the hung guest is empty"
+    grep -q "Linux version" "$d/dmesg.txt" || fail "dmesg.txt lacks the boot banner"
+    if log_has "event watchdog 'gd-ha'"; then fail "a watchdog event for gd-ha"; fi
+    hung_lines=$(grep -c "'gd-ha': hung (" "$LOG" || true)
+    [ "$hung_lines" = 1 ] || fail "the hang was declared $hung_lines times"
+    # Latched: later silent samples do not dump the same hang again.
+    sleep_until=$((SECONDS + 12))
+    while [ "$SECONDS" -lt "$sleep_until" ]; do sleep 1; done
+    [ "$(count_dumps gd-ha)" = 1 ] || fail "the same hang was dumped again"
+    $V destroy gd-ha >/dev/null 2>&1 || true
     stop_daemon
     ;;
 sigterm)

@@ -180,6 +180,26 @@ TEST(HangDetector, DisconnectedAgentMustAnswerAgainBeforeSilenceCounts) {
   EXPECT_EQ(s.fail_until_action(), 7);
 }
 
+TEST(HangDetector, AgentProofIsVisible) {
+  Sim s;
+  EXPECT_FALSE(s.d.agent_proven());
+  s.feed(A::kFailed); // connected but silent since boot: not proven
+  EXPECT_FALSE(s.d.agent_proven());
+  s.feed(A::kAnswered); // during grace: the answer still proves the agent
+  EXPECT_EQ(s.d.state(), S::kGrace);
+  EXPECT_TRUE(s.d.agent_proven());
+  s.feed(A::kUnknown); // no news keeps it
+  EXPECT_TRUE(s.d.agent_proven());
+  s.feed(A::kFailed); // silence does not unprove it: that is the evidence
+  EXPECT_TRUE(s.d.agent_proven());
+  s.feed(A::kNotConnected);
+  EXPECT_FALSE(s.d.agent_proven());
+  s.feed(A::kAnswered);
+  EXPECT_TRUE(s.d.agent_proven());
+  s.feed(A::kFailed, 0.0, L::kShutOff);
+  EXPECT_FALSE(s.d.agent_proven());
+}
+
 TEST(HangDetector, UnprobedSampleChangesNothing) {
   Sim s;
   s.boot_healthy();

@@ -115,6 +115,9 @@ public:
   HangDecision on_event(GuestEvent event);
 
   HangState state() const { return state_; }
+  /// The guest agent answered since the guest last (re)started and has not disconnected since:
+  /// only then is its silence hang evidence.
+  bool agent_proven() const { return agent_proven_; }
   /// Configuration reload: keeps the current state and evidence.
   void set_policy(HangPolicy policy, HangAction action) {
     policy_ = policy;
