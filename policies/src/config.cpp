@@ -405,6 +405,15 @@ Result<> validate(const PolicyConfig& config) {
   if (h.interval <= Duration::zero()) {
     return invalid("hang-interval", seconds_text(h.interval), "must be positive");
   }
+  if (h.interval < std::chrono::seconds(2)) {
+    // Once a guest agent has timed out, libvirt re-syncs it before the next command with its
+    // own 5 s timeout, so a silent agent holds each sample about 5 s; below 2 s that is more
+    // than 3 intervals, every such sample would count as a clock jump and the hang would
+    // never be called.
+    return invalid("hang-interval", seconds_text(h.interval),
+                   "must be at least 2 (a silent guest agent holds each sample for libvirt's "
+                   "5 s re-sync)");
+  }
   if (h.interval > h.timeout) {
     return invalid("hang-interval", seconds_text(h.interval),
                    "must not exceed hang-timeout (" + seconds_text(h.timeout) + ")");

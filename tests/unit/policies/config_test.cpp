@@ -192,6 +192,10 @@ TEST(Validate, NamesTheBadKey) {
             "invalid value '-5' for 'hang-timeout': must not be negative");
   EXPECT_EQ(check([](PolicyConfig& c) { c.hang.interval = 0s; }),
             "invalid value '0' for 'hang-interval': must be positive");
+  EXPECT_EQ(check([](PolicyConfig& c) { c.hang.interval = 1s; }),
+            "invalid value '1' for 'hang-interval': must be at least 2 (a silent guest agent "
+            "holds each sample for libvirt's 5 s re-sync)");
+  EXPECT_EQ(check([](PolicyConfig& c) { c.hang.interval = 2s; }), "ok");
   EXPECT_EQ(check([](PolicyConfig& c) { c.hang.interval = 121s; }),
             "invalid value '121' for 'hang-interval': must not exceed hang-timeout (120)");
   EXPECT_EQ(check([](PolicyConfig& c) { c.hang.grace = -1s; }),
