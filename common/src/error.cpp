@@ -1,4 +1,5 @@
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "guestdump/common/result.h"
@@ -20,6 +21,12 @@ Error errno_error(std::string_view op, std::string_view object) {
 
 Error make_error(ErrorCode code, std::string message) {
   return Error{code, std::move(message), 0};
+}
+
+std::string hex(std::uint64_t value) {
+  char b[24];
+  std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(value));
+  return b;
 }
 
 } // namespace guestdump

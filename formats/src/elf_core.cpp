@@ -26,12 +26,6 @@ template <typename T> T load_le(std::span<const std::byte> b, std::size_t off) {
   return v;
 }
 
-std::string hex(std::uint64_t v) {
-  char b[24];
-  std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
-  return b;
-}
-
 class ElfCoreSource final : public DumpSource {
 public:
   ElfCoreSource(MappedFile file, DumpMetadata meta, std::vector<Segment> segs)

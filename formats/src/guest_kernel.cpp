@@ -22,12 +22,6 @@ constexpr std::uint64_t kSectionPresent = 1;        // SECTION_MARKED_PRESENT
 constexpr std::uint64_t kSectionMapMask = ~0x1fULL; // ~(SECTION_MAP_LAST_BIT (1<<5) - 1)
 constexpr std::size_t kCacheSlots = 32;
 
-std::string hex(std::uint64_t v) {
-  char b[24];
-  std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
-  return b;
-}
-
 std::uint64_t div_up(std::uint64_t a, std::uint64_t b) {
   return a / b + (a % b != 0 ? 1 : 0);
 }

@@ -9,12 +9,6 @@
 namespace guestdump::formats {
 namespace {
 
-std::string hex(std::uint64_t v) {
-  char b[24];
-  std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
-  return b;
-}
-
 Error bad(std::string msg) {
   return make_error(ErrorCode::kBadData, std::move(msg));
 }

@@ -12,12 +12,6 @@ constexpr std::uint64_t kPresent = 1;
 constexpr std::uint64_t kPse = 1 << 7;
 constexpr std::size_t kUtsLen = 65;
 
-std::string hex(std::uint64_t v) {
-  char b[24];
-  std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
-  return b;
-}
-
 } // namespace
 
 PhysicalMemory::PhysicalMemory(const DumpSource& src)

@@ -37,12 +37,6 @@ constexpr std::size_t kTextStartLen = sizeof kTextStart - 1;
 constexpr std::size_t kQemuCr0 = 8 + 18 * 8 + 10 * 24;
 constexpr std::size_t kQemuCpuStateMin = kQemuCr0 + 5 * 8;
 
-std::string hex(std::uint64_t v) {
-  char b[24];
-  std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
-  return b;
-}
-
 template <typename T> T load(const std::byte* p) {
   T v;
   std::memcpy(&v, p, sizeof v);

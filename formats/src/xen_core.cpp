@@ -62,12 +62,6 @@ template <typename T> void store(std::vector<std::byte>& b, std::size_t off, T v
   std::memcpy(b.data() + off, &v, sizeof v);
 }
 
-std::string hex(std::uint64_t v) {
-  char b[24];
-  std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
-  return b;
-}
-
 Error bad(std::string msg) {
   return make_error(ErrorCode::kBadData, std::move(msg));
 }

@@ -11,6 +11,7 @@
 //   consume:    in main(): print "guestdump: error: " + r.error().what() and exit 1.
 
 #include <cassert>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -54,6 +55,8 @@ Error errno_error(std::string_view op, std::string_view object, int err);
 /// Same, taking the current errno.
 Error errno_error(std::string_view op, std::string_view object);
 Error make_error(ErrorCode code, std::string message);
+/// "0x1f000": how error messages write addresses, offsets and raw values.
+std::string hex(std::uint64_t value);
 
 template <typename T = void> class [[nodiscard]] Result {
 public:
