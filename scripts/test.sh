@@ -6,6 +6,13 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
 build=${GUESTDUMP_BUILD_DIR:-build}
+# The integration tier keeps three guest dumps (128 MiB, 1 GiB, 4 GiB, sparse) and each test
+# removes its own work directory when it passes; the free space is printed so that a full disk
+# on a CI machine is seen for what it is.
+disk() { echo "test.sh: $1: $(df -h --output=avail "$build" | tail -1 | tr -d ' ') free, build tree $(du -sh "$build" 2>/dev/null | cut -f1)"; }
+disk "before the tests"
 ctest --test-dir "$build" -L unit --output-on-failure
 ctest --test-dir "$build" -L integration --output-on-failure
+disk "after the integration tier"
 ctest --test-dir "$build" -L e2e --output-on-failure
+disk "after the e2e tier"
