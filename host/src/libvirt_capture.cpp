@@ -9,37 +9,30 @@
 #include <thread>
 
 #include <fcntl.h>
-#include <libvirt/libvirt.h>
-#include <libvirt/virterror.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "capture_internal.h"
 #include "guestdump/common/log.h"
 #include "guestdump/common/unique_fd.h"
+#include "libvirt_api.h"
 #include "xen_capture.h"
 
 namespace guestdump::host {
 
 namespace {
 
-// libvirt prints every error to stderr unless told otherwise; we return errors instead.
-void quiet_libvirt() {
-  static std::once_flag once;
-  std::call_once(once, [] { virSetErrorFunc(nullptr, [](void*, virErrorPtr) {}); });
-}
-
 std::string last_libvirt_error() {
-  virErrorPtr e = virGetLastError();
+  virErrorPtr e = lv().virGetLastError();
   return e != nullptr && e->message != nullptr ? e->message : "unknown libvirt error";
 }
 
 struct ConnectCloser {
   // virConnectClose returns the remaining reference count; nothing to do with it here.
-  void operator()(virConnectPtr c) const noexcept { (void)virConnectClose(c); }
+  void operator()(virConnectPtr c) const noexcept { (void)lv().virConnectClose(c); }
 };
 struct DomainFreer {
-  void operator()(virDomainPtr d) const noexcept { virDomainFree(d); }
+  void operator()(virDomainPtr d) const noexcept { lv().virDomainFree(d); }
 };
 using Connection = std::unique_ptr<virConnect, ConnectCloser>;
 using Domain = std::unique_ptr<virDomain, DomainFreer>;
@@ -67,7 +60,7 @@ std::string state_name(int state, int reason) {
 
 std::string domain_state(virDomainPtr d) {
   int state = 0, reason = 0;
-  if (virDomainGetState(d, &state, &reason, 0) != 0) return "unknown";
+  if (lv().virDomainGetState(d, &state, &reason, 0) != 0) return "unknown";
   return state_name(state, reason);
 }
 
@@ -75,29 +68,29 @@ std::string domain_state(virDomainPtr d) {
 
 Result<CaptureResult> capture_libvirt(const std::string& uri, const std::string& domain,
                                       const DumpStore& store, const CaptureOptions& opts) {
-  quiet_libvirt();
   const std::string where = "capture '" + domain + "' on " + uri;
-  Connection conn(virConnectOpen(uri.c_str()));
+  if (auto r = load_libvirt(); !r) return std::move(r).error().context(where);
+  Connection conn(lv().virConnectOpen(uri.c_str()));
   if (!conn) return make_error(ErrorCode::kNotFound, where + ": " + last_libvirt_error());
-  Domain dom(virDomainLookupByName(conn.get(), domain.c_str()));
-  if (!dom) dom.reset(virDomainLookupByUUIDString(conn.get(), domain.c_str()));
+  Domain dom(lv().virDomainLookupByName(conn.get(), domain.c_str()));
+  if (!dom) dom.reset(lv().virDomainLookupByUUIDString(conn.get(), domain.c_str()));
   if (!dom) return make_error(ErrorCode::kNotFound, where + ": no such domain");
-  const char* name = virDomainGetName(dom.get());
+  const char* name = lv().virDomainGetName(dom.get());
   char uuid[VIR_UUID_STRING_BUFLEN] = {};
-  (void)virDomainGetUUIDString(dom.get(), uuid);
+  (void)lv().virDomainGetUUIDString(dom.get(), uuid);
 
   CaptureResult res;
   res.meta = detail::initial_meta(opts, opts.domain.empty() ? std::string(name) : opts.domain, uuid,
                                   "libvirt-coredump");
   DumpMeta& meta = res.meta;
   res.run_state_before = domain_state(dom.get());
-  int active = virDomainIsActive(dom.get());
+  int active = lv().virDomainIsActive(dom.get());
   if (active != 1) {
     return make_error(ErrorCode::kInvalidArgument,
                       where + ": the domain is not running (" + res.run_state_before + ")");
   }
   // Xen (libxl) writes xc_core, not a stream we can convert as it arrives.
-  const char* conn_type = virConnectGetType(conn.get());
+  const char* conn_type = lv().virConnectGetType(conn.get());
   if (libvirt_dump_method(uri, conn_type != nullptr ? conn_type : "") ==
       LibvirtDumpMethod::kXenCoreFile) {
     return detail::capture_libvirt_xen(dom.get(), uri, where, std::move(res), store, opts);
@@ -122,8 +115,8 @@ Result<CaptureResult> capture_libvirt(const std::string& uri, const std::string&
   std::string dump_error;
   const auto pause_start = std::chrono::steady_clock::now();
   std::thread dumper([&] {
-    rc = virDomainCoreDumpWithFormat(dom.get(), fifo.c_str(), VIR_DOMAIN_CORE_DUMP_FORMAT_RAW,
-                                     VIR_DUMP_MEMORY_ONLY);
+    rc = lv().virDomainCoreDumpWithFormat(dom.get(), fifo.c_str(), VIR_DOMAIN_CORE_DUMP_FORMAT_RAW,
+                                          VIR_DUMP_MEMORY_ONLY);
     if (rc != 0) {
       dump_error = last_libvirt_error();
       // Release our open() below if libvirt failed before opening the FIFO.

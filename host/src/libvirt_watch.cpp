@@ -9,13 +9,10 @@
 #include <mutex>
 #include <thread>
 
-#include <libvirt/libvirt-qemu.h>
-#include <libvirt/libvirt.h>
-#include <libvirt/virterror.h>
-
 #include "guestdump/common/log.h"
 #include "guestdump/host/guest_agent.h"
 #include "guestdump/host/watcher.h"
+#include "libvirt_api.h"
 
 namespace guestdump::host {
 
@@ -24,20 +21,20 @@ namespace {
 constexpr const char* kLog = "watch";
 
 std::string last_error() {
-  virErrorPtr e = virGetLastError();
+  virErrorPtr e = lv().virGetLastError();
   return e != nullptr && e->message != nullptr ? e->message : "unknown libvirt error";
 }
 
 int last_error_code() {
-  virErrorPtr e = virGetLastError();
+  virErrorPtr e = lv().virGetLastError();
   return e != nullptr ? e->code : 0;
 }
 
 struct ConnUnref {
-  void operator()(virConnectPtr c) const noexcept { (void)virConnectClose(c); }
+  void operator()(virConnectPtr c) const noexcept { (void)lv().virConnectClose(c); }
 };
 struct DomFree {
-  void operator()(virDomainPtr d) const noexcept { virDomainFree(d); }
+  void operator()(virDomainPtr d) const noexcept { lv().virDomainFree(d); }
 };
 using ConnRef = std::unique_ptr<virConnect, ConnUnref>;
 using DomRef = std::unique_ptr<virDomain, DomFree>;
@@ -50,12 +47,12 @@ std::thread g_loop_thread;
 
 std::string uuid_of(virDomainPtr d) {
   char buf[VIR_UUID_STRING_BUFLEN] = {};
-  if (virDomainGetUUIDString(d, buf) != 0) return {};
+  if (lv().virDomainGetUUIDString(d, buf) != 0) return {};
   return buf;
 }
 
 std::string name_of(virDomainPtr d) {
-  const char* n = virDomainGetName(d);
+  const char* n = lv().virDomainGetName(d);
   return n != nullptr ? n : "";
 }
 
@@ -84,10 +81,10 @@ DomainStatus status_of(virDomainPtr d) {
   DomainStatus s;
   s.name = name_of(d);
   s.uuid = uuid_of(d);
-  const unsigned id = virDomainGetID(d);
+  const unsigned id = lv().virDomainGetID(d);
   s.id = id == static_cast<unsigned>(-1) ? -1 : static_cast<int>(id);
   int state = 0, reason = 0;
-  if (virDomainGetState(d, &state, &reason, 0) == 0) {
+  if (lv().virDomainGetState(d, &state, &reason, 0) == 0) {
     s.state = run_state(state);
     s.reason = reason;
     s.panicked = (state == VIR_DOMAIN_CRASHED && reason == VIR_DOMAIN_CRASHED_PANICKED) ||
@@ -96,22 +93,22 @@ DomainStatus status_of(virDomainPtr d) {
     s.migrating = state == VIR_DOMAIN_PAUSED &&
                   (reason == VIR_DOMAIN_PAUSED_MIGRATION || reason == VIR_DOMAIN_PAUSED_POSTCOPY);
   }
-  s.persistent = virDomainIsPersistent(d) == 1;
+  s.persistent = lv().virDomainIsPersistent(d) == 1;
   virDomainInfo info{};
-  if (virDomainGetInfo(d, &info) == 0) {
+  if (lv().virDomainGetInfo(d, &info) == 0) {
     s.memory_bytes = static_cast<std::uint64_t>(std::max(info.memory, info.maxMem)) * 1024;
     s.vcpus = std::max<unsigned>(1, info.nrVirtCpu);
   }
   if (s.id >= 0) {
     virDomainJobInfo job{};
-    if (virDomainGetJobInfo(d, &job) == 0) s.job_active = job.type != VIR_DOMAIN_JOB_NONE;
+    if (lv().virDomainGetJobInfo(d, &job) == 0) s.job_active = job.type != VIR_DOMAIN_JOB_NONE;
   }
-  if (char* xml = virDomainGetXMLDesc(d, 0)) {
+  if (char* xml = lv().virDomainGetXMLDesc(d, 0)) {
     s.has_agent_channel = std::strstr(xml, "org.qemu.guest_agent.0") != nullptr;
     std::free(xml);
   }
-  if (char* md = virDomainGetMetadata(d, VIR_DOMAIN_METADATA_ELEMENT, kMetadataNamespace,
-                                      VIR_DOMAIN_AFFECT_CURRENT)) {
+  if (char* md = lv().virDomainGetMetadata(d, VIR_DOMAIN_METADATA_ELEMENT, kMetadataNamespace,
+                                           VIR_DOMAIN_AFFECT_CURRENT)) {
     s.metadata = md;
     std::free(md);
   }
@@ -286,7 +283,9 @@ struct LibvirtWatcher::Impl {
   // --- connection management --------------------------------------------------------------
 
   Result<void> open_and_register() {
-    virConnectPtr c = virConnectOpen(opt.uri.c_str());
+    if (auto r = load_libvirt(); !r)
+      return std::move(r).error().context("connect to '" + opt.uri + "'");
+    virConnectPtr c = lv().virConnectOpen(opt.uri.c_str());
     if (c == nullptr) {
       return make_error(ErrorCode::kNotFound,
                         "cannot connect to libvirt at '" + opt.uri + "': " + last_error());
@@ -295,8 +294,8 @@ struct LibvirtWatcher::Impl {
     auto fail = [&](const char* what) {
       Error e = make_error(ErrorCode::kOs, "register " + std::string(what) + " events on '" +
                                                opt.uri + "': " + last_error());
-      for (int id : ids) (void)virConnectDomainEventDeregisterAny(c, id);
-      (void)virConnectClose(c);
+      for (int id : ids) (void)lv().virConnectDomainEventDeregisterAny(c, id);
+      (void)lv().virConnectClose(c);
       return e;
     };
     const struct {
@@ -311,7 +310,7 @@ struct LibvirtWatcher::Impl {
          "agent-lifecycle"},
     };
     for (const auto& r : regs) {
-      int id = virConnectDomainEventRegisterAny(c, nullptr, r.id, r.cb, this, nullptr);
+      int id = lv().virConnectDomainEventRegisterAny(c, nullptr, r.id, r.cb, this, nullptr);
       if (id < 0) {
         // Agent lifecycle events need libvirt 1.2.11 and a QEMU driver; other drivers (Xen)
         // may not have them: carry on without.
@@ -324,8 +323,8 @@ struct LibvirtWatcher::Impl {
       ids.push_back(id);
     }
     if (opt.keepalive_interval.count() > 0 &&
-        virConnectSetKeepAlive(c, static_cast<int>(opt.keepalive_interval.count()),
-                               opt.keepalive_count) < 0) {
+        lv().virConnectSetKeepAlive(c, static_cast<int>(opt.keepalive_interval.count()),
+                                    opt.keepalive_count) < 0) {
       // Local (unix socket) URIs to some drivers do not support keepalive: the close
       // callback still reports EOF.
       GUESTDUMP_LOG(kDebug, kLog) << opt.uri << ": no keepalive: " << last_error();
@@ -336,11 +335,11 @@ struct LibvirtWatcher::Impl {
       callbacks = ids;
       lost = false;
     }
-    if (virConnectRegisterCloseCallback(c, on_close, this, nullptr) < 0) {
+    if (lv().virConnectRegisterCloseCallback(c, on_close, this, nullptr) < 0) {
       GUESTDUMP_LOG(kWarn, kLog) << opt.uri << ": no close callback: " << last_error();
     }
     // A close between virConnectOpen and the registration above would go unnoticed.
-    if (virConnectIsAlive(c) != 1) {
+    if (lv().virConnectIsAlive(c) != 1) {
       std::lock_guard lock(mu);
       lost = true;
     }
@@ -357,9 +356,9 @@ struct LibvirtWatcher::Impl {
       ids.swap(callbacks);
     }
     if (c == nullptr) return;
-    for (int id : ids) (void)virConnectDomainEventDeregisterAny(c, id);
-    (void)virConnectUnregisterCloseCallback(c, on_close);
-    (void)virConnectClose(c);
+    for (int id : ids) (void)lv().virConnectDomainEventDeregisterAny(c, id);
+    (void)lv().virConnectUnregisterCloseCallback(c, on_close);
+    (void)lv().virConnectClose(c);
   }
 
   void reconnect_main() {
@@ -395,7 +394,7 @@ struct LibvirtWatcher::Impl {
   ConnRef ref() const {
     std::lock_guard lock(mu);
     if (conn == nullptr) return nullptr;
-    (void)virConnectRef(conn);
+    (void)lv().virConnectRef(conn);
     return ConnRef(conn);
   }
 
@@ -404,7 +403,7 @@ struct LibvirtWatcher::Impl {
     if (!c) {
       return make_error(ErrorCode::kOs, "not connected to '" + opt.uri + "' (reconnecting)");
     }
-    DomRef d(virDomainLookupByUUIDString(c.get(), uuid.c_str()));
+    DomRef d(lv().virDomainLookupByUUIDString(c.get(), uuid.c_str()));
     if (!d) {
       return make_error(ErrorCode::kNotFound,
                         "domain " + uuid + " on '" + opt.uri + "': " + last_error());
@@ -426,15 +425,14 @@ struct LibvirtWatcher::Impl {
 Result<void> LibvirtWatcher::start_event_loop() {
   std::lock_guard lock(g_loop_mu);
   if (g_loop_started) return {};
-  // libvirt prints every error to stderr unless told otherwise; we return errors instead.
-  virSetErrorFunc(nullptr, [](void*, virErrorPtr) {});
-  if (virEventRegisterDefaultImpl() < 0) {
+  if (auto r = load_libvirt(); !r) return std::move(r).error().context("libvirt event loop");
+  if (lv().virEventRegisterDefaultImpl() < 0) {
     return make_error(ErrorCode::kOs, "libvirt event loop: " + last_error());
   }
   g_loop_stop = false;
   g_loop_thread = std::thread([] {
     while (!g_loop_stop.load()) {
-      if (virEventRunDefaultImpl() < 0) {
+      if (lv().virEventRunDefaultImpl() < 0) {
         GUESTDUMP_LOG(kError, kLog) << "libvirt event loop: " << last_error();
       }
     }
@@ -448,10 +446,10 @@ void LibvirtWatcher::stop_event_loop() {
   if (!g_loop_started) return;
   g_loop_stop = true;
   // A zero timeout fires on the next iteration, which wakes the loop so it sees the flag.
-  int t = virEventAddTimeout(
+  int t = lv().virEventAddTimeout(
       0, [](int, void*) {}, nullptr, nullptr);
   g_loop_thread.join();
-  if (t >= 0) (void)virEventRemoveTimeout(t);
+  if (t >= 0) (void)lv().virEventRemoveTimeout(t);
   g_loop_started = false;
 }
 
@@ -486,14 +484,14 @@ void LibvirtWatcher::stop() {
 
 bool LibvirtWatcher::connected() const {
   ConnRef c = impl_->ref();
-  return c && virConnectIsAlive(c.get()) == 1;
+  return c && lv().virConnectIsAlive(c.get()) == 1;
 }
 
 Result<std::vector<DomainStatus>> LibvirtWatcher::domains(bool with_stats) const {
   ConnRef c = impl_->ref();
   if (!c) return make_error(ErrorCode::kOs, "not connected to '" + options_.uri + "'");
   virDomainPtr* list = nullptr;
-  int n = virConnectListAllDomains(c.get(), &list, 0);
+  int n = lv().virConnectListAllDomains(c.get(), &list, 0);
   if (n < 0) {
     return make_error(ErrorCode::kOs, "list domains on '" + options_.uri + "': " + last_error());
   }
@@ -503,17 +501,17 @@ Result<std::vector<DomainStatus>> LibvirtWatcher::domains(bool with_stats) const
   }
   if (with_stats && n > 0) {
     virDomainStatsRecordPtr* recs = nullptr;
-    int m = virDomainListGetStats(list, VIR_DOMAIN_STATS_VCPU, &recs,
-                                  VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE);
+    int m = lv().virDomainListGetStats(list, VIR_DOMAIN_STATS_VCPU, &recs,
+                                       VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE);
     for (int i = 0; i < m; ++i) {
       const std::string u = uuid_of(recs[i]->dom);
       for (DomainStatus& s : out) {
         if (s.uuid == u) s.vcpu_time_ns = vcpu_time(recs[i]);
       }
     }
-    if (recs != nullptr) virDomainStatsRecordListFree(recs);
+    if (recs != nullptr) lv().virDomainStatsRecordListFree(recs);
   }
-  for (int i = 0; i < n; ++i) virDomainFree(list[i]);
+  for (int i = 0; i < n; ++i) lv().virDomainFree(list[i]);
   std::free(list);
   return out;
 }
@@ -524,21 +522,21 @@ Result<DomainStatus> LibvirtWatcher::domain(const std::string& uuid, bool with_s
   if (with_stats && s.id >= 0) {
     virDomainPtr doms[2] = {cd.second.get(), nullptr};
     virDomainStatsRecordPtr* recs = nullptr;
-    int m = virDomainListGetStats(doms, VIR_DOMAIN_STATS_VCPU, &recs, 0);
+    int m = lv().virDomainListGetStats(doms, VIR_DOMAIN_STATS_VCPU, &recs, 0);
     if (m > 0) s.vcpu_time_ns = vcpu_time(recs[0]);
-    if (recs != nullptr) virDomainStatsRecordListFree(recs);
+    if (recs != nullptr) lv().virDomainStatsRecordListFree(recs);
   }
   return s;
 }
 
 Result<AgentPing> LibvirtWatcher::ping_agent(const std::string& uuid, int timeout_seconds) const {
   GUESTDUMP_TRY(auto cd, impl_->lookup(uuid));
-  char* xml = virDomainGetXMLDesc(cd.second.get(), 0);
+  char* xml = lv().virDomainGetXMLDesc(cd.second.get(), 0);
   const bool channel = xml != nullptr && std::strstr(xml, "org.qemu.guest_agent.0") != nullptr;
   std::free(xml);
   if (!channel) return AgentPing::kNotInstalled;
-  char* reply =
-      virDomainQemuAgentCommand(cd.second.get(), R"({"execute":"guest-ping"})", timeout_seconds, 0);
+  char* reply = lv().virDomainQemuAgentCommand(cd.second.get(), R"({"execute":"guest-ping"})",
+                                               timeout_seconds, 0);
   if (reply != nullptr) {
     std::free(reply);
     return AgentPing::kAnswered;
@@ -561,7 +559,7 @@ Result<std::uint64_t> LibvirtWatcher::read_vmcoreinfo_address(const std::string&
   virDomainPtr d = cd.second.get();
   const std::string what = "'" + name_of(d) + "': agent read of " + std::string(kSysfsVmcoreinfo);
   auto command = [&](const std::string& cmd) -> Result<std::string> {
-    char* reply = virDomainQemuAgentCommand(d, cmd.c_str(), timeout_seconds, 0);
+    char* reply = lv().virDomainQemuAgentCommand(d, cmd.c_str(), timeout_seconds, 0);
     if (reply == nullptr) return make_error(ErrorCode::kOs, what + ": " + last_error());
     std::string r(reply);
     std::free(reply);
@@ -583,23 +581,25 @@ Result<std::uint64_t> LibvirtWatcher::read_vmcoreinfo_address(const std::string&
 
 Result<void> LibvirtWatcher::inject_nmi(const std::string& uuid) const {
   return impl_->domain_call(uuid, "inject NMI into",
-                            [](virDomainPtr d) { return virDomainInjectNMI(d, 0); });
+                            [](virDomainPtr d) { return lv().virDomainInjectNMI(d, 0); });
 }
 
 Result<void> LibvirtWatcher::resume(const std::string& uuid) const {
-  return impl_->domain_call(uuid, "resume", [](virDomainPtr d) { return virDomainResume(d); });
+  return impl_->domain_call(uuid, "resume", [](virDomainPtr d) { return lv().virDomainResume(d); });
 }
 
 Result<void> LibvirtWatcher::reset(const std::string& uuid) const {
-  return impl_->domain_call(uuid, "reset", [](virDomainPtr d) { return virDomainReset(d, 0); });
+  return impl_->domain_call(uuid, "reset",
+                            [](virDomainPtr d) { return lv().virDomainReset(d, 0); });
 }
 
 Result<void> LibvirtWatcher::destroy(const std::string& uuid) const {
-  return impl_->domain_call(uuid, "destroy", [](virDomainPtr d) { return virDomainDestroy(d); });
+  return impl_->domain_call(uuid, "destroy",
+                            [](virDomainPtr d) { return lv().virDomainDestroy(d); });
 }
 
 Result<void> LibvirtWatcher::create(const std::string& uuid) const {
-  return impl_->domain_call(uuid, "start", [](virDomainPtr d) { return virDomainCreate(d); });
+  return impl_->domain_call(uuid, "start", [](virDomainPtr d) { return lv().virDomainCreate(d); });
 }
 
 } // namespace guestdump::host

@@ -8,12 +8,12 @@
 #include <ctime>
 #include <string_view>
 
-#include <libvirt/virterror.h>
 #include <unistd.h>
 
 #include "capture_internal.h"
 #include "guestdump/common/log.h"
 #include "guestdump/formats/convert.h"
+#include "libvirt_api.h"
 
 namespace guestdump::host {
 
@@ -93,7 +93,7 @@ namespace detail {
 namespace {
 
 std::string libvirt_message() {
-  virErrorPtr e = virGetLastError();
+  virErrorPtr e = lv().virGetLastError();
   return e != nullptr && e->message != nullptr ? e->message : "unknown libvirt error";
 }
 
@@ -126,7 +126,7 @@ Result<CaptureResult> capture_libvirt_xen(virDomainPtr dom, const std::string& u
   const auto start = std::chrono::steady_clock::now();
   // No flags: libxl pauses a running guest for the dump and unpauses it afterwards. (LIVE and
   // CRASH are the only flags it accepts; MEMORY_ONLY and the format API are QEMU's.)
-  const int rc = virDomainCoreDump(dom, core.path.c_str(), 0);
+  const int rc = lv().virDomainCoreDump(dom, core.path.c_str(), 0);
   meta.pause_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (rc != 0) {

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include <libvirt/libvirt.h>
+#include <libvirt/libvirt.h> // types only; functions through libvirt_api.h
 
 #include "guestdump/common/result.h"
 #include "guestdump/host/capture.h"
