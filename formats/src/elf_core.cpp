@@ -1,12 +1,15 @@
 // ELF core reader: QEMU/libvirt dump-guest-memory output, /proc/vmcore, makedumpfile -E.
 // libelf parses the headers (it handles PN_XNUM and e_phoff wherever it points — QEMU >= 7.2
-// puts a section header first); page data is read from our own read-only mapping.
+// puts a section header first). Everything is read with pread(), nothing is mapped: mmap() of
+// /proc/vmcore builds page tables for the whole old memory at once (about 2 MiB per GiB), which
+// a capture kernel in a small crashkernel= reservation cannot spare.
 
 #include <algorithm>
 #include <cstring>
 
 #include <fcntl.h>
 #include <gelf.h>
+#include <sys/stat.h>
 
 #include "elf_core_layout.h"
 #include "elf_handles.h"
@@ -28,16 +31,16 @@ template <typename T> T load_le(std::span<const std::byte> b, std::size_t off) {
 
 class ElfCoreSource final : public DumpSource {
 public:
-  ElfCoreSource(MappedFile file, DumpMetadata meta, std::vector<Segment> segs)
-      : file_(std::move(file)), meta_(std::move(meta)), segs_(std::move(segs)) {}
+  ElfCoreSource(UniqueFd fd, DumpMetadata meta, std::vector<Segment> segs)
+      : fd_(std::move(fd)), meta_(std::move(meta)), segs_(std::move(segs)) {}
   const DumpMetadata& metadata() const override { return meta_; }
   std::unique_ptr<PageReader> make_reader() const override;
 
-  const MappedFile& file() const { return file_; }
+  int fd() const { return fd_.get(); }
   const std::vector<Segment>& segments() const { return segs_; }
 
 private:
-  MappedFile file_;
+  UniqueFd fd_;
   DumpMetadata meta_;
   std::vector<Segment> segs_; // sorted by paddr, non-overlapping
 };
@@ -93,7 +96,7 @@ private:
   static constexpr std::size_t kWindow = 256 * 1024;
 
   Result<void> load(std::uint64_t pfn, std::uint64_t offset, std::span<std::byte> out) {
-    auto r = pread_exact(src_.file().fd(), out, offset, src_.metadata().path);
+    auto r = pread_exact(src_.fd(), out, offset, src_.metadata().path);
     if (!r) {
       win_len_ = 0;
       Error e = std::move(r).error();
@@ -302,15 +305,43 @@ Result<ElfCoreLayout> parse_elf_core_head(std::span<const std::byte> head, std::
 } // namespace detail
 
 Result<std::unique_ptr<DumpSource>> open_elf_core(const std::string& path) {
-  GUESTDUMP_TRY(MappedFile file, MappedFile::open(path));
-  // Only the header pages of the mapping are touched; page data is read with pread().
-  auto bytes = file.bytes();
-  auto same = [bytes](std::uint64_t a, std::uint64_t b, std::uint64_t n) {
-    return std::memcmp(bytes.data() + a, bytes.data() + b, n) == 0;
+  GUESTDUMP_TRY(UniqueFd fd, UniqueFd::open(path, O_RDONLY));
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return errno_error("stat", path);
+  if (!S_ISREG(st.st_mode)) {
+    return make_error(ErrorCode::kUnsupported, "open '" + path + "': not a regular file");
+  }
+  const auto file_size = static_cast<std::uint64_t>(st.st_size);
+  // The head grows until elf_core_head_size() is satisfied (a few rounds at most) or the file
+  // ends; a head cut short by the end of the file gets parse_elf_core_head()'s own error.
+  std::vector<std::byte> head;
+  std::uint64_t want = std::min<std::uint64_t>(file_size, 64 * 1024);
+  for (;;) {
+    const std::size_t have = head.size();
+    head.resize(static_cast<std::size_t>(want));
+    GUESTDUMP_CHECK(pread_exact(fd.get(), std::span(head).subspan(have), have, path));
+    GUESTDUMP_TRY(std::uint64_t need, detail::elf_core_head_size(head));
+    if (need <= head.size() || head.size() == file_size) break;
+    want = std::min(need, file_size);
+  }
+  // Alias check for the /proc/vmcore kernel-text segment: compared through two small buffers.
+  auto same = [&fd](std::uint64_t a, std::uint64_t b, std::uint64_t n) {
+    constexpr std::size_t kChunk = 64 * 1024;
+    std::vector<std::byte> x(kChunk), y(kChunk);
+    for (std::uint64_t done = 0; done < n;) {
+      const auto len = static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, n - done));
+      if (!pread_exact(fd.get(), std::span(x.data(), len), a + done, {}) ||
+          !pread_exact(fd.get(), std::span(y.data(), len), b + done, {}) ||
+          std::memcmp(x.data(), y.data(), len) != 0) {
+        return false;
+      }
+      done += len;
+    }
+    return true;
   };
-  GUESTDUMP_TRY(auto layout, detail::parse_elf_core_head(bytes, bytes.size(), path, same));
+  GUESTDUMP_TRY(auto layout, detail::parse_elf_core_head(head, file_size, path, same));
   return std::unique_ptr<DumpSource>(
-      new ElfCoreSource(std::move(file), std::move(layout.meta), std::move(layout.segments)));
+      new ElfCoreSource(std::move(fd), std::move(layout.meta), std::move(layout.segments)));
 }
 
 } // namespace guestdump::formats
