@@ -175,9 +175,9 @@ Result<Plan> make_plan(const SystemInfo& info, const PlanOptions& opt) {
       << (info.capture_initrd_size ? "built, " : "not built yet, assumed ")
       << format_size((initrd + 1023) / 1024 * 1024) << ") + capture buffers "
       << format_size(kCaptureWorkBytes) << " + " << format_size(kPerGibBytes)
-      << " per GiB of RAM (vmcore page tables, page bitmaps) + " << format_size(kPerCpuBytes)
-      << " per CPU (" << cpus << (info.cpus ? "" : " assumed")
-      << "), +20%, rounded up to 8M (calibrated: a 2 GiB guest captures with 80M); each range "
+      << " per GiB of RAM (page bitmaps) + " << format_size(kPerCpuBytes) << " per CPU (" << cpus
+      << (info.cpus ? "" : " assumed")
+      << "), +20%, rounded up to 8M (calibrated: a 2 GiB guest captures with 64M); each range "
          "is sized for its largest RAM";
   if (info.mem_total_bytes) {
     plan.reservation_bytes = crashkernel_reservation(plan.crashkernel, ram);
@@ -266,6 +266,9 @@ Result<Plan> make_plan(const SystemInfo& info, const PlanOptions& opt) {
                        "acpi_no_memhotplug",
                        "pcie_ports=compat",
                        "nokaslr",
+                       "kfence.sample_interval=0",
+                       "percpu_alloc=page",
+                       "initcall_blacklist=tracer_init_tracefs",
                        "panic=10"};
   if (info.boot_cpu_apicid)
     plan.capture_args.push_back("disable_cpu_apicid=" + std::to_string(*info.boot_cpu_apicid));
@@ -287,7 +290,10 @@ Result<Plan> make_plan(const SystemInfo& info, const PlanOptions& opt) {
       "unknown_nmi_panic (memory the capture kernel cannot spare, panics it must not take), "
       "plus one CPU (nr_cpus=1), irqpoll and reset_devices for devices left mid-transfer, "
       "memory trimming (cgroup_disable=memory numa=off transparent_hugepage=never cma=0 "
-      "hugetlb_cma=0 novmcoredd) and panic=10 so a failing capture kernel reboots";
+      "hugetlb_cma=0 novmcoredd; kfence.sample_interval=0 drops KFENCE's 2M pool, "
+      "percpu_alloc=page its 2M percpu unit, initcall_blacklist=tracer_init_tracefs the ~8M of "
+      "tracefs event inodes that made a 64M capture kernel run out of memory before /init) and "
+      "panic=10 so a failing capture kernel reboots";
 
   // ---- panic knobs
   plan.sysctls = {

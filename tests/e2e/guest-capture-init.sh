@@ -16,8 +16,8 @@ if /bin/guestdump-guest detect --json > /tmp/detect.json 2>/tmp/detect.err; then
 else
     echo "GD-DETECT-FAILED $(cat /tmp/detect.err)"
 fi
-if /bin/guestdump-guest load --kernel /boot/vmlinuz --initrd /boot/capture.img \
-        --cmdline "$(cat /etc/capture-cmdline)"; then
+# No --cmdline: load uses plan's capture command line (printed by load).
+if /bin/guestdump-guest load --kernel /boot/vmlinuz --initrd /boot/capture.img; then
     echo "GD-LOAD ok"
 else
     echo "GD-LOAD FAILED"

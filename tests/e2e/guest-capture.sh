@@ -1,6 +1,7 @@
 #!/bin/bash
 # guestdump-guest end to end in real TCG guests (the fixture kernel). One case per run:
-#   capture     a 2 GiB guest boots with crashkernel=$CRASHKERNEL (default 256M), runs
+#   capture     a 2 GiB guest boots with crashkernel=$CRASHKERNEL (default 80M: what `plan`
+#               recommends for it, the measured minimum plus its margin), runs
 #               `guestdump-guest detect --json` and `guestdump-guest load` with the standalone
 #               capture initramfs (built by `guestdump-guest initramfs`), panics with sysrq c;
 #               the capture kernel runs guestdump-guest as /init, writes the dump to a second
@@ -19,7 +20,7 @@ fixtures=$here/../fixtures
 case_name=${1:?case}
 PY=/usr/bin/python3
 QEMU=${QEMU:-qemu-system-x86_64}
-CRASHKERNEL=${CRASHKERNEL:-256M}
+CRASHKERNEL=${CRASHKERNEL:-80M}
 GUEST_MEM=${GUEST_MEM:-2048}
 GUEST_TIMEOUT=${GUEST_TIMEOUT:-600}
 cache=${GUESTDUMP_FIXTURE_CACHE:-$WORK/../cache}
@@ -92,23 +93,22 @@ capture)
     install -m 0755 "$here/guest-capture-init.sh" "$stage/init"
     cp "$cache/kernel/vmlinuz" "$stage/boot/vmlinuz"
     cp "$WORK/capture.img" "$stage/boot/capture.img"
-    # The capture kernel's command line: what distro kdump appends, our settings, and the
-    # console. guestdump.after=poweroff lets QEMU exit once the dump is written.
-    echo "console=ttyS0 no_timer_check irqpoll nr_cpus=1 reset_devices panic=1 acpi_no_memhotplug \
-transparent_hugepage=never novmcoredd cma=0 hugetlb_cma=0 cgroup_disable=memory audit=0 \
-numa=off mce=off guestdump.after=poweroff \
-guestdump.device-timeout=60" > "$stage/etc/capture-cmdline"
     "$PY" "$fixtures/initramfs.py" cpio "$stage" "$WORK/first.img"
 
     step "dump disk: 256 MiB ext4, label gdcrash"
     truncate -s 256M "$WORK/disk.img"
     mkfs.ext4 -q -F -L gdcrash "$WORK/disk.img"
 
+    # `load` takes the capture kernel's command line from `plan` (the running one minus
+    # crashkernel= and the like, plus what distro kdump appends); these two words pass through
+    # it: guestdump.after=poweroff lets QEMU exit once the dump is written.
+    first_extra="guestdump.after=poweroff guestdump.device-timeout=60"
+
     step "boot: ${GUEST_MEM} MiB guest, crashkernel=$CRASHKERNEL"
     start=$SECONDS
     run_qemu "$GUEST_TIMEOUT" -m "$GUEST_MEM" -smp 2 -kernel "$cache/kernel/vmlinuz" \
         -initrd "$WORK/first.img" \
-        -append "console=ttyS0 no_timer_check crashkernel=$CRASHKERNEL panic=1 oops=panic" \
+        -append "console=ttyS0 no_timer_check crashkernel=$CRASHKERNEL panic=1 oops=panic $first_extra" \
         -drive "file=$WORK/disk.img,format=raw,if=virtio"
     echo "guest ran $((SECONDS - start)) s"
     con=$WORK/console.log
@@ -123,6 +123,13 @@ guestdump.device-timeout=60" > "$stage/etc/capture-cmdline"
     grep -aq "GD-CRASH-LOADED 1" "$con" || fail "kexec_crash_loaded is not 1 after load"
     grep -aq "sysrq triggered crash" "$con" || fail "the first kernel did not panic"
     grep -aq "guestdump-guest: capture init starting" "$con" || fail "the capture kernel did not run our /init"
+    # The capture kernel ran with plan's command line: its settings in, the reservation out.
+    capline=$(grep -a "Kernel command line:" "$con" | sed -n 2p)
+    echo "capture kernel: $capline"
+    for w in irqpoll nr_cpus=1 reset_devices panic=10 guestdump.after=poweroff; do
+        printf '%s\n' "$capline" | grep -qw -- "$w" || fail "capture command line lacks $w (plan's)"
+    done
+    printf '%s\n' "$capline" | grep -q "crashkernel=" && fail "capture command line keeps crashkernel="
     grep -aq "guestdump-guest: capture: wrote " "$con" || fail "capture did not complete"
     grep -aq "guestdump-guest: poweroff: capture done" "$con" || fail "no poweroff after the capture"
 

@@ -58,20 +58,21 @@ Result<Plan> make_plan(const SystemInfo& info, const PlanOptions& options);
 //   need = kKernelBytes + 3 x initrd + kCaptureWorkBytes + RAM x kPerGibBytes / GiB
 //          + cpus x kPerCpuBytes, then + 20% margin, rounded up to 8 MiB.
 // Calibrated on the e2e measurement (docs/performance.md): a 2 GiB, 2-vCPU guest with the
-// Debian 6.1 cloud kernel and a 1.8 MB capture initramfs captures with 80M and not with 76M;
-// the formula gives 79.6M for it, 96M with the margin.
-/// Kernel image, percpu, memmap of the reservation and slab at capture time (measured: 48M
-/// reserved at boot including the initramfs, 14-15M slab).
-inline constexpr std::uint64_t kKernelBytes = 60ull << 20;
+// Debian 6.1 cloud kernel, a 1.8 MB capture initramfs and plan's command line captures with
+// 64M and not with 60M; the formula gives 62.2M for it, 80M with the margin.
+/// Kernel image, memblock reservations and slab of the capture kernel (measured with plan's
+/// command line: 49.1M reserved at boot, of which 32.3M is the image, 4M the memmap of the
+/// reservation's whole 128M sections and 1.8M the initramfs; ~5M slab after boot).
+inline constexpr std::uint64_t kKernelBytes = 52ull << 20;
 /// Assumed capture initramfs size when it has not been built yet (the e2e one: 1.8 MB).
 inline constexpr std::uint64_t kDefaultInitrdBytes = 2ull << 20;
-/// The capture process: the kdump writer's chunk slots (4 x ~2 MiB, one thread) and buffers
-/// (measured ~10M anonymous memory).
-inline constexpr std::uint64_t kCaptureWorkBytes = 10ull << 20;
-/// Per GiB of crashed RAM: page tables of the whole-file mmap of /proc/vmcore (8 bytes per
-/// 4 KiB page = 2 MiB; gone once formats reads the vmcore with pread) plus two page bitmaps
-/// (1 bit per page each = 64 KiB).
-inline constexpr std::uint64_t kPerGibBytes = (2ull << 20) + (64ull << 10);
+/// The capture process: the kdump writer's chunk slots (touched only as far as the compressed
+/// data fills them), the reader's 256 KiB window, the codec's context and the kernel log.
+inline constexpr std::uint64_t kCaptureWorkBytes = 4ull << 20;
+/// Per GiB of crashed RAM: the page bitmaps (RAM, available, dumpable, the filter's; 32 KiB
+/// each per GiB) with room to spare. /proc/vmcore is read with pread, never mapped: a mapping
+/// would add 2 MiB of page tables per GiB.
+inline constexpr std::uint64_t kPerGibBytes = 256ull << 10;
 /// Per CPU of the crashed system: its NT_PRSTATUS note and ELF header entries in the
 /// elfcorehdr the capture kernel reads, rounded up generously.
 inline constexpr std::uint64_t kPerCpuBytes = 16ull << 10;
