@@ -65,7 +65,7 @@ echo "size:  guestdump (zstd) / makedumpfile -c      = $(ratio "$(get guestdump-
 # --- dump level 31 on the 4 GiB guest (RAM above the PCI hole, 4-level paging, nokaslr) ---
 fixture4=$build/fixtures/g4096l4
 GUESTDUMP_FIXTURE_CACHE=$build/fixtures/cache "$root/tests/fixtures/make-guest-dump.sh" \
-  --out "$fixture4" --mem 4096 --fill 1024 --cpu max,la57=off --append nokaslr > /dev/null
+  --out "$fixture4" --mem 4096 --fill 1024 --cpu max,la57=off --append nokaslr --no-kdump > /dev/null
 elf4=$fixture4/vmcore.elf
 norm4=$work/normalized4.elf
 rm -f "$norm"

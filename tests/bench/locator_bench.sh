@@ -18,7 +18,7 @@ lb=$build/tests/locate_bench
 fixtures=${GUESTDUMP_FIXTURE_ROOT:-$build/fixtures}
 fixture=$fixtures/g4096l4
 GUESTDUMP_FIXTURE_CACHE=$fixtures/cache "$root/tests/fixtures/make-guest-dump.sh" \
-  --out "$fixture" --mem 4096 --fill 1024 --cpu max,la57=off --append nokaslr > /dev/null
+  --out "$fixture" --mem 4096 --fill 1024 --cpu max,la57=off --append nokaslr --no-kdump > /dev/null
 work=$build/bench-locator
 rm -rf "$work"
 mkdir -p "$work"
