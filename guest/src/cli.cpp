@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <iostream>
 
+#include "guestdump/common/cli_args.h"
+
 namespace po = boost::program_options;
 
 namespace guestdump::guest::cli {
@@ -24,20 +26,7 @@ std::optional<po::variables_map> parse_args(const std::vector<std::string>& args
                                             const po::options_description& desc,
                                             const po::positional_options_description& pos,
                                             const char* usage, int& code) {
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(desc).positional(pos).run(), vm);
-    if (vm.count("help") != 0) {
-      std::cout << usage << "\n" << desc;
-      code = 0;
-      return std::nullopt;
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    code = usage_error(e.what());
-    return std::nullopt;
-  }
-  return vm;
+  return parse_cli_args(args, desc, pos, usage, usage_error, code);
 }
 
 } // namespace guestdump::guest::cli
