@@ -6,19 +6,8 @@ set -euo pipefail
 
 case_name=${1:?case}
 : "${GUESTDUMP:?}" "${FIXTURE:?}" "${WORK:?}" "${VALIDATORS:?}"
-PY=/usr/bin/python3
-CHECK="$PY $VALIDATORS/kdumpcheck.py"
-ELF=$FIXTURE/vmcore.elf
+. "$(dirname "$0")/fixture-lib.sh"
 QEMU_KDUMP=$FIXTURE/vmcore.kdump-zlib
-PANIC_LINE='Kernel panic - not syncing: sysrq triggered crash'
-
-rm -rf "$WORK"
-mkdir -p "$WORK"
-cd "$WORK"
-release=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["kernel"]["release"])' "$FIXTURE/fixture.json")
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-step() { echo "--- $*"; }
 
 # The standard validators on one kdump file; `dmesg` also asks makedumpfile for the log.
 validate() {

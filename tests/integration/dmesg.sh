@@ -12,20 +12,9 @@ set -euo pipefail
 
 case_name=${1:?case}
 : "${GUESTDUMP:?}" "${FIXTURE:?}" "${WORK:?}" "${VALIDATORS:?}"
-PY=/usr/bin/python3
-CHECK="$PY $VALIDATORS/kdumpcheck.py"
-NORMALIZE="$PY $(cd "$(dirname "$0")/../bench" && pwd)/normalize_elf.py"
-ELF=$FIXTURE/vmcore.elf
+. "$(dirname "$0")/fixture-lib.sh"
+NORMALIZE="$PY $TESTS_DIR/bench/normalize_elf.py"
 QEMU_KDUMP=$FIXTURE/vmcore.kdump-zlib
-PANIC_LINE='Kernel panic - not syncing: sysrq triggered crash'
-
-rm -rf "$WORK"
-mkdir -p "$WORK"
-cd "$WORK"
-release=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["kernel"]["release"])' "$FIXTURE/fixture.json")
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-step() { echo "--- $*"; }
 
 # makedumpfile --dump-dmesg DUMP OUT (the reference).
 md_dmesg() {

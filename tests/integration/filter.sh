@@ -12,21 +12,7 @@ set -euo pipefail
 
 case_name=${1:?case}
 : "${GUESTDUMP:?}" "${FIXTURE:?}" "${WORK:?}" "${VALIDATORS:?}" "${BENCH:?}"
-PY=/usr/bin/python3
-CHECK="$PY $VALIDATORS/kdumpcheck.py"
-COMPARE="$PY $VALIDATORS/bitmap_compare.py"
-ELF=$FIXTURE/vmcore.elf
-PANIC_LINE='Kernel panic - not syncing: sysrq triggered crash'
-RUN="timeout 600"
-
-rm -rf "$WORK"
-mkdir -p "$WORK"
-cd "$WORK"
-fixture_name=$(basename "$FIXTURE")
-release=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["kernel"]["release"])' "$FIXTURE/fixture.json")
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-step() { echo "--- $*"; }
+. "$(dirname "$0")/fixture-lib.sh"
 
 # What the fixture guest really ran: paging levels and KASLR, from its VMCOREINFO.
 describe_fixture() {
@@ -43,19 +29,6 @@ off = off.group(1) if off else "?"
 print(f"fixture {sys.argv[2]}: {5 if l5 else 4}-level paging, KERNELOFFSET={off} "
       f"({'nokaslr' if off == '0' else 'KASLR'})")
 PYEOF
-}
-
-# makedumpfile 1.7.2 cannot read QEMU 7.2's ELF layout; it gets a normalized copy (cached next to
-# the work directory, rebuilt when the fixture is newer).
-normalized() {
-    local cache="$WORK/../filter-cache"
-    local norm="$cache/$fixture_name.norm.elf"
-    mkdir -p "$cache"
-    if [ ! -f "$norm" ] || [ "$ELF" -nt "$norm" ]; then
-        $PY "$BENCH/normalize_elf.py" "$ELF" "$norm.tmp"
-        mv "$norm.tmp" "$norm"
-    fi
-    echo "$norm"
 }
 
 # The per-class counts `info --json` reports must account for every excluded page.
@@ -84,7 +57,7 @@ PYEOF
 case "$case_name" in
 levels)
     describe_fixture
-    norm=$(normalized)
+    norm=$(normalized filter-cache)
     for level in 1 2 4 8 16 31; do
         step "dump level $level"
         # lzo on both sides: the codec does not change the bitmaps and lzo is the fastest

@@ -15,20 +15,7 @@ set -euo pipefail
 
 case_name=${1:?case}
 : "${GUESTDUMP:?}" "${FIXTURE:?}" "${WORK:?}" "${VALIDATORS:?}" "${BENCH:?}"
-PY=/usr/bin/python3
-CHECK="$PY $VALIDATORS/kdumpcheck.py"
-COMPARE="$PY $VALIDATORS/bitmap_compare.py"
-ELF=$FIXTURE/vmcore.elf
-RUN="timeout 600"
-
-rm -rf "$WORK"
-mkdir -p "$WORK"
-cd "$WORK"
-fixture_name=$(basename "$FIXTURE")
-release=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["kernel"]["release"])' "$FIXTURE/fixture.json")
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-step() { echo "--- $*"; }
+. "$(dirname "$0")/fixture-lib.sh"
 
 # Independent of guestdump: the page-aligned "VMCOREINFO" ELF notes in an ELF core's PT_LOADs,
 # printed as "PA OSRELEASE"; with --text PA, the note text at PA. --notes-only: whether the
@@ -88,18 +75,6 @@ located_text() {
     grep -q "^OSRELEASE=$release\$" vmcoreinfo.txt || fail "vmcoreinfo.txt lacks OSRELEASE"
 }
 
-# makedumpfile 1.7.2 cannot read QEMU 7.2's ELF layout; it gets a normalized copy (cached).
-normalized() {
-    local cache="$WORK/../locator-cache"
-    local norm="$cache/$fixture_name.norm.elf"
-    mkdir -p "$cache"
-    if [ ! -f "$norm" ] || [ "$ELF" -nt "$norm" ]; then
-        $PY "$BENCH/normalize_elf.py" "$ELF" "$norm.tmp"
-        mv "$norm.tmp" "$norm"
-    fi
-    echo "$norm"
-}
-
 require_no_note() {
     if scan_notes "$ELF" --notes-only; then
         fail "$ELF has a VMCOREINFO note: the fixture must be dumped without -device vmcoreinfo"
@@ -110,7 +85,7 @@ case "$case_name" in
 levels)
     require_no_note
     located_text
-    norm=$(normalized)
+    norm=$(normalized locator-cache)
     for level in 1 2 4 8 16 31; do
         step "dump level $level"
         makedumpfile -l -d "$level" -i vmcoreinfo.txt "$norm" "md-$level.kdump" > "md-$level.log" 2>&1 ||
@@ -140,7 +115,7 @@ PYEOF
 dmesg)
     require_no_note
     located_text
-    norm=$(normalized)
+    norm=$(normalized locator-cache)
     step "makedumpfile --dump-dmesg -i vs guestdump dmesg on the ELF"
     makedumpfile --dump-dmesg -i vmcoreinfo.txt "$norm" md-dmesg.txt > md.log 2>&1 ||
         { cat md.log; fail "makedumpfile --dump-dmesg -i failed"; }

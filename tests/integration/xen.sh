@@ -14,17 +14,8 @@ set -euo pipefail
 
 case_name=${1:?case}
 : "${GUESTDUMP:?}" "${FIXTURE:?}" "${WORK:?}" "${VALIDATORS:?}"
-PY=/usr/bin/python3
-CHECK="$PY $VALIDATORS/kdumpcheck.py"
-MAKE_XC="$PY $(cd "$(dirname "$0")/../fixtures" && pwd)/make-xc-core.py"
-ELF=$FIXTURE/vmcore.elf
-
-rm -rf "$WORK"
-mkdir -p "$WORK"
-cd "$WORK"
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-step() { echo "--- $*"; }
+. "$(dirname "$0")/fixture-lib.sh"
+MAKE_XC="$PY $TESTS_DIR/fixtures/make-xc-core.py"
 
 info_field() { # FILE KEY: one field of `guestdump info --json`
     "$GUESTDUMP" info --json "$1" | $PY -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"
