@@ -137,7 +137,7 @@ Result<void> distro_files(ApplyActions& a, const SystemInfo& info, const Plan& p
     add_change(a, path, before, after,
                "kdump-tools: enable, and append the capture arguments (Debian's default "
                "append kept)");
-    a.commands.push_back("kdump-config load");
+    a.reload_commands.push_back("kdump-config load");
     break;
   }
   case KdumpTooling::kKdumpctl: {
@@ -155,7 +155,7 @@ Result<void> distro_files(ApplyActions& a, const SystemInfo& info, const Plan& p
     cafter = set_directive(cafter, "final_action", "reboot");
     add_change(a, conf, cbefore, cafter,
                "kdumpctl: a failed or finished capture reboots instead of waiting at a shell");
-    a.commands.push_back("kdumpctl restart");
+    a.reload_commands.push_back("kdumpctl restart");
     break;
   }
   case KdumpTooling::kSuseKdump: {
@@ -174,7 +174,7 @@ Result<void> distro_files(ApplyActions& a, const SystemInfo& info, const Plan& p
     add_change(a, path, before, after,
                "SUSE kdump: one capture CPU, capture arguments, and the reservation its "
                "bootloader update writes");
-    a.commands.push_back("systemctl restart kdump");
+    a.reload_commands.push_back("systemctl restart kdump");
     break;
   }
   case KdumpTooling::kNone:
@@ -292,6 +292,8 @@ std::string describe_actions(const ApplyActions& a) {
     out += "# " + c.path + ": " + c.why + "\n" + unified_diff(c.before, c.after, c.path);
   for (const SymlinkChange& l : a.links) out += "# link " + l.path + " -> " + l.target + "\n";
   for (const std::string& cmd : a.commands) out += "# then run: " + cmd + "\n";
+  for (const std::string& cmd : a.reload_commands)
+    out += "# then, with a crashkernel= reservation in place, run: " + cmd + "\n";
   for (const std::string& n : a.notes) out += "# note: " + n + "\n";
   return out;
 }

@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "guestdump/guest/apply.h"
 #include "report.h"
+#include "run_command.h"
 
 namespace po = boost::program_options;
 
@@ -18,12 +19,13 @@ int run_apply(const std::vector<std::string>& args) {
       "distro: configure the installed kdump tooling; standalone: install "
       "guestdump-guest.service")("dry-run", "print the changes as unified diffs, write nothing")(
       "hyperv-blacklist", po::value<std::string>()->default_value("auto"),
-      "auto|always|never (as for plan)");
+      "auto|always|never (as for plan)")(
+      "no-run", "write the files but only print the boot loader and kdump reload commands");
   add_detect_options(desc);
   int code = 0;
   auto vm = cli::parse_args(args, desc, {},
                             "usage: guestdump-guest apply [--mode distro|standalone] [--dry-run] "
-                            "[--root DIR]",
+                            "[--no-run] [--root DIR]",
                             code);
   if (!vm) return code;
   const std::string mode_s = (*vm)["mode"].as<std::string>();
@@ -56,8 +58,36 @@ int run_apply(const std::vector<std::string>& args) {
               << "\n";
   for (const auto& l : actions->links)
     std::cout << "linked " << l.path << " -> " << l.target << "\n";
-  for (const auto& c : actions->commands) std::cout << "now run: " << c << "\n";
   for (const auto& n : actions->notes) std::cout << "note: " << n << "\n";
+  // The follow-up commands run only on the live system: never under --root (a fake or mounted
+  // root is not the system those tools would update), never with --no-run.
+  const bool live = (dopt.root.empty() || dopt.root == "/") && vm->count("no-run") == 0;
+  const bool reserved = info->kexec_crash_size.value_or(0) > 0;
+  auto run_all = [&](const std::vector<std::string>& cmds) -> Result<void> {
+    for (const auto& c : cmds) {
+      std::cout << "running: " << c << std::endl;
+      GUESTDUMP_CHECK(run_command(c));
+    }
+    return {};
+  };
+  if (!live) {
+    for (const auto& c : actions->commands) std::cout << "now run: " << c << "\n";
+    for (const auto& c : actions->reload_commands)
+      std::cout << "now run" << (reserved ? "" : " (after the reboot)") << ": " << c << "\n";
+    return 0;
+  }
+  if (auto r = run_all(actions->commands); !r)
+    return cli::fail(
+        "apply: the files are written, but " + r.error().what() +
+        ": the boot loader does not have crashkernel= yet; fix that and run apply again");
+  if (!reserved) {
+    for (const auto& c : actions->reload_commands)
+      std::cout << "after the reboot (no crashkernel= reservation yet), run: " << c << "\n";
+    return 0;
+  }
+  if (auto r = run_all(actions->reload_commands); !r)
+    return cli::fail("apply: the files are written and the boot loader updated, but " +
+                     r.error().what() + ": the capture kernel is not loaded until it succeeds");
   return 0;
 }
 

@@ -23,6 +23,10 @@ else
     echo "GD-LOAD FAILED"
 fi
 echo "GD-CRASH-LOADED $(cat /sys/kernel/kexec_crash_loaded)"
+# apply on the live (busybox) system: it writes its files, then runs the boot loader update,
+# which does not exist here: exit 1 naming it.
+/bin/guestdump-guest apply --mode standalone > /tmp/apply.out 2>&1
+echo "GD-APPLY rc=$? $(tr '\n' '|' < /tmp/apply.out)"
 echo "GD-PANIC-NOW"
 echo c > /proc/sysrq-trigger
 echo "GD-ERROR sysrq crash returned"

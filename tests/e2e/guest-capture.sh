@@ -121,6 +121,12 @@ capture)
     case "$hv" in qemu|kvm) ;; *) fail "detect says hypervisor '$hv' in a QEMU guest" ;; esac
     grep -aq "GD-LOAD ok" "$con" || fail "guestdump-guest load failed"
     grep -aq "GD-CRASH-LOADED 1" "$con" || fail "kexec_crash_loaded is not 1 after load"
+    apply=$(grep -a "^GD-APPLY " "$con" | head -1)
+    echo "apply: $apply"
+    for w in "rc=1 " "wrote /etc/systemd/system/guestdump-guest.service" "running: update-grub" \
+        "update-grub not found in PATH" "the files are written"; do
+        printf '%s\n' "$apply" | grep -qF -- "$w" || fail "apply on the live guest: no '$w'"
+    done
     grep -aq "sysrq triggered crash" "$con" || fail "the first kernel did not panic"
     grep -aq "guestdump-guest: capture init starting" "$con" || fail "the capture kernel did not run our /init"
     # The capture kernel ran with plan's command line: its settings in, the reservation out.

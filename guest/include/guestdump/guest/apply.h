@@ -29,7 +29,10 @@ struct SymlinkChange {
 struct ApplyActions {
   std::vector<FileChange> files; // only files whose content changes
   std::vector<SymlinkChange> links;
-  std::vector<std::string> commands; // to run afterwards (update-grub, grubby ...)
+  std::vector<std::string> commands; // boot loader updates to run afterwards (update-grub ...)
+  // Reloads of the kdump tooling (kdump-config load, kdumpctl restart ...): they only succeed
+  // once a crashkernel= reservation exists, i.e. after the reboot on a system that had none.
+  std::vector<std::string> reload_commands;
   std::vector<std::string> notes;
 };
 
