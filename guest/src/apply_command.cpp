@@ -82,7 +82,9 @@ int run_apply(const std::vector<std::string>& args) {
         ": the boot loader does not have crashkernel= yet; fix that and run apply again");
   if (!reserved) {
     for (const auto& c : actions->reload_commands)
-      std::cout << "after the reboot (no crashkernel= reservation yet), run: " << c << "\n";
+      std::cout << "no crashkernel= reservation yet: after the reboot the kdump service loads "
+                   "the capture kernel (by hand: "
+                << c << ")\n";
     return 0;
   }
   if (auto r = run_all(actions->reload_commands); !r)
