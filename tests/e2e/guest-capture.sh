@@ -85,7 +85,9 @@ capture)
     step "capture initramfs and first-kernel initramfs (kernel $release)"
     build_capture_initramfs --codec zlib
     stage=$WORK/stage
-    mkdir -p "$stage"/{bin,dev,proc,sys,tmp,etc,boot}
+    mkdir -p "$stage"/{bin,dev,proc,sys,tmp,etc/default,boot}
+    # A GRUB defaults file for `apply` to edit: it then runs update-grub, which is missing here.
+    printf 'GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT="quiet"\n' > "$stage/etc/default/grub"
     busybox=$(command -v busybox)
     cp "$busybox" "$stage/bin/busybox"
     for a in $("$busybox" --list); do [ "$a" = busybox ] || ln -s busybox "$stage/bin/$a"; done
@@ -123,7 +125,8 @@ capture)
     grep -aq "GD-CRASH-LOADED 1" "$con" || fail "kexec_crash_loaded is not 1 after load"
     apply=$(grep -a "^GD-APPLY " "$con" | head -1)
     echo "apply: $apply"
-    for w in "rc=1 " "wrote /etc/systemd/system/guestdump-guest.service" "running: update-grub" \
+    for w in "rc=1 " "wrote /etc/systemd/system/guestdump-guest.service" \
+        "wrote /etc/default/grub (backup /etc/default/grub.guestdump.bak)" "running: update-grub" \
         "update-grub not found in PATH" "the files are written"; do
         printf '%s\n' "$apply" | grep -qF -- "$w" || fail "apply on the live guest: no '$w'"
     done
