@@ -16,6 +16,11 @@ if /bin/guestdump-guest detect --json > /tmp/detect.json 2>/tmp/detect.err; then
 else
     echo "GD-DETECT-FAILED $(cat /tmp/detect.err)"
 fi
+# apply on the live (busybox) system: it writes its files, then runs the boot loader update,
+# which does not exist here: exit 1 naming it. Before load, so that its long line has drained
+# to the serial console before the panic (a line still in the tty buffer is cut off).
+/bin/guestdump-guest apply --mode standalone > /tmp/apply.out 2>&1
+echo "GD-APPLY rc=$? $(tr '\n' '|' < /tmp/apply.out)"
 # No --cmdline: load uses plan's capture command line (printed by load).
 if /bin/guestdump-guest load --kernel /boot/vmlinuz --initrd /boot/capture.img; then
     echo "GD-LOAD ok"
@@ -23,10 +28,6 @@ else
     echo "GD-LOAD FAILED"
 fi
 echo "GD-CRASH-LOADED $(cat /sys/kernel/kexec_crash_loaded)"
-# apply on the live (busybox) system: it writes its files, then runs the boot loader update,
-# which does not exist here: exit 1 naming it.
-/bin/guestdump-guest apply --mode standalone > /tmp/apply.out 2>&1
-echo "GD-APPLY rc=$? $(tr '\n' '|' < /tmp/apply.out)"
 echo "GD-PANIC-NOW"
 echo c > /proc/sysrq-trigger
 echo "GD-ERROR sysrq crash returned"
