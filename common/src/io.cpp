@@ -72,19 +72,23 @@ Result<std::size_t> read_full(int fd, std::span<std::byte> data, std::string_vie
   return done;
 }
 
-Result<MappedFile> MappedFile::open(const std::string& path) {
+Result<RegularFile> open_regular_file(const std::string& path) {
   GUESTDUMP_TRY(UniqueFd fd, UniqueFd::open(path, O_RDONLY));
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return errno_error("stat", path);
   if (!S_ISREG(st.st_mode)) {
     return make_error(ErrorCode::kUnsupported, "open '" + path + "': not a regular file");
   }
-  if (st.st_size == 0) return MappedFile(path, std::move(fd), nullptr, 0);
-  void* p =
-      ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_SHARED, fd.get(), 0);
+  return RegularFile{std::move(fd), static_cast<std::uint64_t>(st.st_size)};
+}
+
+Result<MappedFile> MappedFile::open(const std::string& path) {
+  GUESTDUMP_TRY(RegularFile f, open_regular_file(path));
+  if (f.size == 0) return MappedFile(path, std::move(f.fd), nullptr, 0);
+  const auto size = static_cast<std::size_t>(f.size);
+  void* p = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, f.fd.get(), 0);
   if (p == MAP_FAILED) return errno_error("mmap", path);
-  return MappedFile(path, std::move(fd), static_cast<const std::byte*>(p),
-                    static_cast<std::size_t>(st.st_size));
+  return MappedFile(path, std::move(f.fd), static_cast<const std::byte*>(p), size);
 }
 
 MappedFile::MappedFile(MappedFile&& other) noexcept

@@ -7,9 +7,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include <fcntl.h>
 #include <gelf.h>
-#include <sys/stat.h>
 
 #include "elf_core_layout.h"
 #include "elf_handles.h"
@@ -305,13 +303,9 @@ Result<ElfCoreLayout> parse_elf_core_head(std::span<const std::byte> head, std::
 } // namespace detail
 
 Result<std::unique_ptr<DumpSource>> open_elf_core(const std::string& path) {
-  GUESTDUMP_TRY(UniqueFd fd, UniqueFd::open(path, O_RDONLY));
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return errno_error("stat", path);
-  if (!S_ISREG(st.st_mode)) {
-    return make_error(ErrorCode::kUnsupported, "open '" + path + "': not a regular file");
-  }
-  const auto file_size = static_cast<std::uint64_t>(st.st_size);
+  GUESTDUMP_TRY(RegularFile file, open_regular_file(path));
+  UniqueFd& fd = file.fd;
+  const std::uint64_t file_size = file.size;
   // The head grows until elf_core_head_size() is satisfied (a few rounds at most) or the file
   // ends; a head cut short by the end of the file gets parse_elf_core_head()'s own error.
   std::vector<std::byte> head;

@@ -23,6 +23,14 @@ Result<void> pread_exact(int fd, std::span<std::byte> data, std::uint64_t offset
 /// read(2) until `data` is full or end of file; returns the byte count read.
 Result<std::size_t> read_full(int fd, std::span<std::byte> data, std::string_view name);
 
+/// A regular file opened read-only, with its size. Fails, naming the path, for anything else
+/// (directories, devices, FIFOs).
+struct RegularFile {
+  UniqueFd fd;
+  std::uint64_t size = 0;
+};
+Result<RegularFile> open_regular_file(const std::string& path);
+
 /// A read-only mapping of a whole regular file.
 class MappedFile {
 public:
