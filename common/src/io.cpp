@@ -1,8 +1,14 @@
 #include "guestdump/common/io.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstdlib>
+#include <mutex>
+#include <optional>
+#include <thread>
 #include <vector>
 
 #include <fcntl.h>
@@ -119,6 +125,69 @@ void MappedFile::advise_sequential() const {
   if (data_ != nullptr) ::madvise(const_cast<std::byte*>(data_), size_, MADV_SEQUENTIAL);
 }
 
+// Polls the file's size every few milliseconds and fdatasyncs it when it has grown by the
+// threshold. Polling keeps the writers (sinks that only know the fd) unchanged; a wakeup costs an
+// fstat. The first sync error ends the thread and is kept for commit(): the kernel reports a
+// writeback error to each open file once, so the fsync in commit() might not see it again.
+class OutputFile::Syncer {
+public:
+  Syncer(int fd, std::string name, std::uint64_t every)
+      : fd_(fd), name_(std::move(name)), every_(every), thread_([this] { run(); }) {}
+  Syncer(const Syncer&) = delete;
+  Syncer& operator=(const Syncer&) = delete;
+  ~Syncer() { (void)stop(); }
+
+  /// Stops the thread (waiting for a sync in progress) and returns its first error.
+  Result<void> stop() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    if (error_) return *error_;
+    return {};
+  }
+
+private:
+  void run() {
+    std::uint64_t synced = 0;
+    std::unique_lock lock(mu_);
+    while (!cv_.wait_for(lock, std::chrono::milliseconds(4), [this] { return stop_; })) {
+      lock.unlock();
+      struct stat st {};
+      bool failed = false;
+      if (::fstat(fd_, &st) == 0 && static_cast<std::uint64_t>(st.st_size) >= synced + every_) {
+        if (::fdatasync(fd_) != 0 && errno != EINTR) {
+          error_ = errno_error("sync", name_);
+          failed = true;
+        }
+        synced = static_cast<std::uint64_t>(st.st_size);
+      }
+      lock.lock();
+      if (failed) return;
+    }
+  }
+
+  int fd_;
+  std::string name_;
+  std::uint64_t every_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::optional<Error> error_; // written by the thread, read after join
+  std::thread thread_;         // last: starts after everything above is initialized
+};
+
+OutputFile::OutputFile() = default;
+OutputFile::OutputFile(OutputFile&& other) noexcept = default;
+OutputFile& OutputFile::operator=(OutputFile&& other) noexcept = default;
+
+void OutputFile::sync_while_writing(std::uint64_t every_bytes) {
+  if (temp_path_.empty() || syncer_ || fd_.get() < 0) return;
+  syncer_ = std::make_unique<Syncer>(fd_.get(), path_, std::max<std::uint64_t>(every_bytes, 1));
+}
+
 Result<OutputFile> OutputFile::create(const std::string& path) {
   OutputFile out;
   out.path_ = path;
@@ -153,10 +222,16 @@ Result<OutputFile> OutputFile::create(const std::string& path) {
 }
 
 OutputFile::~OutputFile() {
+  syncer_.reset();
   if (!committed_ && !temp_path_.empty()) ::unlink(temp_path_.c_str());
 }
 
 Result<void> OutputFile::commit() {
+  if (syncer_) {
+    auto stopped = syncer_->stop();
+    syncer_.reset();
+    if (!stopped) return stopped;
+  }
   if (!temp_path_.empty()) {
     if (::fsync(fd_.get()) != 0) return errno_error("sync", path_);
     if (::rename(temp_path_.c_str(), path_.c_str()) != 0) return errno_error("rename", path_);

@@ -87,6 +87,7 @@ Result<ConvertResult> convert(const ConvertOptions& opts) {
   auto out_r = OutputFile::create(opts.output);
   if (!out_r) return std::move(out_r).error();
   OutputFile out = std::move(out_r).value();
+  out.sync_while_writing();
   // "-" is a stream by contract, even when standard output happens to be a regular file.
   if (opts.format == OutputFormat::kElf && opts.flattened) {
     return make_error(ErrorCode::kInvalidArgument, "the flattened format is for kdump output");

@@ -235,6 +235,7 @@ Result<CaptureResult> capture_selective(qmp::Client& c, pid_t qemu_pid, const Du
   }
   auto out = OutputFile::create(pending.file("vmcore"));
   if (!out) return detail::record_failure(pending, meta, ctx(std::move(out).error()));
+  out->sync_while_writing();
   auto sink = formats::make_positioned_sink(out->fd(), out->path());
   formats::KdumpWriteRequest req;
   req.source = &pages;

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 
@@ -68,8 +69,8 @@ private:
 class OutputFile {
 public:
   static Result<OutputFile> create(const std::string& path);
-  OutputFile(OutputFile&& other) noexcept = default;
-  OutputFile& operator=(OutputFile&& other) noexcept = default;
+  OutputFile(OutputFile&& other) noexcept;
+  OutputFile& operator=(OutputFile&& other) noexcept;
   OutputFile(const OutputFile&) = delete;
   OutputFile& operator=(const OutputFile&) = delete;
   ~OutputFile();
@@ -78,16 +79,25 @@ public:
   /// True when positioned writes (pwrite) work.
   bool seekable() const { return seekable_; }
   const std::string& path() const { return path_; }
+  /// Starts a thread that writes the file's data to disk while it is still being written
+  /// (fdatasync whenever it has grown by `every_bytes`), so the fsync in commit() finds little
+  /// left to do: that fsync waits for every dirty byte, ~20 ms per 28 MiB on our VMs, all of it
+  /// after the last page is compressed. It also keeps the page cache's dirty share small, which
+  /// matters in a capture kernel with 64 MiB of RAM. Only for the temporary regular file; a
+  /// stream or device output ignores it. A sync error is returned by commit().
+  void sync_while_writing(std::uint64_t every_bytes = std::uint64_t{2} << 20);
   /// fsync, then rename the temporary file to the target name.
   Result<void> commit();
 
 private:
-  OutputFile() = default;
+  class Syncer;
+  OutputFile();
   std::string path_;
   std::string temp_path_; // empty when writing in place
   UniqueFd fd_;
   bool seekable_ = false;
   bool committed_ = false;
+  std::unique_ptr<Syncer> syncer_; // stopped before fd_ is closed
 };
 
 /// Process-wide cancellation flag, set from a signal handler (async-signal-safe).
