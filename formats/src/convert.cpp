@@ -80,7 +80,7 @@ Result<ConvertResult> convert(const ConvertOptions& opts) {
     return make_error(ErrorCode::kBadData, quoted(opts.input) + ": no memory in dump");
   // Header, notes and the 2nd bitmap (what the dump level keeps; zero pages are decided by
   // the writer), planned exactly as the streaming capture plans them.
-  auto plan = plan_output(*src, opts.dump_level);
+  auto plan = plan_output(*src, opts.dump_level, {}, opts.threads);
   if (!plan) return naming(std::move(plan).error(), opts.input);
   const PageFilterResult* filtered = &plan->filter;
 

@@ -67,10 +67,11 @@ Result<std::vector<std::byte>> notes_for(const DumpMetadata& meta) {
 } // namespace
 
 Result<OutputPlan> plan_output(const DumpSource& src, int dump_level,
-                               std::function<void(std::uint64_t, std::uint64_t)> progress) {
+                               std::function<void(std::uint64_t, std::uint64_t)> progress,
+                               unsigned threads) {
   const DumpMetadata& meta = src.metadata();
   OutputPlan plan;
-  GUESTDUMP_TRY(plan.filter, filter_pages(src, dump_level, std::move(progress)));
+  GUESTDUMP_TRY(plan.filter, filter_pages(src, dump_level, std::move(progress), threads));
   GUESTDUMP_TRY(plan.notes, notes_for(meta));
   FilterRecord record{dump_level | meta.dump_level,
                       plan.filter.excluded,

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <mutex>
+#include <optional>
+#include <thread>
 
 #include "guestdump/common/io.h"
 #include "guestdump/formats/elf_notes.h"
@@ -292,10 +295,116 @@ std::uint64_t* counter_for(PageClassCounts& c, PageClass cls) {
   }
 }
 
+// One thread's share of the struct page scan: whole sections, in PFN order.
+struct ScanPart {
+  std::vector<std::uint64_t> sections;
+  std::uint64_t lo = 0, hi = 0; // the PFNs this part may change: [lo, hi)
+  PageClassCounts excluded;
+  std::uint64_t pages_unfiltered = 0;
+  std::vector<std::string> reasons;
+  struct Spill {
+    std::uint64_t pfn, count;
+    PageClass cls;
+  };
+  std::vector<Spill> spills; // exclusions past hi, applied after every part is done
+  std::optional<Error> error;
+};
+
+struct ScanProgress {
+  ScanProgress(std::function<void(std::uint64_t, std::uint64_t)> f, std::uint64_t t)
+      : fn(std::move(f)), total(t) {}
+  std::function<void(std::uint64_t, std::uint64_t)> fn;
+  std::uint64_t total = 0;
+  std::mutex mu;
+  std::uint64_t done = 0;
+  void section_done() {
+    if (!fn) return;
+    std::lock_guard lock(mu);
+    fn(++done, total);
+  }
+};
+
+void scan_sections(GuestKernel& kernel, const PageRules& rules, const DumpMetadata& meta,
+                   PfnBitmap& dumpable, ScanPart& part, ScanProgress& progress) {
+  const std::uint64_t pps = kernel.pages_per_section();
+  const std::uint64_t max_pfn = meta.max_pfn;
+  const std::uint64_t sp = rules.struct_page_size();
+  std::vector<std::byte> buf(kBatch * sp);
+  auto reason = [&](std::string why) {
+    if (std::find(part.reasons.begin(), part.reasons.end(), why) == part.reasons.end()) {
+      part.reasons.push_back(std::move(why));
+    }
+  };
+  for (std::uint64_t sec : part.sections) {
+    const std::uint64_t sec_start = sec * pps;
+    const std::uint64_t sec_end = std::min(sec_start + pps, max_pfn);
+    std::uint64_t batch_start = 0, batch_end = 0; // struct pages [start, end) in buf
+    std::array<bool, kBatch / kMdfBlock> bad{};   // 512-page blocks that could not be read
+    for (std::uint64_t pfn = sec_start; pfn < sec_end;) {
+      if (!meta.ram.test(pfn)) {
+        ++pfn;
+        continue;
+      }
+      if (pfn < batch_start || pfn >= batch_end) {
+        if (auto c = check_cancel(); !c) {
+          part.error = std::move(c).error();
+          return;
+        }
+        batch_start = pfn - pfn % kMdfBlock;
+        batch_end = std::min(batch_start + kBatch, sec_end);
+        bad.fill(false);
+        if (!kernel.read_struct_pages(batch_start, batch_end - batch_start, buf)) {
+          // Retry block by block so that a bad page keeps only its own block unfiltered.
+          for (std::uint64_t b = batch_start; b < batch_end; b += kMdfBlock) {
+            std::uint64_t n = std::min(kMdfBlock, batch_end - b);
+            auto rb = kernel.read_struct_pages(
+                b, n, std::span(buf).subspan((b - batch_start) * sp, n * sp));
+            if (!rb) {
+              reason("struct pages unreadable, their pages kept: " + rb.error().message);
+              part.pages_unfiltered += dumpable.count_range(b, n);
+              bad[(b - batch_start) / kMdfBlock] = true;
+            }
+          }
+        }
+      }
+      if (bad[(pfn - batch_start) / kMdfBlock]) {
+        pfn = std::min(pfn - pfn % kMdfBlock + kMdfBlock, sec_end);
+        continue;
+      }
+      const std::uint64_t idx = pfn - batch_start;
+      std::span<const std::byte> page(buf.data() + idx * sp, sp);
+      std::span<const std::byte> next;
+      if (pfn + 1 < batch_end) next = std::span<const std::byte>(buf.data() + (idx + 1) * sp, sp);
+      PageRules::Decision d = rules.classify(pfn, page, next);
+      std::uint64_t* counter = counter_for(part.excluded, d.cls);
+      if (counter == nullptr) {
+        ++pfn;
+        continue;
+      }
+      const std::uint64_t n = std::min(d.pages, max_pfn - pfn);
+      const std::uint64_t own = std::min(n, part.hi - pfn); // the rest belongs to a later part
+      if (own == 1) {
+        if (dumpable.test(pfn)) {
+          dumpable.clear(pfn);
+          ++*counter;
+        }
+      } else {
+        *counter += dumpable.count_range(pfn, own);
+        dumpable.assign_range(pfn, own, false);
+      }
+      if (own < n) part.spills.push_back({pfn + own, n - own, d.cls});
+      // Like makedumpfile, skip the range only within this section's mem_map.
+      pfn += std::max<std::uint64_t>(d.pages, 1);
+    }
+    progress.section_done();
+  }
+}
+
 } // namespace
 
 Result<PageFilterResult> filter_pages(const DumpSource& src, int dump_level,
-                                      std::function<void(std::uint64_t, std::uint64_t)> progress) {
+                                      std::function<void(std::uint64_t, std::uint64_t)> progress,
+                                      unsigned threads) {
   const DumpMetadata& meta = src.metadata();
   PageFilterResult res;
   res.dumpable = meta.available;
@@ -338,74 +447,64 @@ Result<PageFilterResult> filter_pages(const DumpSource& src, int dump_level,
     return res;
   }
   res.scanned = true;
-  const std::uint64_t sp = rules.struct_page_size();
-  std::vector<std::byte> buf(kBatch * sp);
-  std::uint64_t done_sections = 0;
-
+  // Sections to scan (RAM and a mem_map), split into contiguous parts of about equal RAM.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> secs; // section, its RAM pages
+  std::uint64_t ram_in_secs = 0;
   for (std::uint64_t sec = 0; sec < kernel.sections(); ++sec) {
     const std::uint64_t sec_start = sec * pps;
-    const std::uint64_t sec_end = std::min(sec_start + pps, max_pfn);
-    if (meta.ram.count_range(sec_start, sec_end - sec_start) == 0) continue;
-    if (!kernel.section_mem_map(sec)) {
-      // makedumpfile has no mem_map here either: the section's pages stay as they are.
-      continue;
+    if (sec_start >= max_pfn || !kernel.section_mem_map(sec)) continue; // no mem_map: as is
+    const std::uint64_t ram = meta.ram.count_range(sec_start, std::min(pps, max_pfn - sec_start));
+    if (ram == 0) continue;
+    secs.emplace_back(sec, ram);
+    ram_in_secs += ram;
+  }
+  unsigned nthreads = threads != 0 ? threads : std::max(1u, std::thread::hardware_concurrency());
+  nthreads = static_cast<unsigned>(std::min<std::uint64_t>(nthreads, secs.size()));
+  std::vector<ScanPart> parts;
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0, k = 0; i < secs.size(); ++k) {
+    ScanPart part;
+    part.lo = secs[i].first * pps;
+    const std::uint64_t goal = ram_in_secs * (k + 1) / nthreads; // RAM up to this part's end
+    do {
+      cumulative += secs[i].second;
+      part.sections.push_back(secs[i++].first);
+    } while (i < secs.size() && (k + 1 >= nthreads || cumulative < goal));
+    parts.push_back(std::move(part));
+  }
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    parts[i].hi = i + 1 < parts.size() ? parts[i + 1].lo : max_pfn;
+  }
+  ScanProgress shared{std::move(progress), secs.size()};
+  if (parts.size() <= 1) {
+    for (auto& part : parts) scan_sections(kernel, rules, meta, res.dumpable, part, shared);
+  } else {
+    // Every thread walks its own copy of the model: the caches and the translation buffer
+    // are per reader. The parts change disjoint words of the bitmap (sections are 512-word
+    // aligned); exclusions that reach into the next part wait for the join.
+    std::vector<std::unique_ptr<GuestKernel>> kernels;
+    for (std::size_t i = 1; i < parts.size(); ++i) kernels.push_back(kernel.clone());
+    std::vector<std::thread> workers;
+    for (std::size_t i = 1; i < parts.size(); ++i) {
+      workers.emplace_back(
+          [&, i] { scan_sections(*kernels[i - 1], rules, meta, res.dumpable, parts[i], shared); });
     }
-    std::uint64_t batch_start = 0, batch_end = 0; // struct pages [start, end) in buf
-    std::array<bool, kBatch / kMdfBlock> bad{};   // 512-page blocks that could not be read
-    for (std::uint64_t pfn = sec_start; pfn < sec_end;) {
-      if (!meta.ram.test(pfn)) {
-        ++pfn;
-        continue;
-      }
-      if (pfn < batch_start || pfn >= batch_end) {
-        GUESTDUMP_CHECK(check_cancel());
-        batch_start = pfn - pfn % kMdfBlock;
-        batch_end = std::min(batch_start + kBatch, sec_end);
-        bad.fill(false);
-        if (!kernel.read_struct_pages(batch_start, batch_end - batch_start, buf)) {
-          // Retry block by block so that a bad page keeps only its own block unfiltered.
-          for (std::uint64_t b = batch_start; b < batch_end; b += kMdfBlock) {
-            std::uint64_t n = std::min(kMdfBlock, batch_end - b);
-            auto rb = kernel.read_struct_pages(
-                b, n, std::span(buf).subspan((b - batch_start) * sp, n * sp));
-            if (!rb) {
-              add_reason(res.fallback,
-                         "struct pages unreadable, their pages kept: " + rb.error().message);
-              res.pages_unfiltered += res.dumpable.count_range(b, n);
-              bad[(b - batch_start) / kMdfBlock] = true;
-            }
-          }
-        }
-      }
-      if (bad[(pfn - batch_start) / kMdfBlock]) {
-        pfn = std::min(pfn - pfn % kMdfBlock + kMdfBlock, sec_end);
-        continue;
-      }
-      const std::uint64_t idx = pfn - batch_start;
-      std::span<const std::byte> page(buf.data() + idx * sp, sp);
-      std::span<const std::byte> next;
-      if (pfn + 1 < batch_end) next = std::span<const std::byte>(buf.data() + (idx + 1) * sp, sp);
-      PageRules::Decision d = rules.classify(pfn, page, next);
-      std::uint64_t* counter = counter_for(res.excluded, d.cls);
-      if (counter == nullptr) {
-        ++pfn;
-        continue;
-      }
-      const std::uint64_t n = std::min(d.pages, max_pfn - pfn);
-      if (n == 1) {
-        if (res.dumpable.test(pfn)) {
-          res.dumpable.clear(pfn);
-          ++*counter;
-        }
-      } else {
-        *counter += res.dumpable.count_range(pfn, n);
-        res.dumpable.assign_range(pfn, n, false);
-      }
-      // Like makedumpfile, skip the range only within this section's mem_map.
-      pfn += std::max<std::uint64_t>(d.pages, 1);
+    scan_sections(kernel, rules, meta, res.dumpable, parts[0], shared);
+    for (auto& t : workers) t.join();
+  }
+  for (auto& part : parts) {
+    if (part.error) return std::move(*part.error);
+    res.excluded += part.excluded;
+    res.pages_unfiltered += part.pages_unfiltered;
+    for (const auto& why : part.reasons) add_reason(res.fallback, why);
+  }
+  // Exclusions that crossed into a later part (a compound page over a section edge), in PFN
+  // order, as a single scan would have made them; pages already excluded are not counted again.
+  for (auto& part : parts) {
+    for (const auto& sp : part.spills) {
+      *counter_for(res.excluded, sp.cls) += res.dumpable.count_range(sp.pfn, sp.count);
+      res.dumpable.assign_range(sp.pfn, sp.count, false);
     }
-    ++done_sections;
-    if (progress) progress(done_sections, kernel.sections());
   }
   return res;
 }

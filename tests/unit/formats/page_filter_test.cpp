@@ -5,6 +5,7 @@
 
 #include "guestdump/formats/page_filter.h"
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <regex>
@@ -172,10 +173,10 @@ Guest make_guest(bool five_level = false) {
   return g;
 }
 
-PageFilterResult run(const Guest& g, int level) {
+PageFilterResult run(const Guest& g, int level, unsigned threads = 0) {
   test::TempDir dir;
   auto src = g.open(dir);
-  auto r = filter_pages(*src, level);
+  auto r = filter_pages(*src, level, {}, threads);
   if (!r) throw std::runtime_error(r.error().message);
   return std::move(r).value();
 }
@@ -313,6 +314,52 @@ TEST(PageFilter, CompoundPagesFromTheirHead) {
   EXPECT_TRUE(r2.dumpable.test(1028));
   EXPECT_EQ(r2.excluded.cache, 4u);
   EXPECT_TRUE(r2.dumpable.test(512));
+}
+
+TEST(PageFilter, ThreadCountDoesNotChangeTheResult) {
+  Guest g = make_guest();
+  // A bit of every class in every section, and a gigantic hugetlbfs page (order 11) at PFN
+  // 2048 that covers sections 2 and 3: with a thread per section its head's thread excludes
+  // the tail pages of the next thread's section after both are done.
+  for (std::uint64_t sec = 0; sec < 2; ++sec) {
+    const std::uint64_t base = sec * kPagesPerSection;
+    g.set_mapcount(base + 64, kBuddy);
+    g.set_private(base + 64, 4);          // free, order 4
+    g.set_flags(base + 200, 1 << kPgLru); // page cache
+    g.set_mapping(base + 300, 0x1);       // anonymous
+    g.compound(base + 512, 9, 0, 1);      // anonymous THP
+    g.set_mapping(base + 512, 0xffff888000002001ULL);
+  }
+  g.compound(2048, 11, 0, 2);
+  g.set_mapping(2048, 0xffff888000003000ULL);
+  for (int level : {1, 2, 8, 16, 31}) {
+    auto one = run(g, level, 1);
+    for (unsigned threads : {2u, 3u, 4u, 8u}) {
+      auto many = run(g, level, threads);
+      EXPECT_TRUE(std::ranges::equal(many.dumpable.words(), one.dumpable.words()))
+          << "level " << level << ", " << threads << " threads";
+      EXPECT_EQ(many.excluded, one.excluded) << "level " << level << ", " << threads << " threads";
+      EXPECT_EQ(many.fallback, one.fallback);
+    }
+    if ((level & 8) != 0) {
+      EXPECT_EQ(excluded_in(one, 2048, 2048), 2048u);
+      EXPECT_EQ(one.excluded.user, 2048u + 2 * (1u + 512u));
+    }
+  }
+  // Progress reaches (sections, sections) whatever the thread count.
+  test::TempDir dir;
+  auto src = g.open(dir);
+  std::uint64_t last_done = 0, last_total = 0;
+  auto r = filter_pages(
+      *src, 31,
+      [&](std::uint64_t d, std::uint64_t t) {
+        last_done = d;
+        last_total = t;
+      },
+      4);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(last_total, kRamPages / kPagesPerSection);
+  EXPECT_EQ(last_done, last_total);
 }
 
 TEST(PageFilter, InvalidCompoundOrderCountsAsOnePage) {

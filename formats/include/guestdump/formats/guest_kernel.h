@@ -38,6 +38,9 @@ public:
   GuestKernel(const GuestKernel&) = delete;
   GuestKernel& operator=(const GuestKernel&) = delete;
   ~GuestKernel();
+  /// The same model with its own caches, for another thread (a GuestKernel's reads are not
+  /// thread-safe). Cheap: nothing is read from the dump.
+  std::unique_ptr<GuestKernel> clone() const;
 
   const VmcoreInfo& vmcoreinfo() const { return vi_; }
   std::uint64_t kaslr_offset() const { return kaslr_offset_; }
@@ -86,6 +89,7 @@ private:
 
   const DumpSource& src_;
   const VmcoreInfo& vi_;
+  // clone() copies every field below except the caches and tlb_.
   std::unique_ptr<PhysCache> scattered_; // page tables, mem_section: small cached reads
   std::unique_ptr<PhysCache> bulk_;      // struct page arrays: sequential reads
   std::uint64_t page_size_ = 4096;

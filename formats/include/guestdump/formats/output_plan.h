@@ -23,7 +23,9 @@ struct OutputPlan {
 
 /// Plans the output of `src` at `dump_level` (0-31, checked by the caller). Errors only for
 /// unreadable notes and cancellation; filtering problems keep pages (see filter.fallback).
+/// `threads` as for filter_pages().
 Result<OutputPlan> plan_output(const DumpSource& src, int dump_level,
-                               std::function<void(std::uint64_t, std::uint64_t)> progress = {});
+                               std::function<void(std::uint64_t, std::uint64_t)> progress = {},
+                               unsigned threads = 0);
 
 } // namespace guestdump::formats

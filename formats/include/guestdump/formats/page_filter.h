@@ -143,9 +143,13 @@ std::optional<FilterRecord> find_filter_note(std::span<const std::byte> notes);
 
 /// The dumpable-PFN bitmap of `src` at `dump_level` (0-31): the pages the source holds, minus
 /// the classes the level excludes. Errors only for cancellation; a broken or lying guest model
-/// makes it keep the pages concerned and say why in `fallback`.
+/// makes it keep the pages concerned and say why in `fallback`. The struct page scan runs on
+/// `threads` threads (0: one per CPU), each over a contiguous run of sections; the result does
+/// not depend on the thread count, except that on inconsistent guest data (a compound page
+/// reaching into pages another thread classified differently) a page may be counted under a
+/// different class. `progress` gets (sections scanned, sections to scan), serialized.
 Result<PageFilterResult>
 filter_pages(const DumpSource& src, int dump_level,
-             std::function<void(std::uint64_t, std::uint64_t)> progress = {});
+             std::function<void(std::uint64_t, std::uint64_t)> progress = {}, unsigned threads = 0);
 
 } // namespace guestdump::formats
