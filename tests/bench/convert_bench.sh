@@ -27,33 +27,59 @@ norm=$work/normalized.elf
 /usr/bin/python3 "$here/normalize_elf.py" "$elf" "$norm"
 cat "$elf" "$norm" > /dev/null  # both inputs in the page cache, as for every tool
 
-# best-of-N wall time (s), peak RSS (KiB) of the best run, output size (bytes)
-measure() {
-  local name=$1 out=$2; shift 2
-  local best= rss= size=
+# Each table's tools run once per round, RUNS rounds, interleaved, so that a slow phase of this
+# shared machine hits every tool alike. Kept per tool: the best wall time (nanosecond clock;
+# /usr/bin/time's %e has 10 ms steps), the peak RSS (KiB) of that run and the output size.
+T_NAME=() T_OUT=() T_CMD=()
+tool() {
+  T_NAME+=("$1") T_OUT+=("$2")
+  shift 2
+  T_CMD+=("$(printf '%q ' "$@")")
+}
+measure_all() {
+  : > "$results"
+  local -A best=() rss=()
+  local i name out t0 t1 us
   for _ in $(seq "$runs"); do
-    rm -f "$out"
-    /usr/bin/time -f "%e %M" -o "$work/time.txt" "$@" > "$work/$name.log" 2>&1 ||
-      { cat "$work/$name.log"; echo "bench: $name failed" >&2; exit 1; }
-    read -r t m < "$work/time.txt"
-    if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; rss=$m; fi
+    for i in "${!T_NAME[@]}"; do
+      name=${T_NAME[$i]} out=${T_OUT[$i]}
+      rm -f "$out"
+      # Every run starts with no dirty data in the page cache: makedumpfile leaves its output
+      # to background writeback, and a journal commit (guestdump syncs its output before the
+      # rename) would otherwise also wait for the previous runs' data.
+      sync
+      t0=$(date +%s%N)
+      eval "/usr/bin/time -f %M -o \"\$work/time.txt\" ${T_CMD[$i]}" > "$work/$name.log" 2>&1 ||
+        { cat "$work/$name.log"; echo "bench: $name failed" >&2; exit 1; }
+      t1=$(date +%s%N)
+      us=$(( (t1 - t0) / 1000 ))
+      if [ -z "${best[$name]:-}" ] || [ "$us" -lt "${best[$name]}" ]; then
+        best[$name]=$us
+        rss[$name]=$(cat "$work/time.txt")
+      fi
+    done
   done
-  size=$(stat -c %s "$out")
-  printf '%s %s %s %s\n' "$name" "$best" "$rss" "$size" >> "$results"
+  for i in "${!T_NAME[@]}"; do
+    name=${T_NAME[$i]}
+    printf '%s %s %s %s\n' "$name" "$(awk -v u="${best[$name]}" 'BEGIN { printf "%.3f", u / 1e6 }')" \
+      "${rss[$name]}" "$(stat -c %s "${T_OUT[$i]}")" >> "$results"
+  done
+  T_NAME=() T_OUT=() T_CMD=()
 }
 results=$work/results.txt
 
 : > "$work/results.txt"
-measure guestdump-zstd "$work/gd-zstd.kdump" "$gd" convert -d 1 "$elf" "$work/gd-zstd.kdump"
-measure guestdump-lzo "$work/gd-lzo.kdump" "$gd" convert -d 1 -c lzo "$elf" "$work/gd-lzo.kdump"
-measure guestdump-zlib "$work/gd-zlib.kdump" "$gd" convert -d 1 -c zlib "$elf" "$work/gd-zlib.kdump"
-measure makedumpfile-c "$work/md-c.kdump" makedumpfile -c -d 1 "$norm" "$work/md-c.kdump"
-measure makedumpfile-l "$work/md-l.kdump" makedumpfile -l -d 1 "$norm" "$work/md-l.kdump"
+tool guestdump-zstd "$work/gd-zstd.kdump" "$gd" convert -d 1 "$elf" "$work/gd-zstd.kdump"
+tool guestdump-lzo "$work/gd-lzo.kdump" "$gd" convert -d 1 -c lzo "$elf" "$work/gd-lzo.kdump"
+tool guestdump-zlib "$work/gd-zlib.kdump" "$gd" convert -d 1 -c zlib "$elf" "$work/gd-zlib.kdump"
+tool makedumpfile-c "$work/md-c.kdump" makedumpfile -c -d 1 "$norm" "$work/md-c.kdump"
+tool makedumpfile-l "$work/md-l.kdump" makedumpfile -l -d 1 "$norm" "$work/md-l.kdump"
+measure_all
 
 echo "guest: $(/usr/bin/python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["params"]["mem_mib"], "MiB RAM,", j["params"]["fill_mib"], "MiB filled, kernel", j["kernel"]["release"])' "$fixture/fixture.json"); $(nproc) CPUs; best of $runs runs"
 printf '%-18s %9s %10s %12s\n' tool seconds "RSS MiB" "output MiB"
 while read -r n t m s; do
-  printf '%-18s %9.2f %10.1f %12.1f\n' "$n" "$t" "$(echo "$m/1024" | bc -l)" "$(echo "$s/1048576" | bc -l)"
+  printf '%-18s %9.3f %10.1f %12.1f\n' "$n" "$t" "$(echo "$m/1024" | bc -l)" "$(echo "$s/1048576" | bc -l)"
 done < "$work/results.txt"
 get() { awk -v n="$1" -v c="$2" '$1 == n { print $c }' "$work/results.txt"; }
 ratio() { echo "scale=2; $1 / $2" | bc -l; }
@@ -73,17 +99,18 @@ rm -f "$norm"
 cat "$elf4" "$norm4" > /dev/null
 results=$work/results31.txt
 : > "$results"
-measure guestdump-zstd "$work/gd31.kdump" "$gd" convert -d 31 "$elf4" "$work/gd31.kdump"
-measure guestdump-lzo "$work/gd31-lzo.kdump" "$gd" convert -d 31 -c lzo "$elf4" "$work/gd31-lzo.kdump"
-measure makedumpfile-c "$work/md31-c.kdump" makedumpfile -c -d 31 "$norm4" "$work/md31-c.kdump"
-measure makedumpfile-l "$work/md31-l.kdump" makedumpfile -l -d 31 "$norm4" "$work/md31-l.kdump"
+tool guestdump-zstd "$work/gd31.kdump" "$gd" convert -d 31 "$elf4" "$work/gd31.kdump"
+tool guestdump-lzo "$work/gd31-lzo.kdump" "$gd" convert -d 31 -c lzo "$elf4" "$work/gd31-lzo.kdump"
+tool makedumpfile-c "$work/md31-c.kdump" makedumpfile -c -d 31 "$norm4" "$work/md31-c.kdump"
+tool makedumpfile-l "$work/md31-l.kdump" makedumpfile -l -d 31 "$norm4" "$work/md31-l.kdump"
+measure_all
 pages=$(/usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["pages"]["total"])' \
   < <("$gd" info --json "$work/gd31.kdump"))
 echo
 echo "dump level 31, 4 GiB guest ($pages pages of RAM); best of $runs runs"
 printf '%-18s %9s %10s %12s\n' tool seconds "RSS MiB" "output MiB"
 while read -r n t m s; do
-  printf '%-18s %9.2f %10.1f %12.1f\n' "$n" "$t" "$(echo "$m/1024" | bc -l)" "$(echo "$s/1048576" | bc -l)"
+  printf '%-18s %9.3f %10.1f %12.1f\n' "$n" "$t" "$(echo "$m/1024" | bc -l)" "$(echo "$s/1048576" | bc -l)"
 done < "$results"
 get() { awk -v n="$1" -v c="$2" '$1 == n { print $c }' "$results"; }
 echo

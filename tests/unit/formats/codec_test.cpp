@@ -67,6 +67,55 @@ INSTANTIATE_TEST_SUITE_P(AllCodecs, CodecTest,
                                          Codec::kNone),
                          [](const auto& p) { return std::string(codec_name(p.param)); });
 
+// Literals_Block_Type of the first block of a one-frame zstd page (RFC 8878 3.1.1, 3.1.1.3.1):
+// 0 raw, 1 RLE, 2 Huffman-compressed, 3 treeless; -1 if the frame is not laid out that way.
+int zstd_literals_type(std::span<const std::byte> f) {
+  auto b = [&](std::size_t i) { return std::to_integer<unsigned>(f[i]); };
+  if (f.size() < 8 || b(0) != 0x28 || b(1) != 0xb5 || b(2) != 0x2f || b(3) != 0xfd) return -1;
+  const unsigned fhd = b(4);
+  const bool single = (fhd & 0x20) != 0;
+  static constexpr std::size_t kFcs[4] = {0, 2, 4, 8};
+  std::size_t pos = 5 + (single ? 0 : 1) + ((fhd & 3) == 3 ? 4 : (fhd & 3)) +
+                    ((fhd >> 6) == 0 ? (single ? 1 : 0) : kFcs[fhd >> 6]);
+  if (pos + 4 > f.size() || ((b(pos) >> 1) & 3) != 2) return -1; // not a compressed block
+  return static_cast<int>(b(pos + 3) & 3);
+}
+
+TEST(Codec, ZstdCodesLiteralsOnlyWhereTheyHaveEntropy) {
+  auto comp = PageCompressor::create(Codec::kZstd, 4096);
+  ASSERT_TRUE(comp);
+  PageDecompressor decomp;
+  auto roundtrip = [&](const std::vector<std::byte>& in) {
+    std::vector<std::byte> out((*comp)->bound());
+    std::size_t n = (*comp)->compress(in, out);
+    EXPECT_GT(n, 0u);
+    out.resize(n);
+    std::vector<std::byte> back(4096);
+    EXPECT_TRUE(decomp.decompress(codec_flag(Codec::kZstd), out, back));
+    EXPECT_EQ(back, in);
+    return out;
+  };
+  // Mostly zero, every 32nd byte one of four small values (sampled entropy ~1.3 bits): its 128
+  // literals would Huffman-code to 2 bits each, but the page keeps them raw.
+  std::vector<std::byte> sparse(4096);
+  std::uint64_t x = 0x9e3779b97f4a7c15ULL;
+  for (std::size_t i = 0; i < sparse.size(); i += 32) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    sparse[i] = static_cast<std::byte>(1 + x % 4);
+  }
+  EXPECT_EQ(zstd_literals_type(roundtrip(sparse)), 0);
+  // English-like text (~4 bits per byte): Huffman-coded literals.
+  std::vector<std::byte> text(4096);
+  const char* words[] = {"crash ", "dump ", "kernel ", "page ", "guest ", "memory ", "the "};
+  for (std::size_t i = 0; i < text.size();) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    for (const char* w = words[x % 7]; *w != 0 && i < text.size(); ++w) {
+      text[i++] = static_cast<std::byte>(*w ^ ((x >> 8) % 3 == 0 ? 0x20 : 0)); // some capitals
+    }
+  }
+  EXPECT_EQ(zstd_literals_type(roundtrip(text)), 2);
+}
+
 TEST(Codec, NamesAndFlags) {
   EXPECT_EQ(parse_codec("zstd"), Codec::kZstd);
   EXPECT_FALSE(parse_codec("gzip"));
