@@ -38,6 +38,7 @@ tool() {
 }
 measure_all() {
   : > "$results"
+  : > "$results.runs"
   local -A best=() rss=()
   local i name out t0 t1 us
   for _ in $(seq "$runs"); do
@@ -53,6 +54,7 @@ measure_all() {
         { cat "$work/$name.log"; echo "bench: $name failed" >&2; exit 1; }
       t1=$(date +%s%N)
       us=$(( (t1 - t0) / 1000 ))
+      echo "$name $us" >> "$results.runs" # every run, in microseconds
       if [ -z "${best[$name]:-}" ] || [ "$us" -lt "${best[$name]}" ]; then
         best[$name]=$us
         rss[$name]=$(cat "$work/time.txt")
