@@ -111,18 +111,7 @@ GuestKernel::~GuestKernel() = default;
 
 std::unique_ptr<GuestKernel> GuestKernel::clone() const {
   std::unique_ptr<GuestKernel> k(new GuestKernel(src_, vi_));
-  k->page_size_ = page_size_;
-  k->kaslr_offset_ = kaslr_offset_;
-  k->phys_base_ = phys_base_;
-  k->root_ = root_;
-  k->sme_mask_ = sme_mask_;
-  k->five_level_ = five_level_;
-  k->page_offset_base_ = page_offset_base_;
-  k->vmemmap_base_ = vmemmap_base_;
-  k->kernel_version_ = kernel_version_;
-  k->struct_page_size_ = struct_page_size_;
-  k->pages_per_section_ = pages_per_section_;
-  k->mem_maps_ = mem_maps_;
+  static_cast<detail::GuestKernelModel&>(*k) = *this;
   return k;
 }
 

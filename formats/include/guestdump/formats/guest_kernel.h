@@ -28,7 +28,26 @@ struct KernelMapping {
   std::uint64_t size = 0;    // 4096, 2 MiB or 1 GiB
 };
 
-class GuestKernel {
+namespace detail {
+// What GuestKernel works out from the dump: plain values, all of which clone() copies (the
+// caches and the translation buffer stay in GuestKernel, one set per reader).
+struct GuestKernelModel {
+  std::uint64_t page_size_ = 4096;
+  std::uint64_t kaslr_offset_ = 0;
+  std::int64_t phys_base_ = 0;
+  std::uint64_t root_ = 0;
+  std::uint64_t sme_mask_ = 0;
+  bool five_level_ = false;
+  std::uint64_t page_offset_base_ = 0;
+  std::optional<std::uint64_t> vmemmap_base_;
+  std::uint32_t kernel_version_ = 0;
+  std::uint64_t struct_page_size_ = 0;
+  std::uint64_t pages_per_section_ = 0;
+  std::vector<std::uint64_t> mem_maps_; // decoded mem_map per section, 0 = none
+};
+} // namespace detail
+
+class GuestKernel : private detail::GuestKernelModel {
 public:
   /// Builds the model. Fails with kNotFound when a needed VMCOREINFO key is missing and with
   /// kBadData when the dump contradicts VMCOREINFO (page-table root outside the dump, no valid
@@ -89,22 +108,9 @@ private:
 
   const DumpSource& src_;
   const VmcoreInfo& vi_;
-  // clone() copies every field below except the caches and tlb_.
   std::unique_ptr<PhysCache> scattered_; // page tables, mem_section: small cached reads
   std::unique_ptr<PhysCache> bulk_;      // struct page arrays: sequential reads
-  std::uint64_t page_size_ = 4096;
-  std::uint64_t kaslr_offset_ = 0;
-  std::int64_t phys_base_ = 0;
-  std::uint64_t root_ = 0;
-  std::uint64_t sme_mask_ = 0;
-  bool five_level_ = false;
-  std::uint64_t page_offset_base_ = 0;
-  std::optional<std::uint64_t> vmemmap_base_;
-  std::uint32_t kernel_version_ = 0;
-  std::uint64_t struct_page_size_ = 0;
-  std::uint64_t pages_per_section_ = 0;
-  std::vector<std::uint64_t> mem_maps_; // decoded mem_map per section, 0 = none
-  KernelMapping tlb_{};                 // last leaf mapping (size 0 = empty)
+  KernelMapping tlb_{};                  // last leaf mapping (size 0 = empty)
 };
 
 /// Parses "6.1.0-56-cloud-amd64" into GuestKernel::version(6, 1, 0); 0 if unparsable.
