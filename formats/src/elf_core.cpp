@@ -249,8 +249,13 @@ Result<ElfCoreLayout> parse_elf_core_head(std::span<const std::byte> head, std::
     }
   }
   if (segs.empty()) return make_error(ErrorCode::kBadData, "ELF core has no PT_LOAD segments");
-  std::stable_sort(segs.begin(), segs.end(),
-                   [](const Segment& a, const Segment& b) { return a.paddr < b.paddr; });
+  // By start, and of two that start together the longer first: the /proc/vmcore kernel-text
+  // segment comes first in the file and may start exactly where its RAM segment does (a KASLR
+  // kernel placed right after the crashkernel reservation, seen in CI), and must then be seen
+  // as the one contained.
+  std::stable_sort(segs.begin(), segs.end(), [](const Segment& a, const Segment& b) {
+    return a.paddr != b.paddr ? a.paddr < b.paddr : a.memsz > b.memsz;
+  });
   // Overlapping physical ranges: a segment fully inside another with identical bytes is an
   // alias (the /proc/vmcore kernel-text segment); anything else is a broken dump.
   std::vector<Segment> kept;

@@ -76,10 +76,6 @@ std::optional<Alias> kernel_image_alias(const DumpMetadata& meta, const std::vec
   for (std::size_t i = 0; i < segs.size(); ++i) {
     const Segment& s = segs[i];
     if (pfn < s.first_pfn || pfn >= s.first_pfn + s.file_pages) continue;
-    // The kept run, clipped to the kernel image window [phys_base, phys_base + image_size).
-    // Never at a RAM segment's start: our reader takes the segment that starts later as the
-    // alias.
-    if (pfn == s.first_pfn) return std::nullopt;
     const std::uint64_t first = pfn;
     const std::uint64_t end = pfn + 1;
     Alias a;
@@ -186,8 +182,10 @@ Result<ElfWriteStats> write_elf_core(const ElfWriteRequest& req, int fd, const s
     // libkdumpfile 0.5.1 drops the rest of a RAM segment that another segment overlaps
     // partially from its RAM map; split the RAM segment so one piece is exactly the alias's page.
     const Segment s = segs[alias->segment];
-    const std::uint64_t head = alias->first_pfn - s.first_pfn; // > 0 (never at a start)
-    std::vector<Segment> pieces{{s.first_pfn, head, head}, {alias->first_pfn, 1, 1}};
+    const std::uint64_t head = alias->first_pfn - s.first_pfn;
+    std::vector<Segment> pieces;
+    if (head > 0) pieces.push_back({s.first_pfn, head, head});
+    pieces.push_back({alias->first_pfn, 1, 1});
     if (s.mem_pages > head + 1) {
       pieces.push_back({alias->first_pfn + 1, s.mem_pages - head - 1, s.file_pages - head - 1});
     }

@@ -272,6 +272,43 @@ TEST(ElfWriter, KernelImageAliasForDrgn) {
   EXPECT_EQ((*back)->metadata().available, keep);
 }
 
+// init_top_pgt's page first in its kept run: the kernel-image PT_LOAD and the RAM piece then
+// start at the same address, as /proc/vmcore's may, and the output still reads back.
+TEST(ElfWriter, KernelImageAliasAtTheStartOfARun) {
+  test::TempDir dir;
+  PatternSource src(2048,
+                    std::string("OSRELEASE=6.1.0-test\nPAGESIZE=4096\n") +
+                        "SYMBOL(init_top_pgt)=ffffffff81200000\n"
+                        "NUMBER(phys_base)=-16777216\nNUMBER(KERNEL_IMAGE_SIZE)=1073741824\n");
+  const DumpMetadata& meta = src.metadata();
+  PfnBitmap keep = meta.available;
+  keep.assign_range(500, 12, false); // the run with PFN 512 is [512, 2048)
+  ElfWriteRequest req;
+  req.source = &src;
+  req.notes = meta.notes;
+  req.ram = &meta.ram;
+  req.dumpable = &keep;
+  auto stats = write_to(dir.file("s.elf"), req);
+  ASSERT_TRUE(stats) << stats.error().message;
+  auto f = slurp(dir.file("s.elf"));
+  auto ph = phdrs_of(f);
+  ASSERT_EQ(ph.size(), stats->segments + 1);
+  const Elf64_Phdr& k = ph[1];
+  EXPECT_EQ(k.p_paddr, 512u * 4096);
+  EXPECT_EQ(k.p_vaddr, 0xffffffff81200000ULL);
+  EXPECT_EQ(k.p_filesz, 4096u);
+  bool piece = false;
+  for (std::size_t i = 2; i < ph.size(); ++i) {
+    EXPECT_NE(ph[i].p_memsz, 0u) << "phdr " << i << " is empty";
+    if (ph[i].p_paddr == 512u * 4096) piece = ph[i].p_filesz == 4096u;
+  }
+  EXPECT_TRUE(piece) << "no one-page RAM piece at the alias's address";
+  auto back = open_dump(dir.file("s.elf"));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ((*back)->metadata().available, keep);
+  EXPECT_EQ((*back)->metadata().ram, meta.ram);
+}
+
 TEST(ElfWriter, ExtendedProgramHeaderNumbering) {
   test::TempDir dir;
   const std::uint64_t pages = 2 * 0x10000;
