@@ -141,15 +141,33 @@ private:
   static constexpr float kRawLiteralsMaxEntropy = 3.0f;
   static constexpr std::size_t kSampleStride = 8;
 
-  // Shannon entropy, in bits per byte, of every kSampleStride-th byte of the page.
+  // Shannon entropy, in bits per byte, of every kSampleStride-th byte of the page. Four
+  // histograms, so that runs of one byte value (the pages this is for) do not chain every
+  // increment on the previous one's store; the sum skips the empty bins four at a time. Measured
+  // on the pages of a dump level 31 conversion: 0.85 -> 0.48 us per page, ~6% of its CPU time
+  // before.
   float sampled_entropy(std::span<const std::byte> page) const {
-    std::uint16_t hist[256] = {};
-    const std::size_t n = samples_ * kSampleStride;
-    for (std::size_t i = 0; i < n && i < page.size(); i += kSampleStride) {
-      ++hist[std::to_integer<std::uint8_t>(page[i])];
+    constexpr std::size_t kWays = 4;
+    std::uint16_t hist[kWays][256] = {};
+    const std::size_t n = std::min(samples_ * kSampleStride, page.size());
+    std::size_t i = 0;
+    for (; i + kWays * kSampleStride <= n; i += kWays * kSampleStride) {
+      for (std::size_t w = 0; w < kWays; ++w) {
+        ++hist[w][std::to_integer<std::uint8_t>(page[i + w * kSampleStride])];
+      }
+    }
+    for (; i < n; i += kSampleStride) ++hist[0][std::to_integer<std::uint8_t>(page[i])];
+    std::uint16_t total[256];
+    for (std::size_t b = 0; b < 256; ++b) {
+      total[b] = static_cast<std::uint16_t>(hist[0][b] + hist[1][b] + hist[2][b] + hist[3][b]);
     }
     float e = 0;
-    for (std::uint16_t c : hist) e += entropy_term_[c];
+    for (std::size_t b = 0; b < 256; b += 4) {
+      std::uint64_t four;
+      std::memcpy(&four, total + b, sizeof four);
+      if (four == 0) continue;
+      for (std::size_t k = b; k < b + 4; ++k) e += entropy_term_[total[k]];
+    }
     return e;
   }
 
