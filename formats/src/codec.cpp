@@ -245,9 +245,58 @@ private:
   std::size_t bound_;
 };
 
-} // namespace
+// Remembers the output for pages that repeat their first kPeriod bytes to the end (a page of
+// one 8-byte word, an array of identical 64-byte structures: 5.5k of the 39k non-zero pages a
+// dump level 31 conversion of the 4 GiB test guest keeps, nearly all copies of a few patterns).
+// A codec's output depends on the input only, so a copy of the first result is what compressing
+// again would give; the check costs one memcmp that stops at the first difference.
+class PeriodicPageMemo final : public PageCompressor {
+public:
+  explicit PeriodicPageMemo(std::unique_ptr<PageCompressor> inner) : inner_(std::move(inner)) {}
+  std::size_t bound() const override { return inner_->bound(); }
+  std::size_t compress(std::span<const std::byte> page, std::span<std::byte> out) override {
+    if (page.size() <= kPeriod ||
+        std::memcmp(page.data(), page.data() + kPeriod, page.size() - kPeriod) != 0) {
+      return inner_->compress(page, out);
+    }
+    std::uint64_t h = 0;
+    for (std::size_t i = 0; i < kPeriod; i += 8) {
+      std::uint64_t w;
+      std::memcpy(&w, page.data() + i, 8);
+      h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+    }
+    Entry& e = entries_[h >> (64 - kEntriesLog2)];
+    if (e.valid && e.page_size == page.size() &&
+        std::memcmp(e.head, page.data(), kPeriod) == 0 && e.size <= out.size()) {
+      std::memcpy(out.data(), e.out, e.size);
+      return e.size;
+    }
+    const std::size_t n = inner_->compress(page, out);
+    if (n <= sizeof e.out) {
+      e.valid = true;
+      e.page_size = page.size();
+      std::memcpy(e.head, page.data(), kPeriod);
+      std::memcpy(e.out, out.data(), n);
+      e.size = n;
+    }
+    return n;
+  }
 
-Result<std::unique_ptr<PageCompressor>> PageCompressor::create(Codec codec, std::size_t page_size) {
+private:
+  static constexpr std::size_t kPeriod = 64;
+  static constexpr unsigned kEntriesLog2 = 4;
+  struct Entry {
+    bool valid = false;
+    std::size_t page_size = 0;
+    std::byte head[kPeriod];
+    std::size_t size = 0; // 0: the codec stores this page raw
+    std::byte out[2 * kPeriod];
+  };
+  std::unique_ptr<PageCompressor> inner_;
+  Entry entries_[std::size_t{1} << kEntriesLog2];
+};
+
+Result<std::unique_ptr<PageCompressor>> create_codec(Codec codec, std::size_t page_size) {
   switch (codec) {
   case Codec::kNone:
     return std::unique_ptr<PageCompressor>(new NoneCompressor());
@@ -276,6 +325,14 @@ Result<std::unique_ptr<PageCompressor>> PageCompressor::create(Codec codec, std:
     return std::unique_ptr<PageCompressor>(new SnappyCompressor(page_size));
   }
   return make_error(ErrorCode::kUnsupported, "unknown codec");
+}
+
+} // namespace
+
+Result<std::unique_ptr<PageCompressor>> PageCompressor::create(Codec codec, std::size_t page_size) {
+  GUESTDUMP_TRY(auto c, create_codec(codec, page_size));
+  if (codec == Codec::kNone) return c;
+  return std::unique_ptr<PageCompressor>(new PeriodicPageMemo(std::move(c)));
 }
 
 struct PageDecompressor::Impl {
