@@ -58,14 +58,6 @@ Result<void> check_dump_level(int level) {
     return make_error(ErrorCode::kInvalidArgument,
                       "dump level " + std::to_string(level) + " is out of range (0-31)");
   }
-  int unsupported = level & ~kSupportedDumpLevelBits;
-  if (unsupported != 0) {
-    return make_error(ErrorCode::kUnsupported,
-                      "dump level " + std::to_string(level) + ": bits " +
-                          std::to_string(unsupported) +
-                          " (page cache, user or free page filtering) are not implemented yet; "
-                          "this build supports -d 0 and -d 1");
-  }
   return {};
 }
 

@@ -19,10 +19,7 @@ inline constexpr int kDumpLevelCache = 2; // page cache without private data
 inline constexpr int kDumpLevelCachePrivate = 4;
 inline constexpr int kDumpLevelUser = 8;
 inline constexpr int kDumpLevelFree = 16;
-/// Bits this build can honour.
-inline constexpr int kSupportedDumpLevelBits = 31;
-
-/// Checks a -d value: 0-31, and only bits this build implements.
+/// Checks a -d value: 0-31 (every bit is implemented).
 Result<void> check_dump_level(int level);
 
 /// What convert() writes.
