@@ -270,8 +270,8 @@ public:
       h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
     }
     Entry& e = entries_[h >> (64 - kEntriesLog2)];
-    if (e.valid && e.page_size == page.size() &&
-        std::memcmp(e.head, page.data(), kPeriod) == 0 && e.size <= out.size()) {
+    if (e.valid && e.page_size == page.size() && std::memcmp(e.head, page.data(), kPeriod) == 0 &&
+        e.size <= out.size()) {
       std::memcpy(out.data(), e.out, e.size);
       return e.size;
     }

@@ -57,7 +57,8 @@ TEST_P(CodecTest, PeriodicPagesRoundTripInAnyOrder) {
     return p;
   };
   std::vector<std::vector<std::byte>> pages;
-  for (std::uint64_t seed = 0; seed < 40; ++seed) pages.push_back(periodic(seed, seed % 2 ? 8 : 64));
+  for (std::uint64_t seed = 0; seed < 40; ++seed)
+    pages.push_back(periodic(seed, seed % 2 ? 8 : 64));
   auto almost = pages[3];
   almost.back() ^= std::byte{1}; // periodic up to its last byte: not a copy of pages[3]
   pages.push_back(almost);
