@@ -167,32 +167,35 @@ TEST(ElfCore, ContainedIdenticalSegmentIsAnAlias) {
   EXPECT_EQ(src->metadata().ram.count(), 256u + 64u);
 }
 
+// A kernel-text-like PT_LOAD of four pages holding `data`, first in the file, starting where the
+// first RAM segment starts.
+test::ElfCoreSpec with_segment_at_ram_start(std::vector<std::uint8_t> data) {
+  auto spec = testimg::guest_spec();
+  test::ElfSegment seg;
+  seg.paddr = spec.loads[0].paddr;
+  seg.vaddr = 0xffffffff81000000ULL;
+  seg.memsz = 4 * 4096;
+  seg.data = std::move(data);
+  spec.loads.insert(spec.loads.begin(), seg);
+  return spec;
+}
+
 TEST(ElfCore, AliasStartingWithItsSegmentIsAnAlias) {
   // /proc/vmcore of a KASLR kernel placed right after the crashkernel reservation: the
   // kernel-text PT_LOAD comes first and starts where the RAM PT_LOAD holding it starts.
   test::TempDir dir;
-  auto spec = testimg::guest_spec();
-  test::ElfSegment alias;
-  alias.paddr = spec.loads[0].paddr;
-  alias.vaddr = 0xffffffff81000000ULL;
-  alias.memsz = 4 * 4096;
-  alias.data.assign(spec.loads[0].data.begin(), spec.loads[0].data.begin() + 4 * 4096);
-  spec.loads.insert(spec.loads.begin(), alias);
+  const auto plain = testimg::guest_spec();
+  const auto& ram = plain.loads[0].data;
+  auto spec = with_segment_at_ram_start({ram.begin(), ram.begin() + 4 * 4096});
   auto src = open_spec(dir, spec);
   EXPECT_EQ(src->metadata().ram.count(), 256u + 64u);
   EXPECT_EQ(src->metadata().available.count(), 256u + 48u); // 16 high pages have no file data
-  expect_pages_match(*src, testimg::guest_spec());
+  expect_pages_match(*src, plain);
 }
 
 TEST(ElfCoreBadInput, SegmentStartingWithAnotherButDifferentIsAnOverlap) {
   test::TempDir dir;
-  auto spec = testimg::guest_spec();
-  test::ElfSegment other;
-  other.paddr = spec.loads[0].paddr;
-  other.vaddr = 0xffffffff81000000ULL;
-  other.memsz = 4 * 4096;
-  other.data.assign(4 * 4096, 0x5a);
-  spec.loads.insert(spec.loads.begin(), other);
+  auto spec = with_segment_at_ram_start(std::vector<std::uint8_t>(4 * 4096, 0x5a));
   test::write_file(dir.file("same-start"), test::build_elf_core(spec));
   auto msg = error_of(dir.file("same-start"));
   EXPECT_NE(msg.find("overlap"), std::string::npos) << msg;

@@ -230,29 +230,46 @@ TEST(ElfWriter, DumpLevelOneExcludesLongZeroRuns) {
   EXPECT_EQ((*back)->metadata().ram, meta.ram);
 }
 
-// The kernel-image PT_LOAD (drgn reads the top-level page table through it): VA =
-// __START_KERNEL_map + PA - phys_base, sharing the file bytes of the kept run with init_top_pgt.
-TEST(ElfWriter, KernelImageAliasForDrgn) {
-  test::TempDir dir;
-  // phys_base -16 MiB: init_top_pgt at VA ...81200000 is PA 0x200000 (PFN 512).
+// A 2048-page guest whose init_top_pgt (VA ...81200000, phys_base -16 MiB) is PA 0x200000
+// (PFN 512), written as ELF with `hole_len` pages from `hole` not kept.
+struct KernelAliasCase {
+  PfnBitmap keep;
+  PfnBitmap ram;
+  std::uint64_t segments = 0;
+  std::vector<char> file;
+  std::vector<Elf64_Phdr> ph;
+};
+KernelAliasCase write_kernel_alias_case(const test::TempDir& dir, const std::string& name,
+                                        std::uint64_t hole, std::uint64_t hole_len) {
   PatternSource src(2048,
                     std::string("OSRELEASE=6.1.0-test\nPAGESIZE=4096\n") +
                         "SYMBOL(init_top_pgt)=ffffffff81200000\n"
                         "NUMBER(phys_base)=-16777216\nNUMBER(KERNEL_IMAGE_SIZE)=1073741824\n");
   const DumpMetadata& meta = src.metadata();
-  PfnBitmap keep = meta.available;
-  keep.assign_range(100, 10, false); // the run with PFN 512 is [110, 2048)
+  KernelAliasCase c{meta.available, meta.ram, 0, {}, {}};
+  c.keep.assign_range(hole, hole_len, false);
   ElfWriteRequest req;
   req.source = &src;
   req.notes = meta.notes;
   req.ram = &meta.ram;
-  req.dumpable = &keep;
-  auto stats = write_to(dir.file("k.elf"), req);
-  ASSERT_TRUE(stats) << stats.error().message;
-  auto f = slurp(dir.file("k.elf"));
-  auto ph = phdrs_of(f);
-  ASSERT_EQ(ph.size(), stats->segments + 1);
-  const Elf64_Phdr& k = ph[1]; // first PT_LOAD, as the kernel-text one of /proc/vmcore
+  req.dumpable = &c.keep;
+  auto stats = write_to(dir.file(name), req);
+  EXPECT_TRUE(stats) << stats.error().message;
+  if (!stats) return c;
+  c.segments = stats->segments;
+  c.file = slurp(dir.file(name));
+  c.ph = phdrs_of(c.file);
+  EXPECT_EQ(c.ph.size(), c.segments + 1);
+  return c;
+}
+
+// The kernel-image PT_LOAD (drgn reads the top-level page table through it): VA =
+// __START_KERNEL_map + PA - phys_base, sharing the file bytes of the kept run with init_top_pgt.
+TEST(ElfWriter, KernelImageAliasForDrgn) {
+  test::TempDir dir;
+  auto c = write_kernel_alias_case(dir, "k.elf", 100, 10); // the run with PFN 512 is [110, 2048)
+  ASSERT_GE(c.ph.size(), 2u);
+  const Elf64_Phdr& k = c.ph[1]; // first PT_LOAD, as the kernel-text one of /proc/vmcore
   EXPECT_EQ(k.p_type, PT_LOAD);
   EXPECT_EQ(k.p_paddr, 512u * 4096); // init_top_pgt's page
   EXPECT_EQ(k.p_vaddr, 0xffffffff81200000ULL);
@@ -260,53 +277,38 @@ TEST(ElfWriter, KernelImageAliasForDrgn) {
   EXPECT_EQ(k.p_memsz, k.p_filesz);
   // A copy of the page's bytes (makedumpfile cannot read PT_LOADs sharing file data).
   std::uint64_t pfn = 0;
-  std::memcpy(&pfn, f.data() + k.p_offset, 8);
+  std::memcpy(&pfn, c.file.data() + k.p_offset, 8);
   EXPECT_EQ(pfn, 512u);
-  for (std::size_t i = 2; i < ph.size(); ++i) {
-    EXPECT_FALSE(k.p_offset < ph[i].p_offset + ph[i].p_filesz &&
-                 ph[i].p_offset < k.p_offset + k.p_filesz)
+  for (std::size_t i = 2; i < c.ph.size(); ++i) {
+    EXPECT_FALSE(k.p_offset < c.ph[i].p_offset + c.ph[i].p_filesz &&
+                 c.ph[i].p_offset < k.p_offset + k.p_filesz)
         << "phdr " << i << " shares file bytes with the kernel-image segment";
   }
   auto back = open_dump(dir.file("k.elf"));
   ASSERT_TRUE(back) << back.error().message; // the alias is accepted as identical bytes
-  EXPECT_EQ((*back)->metadata().available, keep);
+  EXPECT_EQ((*back)->metadata().available, c.keep);
 }
 
 // init_top_pgt's page first in its kept run: the kernel-image PT_LOAD and the RAM piece then
 // start at the same address, as /proc/vmcore's may, and the output still reads back.
 TEST(ElfWriter, KernelImageAliasAtTheStartOfARun) {
   test::TempDir dir;
-  PatternSource src(2048,
-                    std::string("OSRELEASE=6.1.0-test\nPAGESIZE=4096\n") +
-                        "SYMBOL(init_top_pgt)=ffffffff81200000\n"
-                        "NUMBER(phys_base)=-16777216\nNUMBER(KERNEL_IMAGE_SIZE)=1073741824\n");
-  const DumpMetadata& meta = src.metadata();
-  PfnBitmap keep = meta.available;
-  keep.assign_range(500, 12, false); // the run with PFN 512 is [512, 2048)
-  ElfWriteRequest req;
-  req.source = &src;
-  req.notes = meta.notes;
-  req.ram = &meta.ram;
-  req.dumpable = &keep;
-  auto stats = write_to(dir.file("s.elf"), req);
-  ASSERT_TRUE(stats) << stats.error().message;
-  auto f = slurp(dir.file("s.elf"));
-  auto ph = phdrs_of(f);
-  ASSERT_EQ(ph.size(), stats->segments + 1);
-  const Elf64_Phdr& k = ph[1];
+  auto c = write_kernel_alias_case(dir, "s.elf", 500, 12); // the run with PFN 512 is [512, 2048)
+  ASSERT_GE(c.ph.size(), 2u);
+  const Elf64_Phdr& k = c.ph[1];
   EXPECT_EQ(k.p_paddr, 512u * 4096);
   EXPECT_EQ(k.p_vaddr, 0xffffffff81200000ULL);
   EXPECT_EQ(k.p_filesz, 4096u);
   bool piece = false;
-  for (std::size_t i = 2; i < ph.size(); ++i) {
-    EXPECT_NE(ph[i].p_memsz, 0u) << "phdr " << i << " is empty";
-    if (ph[i].p_paddr == 512u * 4096) piece = ph[i].p_filesz == 4096u;
+  for (std::size_t i = 2; i < c.ph.size(); ++i) {
+    EXPECT_NE(c.ph[i].p_memsz, 0u) << "phdr " << i << " is empty";
+    if (c.ph[i].p_paddr == 512u * 4096) piece = c.ph[i].p_filesz == 4096u;
   }
   EXPECT_TRUE(piece) << "no one-page RAM piece at the alias's address";
   auto back = open_dump(dir.file("s.elf"));
   ASSERT_TRUE(back) << back.error().message;
-  EXPECT_EQ((*back)->metadata().available, keep);
-  EXPECT_EQ((*back)->metadata().ram, meta.ram);
+  EXPECT_EQ((*back)->metadata().available, c.keep);
+  EXPECT_EQ((*back)->metadata().ram, c.ram);
 }
 
 TEST(ElfWriter, ExtendedProgramHeaderNumbering) {
