@@ -175,7 +175,7 @@ class Locator {
 public:
   Locator(const DumpSource& src, const LocateOptions& opts)
       : src_(src), meta_(src.metadata()), opts_(opts), mem_(src), ps_(meta_.page_size),
-        scanned_(meta_.max_pfn) {}
+        starts_scanned_(meta_.max_pfn), inside_scanned_(meta_.max_pfn) {}
 
   Result<LocateReport> run();
 
@@ -313,8 +313,11 @@ private:
     std::array<std::byte, 64> seam{};
     std::uint64_t prev = UINT64_MAX;
     for (std::uint64_t pfn = first; pfn < end && !done_; ++pfn) {
-      if (scanned_.test(pfn) || !meta_.available.test(pfn)) continue;
-      scanned_.set(pfn);
+      // A page whose start was looked at is looked at again for an inside scan.
+      PfnBitmap& done = anywhere ? inside_scanned_ : starts_scanned_;
+      if (done.test(pfn) || !meta_.available.test(pfn)) continue;
+      done.set(pfn);
+      starts_scanned_.set(pfn);
       auto r = reader->read(pfn, scratch);
       if (!r) continue; // unreadable page: skip, the conversion will report it
       ++pages_;
@@ -358,7 +361,8 @@ private:
   const LocateOptions& opts_;
   PhysPages mem_;
   std::uint64_t ps_;
-  PfnBitmap scanned_;
+  PfnBitmap starts_scanned_; // pages whose start was compared
+  PfnBitmap inside_scanned_; // pages searched at every 4-byte position
   std::vector<CpuView> cpus_;
   std::set<std::pair<std::uint64_t, bool>> seen_;
   std::vector<Found> found_;
@@ -376,19 +380,21 @@ Result<LocateReport> Locator::run() {
   cpus_ = cpus_from_notes(meta_.notes);
   // 1. The address the guest itself reported (guest agent).
   if (opts_.hint_pa) consider(*opts_.hint_pa, true, true);
-  // 2. The kernel image as the vCPUs map it (pre-4.13 kernels keep the note in .bss).
+  // 2. Since 4.13 the note page is allocated early in boot from the top zone's first free
+  // pages: the Normal zone starts at 4 GiB, DMA32 at 16 MiB (PA 0x100824000 on the 4 GiB fixture
+  // guest, 0x11de000 on the 1 GiB one). Page starts only, so this comes before the kernel image,
+  // which is read whole (~40 MiB) and is needed only for older kernels.
+  const std::uint64_t span = opts_.likely_region_bytes / ps_;
+  for (std::uint64_t start : {4ULL << 30, 16ULL << 20}) {
+    if (!done_) GUESTDUMP_CHECK(scan(start / ps_, start / ps_ + span, false));
+  }
+  // 3. The kernel image as the vCPUs map it (pre-4.13 kernels keep the note in .bss). Its
+  // pages already read as page starts above are read again here, for the inside positions.
   std::optional<std::pair<std::uint64_t, std::uint64_t>> image;
   for (const CpuView& cpu : cpus_) {
     if ((image = kernel_image(mem_, cpu))) break;
   }
   if (image && !done_) GUESTDUMP_CHECK(scan(image->first / ps_, image->second / ps_ + 1, true));
-  // 3. The note page is allocated early in boot from the top zone's first free pages: the
-  // Normal zone starts at 4 GiB, DMA32 at 16 MiB (PA 0x100824000 on the 4 GiB fixture guest,
-  // 0x11de000 on the 1 GiB one).
-  const std::uint64_t span = opts_.likely_region_bytes / ps_;
-  for (std::uint64_t start : {4ULL << 30, 16ULL << 20}) {
-    if (!done_) GUESTDUMP_CHECK(scan(start / ps_, start / ps_ + span, false));
-  }
   // 4. Everything else.
   if (!done_) GUESTDUMP_CHECK(scan(0, meta_.max_pfn, false));
   return decide();

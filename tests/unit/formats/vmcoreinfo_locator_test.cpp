@@ -395,6 +395,21 @@ TEST(VmcoreinfoLocator, OldKernelKeepsItInBss) {
   EXPECT_FALSE(candidate(r, bss)->page_aligned);
 }
 
+TEST(VmcoreinfoLocator, OldKernelInTheLikelyRegionIsStillSearchedInside) {
+  // A nokaslr kernel sits at 16 MiB, inside the DMA32 region whose page starts are looked at
+  // before the image: its pages must still be searched at every 4-byte position.
+  Kernel k;
+  k.image_pa = 0x1000000;
+  Guest g;
+  k.build(g.ram);
+  g.cpu(k);
+  const std::uint64_t bss = k.image_pa + 0x300000 + 0x7f0;
+  g.ram.put_note(bss, k.text());
+  auto r = locate(g);
+  ASSERT_TRUE(r.vmcoreinfo) << r.summary;
+  EXPECT_EQ(r.pa, bss);
+}
+
 TEST(VmcoreinfoLocator, AgentAddressIsTriedFirst) {
   Kernel k;
   Guest g = live_guest(k);
