@@ -32,8 +32,9 @@ trial() {
         why=$(grep -a "capture: wrote" "$work/run-$n/console.log" | sed 's/.*(\(.*\)) in \(.*\)/\1, \2/')
         echo "crashkernel=${n}M: ok ($why; run $((SECONDS - t0)) s)"
     else
-        why=$(grep -a -m1 -E "^FAIL|Out of memory|Kernel panic|error:" "$log" "$work/run-$n/console.log" 2>/dev/null |
-            head -1 | cut -c1-160)
+        # Not the apply step's expected "update-grub not found" error (GD-APPLY lines).
+        why=$(grep -a -h -E "^FAIL|Out of memory|Kernel panic|error:" "$log" "$work/run-$n/console.log" 2>/dev/null |
+            grep -v "GD-APPLY" | head -1 | cut -c1-160)
         echo "crashkernel=${n}M: FAILED ($why; run $((SECONDS - t0)) s)"
     fi
     # The disk is shared: keep logs, drop images (a failed run leaves them all).
