@@ -314,9 +314,9 @@ private:
     std::uint64_t prev = UINT64_MAX;
     for (std::uint64_t pfn = first; pfn < end && !done_; ++pfn) {
       // A page whose start was looked at is looked at again for an inside scan.
-      PfnBitmap& done = anywhere ? inside_scanned_ : starts_scanned_;
-      if (done.test(pfn) || !meta_.available.test(pfn)) continue;
-      done.set(pfn);
+      PfnBitmap& visited = anywhere ? inside_scanned_ : starts_scanned_;
+      if (visited.test(pfn) || !meta_.available.test(pfn)) continue;
+      visited.set(pfn);
       starts_scanned_.set(pfn);
       auto r = reader->read(pfn, scratch);
       if (!r) continue; // unreadable page: skip, the conversion will report it
