@@ -91,8 +91,14 @@ while read -r n t m s; do
 done < "$work/results.txt"
 get() { awk -v n="$1" -v c="$2" '$1 == n { print $c }' "$work/results.txt"; }
 ratio() { echo "scale=2; $1 / $2" | bc -l; }
+# median NAME RUNS_FILE: the median of a tool's runs, in seconds (the targets are on the best).
+median() {
+  awk -v n="$1" '$1 == n { print $2 }' "$2" | sort -n |
+    awk '{ v[NR] = $1 } END { printf "%.3f", v[int((NR + 1) / 2)] / 1e6 }'
+}
 echo
 echo "speed: makedumpfile -c -d 1 / guestdump (zstd) = $(ratio "$(get makedumpfile-c 2)" "$(get guestdump-zstd 2)")x (target >= 5)"
+echo "       medians: makedumpfile -c $(median makedumpfile-c "$work/results.txt.runs") s, guestdump (zstd) $(median guestdump-zstd "$work/results.txt.runs") s = $(ratio "$(median makedumpfile-c "$work/results.txt.runs")" "$(median guestdump-zstd "$work/results.txt.runs")")x"
 echo "speed: makedumpfile -l -d 1 / guestdump (zstd) = $(ratio "$(get makedumpfile-l 2)" "$(get guestdump-zstd 2)")x (target > 1)"
 echo "size:  guestdump (zstd) / makedumpfile -c      = $(ratio "$(get guestdump-zstd 4)" "$(get makedumpfile-c 4)") (target <= 1.05)"
 
@@ -122,6 +128,7 @@ done < "$results"
 get() { awk -v n="$1" -v c="$2" '$1 == n { print $c }' "$results"; }
 echo
 echo "speed: makedumpfile -c -d 31 / guestdump (zstd) = $(ratio "$(get makedumpfile-c 2)" "$(get guestdump-zstd 2)")x (target >= 5)"
+echo "       medians: makedumpfile -c $(median makedumpfile-c "$results.runs") s, guestdump (zstd) $(median guestdump-zstd "$results.runs") s = $(ratio "$(median makedumpfile-c "$results.runs")" "$(median guestdump-zstd "$results.runs")")x"
 echo "speed: makedumpfile -l -d 31 / guestdump (zstd) = $(ratio "$(get makedumpfile-l 2)" "$(get guestdump-zstd 2)")x (target > 1)"
 echo "size:  guestdump (zstd) / makedumpfile -c -d 31 = $(ratio "$(get guestdump-zstd 4)" "$(get makedumpfile-c 4)") (target <= 1.05)"
 budget_kib=$(( 64 * 1024 + pages * 2 / 1024 ))
