@@ -270,14 +270,13 @@ public:
       h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
     }
     Entry& e = entries_[h >> (64 - kEntriesLog2)];
-    if (e.valid && e.page_size == page.size() && std::memcmp(e.head, page.data(), kPeriod) == 0 &&
+    if (e.page_size == page.size() && std::memcmp(e.head, page.data(), kPeriod) == 0 &&
         e.size <= out.size()) {
       std::memcpy(out.data(), e.out, e.size);
       return e.size;
     }
     const std::size_t n = inner_->compress(page, out);
     if (n <= sizeof e.out) {
-      e.valid = true;
       e.page_size = page.size();
       std::memcpy(e.head, page.data(), kPeriod);
       std::memcpy(e.out, out.data(), n);
@@ -290,8 +289,7 @@ private:
   static constexpr std::size_t kPeriod = 64;
   static constexpr unsigned kEntriesLog2 = 4;
   struct Entry {
-    bool valid = false;
-    std::size_t page_size = 0;
+    std::size_t page_size = 0; // 0: empty
     std::byte head[kPeriod];
     std::size_t size = 0; // 0: the codec stores this page raw
     std::byte out[2 * kPeriod];
