@@ -188,34 +188,77 @@ void OutputFile::sync_while_writing(std::uint64_t every_bytes) {
   syncer_ = std::make_unique<Syncer>(fd_.get(), path_, std::max<std::uint64_t>(every_bytes, 1));
 }
 
-Result<OutputFile> OutputFile::create(const std::string& path) {
+Result<void> sync_directory(const std::string& path) {
+  GUESTDUMP_TRY(UniqueFd fd, UniqueFd::open(path, O_RDONLY | O_DIRECTORY));
+  if (::fsync(fd.get()) != 0) return errno_error("sync directory", path);
+  return {};
+}
+
+namespace {
+
+std::string_view file_type_name(mode_t mode) {
+  if (S_ISLNK(mode)) return "a symbolic link";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISDIR(mode)) return "a directory";
+  return "not a regular file";
+}
+
+std::string parent_dir(const std::string& path) {
+  const auto slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+} // namespace
+
+Result<OutputFile> OutputFile::create(const std::string& path, Target target) {
   OutputFile out;
   out.path_ = path;
-  if (path == "-") {
+  if (path == "-") { // always a request for a stream
     int fd = ::fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
     if (fd < 0) return errno_error("open", "standard output");
     out.fd_ = UniqueFd(fd);
     out.path_ = "standard output";
-  } else {
-    struct stat st {};
-    if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
-      if (S_ISDIR(st.st_mode)) {
-        return make_error(ErrorCode::kInvalidArgument, "output '" + path + "' is a directory");
-      }
-      GUESTDUMP_TRY(out.fd_, UniqueFd::open(path, O_WRONLY));
-    } else {
-      auto slash = path.rfind('/');
-      std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
-      std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-      std::string tmpl =
-          (slash == std::string::npos ? std::string() : dir) + "." + base + ".partial.XXXXXX";
-      std::vector<char> buf(tmpl.begin(), tmpl.end());
-      buf.push_back('\0');
-      int fd = ::mkostemp(buf.data(), O_CLOEXEC); // mkostemp creates the file with mode 0600
-      if (fd < 0) return errno_error("create", path);
-      out.fd_ = UniqueFd(fd);
-      out.temp_path_ = buf.data();
+    out.seekable_ = ::lseek(out.fd_.get(), 0, SEEK_CUR) >= 0;
+    return out;
+  }
+  struct stat st {};
+  bool in_place = false;
+  if (::lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    if (S_ISDIR(st.st_mode)) {
+      return make_error(ErrorCode::kInvalidArgument, "output '" + path + "' is a directory");
     }
+    // A stream the user named may be reached through a symlink (/dev/stdout, /dev/fd/N).
+    struct stat followed {};
+    if (target == Target::kStream && ::stat(path.c_str(), &followed) == 0 &&
+        (S_ISFIFO(followed.st_mode) || S_ISCHR(followed.st_mode))) {
+      in_place = true;
+    } else if (!S_ISLNK(st.st_mode)) {
+      // A FIFO would block us (or hand the dump to whoever reads it), a device would be
+      // overwritten: nothing but a regular file or a new name is written.
+      return make_error(ErrorCode::kInvalidArgument,
+                        "refusing to write output '" + path + "': it is " +
+                            std::string(file_type_name(st.st_mode)) + ", not a regular file");
+    }
+    // A symlink is replaced by the rename in commit(), never followed.
+  }
+  if (in_place) {
+    GUESTDUMP_TRY(out.fd_, UniqueFd::open(path, O_WRONLY));
+  } else {
+    auto slash = path.rfind('/');
+    std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
+    std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+    std::string tmpl =
+        (slash == std::string::npos ? std::string() : dir) + "." + base + ".partial.XXXXXX";
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back('\0');
+    int fd = ::mkostemp(buf.data(), O_CLOEXEC); // mkostemp creates the file with mode 0600
+    if (fd < 0) return errno_error("create", path);
+    out.fd_ = UniqueFd(fd);
+    out.temp_path_ = buf.data();
   }
   out.seekable_ = ::lseek(out.fd_.get(), 0, SEEK_CUR) >= 0;
   return out;
@@ -235,6 +278,7 @@ Result<void> OutputFile::commit() {
   if (!temp_path_.empty()) {
     if (::fsync(fd_.get()) != 0) return errno_error("sync", path_);
     if (::rename(temp_path_.c_str(), path_.c_str()) != 0) return errno_error("rename", path_);
+    GUESTDUMP_CHECK(sync_directory(parent_dir(path_)));
   }
   committed_ = true;
   fd_.reset();

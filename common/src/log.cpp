@@ -5,6 +5,8 @@
 #include <mutex>
 #include <string>
 
+#include "guestdump/common/text.h"
+
 namespace guestdump {
 namespace {
 
@@ -55,7 +57,9 @@ std::string_view log_level_name(LogLevel level) {
 }
 
 LogLine::~LogLine() {
-  std::string text = out_.str();
+  // Log text carries guest strings (names, kernel releases, agent replies): escaped here, once,
+  // so no sink ever receives a raw control byte or a newline that would forge a line.
+  const std::string text = escape_text(out_.str());
   std::lock_guard lock(g_sink_mutex);
   if (g_sink) {
     g_sink(level_, component_, text);

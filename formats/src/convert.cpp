@@ -76,7 +76,9 @@ Result<ConvertResult> convert(const ConvertOptions& opts) {
   if (!plan) return naming(std::move(plan).error(), opts.input);
   const PageFilterResult* filtered = &plan->filter;
 
-  auto out_r = OutputFile::create(opts.output);
+  auto out_r =
+      OutputFile::create(opts.output, opts.output_may_be_stream ? OutputFile::Target::kStream
+                                                                : OutputFile::Target::kFile);
   if (!out_r) return std::move(out_r).error();
   OutputFile out = std::move(out_r).value();
   out.sync_while_writing();

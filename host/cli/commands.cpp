@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "cli_support.h"
+#include "guestdump/common/json_text.h"
+#include "guestdump/common/text.h"
 #include "guestdump/formats/convert.h"
 
 namespace po = boost::program_options;
@@ -31,12 +33,13 @@ std::string time_string(std::int64_t t) {
 } // namespace
 
 int fail(const std::string& message) {
-  std::fprintf(stderr, "guestdump: error: %s\n", message.c_str());
+  std::fprintf(stderr, "guestdump: error: %s\n", escape_text(message).c_str());
   return 1;
 }
 
 int usage_error(const std::string& message) {
-  std::fprintf(stderr, "guestdump: error: %s (see 'guestdump --help')\n", message.c_str());
+  std::fprintf(stderr, "guestdump: error: %s (see 'guestdump --help')\n",
+               escape_text(message).c_str());
   return 2;
 }
 
@@ -78,6 +81,7 @@ int run_convert(const std::vector<std::string>& args) {
     return r.error().code == ErrorCode::kInvalidArgument ? usage_error(r.error().message)
                                                          : fail(r.error().message);
   }
+  opts.output_may_be_stream = true; // the user named OUTPUT: a FIFO or device there is a stream
   Progress bar("converting", 4096, false);
   opts.progress = [&bar](std::uint64_t done, std::uint64_t total) { bar.update(done, total); };
   auto t0 = std::chrono::steady_clock::now();
@@ -120,10 +124,11 @@ int run_convert(const std::vector<std::string>& args) {
         static_cast<unsigned long long>(x.offline), static_cast<unsigned long long>(x.unmanaged));
   }
   if (res->vmcoreinfo_origin != "dump note") {
-    std::fprintf(out, "vmcoreinfo: %s\n", res->vmcoreinfo_origin.c_str());
+    std::fprintf(out, "vmcoreinfo: %s\n", escape_text(res->vmcoreinfo_origin).c_str());
   }
   if (!res->filter_fallback.empty()) {
-    std::fprintf(stderr, "guestdump: warning: page filter: %s\n", res->filter_fallback.c_str());
+    std::fprintf(stderr, "guestdump: warning: page filter: %s\n",
+                 escape_text(res->filter_fallback).c_str());
   }
   return 0;
 }
@@ -171,17 +176,18 @@ int run_info(const std::vector<std::string>& args) {
       j["pages"]["unfiltered"] = s.filter->pages_unfiltered;
       if (!s.filter->fallback.empty()) j["filter_fallback"] = s.filter->fallback;
     }
-    std::cout << j.dump(2) << "\n";
+    std::cout << dump_json(j, 2) << "\n";
     return 0;
   }
-  std::printf("file:        %s\n", s.path.c_str());
-  std::printf("format:      %s\n", s.format.c_str());
-  std::printf("kernel:      %s\n", s.release.empty() ? "unknown" : s.release.c_str());
-  std::printf("arch:        %s, page size %u\n", s.arch.c_str(), s.page_size);
+  // Every string below may come from the dump (release, origin, fallback reasons): escaped.
+  std::printf("file:        %s\n", escape_text(s.path).c_str());
+  std::printf("format:      %s\n", escape_text(s.format).c_str());
+  std::printf("kernel:      %s\n", s.release.empty() ? "unknown" : escape_text(s.release).c_str());
+  std::printf("arch:        %s, page size %u\n", escape_text(s.arch).c_str(), s.page_size);
   std::printf("cpus:        %d\n", s.nr_cpus);
   std::printf("crash time:  %s\n", time_string(s.crash_time).c_str());
   if (s.dump_level) std::printf("dump level:  %d\n", *s.dump_level);
-  if (s.codec) std::printf("codec:       %s\n", s.codec->c_str());
+  if (s.codec) std::printf("codec:       %s\n", escape_text(*s.codec).c_str());
   std::printf("pages:       %llu total, %llu dumped", static_cast<unsigned long long>(s.pages_ram),
               static_cast<unsigned long long>(s.pages_dumped));
   if (s.pages_zero) std::printf(" (%llu zero)", static_cast<unsigned long long>(*s.pages_zero));
@@ -196,11 +202,12 @@ int run_info(const std::vector<std::string>& args) {
         static_cast<unsigned long long>(x.hwpoison), static_cast<unsigned long long>(x.offline),
         static_cast<unsigned long long>(x.unmanaged));
     if (!s.filter->fallback.empty()) {
-      std::printf("filter:      some pages kept unfiltered: %s\n", s.filter->fallback.c_str());
+      std::printf("filter:      some pages kept unfiltered: %s\n",
+                  escape_text(s.filter->fallback).c_str());
     }
   }
   std::printf("vmcoreinfo:  %s (%s)\n", s.has_vmcoreinfo ? "yes" : "no",
-              s.vmcoreinfo_origin.c_str());
+              escape_text(s.vmcoreinfo_origin).c_str());
   std::printf("file size:   %s\n", format_bytes(static_cast<double>(s.file_size)).c_str());
   return 0;
 }

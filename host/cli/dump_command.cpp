@@ -15,6 +15,7 @@
 #include "cli_support.h"
 #include "commands.h"
 #include "guestdump/common/log.h"
+#include "guestdump/common/text.h"
 #include "guestdump/formats/convert.h"
 #include "guestdump/host/capture.h"
 #include "guestdump/host/dump_store.h"
@@ -123,7 +124,8 @@ int run_dump(const std::vector<std::string>& args) {
   bar.phase("", 1);
   const auto& m = res->meta;
   std::printf("%s: %s, %llu pages, dump level %d, %s; guest paused %.1f s (%s -> %s)\n",
-              res->dir.c_str(), format_bytes(static_cast<double>(m.vmcore_bytes)).c_str(),
+              escape_text(res->dir).c_str(),
+              format_bytes(static_cast<double>(m.vmcore_bytes)).c_str(),
               static_cast<unsigned long long>(m.pages_dumped), m.dump_level, m.codec.c_str(),
               m.pause_seconds, res->run_state_before.c_str(), res->run_state_after.c_str());
   return 0;
@@ -148,9 +150,10 @@ int run_list(const std::vector<std::string>& args) {
     std::string status = d.partial ? "in progress (or interrupted)"
                          : d.meta  ? d.meta->status
                                    : "no meta.json";
-    std::printf("%-20s %-20s %10s %-8s %s\n", d.domain.c_str(), d.name.c_str(),
-                format_bytes(static_cast<double>(d.bytes)).c_str(),
-                d.meta ? d.meta->trigger.c_str() : "-", status.c_str());
+    // Directory names are guest domain names and meta.json is a file anyone may have edited.
+    std::printf("%-20s %-20s %10s %-8s %s\n", escape_text(d.domain).c_str(),
+                escape_text(d.name).c_str(), format_bytes(static_cast<double>(d.bytes)).c_str(),
+                d.meta ? escape_text(d.meta->trigger).c_str() : "-", escape_text(status).c_str());
   }
   return 0;
 }

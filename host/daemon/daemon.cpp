@@ -4,7 +4,8 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <filesystem>
+#include <ctime>
+#include <exception>
 
 #include <sys/statvfs.h>
 
@@ -23,6 +24,13 @@ namespace guestdump::daemon {
 namespace {
 
 constexpr const char* kLog = "daemon";
+
+// Events waiting for the dispatcher; beyond this a connection is reconciled instead.
+constexpr std::size_t kMaxQueuedEvents = 4096;
+// Guest-agent queries: two workers, a bounded queue, one query per guest and kind per minute.
+constexpr unsigned kGuestCallWorkers = 2;
+constexpr std::size_t kMaxQueuedGuestCalls = 256;
+constexpr std::chrono::milliseconds kGuestCallInterval{std::chrono::seconds(60)};
 
 std::string guest_key(const std::string& uri, const std::string& uuid) {
   return uri + " " + uuid;
@@ -125,6 +133,15 @@ Result<void> Daemon::start() {
   if (!opened) return std::move(opened).error().context("dump-dir '" + cfg->dump_dir + "'");
   host::DumpStore store = std::move(opened).value();
   GUESTDUMP_CHECK(host::check_store_writable(store.dir()));
+  // Dumps whose writer died (this daemon killed, a `guestdump dump` killed) become failure
+  // records first, so they count for the crash-loop limit and their crash is not dumped again.
+  if (auto rec = store.recover_interrupted()) {
+    for (const std::string& d : *rec) {
+      GUESTDUMP_LOG(kWarn, kLog) << "interrupted dump recorded as failed: " << d;
+    }
+  } else {
+    GUESTDUMP_LOG(kWarn, kLog) << "recovering interrupted dumps: " << rec.error().message;
+  }
   // Seed de-duplication and the crash-loop history from what earlier runs left in the store.
   if (auto listed = store.list()) {
     for (const auto& [key, mark] : host::crash_marks(*listed)) tracker_.seed(key, mark);
@@ -142,6 +159,8 @@ Result<void> Daemon::start() {
 
   jobs_ = std::make_unique<host::JobQueue>(cfg->jobs,
                                            [this](const host::DumpJob& job) { run_job(job); });
+  guest_calls_ = std::make_unique<host::GuestCalls>(kGuestCallWorkers, kMaxQueuedGuestCalls,
+                                                    kGuestCallInterval);
   dispatcher_ = std::thread([this] { dispatcher_main(); });
   for (const std::string& uri : cfg->connect) {
     host::LibvirtWatcher::Options o;
@@ -226,6 +245,7 @@ void Daemon::stop() {
     }
     jobs_->join();
   }
+  if (guest_calls_) guest_calls_->stop();
   for (auto& w : watchers_) w->stop();
   host::LibvirtWatcher::stop_event_loop();
 }
@@ -234,6 +254,15 @@ void Daemon::on_event(host::WatchEvent event) {
   {
     std::lock_guard lock(events_mu_);
     if (stopping_) return;
+    if (events_.size() >= kMaxQueuedEvents) {
+      // A flood (one guest rebooting in a loop, say) must not grow memory without bound. The
+      // dropped event's connection is reconciled once the queue drains: a panic is still seen.
+      if (resync_.insert(event.uri).second) {
+        GUESTDUMP_LOG(kWarn, kLog) << event.uri << ": " << kMaxQueuedEvents
+                                   << " events queued; dropping events and reconciling later";
+      }
+      return;
+    }
     events_.push_back(std::move(event));
   }
   events_cv_.notify_one();
@@ -242,13 +271,33 @@ void Daemon::on_event(host::WatchEvent event) {
 void Daemon::dispatcher_main() {
   std::unique_lock lock(events_mu_);
   for (;;) {
-    events_cv_.wait(lock, [&] { return stopping_ || !events_.empty(); });
+    events_cv_.wait(lock, [&] { return stopping_ || !events_.empty() || !resync_.empty(); });
     if (stopping_) return;
+    if (events_.empty()) {
+      const std::string uri = *resync_.begin();
+      resync_.erase(resync_.begin());
+      lock.unlock();
+      guarded("reconcile after dropped events", [&] { reconcile(uri); });
+      lock.lock();
+      continue;
+    }
     host::WatchEvent e = std::move(events_.front());
     events_.pop_front();
     lock.unlock();
-    handle(e);
+    guarded("event", [&] { handle(e); });
     lock.lock();
+  }
+}
+
+void Daemon::guarded(const char* what, const std::function<void()>& fn) {
+  // The dispatcher must outlive anything one event carries: a bug here would otherwise end
+  // the whole daemon and every other guest's dump with it.
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    GUESTDUMP_LOG(kError, kLog) << what << " ended by an unexpected error: " << e.what();
+  } catch (...) {
+    GUESTDUMP_LOG(kError, kLog) << what << " ended by an unexpected error";
   }
 }
 
@@ -314,16 +363,23 @@ void Daemon::handle(const host::WatchEvent& e) {
     return;
   }
   case K::kAgentConnected: {
-    // A healthy guest's agent: remember where its kernel keeps VMCOREINFO for this boot.
-    auto pa = w->read_vmcoreinfo_address(e.uuid, 5);
-    if (!pa) {
-      GUESTDUMP_LOG(kDebug, kLog) << "no VMCOREINFO address: " << pa.error().message;
-      return;
+    // A healthy guest's agent: remember where its kernel keeps VMCOREINFO for this boot. The
+    // agent may take seconds or never answer, so the query runs off this thread.
+    const auto admit = guest_calls_->submit(key, "vmcoreinfo", [this, w, e, key] {
+      auto pa = w->read_vmcoreinfo_address(e.uuid, 5);
+      if (!pa) {
+        GUESTDUMP_LOG(kDebug, kLog) << "no VMCOREINFO address: " << pa.error().message;
+        return;
+      }
+      GUESTDUMP_LOG(kDebug, kLog) << "'" << e.name << "' keeps VMCOREINFO at PA 0x" << std::hex
+                                  << *pa << std::dec << " (guest agent)";
+      std::lock_guard lock(hang_mu_);
+      vmcoreinfo_pa_[key] = *pa;
+    });
+    if (admit != host::GuestCalls::Admit::kQueued) {
+      GUESTDUMP_LOG(kDebug, kLog) << "'" << e.name << "': agent query not made ("
+                                  << host::to_string(admit) << ")";
     }
-    GUESTDUMP_LOG(kDebug, kLog) << "'" << e.name << "' keeps VMCOREINFO at PA 0x" << std::hex << *pa
-                                << std::dec << " (guest agent)";
-    std::lock_guard lock(hang_mu_);
-    vmcoreinfo_pa_[key] = *pa;
     return;
   }
   case K::kAgentDisconnected:
@@ -426,12 +482,14 @@ void Daemon::consider_dump(const host::LibvirtWatcher& w, const host::DomainStat
     std::lock_guard lock(limiter_mu_);
     d = limiter_.admit(s.uuid, wall_now());
   }
+  host::DumpJob job{w.uri(), s.name, s.uuid, trigger, {}};
   if (!d.dump) {
     GUESTDUMP_LOG(kWarn, kLog) << "'" << s.name << "' " << trigger
                                << " recorded, not dumped: " << d.reason;
-    return;
+    // The after-dump policy still applies (on a worker: it talks to libvirt), so a guest in a
+    // crash loop is restarted or destroyed as configured instead of staying crashed.
+    job.refused = d.reason;
   }
-  host::DumpJob job{w.uri(), s.name, s.uuid, trigger};
   switch (jobs_->submit(job)) {
   case host::JobQueue::Admit::kQueued:
     GUESTDUMP_LOG(kInfo, kLog) << "'" << s.name << "' on " << w.uri() << ": " << trigger
@@ -575,27 +633,15 @@ void Daemon::apply_retention(const host::DumpStore& store, const host::DaemonCon
     GUESTDUMP_LOG(kWarn, kLog) << "retention (" << when << "): " << listed.error().message;
     return;
   }
-  std::set<std::string> busy;
-  {
-    std::lock_guard lock(space_mu_);
-    busy = busy_domains_;
-  }
-  auto view = host::retention_view(*listed, busy);
+  // In-use partial directories are those whose writer (this daemon or a `guestdump dump`)
+  // holds their lock: retention never deletes them.
+  auto view = host::retention_view(*listed);
   policies::RetentionPlan plan =
       policies::plan_retention(view, wall_now(), cfg.policy.retention, incoming);
   for (const policies::Deletion& del : plan.deletions) {
     for (const host::StoredDump& d : *listed) {
       if (d.domain != del.dump.guest || d.name != del.dump.id) continue;
-      Result<void> r = d.partial ? Result<void>(make_error(ErrorCode::kInvalidArgument, "partial"))
-                                 : store.remove(d);
-      if (d.partial) {
-        // DumpStore::remove refuses partial directories; leftovers of a dead daemon go here.
-        std::error_code ec;
-        std::filesystem::remove_all(d.path, ec);
-        r = ec ? Result<void>(
-                     make_error(ErrorCode::kOs, "remove '" + d.path + "': " + ec.message()))
-               : Result<void>();
-      }
+      Result<void> r = store.remove(d);
       if (r) {
         GUESTDUMP_LOG(kInfo, kLog) << "retention: deleted " << d.path << " (" << del.reason << ")";
       } else {
@@ -610,6 +656,43 @@ void Daemon::apply_retention(const host::DumpStore& store, const host::DaemonCon
 }
 
 void Daemon::run_job(const host::DumpJob& job) {
+  try {
+    dump_job(job);
+  } catch (const std::exception& e) {
+    job_failed_unexpectedly(job, e.what());
+  } catch (...) {
+    job_failed_unexpectedly(job, "unknown exception");
+  }
+}
+
+void Daemon::job_failed_unexpectedly(const host::DumpJob& job, const std::string& what) {
+  GUESTDUMP_LOG(kError, kLog) << "dump of '" << job.name << "' (" << job.trigger
+                              << ") ended by an unexpected error: " << what;
+  // The event stays on record (and counts for the crash-loop limit at the next start).
+  guarded("recording the failure", [&] {
+    auto store = host::DumpStore::open(config()->dump_dir);
+    if (!store) return;
+    host::DumpMeta meta;
+    meta.domain = job.name;
+    meta.uuid = job.uuid;
+    meta.trigger = job.trigger;
+    meta.tool_version = GUESTDUMP_VERSION;
+    meta.started_at = static_cast<std::int64_t>(std::time(nullptr));
+    meta.finished_at = meta.started_at;
+    if (auto pending = store->begin(meta)) {
+      (void)pending->fail(meta, "internal error: " + what);
+    }
+  });
+  guarded("after-dump", [&] {
+    const host::LibvirtWatcher* w = watcher(job.uri);
+    if (w == nullptr) return;
+    auto st = w->domain(job.uuid, false);
+    if (!st) return;
+    after_dump(*w, job, policies::settings_for(config()->policy, identity(*st)));
+  });
+}
+
+void Daemon::dump_job(const host::DumpJob& job) {
   auto cfg = config();
   const host::LibvirtWatcher* w = watcher(job.uri);
   const std::string key = guest_key(job.uri, job.uuid);
@@ -621,11 +704,20 @@ void Daemon::run_job(const host::DumpJob& job) {
   }
   const host::CrashMark mark{st->id, st->vcpu_time_ns};
   const policies::DumpSettings settings = policies::settings_for(cfg->policy, identity(*st));
+  if (!job.refused.empty()) {
+    after_dump(*w, job, settings);
+    return;
+  }
+  // Every way out below that takes no dump still applies the after-dump policy: a refused or
+  // failed dump must not leave the guest crashed when the operator asked for a restart.
+  auto not_taken = [&](const std::string& why) {
+    GUESTDUMP_LOG(kError, kLog) << why;
+    tracker_.release(key, mark);
+    after_dump(*w, job, settings);
+  };
   auto store = host::DumpStore::open(cfg->dump_dir);
   if (!store) {
-    GUESTDUMP_LOG(kError, kLog) << "dump of '" << job.name
-                                << "' not taken: " << store.error().message;
-    tracker_.release(key, mark);
+    not_taken("dump of '" + job.name + "' not taken: " + store.error().message);
     return;
   }
   const policies::DumpSizeEstimate est =
@@ -634,32 +726,41 @@ void Daemon::run_job(const host::DumpJob& job) {
 
   struct statvfs vfs {};
   if (::statvfs(store->dir().c_str(), &vfs) != 0) {
-    GUESTDUMP_LOG(kError, kLog) << "dump of '" << job.name
-                                << "' not taken: " << errno_error("statvfs", store->dir()).message;
-    tracker_.release(key, mark);
+    not_taken("dump of '" + job.name +
+              "' not taken: " + errno_error("statvfs", store->dir()).message);
     return;
   }
   policies::StoreSpace space;
   space.free_bytes = static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize;
   space.total_bytes = static_cast<std::uint64_t>(vfs.f_blocks) * vfs.f_frsize;
   {
-    std::lock_guard lock(space_mu_);
+    std::unique_lock lock(space_mu_);
     policies::SpaceDecision sd = policies::check_free_space(
         space, cfg->policy.min_free, est, reserved_bytes_, "dump of '" + job.name + "'");
     if (!sd.allowed) {
-      GUESTDUMP_LOG(kError, kLog) << "refusing " << job.trigger << " dump: " << sd.reason;
-      tracker_.release(key, mark);
+      lock.unlock();
+      not_taken("refusing " + job.trigger + " dump: " + sd.reason);
       return;
     }
     reserved_bytes_ += est.upper_bound;
-    busy_domains_.insert(job.name);
   }
+  // Released on every way out, exceptions included.
+  struct Reservation {
+    Daemon& d;
+    std::uint64_t bytes;
+    ~Reservation() {
+      std::lock_guard lock(d.space_mu_);
+      d.reserved_bytes_ -= bytes;
+    }
+  } reservation{*this, est.upper_bound};
 
   host::CaptureOptions opts;
   opts.domain = job.name;
   opts.uuid = job.uuid;
   opts.trigger = job.trigger;
   opts.dump_level = settings.dump_level;
+  // In meta.json from the first moment: an interrupted dump still names its crash.
+  opts.daemon_record = host::crash_record(job.uri, mark);
   {
     std::lock_guard lock(hang_mu_);
     if (auto it = vmcoreinfo_pa_.find(key); it != vmcoreinfo_pa_.end()) {
@@ -675,20 +776,13 @@ void Daemon::run_job(const host::DumpJob& job) {
   const auto t0 = std::chrono::steady_clock::now();
   auto res = host::capture_libvirt(job.uri, job.uuid, *store, opts);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  {
-    std::lock_guard lock(space_mu_);
-    reserved_bytes_ -= est.upper_bound;
-    busy_domains_.erase(job.name);
-  }
   if (!res) {
     GUESTDUMP_LOG(kError, kLog) << "dump of '" << job.name << "' failed after "
                                 << static_cast<int>(secs) << "s: " << res.error().message;
     if (res.error().code == ErrorCode::kCancelled) return;
     apply_retention(*store, *cfg, 0, "after dump");
+    after_dump(*w, job, settings);
     return;
-  }
-  if (auto r = host::record_crash_mark(res->dir, job.uri, mark); !r) {
-    GUESTDUMP_LOG(kWarn, kLog) << "recording the crash mark: " << r.error().message;
   }
   GUESTDUMP_LOG(kInfo, kLog) << "dump of '" << job.name << "' complete: " << res->dir << " ("
                              << mib(res->meta.vmcore_bytes) << ", " << res->meta.pages_dumped
@@ -697,7 +791,7 @@ void Daemon::run_job(const host::DumpJob& job) {
   apply_retention(*store, *cfg, 0, "after dump");
   after_dump(*w, job, settings);
   if (!cfg->post_hook.empty()) {
-    auto rc = host::run_post_hook(cfg->post_hook, res->dir);
+    auto rc = host::run_post_hook(cfg->post_hook, res->dir, cfg->post_hook_timeout);
     if (!rc) {
       GUESTDUMP_LOG(kError, kLog) << rc.error().message;
     } else if (*rc != 0) {

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -20,6 +21,7 @@
 #include <guestdump/common/result.h>
 #include <guestdump/host/daemon_config.h>
 #include <guestdump/host/dump_store.h>
+#include <guestdump/host/guest_calls.h>
 #include <guestdump/host/job_queue.h>
 #include <guestdump/host/watcher.h>
 #include <guestdump/policies/crash_loop.h>
@@ -55,7 +57,11 @@ private:
                    const policies::HangDecision& decision, const std::string& trigger);
   void sampler_main();
   void sample_once();
-  void run_job(const host::DumpJob& job);
+  void run_job(const host::DumpJob& job); // never throws
+  void dump_job(const host::DumpJob& job);
+  void job_failed_unexpectedly(const host::DumpJob& job, const std::string& what);
+  /// Runs `fn`, logging (never propagating) anything it throws.
+  static void guarded(const char* what, const std::function<void()>& fn);
   void apply_retention(const host::DumpStore& store, const host::DaemonConfig& cfg,
                        std::uint64_t incoming, const std::string& when);
   void after_dump(const host::LibvirtWatcher& w, const host::DumpJob& job,
@@ -79,7 +85,8 @@ private:
 
   std::mutex events_mu_;
   std::condition_variable events_cv_;
-  std::deque<host::WatchEvent> events_;
+  std::deque<host::WatchEvent> events_; // at most kMaxQueuedEvents
+  std::set<std::string> resync_;        // URIs whose events were dropped: reconcile them
   bool stopping_ = false;
   std::thread dispatcher_;
 
@@ -93,8 +100,9 @@ private:
   std::thread sampler_;
 
   std::mutex space_mu_;
-  std::uint64_t reserved_bytes_ = 0;   // upper bounds of running dumps
-  std::set<std::string> busy_domains_; // store directories being written
+  std::uint64_t reserved_bytes_ = 0; // upper bounds of running dumps
+
+  std::unique_ptr<host::GuestCalls> guest_calls_; // agent queries, off the event thread
 
   std::mutex ignored_mu_;
   std::set<std::string> ignored_logged_; // "not watched" said once per guest

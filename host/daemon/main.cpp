@@ -17,6 +17,7 @@
 
 #include "daemon.h"
 #include "guestdump/common/log.h"
+#include "guestdump/common/text.h"
 #include "guestdump/host/daemon_config.h"
 #include "guestdump/host/daemon_store.h"
 
@@ -73,7 +74,7 @@ void notify(const char* state) {
 }
 
 int error_line(const std::string& text, int code) {
-  std::fprintf(stderr, "guestdumpd: error: %s\n", text.c_str());
+  std::fprintf(stderr, "guestdumpd: error: %s\n", guestdump::escape_text(text).c_str());
   return code;
 }
 

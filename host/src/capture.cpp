@@ -144,6 +144,7 @@ DumpMeta initial_meta(const CaptureOptions& opts, std::string domain, std::strin
   meta.codec = std::string(formats::codec_name(opts.codec));
   meta.tool_version = GUESTDUMP_VERSION;
   meta.started_at = static_cast<std::int64_t>(std::time(nullptr));
+  meta.daemon = opts.daemon_record;
   return meta;
 }
 
@@ -197,7 +198,7 @@ Result<CaptureResult> capture_qmp(qmp::Client& c, const DumpStore& store,
                       "capture '" + guest + "': this QEMU cannot write ELF dumps");
   }
 
-  GUESTDUMP_TRY(PendingDump pending, store.begin(guest, meta.started_at));
+  GUESTDUMP_TRY(PendingDump pending, store.begin(meta));
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) return errno_error("pipe", "capture '" + guest + "'");
   UniqueFd rd(p[0]);

@@ -28,6 +28,8 @@ constexpr DaemonKey kDaemonKeys[] = {
     {"connect", "qemu:///system", true, "libvirt URI to watch (repeatable)"},
     {"dump-dir", kDefaultDumpDir, false, "the dump store"},
     {"post-hook", "", false, "command run with the dump directory as its argument"},
+    {"post-hook-timeout", "300", false,
+     "seconds the post-hook may run before its process group is killed"},
     {"jobs", "1", false, "dumps running at once (1-64)"},
     {"keepalive-interval", "5", false, "seconds of silence before a libvirt keepalive (0: off)"},
     {"keepalive-count", "3", false, "unanswered keepalives before the connection is dead"},
@@ -80,6 +82,9 @@ Result<void> apply_daemon_key(DaemonConfig& c, const std::string& key, const std
     c.dump_dir = value;
   } else if (key == "post-hook") {
     c.post_hook = value;
+  } else if (key == "post-hook-timeout") {
+    GUESTDUMP_TRY(c.post_hook_timeout, seconds_value(key, value));
+    if (c.post_hook_timeout.count() < 1) return bad_value(key, value, "at least 1s");
   } else if (key == "jobs") {
     GUESTDUMP_TRY(std::uint32_t n, policies::parse_count(value, key));
     if (n < 1 || n > 64) return bad_value(key, value, "1 to 64");

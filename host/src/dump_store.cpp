@@ -7,13 +7,17 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
 #include <sstream>
+#include <string_view>
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "guestdump/common/io.h"
+#include "guestdump/common/json_text.h"
 
 namespace guestdump::host {
 
@@ -22,6 +26,66 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kPartialSuffix = ".partial";
+constexpr const char* kCreatingInfix = ".creating.";
+constexpr const char* kInProgress = "in progress";
+
+/// Opens directory `path` (never through a symlink) and flocks it; kBusy-like kInvalidArgument
+/// when `nonblock` and another process holds a conflicting lock.
+Result<UniqueFd> lock_dir(const std::string& path, int how) {
+  GUESTDUMP_TRY(UniqueFd fd, UniqueFd::open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
+  while (::flock(fd.get(), how) != 0) {
+    if (errno == EINTR) continue;
+    if (errno == EWOULDBLOCK) {
+      return make_error(ErrorCode::kInvalidArgument, "'" + path + "' is being written");
+    }
+    return errno_error("lock", path);
+  }
+  return fd;
+}
+
+/// True while a live process holds the lock of partial directory `path`.
+bool locked_by_writer(const std::string& path) {
+  auto probe = lock_dir(path, LOCK_SH | LOCK_NB);
+  return !probe && probe.error().code == ErrorCode::kInvalidArgument;
+}
+
+bool is_partial_name(const std::string& name) {
+  const std::string suffix = kPartialSuffix;
+  return name.size() > suffix.size() + 1 && name[0] == '.' &&
+         name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+/// rename(2) that never replaces an existing directory (two writers, one timestamp).
+Result<void> rename_no_replace(const std::string& from, const std::string& to) {
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) != 0) {
+    return errno_error("rename '" + from + "' to", to);
+  }
+  return {};
+}
+
+std::optional<DumpMeta> read_meta_file(const std::string& dir) {
+  std::ifstream in(dir + "/meta.json");
+  if (!in) return std::nullopt;
+  auto j = nlohmann::json::parse(in, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  return meta_from_json(j);
+}
+
+/// Unix time of a store name "YYYYmmddTHHMMSSZ[-N]", or 0.
+std::int64_t time_of_name(const std::string& name) {
+  std::tm tm{};
+  std::istringstream is(name.substr(0, 16));
+  is >> std::get_time(&tm, "%Y%m%dT%H%M%SZ");
+  return is.fail() ? 0 : static_cast<std::int64_t>(timegm(&tm));
+}
+
+Result<void> write_meta_file(const std::string& dir, const DumpMeta& meta) {
+  const std::string path = dir + "/meta.json";
+  GUESTDUMP_TRY(OutputFile out, OutputFile::create(path));
+  const std::string text = dump_json(to_json(meta), 2) + "\n";
+  GUESTDUMP_CHECK(write_all(out.fd(), std::as_bytes(std::span(text)), path));
+  return out.commit();
+}
 
 Result<void> make_dir_0700(const std::string& path) {
   if (::mkdir(path.c_str(), 0700) == 0) return {};
@@ -31,12 +95,6 @@ Result<void> make_dir_0700(const std::string& path) {
   if (!S_ISDIR(st.st_mode)) {
     return make_error(ErrorCode::kInvalidArgument, "'" + path + "' is not a directory");
   }
-  return {};
-}
-
-Result<void> sync_dir(const std::string& path) {
-  GUESTDUMP_TRY(UniqueFd fd, UniqueFd::open(path, O_RDONLY | O_DIRECTORY));
-  if (::fsync(fd.get()) != 0) return errno_error("sync", path);
   return {};
 }
 
@@ -69,24 +127,26 @@ std::string store_timestamp(std::int64_t unix_time) {
 }
 
 nlohmann::json to_json(const DumpMeta& m) {
-  return nlohmann::json{{"domain", m.domain},
-                        {"uuid", m.uuid},
-                        {"host", m.host},
-                        {"trigger", m.trigger},
-                        {"capture_path", m.path},
-                        {"started_at", m.started_at},
-                        {"finished_at", m.finished_at},
-                        {"pause_seconds", m.pause_seconds},
-                        {"dump_level", m.dump_level},
-                        {"codec", m.codec},
-                        {"guest_ram_bytes", m.guest_ram_bytes},
-                        {"vmcore_bytes", m.vmcore_bytes},
-                        {"pages_dumped", m.pages_dumped},
-                        {"kernel_release", m.kernel_release},
-                        {"vmcoreinfo_source", m.vmcoreinfo_source},
-                        {"tool_version", m.tool_version},
-                        {"status", m.status},
-                        {"extra", m.extra}};
+  nlohmann::json j{{"domain", m.domain},
+                   {"uuid", m.uuid},
+                   {"host", m.host},
+                   {"trigger", m.trigger},
+                   {"capture_path", m.path},
+                   {"started_at", m.started_at},
+                   {"finished_at", m.finished_at},
+                   {"pause_seconds", m.pause_seconds},
+                   {"dump_level", m.dump_level},
+                   {"codec", m.codec},
+                   {"guest_ram_bytes", m.guest_ram_bytes},
+                   {"vmcore_bytes", m.vmcore_bytes},
+                   {"pages_dumped", m.pages_dumped},
+                   {"kernel_release", m.kernel_release},
+                   {"vmcoreinfo_source", m.vmcoreinfo_source},
+                   {"tool_version", m.tool_version},
+                   {"status", m.status},
+                   {"extra", m.extra}};
+  if (!m.daemon.is_null()) j["daemon"] = m.daemon;
+  return j;
 }
 
 DumpMeta meta_from_json(const nlohmann::json& j) {
@@ -119,6 +179,7 @@ DumpMeta meta_from_json(const nlohmann::json& j) {
   get("tool_version", m.tool_version);
   get("status", m.status);
   if (auto it = j.find("extra"); it != j.end() && it->is_object()) m.extra = *it;
+  if (auto it = j.find("daemon"); it != j.end() && it->is_object()) m.daemon = *it;
   return m;
 }
 
@@ -143,21 +204,47 @@ Result<DumpStore> DumpStore::open(const std::string& dir) {
 }
 
 Result<PendingDump> DumpStore::begin(const std::string& domain, std::int64_t unix_time) const {
+  DumpMeta initial;
+  initial.domain = domain;
+  initial.started_at = unix_time;
+  return begin(initial);
+}
+
+Result<PendingDump> DumpStore::begin(const DumpMeta& initial) const {
+  const std::string& domain = initial.domain;
   GUESTDUMP_CHECK(check_domain_name(domain));
   const std::string ddir = dir_ + "/" + domain;
   GUESTDUMP_CHECK(make_dir_0700(ddir));
-  const std::string base = store_timestamp(unix_time);
+  const std::string base = store_timestamp(initial.started_at);
+  // The directory is made, locked and given its "in progress" meta.json under a name list()
+  // ignores, and only then renamed to `.<ts>.partial`: a partial directory is never seen
+  // unlocked while its writer lives, so "unlocked" can mean "interrupted".
+  std::string tmpl = ddir + "/." + base + kCreatingInfix + "XXXXXX";
+  if (::mkdtemp(tmpl.data()) == nullptr) return errno_error("create dump directory in", ddir);
+  const std::string creating = tmpl;
+  auto drop = [&](Error e) {
+    std::error_code ec;
+    fs::remove_all(creating, ec);
+    return e;
+  };
+  auto lock = lock_dir(creating, LOCK_EX | LOCK_NB);
+  if (!lock) return drop(std::move(lock).error());
+  DumpMeta meta = initial;
+  meta.status = kInProgress;
+  if (auto w = write_meta_file(creating, meta); !w) return drop(std::move(w).error());
   for (int n = 1; n < 1000; ++n) {
     std::string name = n == 1 ? base : base + "-" + std::to_string(n);
     std::string final_dir = ddir + "/" + name;
     std::string partial = ddir + "/." + name + kPartialSuffix;
     std::error_code ec;
     if (fs::exists(final_dir, ec)) continue;
-    if (::mkdir(partial.c_str(), 0700) == 0) return PendingDump(partial, final_dir, name);
-    if (errno != EEXIST) return errno_error("create dump directory", partial);
+    if (::renameat2(AT_FDCWD, creating.c_str(), AT_FDCWD, partial.c_str(), RENAME_NOREPLACE) == 0) {
+      return PendingDump(partial, final_dir, name, std::move(lock).value());
+    }
+    if (errno != EEXIST) return drop(errno_error("create dump directory", partial));
   }
-  return make_error(ErrorCode::kInvalidArgument,
-                    "too many dumps of '" + domain + "' at " + base + " in " + ddir);
+  return drop(make_error(ErrorCode::kInvalidArgument,
+                         "too many dumps of '" + domain + "' at " + base + " in " + ddir));
 }
 
 Result<std::vector<StoredDump>> DumpStore::list(const std::optional<std::string>& domain) const {
@@ -176,21 +263,16 @@ Result<std::vector<StoredDump>> DumpStore::list(const std::optional<std::string>
       s.domain = dom;
       s.path = e.path().string();
       std::string name = e.path().filename().string();
-      const std::string suffix = kPartialSuffix;
-      if (name.size() > suffix.size() + 1 && name[0] == '.' &&
-          name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      if (is_partial_name(name)) {
         s.partial = true;
-        name = name.substr(1, name.size() - 1 - suffix.size());
+        s.in_use = locked_by_writer(s.path);
+        name = name.substr(1, name.size() - 1 - std::string_view(kPartialSuffix).size());
       } else if (name[0] == '.') {
         continue;
       }
       s.name = name;
       s.bytes = dir_bytes(e.path());
-      std::ifstream in(e.path() / "meta.json");
-      if (in) {
-        auto j = nlohmann::json::parse(in, nullptr, false);
-        if (!j.is_discarded() && j.is_object()) s.meta = meta_from_json(j);
-      }
+      s.meta = read_meta_file(s.path);
       out.push_back(std::move(s));
     }
   }
@@ -203,9 +285,15 @@ Result<std::vector<StoredDump>> DumpStore::list(const std::optional<std::string>
 }
 
 Result<void> DumpStore::remove(const StoredDump& dump) const {
+  UniqueFd held;
   if (dump.partial) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "refusing to remove '" + dump.path + "': a dump is being written there");
+    // Held while the directory goes: its writer cannot have come back, none ever does.
+    auto lock = lock_dir(dump.path, LOCK_EX | LOCK_NB);
+    if (!lock) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "refusing to remove '" + dump.path + "': " + lock.error().message);
+    }
+    held = std::move(lock).value();
   }
   std::error_code ec;
   fs::remove_all(dump.path, ec);
@@ -213,9 +301,55 @@ Result<void> DumpStore::remove(const StoredDump& dump) const {
   return {};
 }
 
+Result<std::vector<std::string>> DumpStore::recover_interrupted() const {
+  std::vector<std::string> recovered;
+  std::error_code ec;
+  fs::directory_iterator top(dir_, ec);
+  if (ec) return make_error(ErrorCode::kOs, "list '" + dir_ + "': " + ec.message());
+  for (const auto& d : top) {
+    if (!d.is_directory(ec) || d.is_symlink(ec)) continue;
+    const std::string domain = d.path().filename().string();
+    if (domain.empty() || domain[0] == '.') continue;
+    for (const auto& e : fs::directory_iterator(d.path(), ec)) {
+      const std::string name = e.path().filename().string();
+      const std::string path = e.path().string();
+      if (e.is_symlink(ec) || !e.is_directory(ec)) continue;
+      const bool creating = name[0] == '.' && name.find(kCreatingInfix) != std::string::npos;
+      if (!creating && !is_partial_name(name)) continue;
+      auto lock = lock_dir(path, LOCK_EX | LOCK_NB);
+      if (!lock) continue; // being written, or not ours to touch
+      if (creating) {
+        fs::remove_all(path, ec); // died before it was even a partial dump
+        continue;
+      }
+      const std::string ts =
+          name.substr(1, name.size() - 1 - std::string_view(kPartialSuffix).size());
+      DumpMeta meta = read_meta_file(path).value_or(DumpMeta{});
+      if (meta.domain.empty()) meta.domain = domain;
+      if (meta.started_at == 0) meta.started_at = time_of_name(ts);
+      // Only the record stays: no partial guest memory under a final name.
+      for (const auto& f : fs::directory_iterator(path, ec)) {
+        if (f.path().filename() != "meta.json") fs::remove_all(f.path(), ec);
+      }
+      meta.status = kInterruptedStatus;
+      meta.vmcore_bytes = 0;
+      if (auto w = write_meta_file(path, meta); !w) return std::move(w).error();
+      GUESTDUMP_CHECK(sync_directory(path));
+      std::string final_dir = d.path().string() + "/" + ts;
+      for (int n = 2; fs::exists(final_dir, ec) && n < 1000; ++n) {
+        final_dir = d.path().string() + "/" + ts + "-" + std::to_string(n);
+      }
+      GUESTDUMP_CHECK(rename_no_replace(path, final_dir));
+      GUESTDUMP_CHECK(sync_directory(d.path().string()));
+      recovered.push_back(final_dir);
+    }
+  }
+  return recovered;
+}
+
 PendingDump::PendingDump(PendingDump&& other) noexcept
     : partial_dir_(std::move(other.partial_dir_)), final_dir_(std::move(other.final_dir_)),
-      name_(std::move(other.name_)), done_(other.done_) {
+      name_(std::move(other.name_)), lock_(std::move(other.lock_)), done_(other.done_) {
   other.done_ = true;
 }
 
@@ -233,14 +367,13 @@ Result<void> PendingDump::write_text(const std::string& name, const std::string&
 }
 
 Result<std::string> PendingDump::finish(const DumpMeta& meta) {
-  GUESTDUMP_CHECK(write_text("meta.json", to_json(meta).dump(2) + "\n"));
-  GUESTDUMP_CHECK(sync_dir(partial_dir_));
-  if (::rename(partial_dir_.c_str(), final_dir_.c_str()) != 0) {
-    return errno_error("rename", partial_dir_);
-  }
+  GUESTDUMP_CHECK(write_meta_file(partial_dir_, meta));
+  GUESTDUMP_CHECK(sync_directory(partial_dir_));
+  GUESTDUMP_CHECK(rename_no_replace(partial_dir_, final_dir_));
   done_ = true;
+  lock_.reset();
   auto parent = fs::path(final_dir_).parent_path().string();
-  GUESTDUMP_CHECK(sync_dir(parent));
+  GUESTDUMP_CHECK(sync_directory(parent));
   return final_dir_;
 }
 

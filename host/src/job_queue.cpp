@@ -2,6 +2,10 @@
 
 #include "guestdump/host/job_queue.h"
 
+#include <exception>
+
+#include "guestdump/common/log.h"
+
 namespace guestdump::host {
 
 JobQueue::JobQueue(unsigned workers, Runner run) : run_(std::move(run)) {
@@ -90,7 +94,17 @@ void JobQueue::worker_main() {
     queue_.pop_front();
     ++running_;
     lock.unlock();
-    run_(job);
+    // The runner records its own failures; this is the last line for what it did not expect
+    // (a bug, bad_alloc): one guest's dump never ends a worker, let alone the daemon.
+    try {
+      run_(job);
+    } catch (const std::exception& e) {
+      GUESTDUMP_LOG(kError, "daemon")
+          << "dump job of '" << job.name << "' ended by an unexpected error: " << e.what();
+    } catch (...) {
+      GUESTDUMP_LOG(kError, "daemon")
+          << "dump job of '" << job.name << "' ended by an unexpected error";
+    }
     lock.lock();
     --running_;
     active_.erase(key(job));

@@ -105,7 +105,7 @@ Result<CaptureResult> capture_libvirt(const std::string& uri, const std::string&
                               "libvirt domains are captured through libvirt's core dump");
   }
 
-  GUESTDUMP_TRY(PendingDump pending, store.begin(meta.domain, meta.started_at));
+  GUESTDUMP_TRY(PendingDump pending, store.begin(meta));
   // libvirtd opens the path itself and hands the descriptor to QEMU: a FIFO in our private
   // dump directory (0700) makes that a stream we read, not a RAM-sized file.
   const std::string fifo = pending.file(".memory-stream");

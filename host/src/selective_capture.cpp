@@ -201,7 +201,7 @@ Result<CaptureResult> capture_selective(qmp::Client& c, pid_t qemu_pid, const Du
   GUESTDUMP_LOG(kDebug, "capture")
       << "selective: kernel log at "
       << std::chrono::duration<double>(Clock::now() - pause_start).count() << " s";
-  GUESTDUMP_TRY(PendingDump pending, store.begin(guest, meta.started_at));
+  GUESTDUMP_TRY(PendingDump pending, store.begin(meta));
   // Copy the kept pages and let the guest go; a copy too big for memory is compressed
   // straight from the guest instead, which holds it stopped longer.
   std::unique_ptr<detail::PageSnapshot> snap;

@@ -114,7 +114,7 @@ Result<CaptureResult> capture_libvirt_xen(virDomainPtr dom, const std::string& u
   }
   DumpMeta& meta = res.meta;
   meta.path = "libvirt-xen-coredump";
-  GUESTDUMP_TRY(PendingDump pending, store.begin(meta.domain, meta.started_at));
+  GUESTDUMP_TRY(PendingDump pending, store.begin(meta));
   auto failed = [&](Error e) { return record_failure(pending, meta, std::move(e)); };
   TempCore core{pending.file(".xen-core")};
   // xc_core puts the PFN index after the pages it describes, so pages cannot be placed while

@@ -62,6 +62,9 @@ TEST(DumpStore, CommitRenamesAndWritesMeta) {
   ASSERT_TRUE(during);
   ASSERT_EQ(during->size(), 1u);
   EXPECT_TRUE((*during)[0].partial);
+  EXPECT_TRUE((*during)[0].in_use);
+  ASSERT_TRUE((*during)[0].meta) << "a partial dump says what it is from the start";
+  EXPECT_EQ((*during)[0].meta->status, "in progress");
   EXPECT_FALSE(store->remove((*during)[0]));
 
   DumpMeta meta;

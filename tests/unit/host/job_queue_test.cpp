@@ -6,6 +6,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <stdexcept>
 
 #include <gtest/gtest.h>
 
@@ -47,7 +48,23 @@ struct Gate {
 };
 
 DumpJob job(const std::string& name, const std::string& uuid = {}) {
-  return DumpJob{"qemu:///system", name, uuid.empty() ? "uuid-" + name : uuid, "panic"};
+  return DumpJob{"qemu:///system", name, uuid.empty() ? "uuid-" + name : uuid, "panic", {}};
+}
+
+TEST(JobQueue, AJobThatThrowsEndsNeitherItsWorkerNorOthers) {
+  std::atomic<int> done{0};
+  JobQueue q(1, [&](const DumpJob& j) {
+    if (j.name == "hostile") throw std::runtime_error("invalid UTF-8 in meta.json");
+    ++done;
+  });
+  EXPECT_EQ(q.submit(job("hostile")), JobQueue::Admit::kQueued);
+  EXPECT_EQ(q.submit(job("honest")), JobQueue::Admit::kQueued);
+  ASSERT_TRUE(q.wait_idle(std::chrono::steady_clock::now() + 10s));
+  EXPECT_EQ(done.load(), 1);
+  // The hostile guest's slot is free again: a later crash of it is queued, not a duplicate.
+  EXPECT_FALSE(q.busy("qemu:///system", "uuid-hostile"));
+  EXPECT_EQ(q.submit(job("hostile")), JobQueue::Admit::kQueued);
+  ASSERT_TRUE(q.wait_idle(std::chrono::steady_clock::now() + 10s));
 }
 
 TEST(JobQueue, RespectsTheConcurrencyLimit) {

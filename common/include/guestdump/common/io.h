@@ -61,14 +61,21 @@ private:
   std::size_t size_ = 0;
 };
 
+/// fsync of a directory, after a rename or create in it, so the new name is durable.
+Result<void> sync_directory(const std::string& path);
+
 /// An output that never looks complete before commit(). Regular files are written to a hidden
 /// temporary name in the same directory (mode 0600) and renamed over the target on commit();
 /// if the object dies uncommitted the temporary file is removed and a previous file at the
-/// target path is untouched. "-" means standard output; FIFOs and character devices are
-/// written in place (they cannot be renamed).
+/// target path is untouched. Whatever stands at the target path is never opened: a symlink
+/// there is replaced by the rename, not followed, and a FIFO, device or socket is refused, so
+/// a name planted in a shared directory cannot redirect a dump. Only where the user asked for a
+/// stream (kStream: "-" is standard output, and a FIFO or character device the user named,
+/// also through a symlink such as /dev/stdout) is the target written in place.
 class OutputFile {
 public:
-  static Result<OutputFile> create(const std::string& path);
+  enum class Target { kFile, kStream };
+  static Result<OutputFile> create(const std::string& path, Target target = Target::kFile);
   OutputFile(OutputFile&& other) noexcept;
   OutputFile& operator=(OutputFile&& other) noexcept;
   OutputFile(const OutputFile&) = delete;
@@ -86,7 +93,8 @@ public:
   /// matters in a capture kernel with 64 MiB of RAM. Only for the temporary regular file; a
   /// stream or device output ignores it. A sync error is returned by commit().
   void sync_while_writing(std::uint64_t every_bytes = std::uint64_t{2} << 20);
-  /// fsync, then rename the temporary file to the target name.
+  /// fsync, then rename the temporary file to the target name and fsync the directory, so the
+  /// new name survives a host crash too.
   Result<void> commit();
 
 private:

@@ -37,7 +37,10 @@ struct ConvertOptions {
   Codec codec = Codec::kZstd;
   unsigned threads = 0;   // 0 = online CPUs
   bool flattened = false; // forced for "-" and non-seekable outputs
-  LocateOptions locate;   // finding VMCOREINFO in guest memory when the input has none
+  /// The user named the output: a FIFO or character device there is written as a stream.
+  /// Otherwise only a regular file (or a new name) is written (OutputFile::Target::kFile).
+  bool output_may_be_stream = false;
+  LocateOptions locate; // finding VMCOREINFO in guest memory when the input has none
   std::function<void(std::uint64_t done, std::uint64_t total)> progress;
 };
 

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 
+#include <nlohmann/json.hpp>
 #include <sys/types.h>
 
 #include "guestdump/common/result.h"
@@ -45,6 +46,8 @@ struct CaptureOptions {
   /// Physical address of the guest's VMCOREINFO note as its agent reported it (see
   /// guest_agent.h); the locator tries it first when the dump carries no VMCOREINFO.
   std::optional<std::uint64_t> vmcoreinfo_hint;
+  /// guestdumpd's crash record for meta.json's "daemon" member (DumpMeta::daemon).
+  nlohmann::json daemon_record;
 };
 
 struct CaptureResult {

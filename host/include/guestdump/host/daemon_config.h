@@ -21,11 +21,12 @@ inline constexpr const char* kDefaultConfigFile = "/etc/guestdump/guestdumpd.con
 inline constexpr const char* kDefaultDumpDir = "/var/lib/guestdump/dumps";
 
 struct DaemonConfig {
-  std::vector<std::string> connect;           // libvirt URIs; default {"qemu:///system"}
-  std::string dump_dir = kDefaultDumpDir;     // the dump store
-  std::string post_hook;                      // run as `sh -c 'HOOK "$1"' hook DIR`; empty: none
-  std::uint32_t jobs = 1;                     // dumps at once (1-64)
-  std::chrono::seconds keepalive_interval{5}; // libvirt client keepalive; 0 turns it off
+  std::vector<std::string> connect;            // libvirt URIs; default {"qemu:///system"}
+  std::string dump_dir = kDefaultDumpDir;      // the dump store
+  std::string post_hook;                       // run as `sh -c 'HOOK "$1"' hook DIR`; empty: none
+  std::chrono::seconds post_hook_timeout{300}; // then its process group is killed
+  std::uint32_t jobs = 1;                      // dumps at once (1-64)
+  std::chrono::seconds keepalive_interval{5};  // libvirt client keepalive; 0 turns it off
   std::uint32_t keepalive_count = 3;
   std::chrono::seconds reconnect_max{60}; // longest wait between reconnect attempts
   std::chrono::seconds stop_timeout{60};  // SIGTERM: let running dumps finish this long

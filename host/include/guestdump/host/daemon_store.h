@@ -3,11 +3,14 @@
 // (so a restarted daemon does not dump the same crash again), the retention inputs, and the
 // post-dump hook.
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <set>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include <guestdump/common/result.h>
 #include <guestdump/host/dump_store.h>
@@ -16,10 +19,9 @@
 
 namespace guestdump::host {
 
-/// Adds {"daemon": {"uri", "domain_id", "vcpu_time_ns"}} to meta.json of the committed dump in
-/// `dir` (atomic rewrite, mode 0600).
-Result<void> record_crash_mark(const std::string& dir, const std::string& uri,
-                               const CrashMark& mark);
+/// meta.json's "daemon" member for a dump of the crash `mark` on `uri`
+/// ({"uri", "domain_id", "vcpu_time_ns"}); CaptureOptions::daemon_record.
+nlohmann::json crash_record(const std::string& uri, const CrashMark& mark);
 
 /// The crash mark of the newest dump of each guest, keyed "URI UUID", from meta.json files
 /// that have one.
@@ -28,17 +30,18 @@ std::map<std::string, CrashMark> crash_marks(const std::vector<StoredDump>& dump
 /// Start times of the dumps of each guest (by UUID), for the crash-loop limiter.
 std::map<std::string, std::vector<std::int64_t>> dump_times(const std::vector<StoredDump>& dumps);
 
-/// The store as the retention policy sees it. Partial directories of `busy_domains` (a job of
-/// that domain is running) are in use; other partial directories are incomplete leftovers.
-std::vector<policies::StoredDump> retention_view(const std::vector<StoredDump>& dumps,
-                                                 const std::set<std::string>& busy_domains);
+/// The store as the retention policy sees it. A partial directory whose writer holds its lock
+/// is in use; other partial directories are incomplete leftovers.
+std::vector<policies::StoredDump> retention_view(const std::vector<StoredDump>& dumps);
 
 /// Proves that `dir` takes a new file (creates and removes a probe); the error names the path.
 /// access(2) is not enough: it says yes to root on read-only mounts.
 Result<void> check_store_writable(const std::string& dir);
 
-/// Runs `hook` through /bin/sh with `dir` as its first argument ("$1"), waits, and returns its
-/// exit status (an error if it could not be started or was killed).
-Result<int> run_post_hook(const std::string& hook, const std::string& dir);
+/// Runs `hook` through /bin/sh with `dir` as its first argument ("$1") in a process group of its
+/// own, waits at most `timeout` (then kills the whole group), and returns its exit status (an
+/// error if it could not be started, timed out or was killed).
+Result<int> run_post_hook(const std::string& hook, const std::string& dir,
+                          std::chrono::milliseconds timeout);
 
 } // namespace guestdump::host

@@ -5,6 +5,12 @@
 // under its final name always holds a finished dump (or the record of a failed one, whose
 // meta.json says "failed: <reason>" and which has no vmcore). Directories are 0700, files
 // 0600: dumps hold guest secrets.
+//
+// The writer holds an exclusive flock(2) on its partial directory from begin() to commit() or
+// fail(), and the partial directory's meta.json says "in progress" from the start. The kernel
+// drops the lock when the writer dies, even by SIGKILL, so "locked" means "being written" and
+// an unlocked partial directory is an interrupted dump: retention and recover_interrupted()
+// touch only those, whichever process (guestdumpd or `guestdump dump`) wrote them.
 
 #include <cstdint>
 #include <optional>
@@ -14,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "guestdump/common/result.h"
+#include "guestdump/common/unique_fd.h"
 
 namespace guestdump::host {
 
@@ -37,6 +44,9 @@ struct DumpMeta {
   std::string tool_version;
   std::string status = "complete";                 // "complete" or "failed: <reason>"
   nlohmann::json extra = nlohmann::json::object(); // filter counts, notes, ...
+  /// guestdumpd's record of the crash it dumped ({"uri", "domain_id", "vcpu_time_ns"}); null
+  /// for on-demand dumps. Written from the start, so an interrupted dump still names its crash.
+  nlohmann::json daemon;
 };
 
 nlohmann::json to_json(const DumpMeta& meta);
@@ -48,6 +58,7 @@ struct StoredDump {
   std::string name;             // the timestamp directory name
   std::string path;             // full path of the directory
   bool partial = false;         // still `.NAME.partial`: being written, or left by a crash
+  bool in_use = false;          // partial and locked: a live process is writing it
   std::optional<DumpMeta> meta; // nullopt if meta.json is missing or unreadable
   std::uint64_t bytes = 0;      // sum of the files' sizes
 };
@@ -62,15 +73,25 @@ public:
 
   const std::string& dir() const { return dir_; }
 
-  /// Starts a dump of `domain` at `unix_time`: creates `<dir>/<domain>/.<ts>.partial` (0700).
-  /// Two dumps in the same second get `-2`, `-3`, ... suffixes.
+  /// Starts a dump of `initial.domain` at `initial.started_at`: creates
+  /// `<dir>/<domain>/.<ts>.partial` (0700), locks it, and writes `initial` as its meta.json with
+  /// status "in progress". Two dumps in the same second get `-2`, `-3`, ... suffixes.
+  Result<PendingDump> begin(const DumpMeta& initial) const;
   Result<PendingDump> begin(const std::string& domain, std::int64_t unix_time) const;
 
   /// Every dump directory (optionally of one domain), newest first.
   Result<std::vector<StoredDump>> list(const std::optional<std::string>& domain = {}) const;
 
-  /// Removes one dump directory (retention). Refuses partial directories.
+  /// Removes one dump directory (retention). A partial directory is removed only while no
+  /// process holds its lock (an interrupted dump); one being written is refused.
   Result<void> remove(const StoredDump& dump) const;
+
+  /// Turns every interrupted dump (partial and unlocked) into a failure record under its final
+  /// name: everything but meta.json is deleted and its status becomes "failed: interrupted
+  /// ...", so it counts for the crash-loop limit and names its crash. Returns the new
+  /// directories; a directory that cannot be recovered is reported in the error of none but
+  /// logged and skipped.
+  Result<std::vector<std::string>> recover_interrupted() const;
 
 private:
   explicit DumpStore(std::string dir) : dir_(std::move(dir)) {}
@@ -102,15 +123,20 @@ public:
 
 private:
   friend class DumpStore;
-  PendingDump(std::string partial_dir, std::string final_dir, std::string name)
+  PendingDump(std::string partial_dir, std::string final_dir, std::string name, UniqueFd lock)
       : partial_dir_(std::move(partial_dir)), final_dir_(std::move(final_dir)),
-        name_(std::move(name)) {}
+        name_(std::move(name)), lock_(std::move(lock)) {}
   Result<std::string> finish(const DumpMeta& meta);
   std::string partial_dir_;
   std::string final_dir_;
   std::string name_;
+  UniqueFd lock_; // the partial directory, flock(LOCK_EX) until done
   bool done_ = false;
 };
+
+/// The status an interrupted dump is recorded with.
+inline constexpr const char* kInterruptedStatus =
+    "failed: interrupted: the capturing process ended before the dump was complete";
 
 /// "YYYYmmddTHHMMSSZ" for a Unix time.
 std::string store_timestamp(std::int64_t unix_time);

@@ -24,6 +24,9 @@ struct DumpJob {
   std::string name;
   std::string uuid;    // the de-duplication key (with uri)
   std::string trigger; // "panic", "crashloaded", "watchdog", "hang"
+  /// Non-empty: the dump was refused (crash-loop limit) for this reason; the job only applies
+  /// the after-dump policy, so a refused guest is not left crashed.
+  std::string refused;
 };
 
 /// Runs dump jobs on `workers` threads. At most one job per guest (uri + uuid) is queued or

@@ -1,0 +1,128 @@
+#include "guestdump/common/text.h"
+
+#include <cstdint>
+
+namespace guestdump {
+namespace {
+
+/// Length of the well-formed UTF-8 sequence at the start of `s` (1-4), or 0 if ill-formed.
+/// The ranges are Unicode's Table 3-7 (well-formed byte sequences).
+std::size_t utf8_sequence(std::string_view s, char32_t* cp) {
+  const auto b = [&](std::size_t i) { return static_cast<std::uint8_t>(s[i]); };
+  const std::uint8_t b0 = b(0);
+  if (b0 < 0x80) {
+    *cp = b0;
+    return 1;
+  }
+  std::size_t n = 0;
+  std::uint8_t lo = 0x80;
+  std::uint8_t hi = 0xBF;
+  if (b0 >= 0xC2 && b0 <= 0xDF) {
+    n = 2;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    n = 3;
+    if (b0 == 0xE0) lo = 0xA0; // no overlong forms
+    if (b0 == 0xED) hi = 0x9F; // no surrogates
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    n = 4;
+    if (b0 == 0xF0) lo = 0x90;
+    if (b0 == 0xF4) hi = 0x8F; // nothing above U+10FFFF
+  } else {
+    return 0;
+  }
+  if (s.size() < n) return 0;
+  if (b(1) < lo || b(1) > hi) return 0;
+  for (std::size_t i = 2; i < n; ++i) {
+    if (b(i) < 0x80 || b(i) > 0xBF) return 0;
+  }
+  char32_t v = b0 & (0x7F >> n);
+  for (std::size_t i = 1; i < n; ++i) v = (v << 6) | (b(i) & 0x3F);
+  *cp = v;
+  return n;
+}
+
+void append_hex_byte(std::string& out, std::uint8_t byte) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += "\\x";
+  out += kHex[byte >> 4];
+  out += kHex[byte & 0xF];
+}
+
+void append_hex_bytes(std::string& out, std::string_view bytes) {
+  for (char c : bytes) append_hex_byte(out, static_cast<std::uint8_t>(c));
+}
+
+bool unsafe_code_point(char32_t cp) {
+  return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) || (cp >= 0x202A && cp <= 0x202E) ||
+         (cp >= 0x2066 && cp <= 0x2069);
+}
+
+} // namespace
+
+bool is_valid_utf8(std::string_view s) {
+  char32_t cp = 0;
+  while (!s.empty()) {
+    const std::size_t n = utf8_sequence(s, &cp);
+    if (n == 0) return false;
+    s.remove_prefix(n);
+  }
+  return true;
+}
+
+std::string escape_invalid_utf8(std::string_view s) {
+  if (is_valid_utf8(s)) return std::string(s);
+  std::string out;
+  out.reserve(s.size() + 16);
+  char32_t cp = 0;
+  while (!s.empty()) {
+    const std::size_t n = utf8_sequence(s, &cp);
+    if (n == 0) {
+      append_hex_byte(out, static_cast<std::uint8_t>(s[0]));
+      s.remove_prefix(1);
+    } else {
+      out.append(s.substr(0, n));
+      s.remove_prefix(n);
+    }
+  }
+  return out;
+}
+
+std::string escape_text(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  char32_t cp = 0;
+  while (!s.empty()) {
+    const std::size_t n = utf8_sequence(s, &cp);
+    if (n == 0) {
+      append_hex_byte(out, static_cast<std::uint8_t>(s[0]));
+      s.remove_prefix(1);
+      continue;
+    }
+    const std::string_view seq = s.substr(0, n);
+    s.remove_prefix(n);
+    switch (cp) {
+    case '\\':
+      out += "\\\\";
+      continue;
+    case '\n':
+      out += "\\n";
+      continue;
+    case '\r':
+      out += "\\r";
+      continue;
+    case '\t':
+      out += "\\t";
+      continue;
+    default:
+      break;
+    }
+    if (unsafe_code_point(cp)) {
+      append_hex_bytes(out, seq);
+    } else {
+      out.append(seq);
+    }
+  }
+  return out;
+}
+
+} // namespace guestdump
