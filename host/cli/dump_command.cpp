@@ -113,6 +113,7 @@ int run_dump(const std::vector<std::string>& args) {
   } else {
     // Connect ourselves first: the socket's peer credentials name the QEMU process, which
     // the selective path reads.
+    opts.qmp_socket = qmp_socket;
     auto sock = connect_unix(qmp_socket);
     if (!sock) return fail("dump: " + sock.error().message);
     auto pid = host::qemu_pid_of(sock->get());
@@ -147,7 +148,7 @@ int run_list(const std::vector<std::string>& args) {
   if (!dumps) return fail("list: " + dumps.error().message);
   std::printf("%-20s %-20s %10s %-8s %s\n", "DOMAIN", "TIME", "SIZE", "TRIGGER", "STATUS");
   for (const auto& d : *dumps) {
-    std::string status = d.partial ? "in progress (or interrupted)"
+    std::string status = d.partial ? (d.in_use ? "in progress" : "interrupted (its writer is gone)")
                          : d.meta  ? d.meta->status
                                    : "no meta.json";
     // Directory names are guest domain names and meta.json is a file anyone may have edited.

@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "guestdump/common/io.h"
 #include "guestdump/common/log.h"
+#include "guestdump/host/resume_guard.h"
 
 namespace {
 
@@ -42,6 +43,10 @@ int main(int argc, char** argv) {
     if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
       std::fputs(kUsage, args.empty() ? stderr : stdout);
       return args.empty() ? 2 : 0;
+    }
+    if (args[0] == "--resume-guard" && args.size() == 2) {
+      // Internal: started by the selective capture path (host/resume_guard.h).
+      return guestdump::host::run_resume_guard(0, args[1]);
     }
     if (args[0] == "--version") {
       std::puts("guestdump " GUESTDUMP_VERSION);

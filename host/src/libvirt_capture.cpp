@@ -2,6 +2,7 @@
 
 #include "guestdump/host/libvirt_capture.h"
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <memory>
@@ -9,10 +10,13 @@
 #include <thread>
 
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "capture_internal.h"
+#include "guestdump/common/io.h"
 #include "guestdump/common/log.h"
 #include "guestdump/common/unique_fd.h"
 #include "libvirt_api.h"
@@ -111,29 +115,50 @@ Result<CaptureResult> capture_libvirt(const std::string& uri, const std::string&
   const std::string fifo = pending.file(".memory-stream");
   if (::mkfifo(fifo.c_str(), 0600) != 0) return errno_error("create FIFO", fifo);
 
-  int rc = -1;
+  // The read end is opened non-blocking, so it never waits for a writer: a blocking open()
+  // would hang this worker for ever if libvirt failed before it opened the FIFO. We wait for
+  // the first bytes (or QEMU closing it) and for the libvirt call ending, whichever comes first.
+  int rfd = -1;
+  do {
+    rfd = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  } while (rfd < 0 && errno == EINTR);
+  if (rfd < 0) return detail::record_failure(pending, meta, errno_error("open FIFO", fifo));
+  UniqueFd done_fd(::eventfd(0, EFD_CLOEXEC));
+  if (!done_fd.valid()) {
+    ::close(rfd);
+    return detail::record_failure(pending, meta, errno_error("create eventfd for", fifo));
+  }
+  std::atomic<int> rc{-1};
+  std::atomic<bool> finished{false};
   std::string dump_error;
   const auto pause_start = std::chrono::steady_clock::now();
   std::thread dumper([&] {
-    rc = lv().virDomainCoreDumpWithFormat(dom.get(), fifo.c_str(), VIR_DOMAIN_CORE_DUMP_FORMAT_RAW,
-                                          VIR_DUMP_MEMORY_ONLY);
-    if (rc != 0) {
-      dump_error = last_libvirt_error();
-      // Release our open() below if libvirt failed before opening the FIFO.
-      int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-      if (fd >= 0) ::close(fd);
-    }
+    const int r = lv().virDomainCoreDumpWithFormat(
+        dom.get(), fifo.c_str(), VIR_DOMAIN_CORE_DUMP_FORMAT_RAW, VIR_DUMP_MEMORY_ONLY);
+    if (r != 0) dump_error = last_libvirt_error();
+    rc.store(r);
+    finished.store(true);
+    const std::uint64_t one = 1;
+    (void)!::write(done_fd.get(), &one, sizeof one);
   });
-  // Blocks until libvirtd opens the FIFO for writing (or the thread above gives up).
-  int rfd = -1;
-  do {
-    rfd = ::open(fifo.c_str(), O_RDONLY | O_CLOEXEC);
-  } while (rfd < 0 && errno == EINTR);
+  for (;;) {
+    pollfd fds[2] = {{rfd, POLLIN, 0}, {done_fd.get(), POLLIN, 0}};
+    const int n = ::poll(fds, 2, 200);
+    if (n < 0 && errno != EINTR) break;
+    // Data (or a writer that came and went): the stream has begun. libvirt returned: there is
+    // nothing more to wait for (its error, if any, is reported below).
+    if (n > 0 && (fds[0].revents != 0 || fds[1].revents != 0)) break;
+    if (cancel_requested()) break;
+  }
+  // From here on the stream is read blocking, as SpooledDump expects.
+  (void)::fcntl(rfd, F_SETFL, ::fcntl(rfd, F_GETFL) & ~O_NONBLOCK);
   UniqueFd rd(rfd);
   Result<std::unique_ptr<formats::SpooledDump>> spool =
-      rd.valid() ? formats::SpooledDump::receive(
-                       detail::stream_options(rd.get(), pending, opts, "libvirt's dump stream"))
-                 : Result<std::unique_ptr<formats::SpooledDump>>(errno_error("open FIFO", fifo));
+      finished.load() && rc.load() != 0
+          ? Result<std::unique_ptr<formats::SpooledDump>>(
+                make_error(ErrorCode::kOs, "libvirt failed before the stream began"))
+          : formats::SpooledDump::receive(
+                detail::stream_options(rd.get(), pending, opts, "libvirt's dump stream"));
   // Closing our end makes a still-writing QEMU fail the dump and libvirt resume the guest.
   rd.reset();
   dumper.join();
@@ -141,7 +166,7 @@ Result<CaptureResult> capture_libvirt(const std::string& uri, const std::string&
   meta.pause_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - pause_start).count();
   auto ctx = [&](Error e) { return std::move(e).context(where); };
-  if (rc != 0) {
+  if (rc.load() != 0) {
     return detail::record_failure(
         pending, meta, make_error(ErrorCode::kOs, where + ": libvirt core dump: " + dump_error));
   }

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <optional>
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -20,6 +21,7 @@
 #include "guestdump/formats/kernel_log.h"
 #include "guestdump/formats/output_plan.h"
 #include "guestdump/host/capture.h"
+#include "guestdump/host/resume_guard.h"
 #include "guestdump/qmp/commands.h"
 #include "live_memory.h"
 
@@ -118,7 +120,15 @@ Result<CaptureResult> capture_selective(qmp::Client& c, pid_t qemu_pid, const Du
   // From here until `resume` the guest is stopped by us; every exit path resumes it.
   const auto pause_start = Clock::now();
   bool we_stopped = false;
+  // Resumes the guest should this process die (SIGKILL included) while the guest is stopped.
+  std::optional<ResumeGuard> guard;
+  if (status.running && !opts.qmp_socket.empty()) {
+    auto g = ResumeGuard::start(opts.qmp_socket);
+    if (!g) return ctx(std::move(g).error());
+    guard.emplace(std::move(g).value());
+  }
   if (status.running) {
+    if (guard) guard->paused(); // before `stop`: a death right after it is covered too
     GUESTDUMP_CHECK(qmp::stop(c));
     we_stopped = true;
   }
@@ -133,6 +143,7 @@ Result<CaptureResult> capture_selective(qmp::Client& c, pid_t qemu_pid, const Du
             << "'" << guest << "': cannot resume the guest: " << r.error().message;
       }
     }
+    if (guard) guard->resumed();
   };
   struct Resumer {
     std::function<void()> f;

@@ -13,6 +13,8 @@
 #   hang-agent a guest (gd.mode=agent-hang, agent channel, no watchdog) whose fixture agent
 #              answers guest-ping for 30 s and then falls silent while its vCPUs spin ->
 #              the hang state machine calls it hung for the silent agent, dumped (trigger "hang")
+#   sigkill    SIGKILL while a dump runs: guest as the policy says, no libvirt job left, the
+#              next start records the dump as interrupted and does not dump the event again
 #   sigterm    SIGTERM while a dump runs (stop-timeout 0): cancelled, recorded as failed
 #   badconfig  unknown key, bad value, missing --config file, unreachable URI, unwritable store
 # Environment: GUESTDUMPD, GUESTDUMP, WORK, GUESTDUMP_FIXTURE_CACHE.
@@ -290,6 +292,66 @@ hang-agent)
     while [ "$SECONDS" -lt "$sleep_until" ]; do sleep 1; done
     [ "$(count_dumps gd-ha)" = 1 ] || fail "the same hang was dumped again"
     $V destroy gd-ha >/dev/null 2>&1 || true
+    stop_daemon
+    ;;
+sigkill)
+    # A hung guest whose watchdog pauses it; the daemon dumps it (libvirt core dump) and is
+    # killed with SIGKILL in the middle. Then: libvirtd alive, no libvirt job left, the guest in
+    # the state the policy says (after-dump preserve: paused by its watchdog), no dump that
+    # looks complete; the next start records the interrupted dump as failed and does not dump
+    # the same event again.
+    libvirt_define_guest gd-k "$WORK/guest" 512 64 hang
+    $V dumpxml --inactive gd-k > "$WORK/gd-k.xml"
+    sed -i "s|<panic model='isa'/>|<panic model='isa'/><watchdog model='ib700' action='pause'/>|" "$WORK/gd-k.xml"
+    $V define "$WORK/gd-k.xml" >/dev/null
+    start_daemon --min-free 0 --hang-timeout 0 --hang-action dump
+    $V start gd-k >/dev/null
+    wait_for 600 "gd-k spinning" console_has gd-k GD-HANG-SPINNING
+    $V qemu-monitor-command --hmp gd-k 'o /b 0x443 15' >/dev/null
+    step "SIGKILL as soon as the dump starts"
+    end=$((SECONDS + 180))
+    until log_has "dumping 'gd-k'"; do
+        kill -0 "$DPID" 2>/dev/null || fail "guestdumpd died before the dump"
+        [ "$SECONDS" -lt "$end" ] || fail "the dump of gd-k never started"
+        sleep 0.05
+    done
+    sleep 0.3
+    log_has "dump of 'gd-k' complete" && fail "the dump finished before SIGKILL; make gd-k larger"
+    kill -KILL "$DPID"
+    wait "$DPID" 2>/dev/null || true
+    DPID=
+    mv "$LOG" "$WORK/daemon-killed.log"
+    wait_for 120 "libvirt's dump job to end" sh -c "$V domjobinfo gd-k | grep -q 'Job type: *None'"
+    $V list --all > /dev/null || fail "libvirtd does not answer after the daemon died"
+    case "$($V domstate --reason gd-k)" in
+    *paused*watchdog*) ;;
+    *) fail "gd-k is $($V domstate --reason gd-k), not left paused by its watchdog" ;;
+    esac
+    for d in $(find "$STORE" -mindepth 2 -maxdepth 2 -type d ! -name '.*' 2>/dev/null); do
+        fail "a dump directory under its final name right after SIGKILL: $d"
+    done
+    [ -n "$(find "$STORE" -mindepth 2 -maxdepth 2 -name '.*.partial')" ] ||
+        fail "the killed dump left no partial directory (killed too early?)"
+    "$GUESTDUMP" list -o "$STORE" | grep -q "interrupted" || fail "list does not say interrupted"
+
+    step "restart: the interrupted dump is recorded as failed, the event is not dumped again"
+    start_daemon --min-free 0 --hang-timeout 0 --hang-action dump
+    log_has "interrupted dump recorded as failed" || fail "no recovery line"
+    [ -z "$(find "$STORE" -name '.*.partial')" ] || fail "a partial directory is left"
+    [ "$(count_dumps gd-k)" = 1 ] || fail "expected one record of gd-k"
+    d=$(dumps_of gd-k)
+    [ ! -e "$d/vmcore" ] || fail "the interrupted record has a vmcore"
+    $PY - "$d/meta.json" <<'PYEOF' || fail "$d/meta.json"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["status"].startswith("failed: interrupted"), j["status"]
+assert j["trigger"] == "watchdog", j["trigger"]
+assert j["daemon"]["domain_id"] >= 0, j.get("daemon")
+PYEOF
+    wait_for 60 "the reconcile to consider gd-k" log_has "'gd-k' (watchdog): this crash is already dumped"
+    sleep 10
+    if log_has "dumping 'gd-k'"; then fail "the same event was dumped again after the restart"; fi
+    [ "$(count_dumps gd-k)" = 1 ] || fail "a second record of gd-k appeared"
     stop_daemon
     ;;
 sigterm)

@@ -144,6 +144,33 @@ hang)
         crash --osrelease "$d/vmcore" | grep -q . || fail "crash --osrelease"
         echo "guest paused $(meta "$d" pause_seconds) s"
     done
+    for path in selective stream; do
+        step "guestdump killed (SIGKILL) while the guest is paused ($path path): it runs again"
+        killed=0
+        for attempt in 1 2 3 4 5; do
+            rm -rf "$store"
+            "$GUESTDUMP" dump --qmp "$guest/qmp.sock" -o "$store" -d 1 -c zlib --path $path \
+                2> "$WORK/err" &
+            pid=$!
+            # The test's own monitor (mon.sock) sees the pause; the capture's socket is busy.
+            if "$PY" "$here/kill_when_paused.py" "$guest/mon.sock" "$pid"; then killed=1; fi
+            wait "$pid" 2>/dev/null || true
+            [ "$killed" = 1 ] && break
+            echo "(attempt $attempt: the capture ended before it was seen paused)"
+        done
+        [ "$killed" = 1 ] || fail "never caught the $path capture with the guest paused"
+        for _ in $(seq 1 120); do
+            [ "$("$PY" "$fixtures/qmp.py" "$guest/mon.sock" exec query-status |
+                "$PY" -c 'import json,sys; print(json.load(sys.stdin)["status"])')" = running ] && break
+            sleep 0.25
+        done
+        [ "$(run_state)" = running ] || fail "the guest stayed paused after guestdump was killed"
+        for d in $(find "$store" -mindepth 2 -maxdepth 2 -type d ! -name '.*' 2>/dev/null); do
+            fail "a dump directory under its final name after SIGKILL: $d"
+        done
+        "$GUESTDUMP" list -o "$store" | tee "$WORK/list.out"
+        grep -q interrupted "$WORK/list.out" || fail "guestdump list does not call it interrupted"
+    done
     step "QEMU killed in the middle of a capture"
     rm -rf "$store"
     "$GUESTDUMP" dump --qmp "$guest/qmp.sock" -o "$store" -d 1 -c zlib --path stream 2> "$WORK/err" &

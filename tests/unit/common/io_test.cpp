@@ -123,6 +123,59 @@ TEST(OutputFile, MissingDirectoryIsAClearError) {
   EXPECT_NE(out.error().message.find("/nonexistent-dir/x.kdump"), std::string::npos);
 }
 
+TEST(OutputFile, PlantedSymlinkIsReplacedNeverFollowed) {
+  test::TempDir dir;
+  const std::string victim = dir.file("victim");
+  std::ofstream(victim) << "precious";
+  const std::string target = dir.file("vmcore");
+  ASSERT_EQ(::symlink(victim.c_str(), target.c_str()), 0);
+  auto out = OutputFile::create(target);
+  ASSERT_TRUE(out) << out.error().message;
+  std::string data = "dump";
+  ASSERT_TRUE(write_all(out->fd(), std::as_bytes(std::span(data)), "out"));
+  ASSERT_TRUE(out->commit());
+  EXPECT_EQ(slurp(victim), "precious") << "the output followed a planted symlink";
+  EXPECT_FALSE(fs::is_symlink(target));
+  EXPECT_EQ(slurp(target), "dump");
+}
+
+TEST(OutputFile, PlantedFifoOrDeviceIsRefusedUnlessAStreamWasAsked) {
+  test::TempDir dir;
+  const std::string fifo = dir.file("vmcore");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  // Opening a FIFO for writing would block until someone reads it, or hand them the dump.
+  auto out = OutputFile::create(fifo);
+  ASSERT_FALSE(out);
+  EXPECT_NE(out.error().message.find("is a FIFO"), std::string::npos) << out.error().message;
+  EXPECT_NE(out.error().message.find(fifo), std::string::npos);
+  // A symlink to a device is not followed either: the rename replaces the link.
+  const std::string link = dir.file("dmesg.txt");
+  ASSERT_EQ(::symlink("/dev/null", link.c_str()), 0);
+  auto via_link = OutputFile::create(link);
+  ASSERT_TRUE(via_link) << via_link.error().message;
+  ASSERT_TRUE(via_link->commit());
+  EXPECT_FALSE(fs::is_symlink(link));
+  EXPECT_TRUE(fs::is_regular_file(link));
+  // Where the user named a stream, it is written in place.
+  const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+  ASSERT_GE(reader, 0);
+  auto stream = OutputFile::create(fifo, OutputFile::Target::kStream);
+  ASSERT_TRUE(stream) << stream.error().message;
+  EXPECT_FALSE(stream->seekable());
+  std::string data = "x";
+  ASSERT_TRUE(write_all(stream->fd(), std::as_bytes(std::span(data)), "fifo"));
+  ASSERT_TRUE(stream->commit());
+  char c = 0;
+  EXPECT_EQ(::read(reader, &c, 1), 1);
+  EXPECT_EQ(c, 'x');
+  ::close(reader);
+  // /dev/stdout-style links to a character device count as a named stream.
+  auto dev = OutputFile::create("/dev/null", OutputFile::Target::kStream);
+  ASSERT_TRUE(dev) << dev.error().message;
+  EXPECT_TRUE(dev->commit());
+  EXPECT_FALSE(OutputFile::create("/dev/null")) << "a device is written only when asked";
+}
+
 TEST(MappedFile, MapsAndRejectsNonRegular) {
   test::TempDir dir;
   std::ofstream(dir.file("a")) << "abc";

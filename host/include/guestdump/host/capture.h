@@ -46,6 +46,9 @@ struct CaptureOptions {
   /// Physical address of the guest's VMCOREINFO note as its agent reported it (see
   /// guest_agent.h); the locator tries it first when the dump carries no VMCOREINFO.
   std::optional<std::uint64_t> vmcoreinfo_hint;
+  /// The QMP socket the client came from: with it, the selective path starts a ResumeGuard
+  /// (resume_guard.h) before it stops a running guest.
+  std::string qmp_socket;
   /// guestdumpd's crash record for meta.json's "daemon" member (DumpMeta::daemon).
   nlohmann::json daemon_record;
 };

@@ -1,0 +1,46 @@
+#pragma once
+// A guest we pause must not stay paused because we died. Every error path resumes it in-process
+// (selective_capture.cpp); SIGKILL leaves no path at all, so before pausing we start a guard:
+// this same executable (`guestdump --resume-guard SOCKET`, in a session of its own so a signal
+// to our process group does not reach it) reading a pipe from us. We write 'P' once the guest is
+// paused and 'R' once it runs again; on a clean end we write 'D'. When the pipe closes after a
+// 'P' with no 'R' or 'D', we died mid-pause: the guard connects to QEMU's QMP socket (a server
+// socket that serves one client, free again as our connection died with us) and, if QEMU still
+// says "paused", sends `cont`. QEMU's own dump-guest-memory needs no guard: QEMU restores the
+// run state itself when the stream breaks.
+
+#include <string>
+
+#include <sys/types.h>
+
+#include "guestdump/common/result.h"
+#include "guestdump/common/unique_fd.h"
+
+namespace guestdump::host {
+
+class ResumeGuard {
+public:
+  /// Starts the guard for the QEMU behind `qmp_socket`; `self_exe` is the executable that
+  /// understands --resume-guard (the running guestdump: /proc/self/exe).
+  static Result<ResumeGuard> start(const std::string& qmp_socket,
+                                   const std::string& self_exe = "/proc/self/exe");
+  ResumeGuard(ResumeGuard&&) noexcept = default;
+  ResumeGuard& operator=(ResumeGuard&&) noexcept = default;
+  ~ResumeGuard(); // 'D': the guard exits without acting
+
+  void paused();  // the guest is stopped by us
+  void resumed(); // the guest runs again (or we gave it back on purpose)
+  pid_t pid() const { return pid_; }
+
+private:
+  ResumeGuard(UniqueFd pipe, pid_t pid) : pipe_(std::move(pipe)), pid_(pid) {}
+  void say(char c);
+  UniqueFd pipe_;
+  pid_t pid_ = -1;
+};
+
+/// The guard's side: reads `in` until it closes, then acts as described above. Returns the
+/// process exit code.
+int run_resume_guard(int in, const std::string& qmp_socket);
+
+} // namespace guestdump::host

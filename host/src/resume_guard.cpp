@@ -1,0 +1,114 @@
+// Resumes a guest we paused if we die while it is paused; see resume_guard.h.
+
+#include "guestdump/host/resume_guard.h"
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "guestdump/common/log.h"
+#include "guestdump/common/text.h"
+#include "guestdump/qmp/client.h"
+#include "guestdump/qmp/commands.h"
+
+extern char** environ;
+
+namespace guestdump::host {
+
+Result<ResumeGuard> ResumeGuard::start(const std::string& qmp_socket, const std::string& self_exe) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0)
+    return errno_error("create pipe for the resume guard of", qmp_socket);
+  UniqueFd rd(fds[0]);
+  UniqueFd wr(fds[1]);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, rd.get(), STDIN_FILENO);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  // Its own session: Ctrl-C or a kill of our process group must not take the guard with us.
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
+  const char* argv[] = {self_exe.c_str(), "--resume-guard", qmp_socket.c_str(), nullptr};
+  pid_t pid = -1;
+  const int rc =
+      ::posix_spawn(&pid, self_exe.c_str(), &fa, &attr, const_cast<char* const*>(argv), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) return errno_error("start the resume guard", self_exe, rc);
+  return ResumeGuard(std::move(wr), pid);
+}
+
+ResumeGuard::~ResumeGuard() {
+  if (!pipe_.valid()) return;
+  say('D');
+  pipe_.reset();
+  // Reap it: it exits as soon as it reads 'D' and the end of the pipe.
+  int status = 0;
+  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
+}
+
+void ResumeGuard::say(char c) {
+  if (!pipe_.valid()) return;
+  while (::write(pipe_.get(), &c, 1) < 0 && errno == EINTR) {
+  }
+}
+
+void ResumeGuard::paused() {
+  say('P');
+}
+
+void ResumeGuard::resumed() {
+  say('R');
+}
+
+int run_resume_guard(int in, const std::string& qmp_socket) {
+  char state = 0;
+  char buf[64];
+  for (;;) {
+    const ssize_t n = ::read(in, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    for (ssize_t i = 0; i < n; ++i) {
+      if (buf[i] == 'P' || buf[i] == 'R' || buf[i] == 'D') state = buf[i];
+    }
+  }
+  if (state != 'P') return 0;
+  const std::string sock = escape_text(qmp_socket);
+  // Our QMP connection closed when the capturing process died; QEMU takes the next client.
+  auto client = qmp::Client::connect(qmp_socket, std::chrono::seconds(30));
+  if (!client) {
+    std::fprintf(stderr,
+                 "guestdump: resume guard: the capture ended while the guest behind %s was "
+                 "paused, and QMP is not reachable: %s\n",
+                 sock.c_str(), escape_text(client.error().message).c_str());
+    return 1;
+  }
+  auto status = qmp::query_status(**client);
+  if (!status) {
+    std::fprintf(stderr, "guestdump: resume guard: %s: %s\n", sock.c_str(),
+                 escape_text(status.error().message).c_str());
+    return 1;
+  }
+  // Only the state we left it in: a guest that panicked meanwhile, or that someone else
+  // resumed or shut down, is not ours to change.
+  if (status->status != "paused") return 0;
+  if (auto r = qmp::cont(**client); !r) {
+    std::fprintf(stderr, "guestdump: resume guard: %s: %s\n", sock.c_str(),
+                 escape_text(r.error().message).c_str());
+    return 1;
+  }
+  std::fprintf(stderr,
+               "guestdump: resume guard: the capture ended while the guest behind %s was paused; "
+               "resumed it\n",
+               sock.c_str());
+  return 0;
+}
+
+} // namespace guestdump::host
