@@ -23,7 +23,9 @@ nlohmann::json json_with_valid_utf8(const nlohmann::json& j) {
 }
 
 std::string dump_json(const nlohmann::json& j, int indent) {
-  return json_with_valid_utf8(j).dump(indent);
+  // ensure_ascii: everything outside ASCII becomes \uXXXX, so no C1 control (U+009B is an
+  // 8-bit CSI to some terminals) or bidirectional override reaches `cat meta.json` raw.
+  return json_with_valid_utf8(j).dump(indent, ' ', true);
 }
 
 } // namespace guestdump

@@ -31,6 +31,7 @@ constexpr std::size_t kMaxQueuedEvents = 4096;
 constexpr unsigned kGuestCallWorkers = 2;
 constexpr std::size_t kMaxQueuedGuestCalls = 256;
 constexpr std::chrono::milliseconds kGuestCallInterval{std::chrono::seconds(60)};
+constexpr unsigned kAgentPingWorkers = 8;
 
 std::string guest_key(const std::string& uri, const std::string& uuid) {
   return uri + " " + uuid;
@@ -63,6 +64,20 @@ policies::GuestIdentity identity(const host::DomainStatus& s) {
     g.metadata = policies::MetadataOptIn::kOptOut;
   }
   return g;
+}
+
+policies::AgentStatus agent_status_of(host::AgentPing p) {
+  switch (p) {
+  case host::AgentPing::kAnswered:
+    return policies::AgentStatus::kAnswered;
+  case host::AgentPing::kNotInstalled:
+    return policies::AgentStatus::kNotInstalled;
+  case host::AgentPing::kNotConnected:
+    return policies::AgentStatus::kNotConnected;
+  case host::AgentPing::kFailed:
+    return policies::AgentStatus::kFailed;
+  }
+  return policies::AgentStatus::kUnknown;
 }
 
 policies::Trigger trigger_of(const std::string& t) {
@@ -161,6 +176,10 @@ Result<void> Daemon::start() {
                                            [this](const host::DumpJob& job) { run_job(job); });
   guest_calls_ = std::make_unique<host::GuestCalls>(kGuestCallWorkers, kMaxQueuedGuestCalls,
                                                     kGuestCallInterval);
+  // One ping per guest per sample; the pool is wide so a few silent agents cannot queue the
+  // rest behind libvirt's 5 s re-sync each.
+  agent_pings_ = std::make_unique<host::GuestCalls>(kAgentPingWorkers, kMaxQueuedGuestCalls,
+                                                    std::chrono::milliseconds(0));
   dispatcher_ = std::thread([this] { dispatcher_main(); });
   for (const std::string& uri : cfg->connect) {
     host::LibvirtWatcher::Options o;
@@ -246,6 +265,7 @@ void Daemon::stop() {
     jobs_->join();
   }
   if (guest_calls_) guest_calls_->stop();
+  if (agent_pings_) agent_pings_->stop();
   for (auto& w : watchers_) w->stop();
   host::LibvirtWatcher::stop_event_loop();
 }
@@ -564,10 +584,21 @@ void Daemon::sample_once() {
   const int ping_timeout = static_cast<int>(std::clamp<std::int64_t>(
       std::chrono::duration_cast<std::chrono::seconds>(cfg->policy.hang.interval).count() / 2, 1,
       5));
+  // Pings of every guest run at once on their own pool, so one silent agent (each costs
+  // libvirt's 5 s re-sync) does not hold up the samples of the others; a ping that has not
+  // answered by the deadline is no evidence either way (kUnknown).
+  struct Pings {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::map<std::string, policies::AgentStatus> results;
+    std::size_t pending = 0;
+  };
   for (const auto& w : watchers_) {
     if (!w->connected()) continue;
     auto doms = w->domains(true);
     if (!doms) continue;
+    auto pings = std::make_shared<Pings>();
+    std::vector<std::pair<const host::DomainStatus*, policies::HangSample>> samples;
     for (const host::DomainStatus& s : *doms) {
       if (s.id < 0 || !watched(s, false)) continue;
       policies::HangSample sample;
@@ -579,23 +610,43 @@ void Daemon::sample_once() {
       if (sample.lifecycle == policies::Lifecycle::kRunning && !sample.job_active) {
         if (!s.has_agent_channel) {
           sample.agent = policies::AgentStatus::kNotInstalled;
-        } else if (auto p = w->ping_agent(s.uuid, ping_timeout)) {
-          switch (*p) {
-          case host::AgentPing::kAnswered:
-            sample.agent = policies::AgentStatus::kAnswered;
-            break;
-          case host::AgentPing::kNotInstalled:
-            sample.agent = policies::AgentStatus::kNotInstalled;
-            break;
-          case host::AgentPing::kNotConnected:
-            sample.agent = policies::AgentStatus::kNotConnected;
-            break;
-          case host::AgentPing::kFailed:
-            sample.agent = policies::AgentStatus::kFailed;
-            break;
+        } else {
+          const host::LibvirtWatcher* watcher = w.get();
+          const std::string uuid = s.uuid;
+          {
+            std::lock_guard lock(pings->mu);
+            ++pings->pending;
+          }
+          const auto admit = agent_pings_->submit(
+              guest_key(w->uri(), uuid), "ping", [pings, watcher, uuid, ping_timeout] {
+                policies::AgentStatus st = policies::AgentStatus::kUnknown;
+                if (auto p = watcher->ping_agent(uuid, ping_timeout)) st = agent_status_of(*p);
+                std::lock_guard lock(pings->mu);
+                pings->results[uuid] = st;
+                --pings->pending;
+                pings->cv.notify_all();
+              });
+          if (admit != host::GuestCalls::Admit::kQueued) {
+            std::lock_guard lock(pings->mu);
+            --pings->pending;
           }
         }
       }
+      samples.emplace_back(&s, sample);
+    }
+    {
+      std::unique_lock lock(pings->mu);
+      pings->cv.wait_for(lock, std::chrono::seconds(ping_timeout + 7),
+                         [&] { return pings->pending == 0; });
+      for (auto& [s, sample] : samples) {
+        if (auto it = pings->results.find(s->uuid); it != pings->results.end()) {
+          sample.agent = it->second;
+        }
+      }
+    }
+    for (auto& [sp, sample_ref] : samples) {
+      const host::DomainStatus& s = *sp;
+      policies::HangSample sample = sample_ref;
       sample.at = mono_now();
       policies::HangDecision d;
       policies::HangState before;

@@ -103,6 +103,7 @@ private:
   std::uint64_t reserved_bytes_ = 0; // upper bounds of running dumps
 
   std::unique_ptr<host::GuestCalls> guest_calls_; // agent queries, off the event thread
+  std::unique_ptr<host::GuestCalls> agent_pings_; // the sampler's guest-ping, all at once
 
   std::mutex ignored_mu_;
   std::set<std::string> ignored_logged_; // "not watched" said once per guest

@@ -13,7 +13,8 @@ namespace guestdump {
 /// become `\xNN` text (escape_invalid_utf8), well-formed text is unchanged.
 nlohmann::json json_with_valid_utf8(const nlohmann::json& j);
 
-/// `j.dump(indent)` for any content: strings are made valid UTF-8 first.
+/// `j.dump(indent)` for any content: strings are made valid UTF-8 first, and the text is pure
+/// ASCII (non-ASCII characters as \uXXXX escapes), so no raw control of any kind is in it.
 std::string dump_json(const nlohmann::json& j, int indent = -1);
 
 } // namespace guestdump
