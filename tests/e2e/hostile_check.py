@@ -6,10 +6,11 @@
       to OUT: "<unix time of arrival> <line, invalid bytes as \\xNN>". The daemon's lines carry
       no time of their own.
 
-  hostile_check.py text NAME FILE [--max-bytes N] [--forged REGEX]...
+  hostile_check.py text NAME FILE [--max-bytes N] [--forged REGEX]... [--line REGEX]
       FILE is safe to print on a terminal: valid UTF-8, no C0 control character but newline
       and tab, no DEL, no C1 control character (U+0080-U+009F: a terminal may act on U+009B
-      as on ESC [), at most N bytes, and no line that begins with a match of a REGEX.
+      as on ESC [), at most N bytes, no line that begins with a match of a --forged REGEX,
+      and every line begins with a match of the --line REGEX.
 
   hostile_check.py json NAME FILE
       FILE is one JSON value, strictly: UTF-8 (RFC 8259) and nothing after the value.
@@ -61,7 +62,7 @@ def show(s, i):
     return repr(s[max(0, i - 40) : i + 40])
 
 
-def cmd_text(name, path, max_bytes, forged):
+def cmd_text(name, path, max_bytes, forged, line_rx):
     data = open(path, "rb").read()
     if max_bytes is not None and len(data) > max_bytes:
         die("%s: %s is %d bytes, more than the bound of %d" % (name, path, len(data), max_bytes))
@@ -79,6 +80,11 @@ def cmd_text(name, path, max_bytes, forged):
         for n, line in enumerate(text.split("\n"), 1):
             if r.match(line):
                 die("%s: %s line %d begins with guest text that forges a line (%s): %r" % (name, path, n, rx, line[:120]))
+    if line_rx:
+        r = re.compile(line_rx)
+        for n, line in enumerate(text.split("\n"), 1):
+            if line and not r.match(line):
+                die("%s: %s line %d does not begin as every line must (%s): %r" % (name, path, n, line_rx, line[:120]))
     print("%s: %s: %d bytes, valid UTF-8, no control characters, no forged line" % (name, path, len(data)))
 
 
@@ -130,16 +136,18 @@ def main(argv):
     if len(argv) == 4 and argv[1] == "stamp":
         cmd_stamp(argv[2], argv[3])
     elif len(argv) >= 4 and argv[1] == "text":
-        max_bytes, forged, rest = None, [], argv[4:]
+        max_bytes, forged, line_rx, rest = None, [], None, argv[4:]
         while rest:
             if rest[0] == "--max-bytes" and len(rest) >= 2:
                 max_bytes = int(rest[1])
             elif rest[0] == "--forged" and len(rest) >= 2:
                 forged.append(rest[1])
+            elif rest[0] == "--line" and len(rest) >= 2:
+                line_rx = rest[1]
             else:
                 die("bad argument %r" % rest[0])
             rest = rest[2:]
-        cmd_text(argv[2], argv[3], max_bytes, forged)
+        cmd_text(argv[2], argv[3], max_bytes, forged, line_rx)
     elif len(argv) == 4 and argv[1] == "json":
         cmd_json(argv[2], argv[3])
     elif len(argv) == 7 and argv[1] == "delay":
