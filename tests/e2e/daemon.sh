@@ -46,11 +46,16 @@ fail() {
 step() { echo "--- $(date -u +%T) $*"; }
 
 # wait_for SECONDS DESCRIPTION COMMAND...: polls a real condition (a file, a log line, a state).
+# If the daemon dies meanwhile the test fails, unless ON_DAEMON_DEATH names a function: that is
+# called with DESCRIPTION and wait_for returns 1.
 wait_for() {
     local t=$1 what=$2; shift 2
     local end=$((SECONDS + t))
     while ! "$@" >/dev/null 2>&1; do
-        [ -z "$DPID" ] || kill -0 "$DPID" 2>/dev/null || fail "guestdumpd died while waiting for $what"
+        if [ -n "$DPID" ] && ! kill -0 "$DPID" 2>/dev/null; then
+            [ -z "${ON_DAEMON_DEATH:-}" ] || { "$ON_DAEMON_DEATH" "$what"; return 1; }
+            fail "guestdumpd died while waiting for $what"
+        fi
         [ "$SECONDS" -lt "$end" ] || fail "timed out after ${t}s waiting for $what"
         sleep 0.5
     done
@@ -406,8 +411,19 @@ hostile)
     step "gd-hostile panicked; resume gd-honest, which panics within its delay"
     $V resume gd-honest >/dev/null
     grep -a "GD-HOSTILE\|GD-PANIC" "$WORK/guest/gd-hostile.console" | cat -v
-    wait_for 300 "the dump of gd-honest" log_has "dump of 'gd-honest' complete"
-    wait_for 600 "the end of gd-hostile's dump" log_has "dump of 'gd-hostile' \(complete\|failed\)"
+    # A daemon that dies is one more finding: the checks of what it left still run.
+    daemon_died() {
+        local rc=0
+        wait "$DPID" || rc=$?
+        DPID=
+        problems+=("guestdumpd died (exit status $rc) while waiting for $1")
+        echo "guestdumpd died (exit status $rc) while waiting for $1; its last lines:"
+        tail -4 "$LOG" | cat -v | cut -c1-300
+    }
+    ON_DAEMON_DEATH=daemon_died wait_for 300 "the dump of gd-honest" \
+        log_has "dump of 'gd-honest' complete" || true
+    [ -z "$DPID" ] || ON_DAEMON_DEATH=daemon_died wait_for 600 "the end of gd-hostile's dump" \
+        log_has "dump of 'gd-hostile' \(complete\|failed\)" || true
     # When each dump was queued, started and ended (unix time of arrival): do they overlap?
     grep -a "dump queued\|dumping '\|dump of '" "$WORK/daemon.stamps" | cut -c1-160
 
@@ -431,10 +447,10 @@ hostile)
 
     step "the hostile guest: one record, valid meta.json, pages kept, bounded escaped dmesg.txt"
     hd=$(dumps_of gd-hostile | head -1)
-    soft "one dump directory for gd-hostile" [ "$(count_dumps gd-hostile)" = 1 ]
     if [ -z "$hd" ]; then
         problems+=("gd-hostile has no dump directory")
     else
+        soft "one dump directory for gd-hostile" [ "$(count_dumps gd-hostile)" = 1 ]
         echo "hostile dump: $hd"
         ls -la "$hd"
         soft "hostile meta.json is JSON" $PY "$check" json "meta.json" "$hd/meta.json"
@@ -488,10 +504,13 @@ PYEOF
     soft "daemon log prints safely, no forged line" $PY "$check" text "daemon log" "$LOG" \
         "${FORGED[@]}" --line '<[3467]>[a-z_-]+: '
 
-    [ "$DPID" = "$pid0" ] && kill -0 "$DPID" 2>/dev/null || fail "guestdumpd ($pid0) is gone"
-    kill -HUP "$DPID"
-    wait_for 30 "the reload (SIGHUP)" log_has "configuration reloaded"
-    stop_daemon
+    if [ "$DPID" = "$pid0" ] && kill -0 "$DPID" 2>/dev/null; then
+        kill -HUP "$DPID"
+        wait_for 30 "the reload (SIGHUP)" log_has "configuration reloaded"
+        stop_daemon
+    else
+        problems+=("guestdumpd ($pid0) is not running at the end")
+    fi
     if [ ${#problems[@]} -gt 0 ]; then
         printf 'FAILED: %s\n' "${problems[@]}" >&2
         fail "${#problems[@]} check(s) failed"

@@ -24,6 +24,7 @@
 Every failure prints one line naming the file and what is wrong and exits 1.
 """
 
+import argparse
 import datetime
 import json
 import re
@@ -132,31 +133,34 @@ def cmd_delay(events, stamps, domain, max_dispatch, max_total):
         die("'%s': its dump completed %.1f s after its crash, more than %g s" % (domain, total, max_total))
 
 
-def main(argv):
-    if len(argv) == 4 and argv[1] == "stamp":
-        cmd_stamp(argv[2], argv[3])
-    elif len(argv) >= 4 and argv[1] == "text":
-        max_bytes, forged, line_rx, rest = None, [], None, argv[4:]
-        while rest:
-            if rest[0] == "--max-bytes" and len(rest) >= 2:
-                max_bytes = int(rest[1])
-            elif rest[0] == "--forged" and len(rest) >= 2:
-                forged.append(rest[1])
-            elif rest[0] == "--line" and len(rest) >= 2:
-                line_rx = rest[1]
-            else:
-                die("bad argument %r" % rest[0])
-            rest = rest[2:]
-        cmd_text(argv[2], argv[3], max_bytes, forged, line_rx)
-    elif len(argv) == 4 and argv[1] == "json":
-        cmd_json(argv[2], argv[3])
-    elif len(argv) == 7 and argv[1] == "delay":
-        cmd_delay(argv[2], argv[3], argv[4], float(argv[5]), float(argv[6]))
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    def command(name, *positional):
+        p = sub.add_parser(name)
+        for arg in positional:
+            p.add_argument(arg)
+        return p
+
+    command("stamp", "log", "out")
+    p = command("text", "name", "file")
+    p.add_argument("--max-bytes", type=int)
+    p.add_argument("--forged", action="append", default=[])
+    p.add_argument("--line")
+    command("json", "name", "file")
+    p = command("delay", "events", "stamps", "domain")
+    p.add_argument("max_dispatch", type=float)
+    p.add_argument("max_total", type=float)
+    a = ap.parse_args()
+    if a.cmd == "stamp":
+        cmd_stamp(a.log, a.out)
+    elif a.cmd == "text":
+        cmd_text(a.name, a.file, a.max_bytes, a.forged, a.line)
+    elif a.cmd == "json":
+        cmd_json(a.name, a.file)
     else:
-        sys.stderr.write(__doc__)
-        return 2
-    return 0
+        cmd_delay(a.events, a.stamps, a.domain, a.max_dispatch, a.max_total)
 
 
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+main()
