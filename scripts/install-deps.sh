@@ -14,6 +14,10 @@ test_pkgs=(
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
   e2fsprogs util-linux kexec-tools time bc clang-format git
   clang libclang-rt-14-dev
+  # e2e.daemon.hostile builds tests/fixtures/hostile/hostile.ko for the fixture kernel, the one
+  # linux-image-cloud-amd64 names; build-module.sh installs the exact linux-headers-<release>
+  # itself when the fixture cache holds an older kernel.
+  linux-headers-cloud-amd64
 )
 
 pkgs=("${build_pkgs[@]}")
