@@ -28,4 +28,11 @@ inline constexpr std::uint64_t kMaxLogDescriptors = std::uint64_t{1} << 23;
 inline constexpr std::uint64_t kMaxLogOutputBytes = std::uint64_t{64} << 20;
 inline constexpr std::uint64_t kMaxLogRecords = std::uint64_t{1} << 21;
 
+/// The VMCOREINFO locator's budget: candidates read and put to the proof (an honest guest has a
+/// handful; each costs up to a page read and a few page-table walks per vCPU), and guest bytes
+/// scanned (the note is normally in the first 64 MiB above 16 MiB or 4 GiB). When either runs
+/// out the scan stops and its summary says so.
+inline constexpr std::uint64_t kLocatorMaxCandidates = 4096;
+inline constexpr std::uint64_t kLocatorMaxScanBytes = std::uint64_t{256} << 30;
+
 } // namespace guestdump::formats
