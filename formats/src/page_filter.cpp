@@ -178,7 +178,7 @@ PageRules PageRules::create(const VmcoreInfo& vi, int dump_level) {
     }
   }
   for (const auto& why : rejected) {
-    r.missing_.push_back("ignored " + why + " (compound pages counted as order 0)");
+    r.missing_.push_back("ignored " + why + " (compound page order or destructor not read)");
   }
   if ((dump_level & kUser) != 0 && !r.hugetlb_value_ && !r.pg_hugetlb_ && !r.hugetlb_dtor_ &&
       !r.free_huge_page_) {
