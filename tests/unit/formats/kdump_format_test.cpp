@@ -214,6 +214,17 @@ TEST(KdumpReaderBadInput, TinyFlattenedFileClaimingHugeBitmaps) {
   EXPECT_NE(src.error().message.find("max_mapnr 536870912 needs 67108864-byte bitmaps"),
             std::string::npos)
       << src.error().message;
+
+  // The same header as a plain 8 KiB file: its bitmap blocks lie past the end of the file.
+  std::vector<std::uint8_t> plain(head.size());
+  std::memcpy(plain.data(), head.data(), head.size());
+  test::write_file(dir.file("tiny.kdump"), plain);
+  src = open_dump(dir.file("tiny.kdump"));
+  ASSERT_FALSE(src);
+  EXPECT_EQ(src.error().code, ErrorCode::kBadData);
+  EXPECT_NE(src.error().message.find("bitmap lies past the end of the file (8192 bytes)"),
+            std::string::npos)
+      << src.error().message;
 }
 
 TEST(PageDesc, TwentyFourBytesRoundTrip) {
