@@ -14,6 +14,7 @@
 #include "guestdump/common/io.h"
 #include "guestdump/formats/dump_source.h"
 #include "guestdump/formats/elf_notes.h"
+#include "guestdump/formats/limits.h"
 
 namespace guestdump::formats {
 namespace {
@@ -279,6 +280,17 @@ Result<ElfCoreLayout> parse_elf_core_head(std::span<const std::byte> head, std::
   const std::uint64_t ps = meta.page_size;
   const Segment& last = kept.back();
   meta.max_pfn = (last.paddr + last.memsz) / ps;
+  // The PFN bitmaps (and every PFN-indexed table downstream) span max_pfn: it may exceed the
+  // pages the file holds by kMaxPfnHoles at most, so a 120-byte file claiming one page at
+  // 2^52 cannot ask for terabyte bitmaps.
+  std::uint64_t data_pages = 0;
+  for (const Segment& s : kept) data_pages += s.filesz / ps + 1;
+  if (meta.max_pfn > data_pages + kMaxPfnHoles) {
+    return make_error(ErrorCode::kBadData,
+                      "PT_LOAD segments reach PFN " + std::to_string(meta.max_pfn) + " but hold " +
+                          std::to_string(data_pages) + " pages of data: more than " +
+                          std::to_string(kMaxPfnHoles) + " PFNs without data (the cap on holes)");
+  }
   meta.ram = PfnBitmap(meta.max_pfn);
   meta.available = PfnBitmap(meta.max_pfn);
   for (const Segment& s : kept) {

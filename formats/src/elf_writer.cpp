@@ -7,6 +7,7 @@
 #include <elf.h>
 
 #include "guestdump/common/io.h"
+#include "guestdump/common/log.h"
 #include "guestdump/formats/codec.h"
 
 namespace guestdump::formats {
@@ -66,8 +67,16 @@ std::optional<Alias> kernel_image_alias(const DumpMetadata& meta, const std::vec
   if (!pgd) pgd = vi.symbol("swapper_pg_dir");
   if (!pgd || *pgd < kStartKernelMap) return std::nullopt;
   const std::int64_t phys_base = vi.number("phys_base").value_or(0);
-  std::uint64_t image_size = static_cast<std::uint64_t>(vi.number("KERNEL_IMAGE_SIZE").value_or(0));
-  if (image_size == 0 || image_size > (std::uint64_t{1} << 30)) image_size = std::uint64_t{1} << 30;
+  // KERNEL_IMAGE_SIZE is at most 1 GiB on x86_64; a larger or negative claim is ignored.
+  const std::int64_t claimed = vi.number("KERNEL_IMAGE_SIZE").value_or(0);
+  std::uint64_t image_size = std::uint64_t{1} << 30;
+  if (claimed > 0 && claimed <= static_cast<std::int64_t>(image_size)) {
+    image_size = static_cast<std::uint64_t>(claimed);
+  } else if (claimed != 0) {
+    GUESTDUMP_LOG(kWarn, "elf writer")
+        << "'" << meta.path << "': ignored NUMBER(KERNEL_IMAGE_SIZE)=" << claimed << ": outside 1-"
+        << image_size;
+  }
   // PA = VA - __START_KERNEL_map + phys_base (phys_base may be negative).
   const std::uint64_t pa = *pgd - kStartKernelMap + static_cast<std::uint64_t>(phys_base);
   const std::uint64_t lo = static_cast<std::uint64_t>(phys_base); // PA of __START_KERNEL_map

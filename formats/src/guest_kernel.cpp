@@ -7,6 +7,7 @@
 #include <string>
 
 #include "guestdump/common/io.h"
+#include "guestdump/formats/limits.h"
 
 namespace guestdump::formats {
 namespace {
@@ -267,14 +268,12 @@ Result<void> GuestKernel::init_mem_sections() {
                       "VMCOREINFO has no OFFSET(mem_section.section_mem_map)");
   }
   if (!page_size) return make_error(ErrorCode::kNotFound, "VMCOREINFO has no SIZE(page)");
-  if (*ms_size < 8 || *ms_size > page_size_ || *map_off + 8 > *ms_size) {
-    return make_error(ErrorCode::kBadData,
-                      "VMCOREINFO: SIZE(mem_section)=" + std::to_string(*ms_size) +
-                          " / OFFSET=" + std::to_string(*map_off) + " are inconsistent");
-  }
-  if (*page_size < 16 || *page_size > 1024) {
-    return make_error(ErrorCode::kBadData,
-                      "VMCOREINFO: SIZE(page)=" + std::to_string(*page_size) + " is implausible");
+  // Bounded once here: load_sections() and struct_page_address() compute with these.
+  std::vector<std::string> rejected;
+  if (!vi_.size_in("mem_section", 8, page_size_, rejected) ||
+      !vi_.offset_in("mem_section.section_mem_map", 8, *ms_size, "SIZE(mem_section)", rejected) ||
+      !vi_.size_in("page", kMinStructPageSize, kMaxStructPageSize, rejected)) {
+    return make_error(ErrorCode::kBadData, "VMCOREINFO: " + rejected.front());
   }
   struct_page_size_ = *page_size;
   const int page_shift = std::countr_zero(page_size_);

@@ -79,6 +79,9 @@ public:
   }
 
   std::uint64_t size() const { return size_; }
+  /// Bytes the file really holds: a flattened file's logical size is only a claim of its
+  /// records' target offsets (its gaps read as zeros).
+  std::uint64_t stored() const { return file_.bytes().size(); }
   bool flat() const { return flat_; }
 
   /// Pointer to [off, off+len) when contiguous in the mapping, else copies into `scratch`
@@ -238,6 +241,14 @@ Result<std::unique_ptr<DumpSource>> KdumpSource::open(const std::string& path) {
   const std::uint64_t bitmap1 = (1 + std::uint64_t{hdr.sub_hdr_size}) * bs;
   const std::uint64_t half = std::uint64_t{hdr.bitmap_blocks} / 2 * bs;
   if (bitmap1 + 2 * half > f.size()) return too_short("bitmap");
+  // The bitmaps are allocated from max_mapnr: the file must really hold their bytes (a
+  // flattened file's gaps would let a tiny file claim terabytes).
+  if ((max_pfn + 7) / 8 > f.stored()) {
+    return make_error(ErrorCode::kBadData, "kdump header: max_mapnr " + std::to_string(max_pfn) +
+                                               " needs " + std::to_string((max_pfn + 7) / 8) +
+                                               "-byte bitmaps, but the file holds only " +
+                                               std::to_string(f.stored()) + " bytes");
+  }
   DumpMetadata& meta = src->meta_;
   meta.path = path;
   meta.format = f.flat() ? "kdump (flattened)" : "kdump";

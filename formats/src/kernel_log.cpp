@@ -2,8 +2,10 @@
 
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <optional>
 
+#include "guestdump/common/checked.h"
 #include "guestdump/formats/kernel_memory.h"
 
 namespace guestdump::formats {
@@ -15,10 +17,7 @@ Error bad(std::string msg) {
 
 // Little-endian loads from a buffer; nullopt when [off, off + n) is not inside it.
 template <typename T> std::optional<T> load(std::span<const std::byte> buf, std::uint64_t off) {
-  if (off > buf.size() || buf.size() - off < sizeof(T)) return std::nullopt;
-  T v{};
-  std::memcpy(&v, buf.data() + off, sizeof(T));
-  return v;
+  return BoundedBytes(buf).load<T>(off);
 }
 
 template <typename T>
@@ -31,11 +30,20 @@ Result<T> load_field(std::span<const std::byte> buf, std::uint64_t off, std::str
   return *v;
 }
 
+// Reads [va, va + size) in 1 MiB steps, growing the buffer only as guest memory is actually
+// read: a ring larger than the memory that holds it fails at the memory's end instead of
+// allocating what it claims first.
 Result<std::vector<std::byte>> read_block(const KernelReadFn& read, std::uint64_t va,
                                           std::uint64_t size, std::string_view what) {
-  std::vector<std::byte> buf(size);
-  if (auto r = read(va, buf); !r) {
-    return std::move(r).error().context("read " + std::string(what) + " at " + hex(va));
+  constexpr std::uint64_t kStep = 1 << 20;
+  std::vector<std::byte> buf;
+  for (std::uint64_t done = 0; done < size;) {
+    const std::uint64_t n = std::min(kStep, size - done);
+    buf.resize(static_cast<std::size_t>(done + n));
+    if (auto r = read(va + done, std::span(buf).subspan(static_cast<std::size_t>(done))); !r) {
+      return std::move(r).error().context("read " + std::string(what) + " at " + hex(va));
+    }
+    done += n;
   }
   return buf;
 }
@@ -50,19 +58,21 @@ Result<T> read_value(const KernelReadFn& read, std::uint64_t va, std::string_vie
 }
 
 // VMCOREINFO lookups that must succeed.
+// Sizes and offsets are bounded by kMaxStructSize here, so sums of a few of them cannot wrap;
+// each field is then checked against its own structure with fits().
 struct Keys {
   const VmcoreInfo& vi;
   std::string missing;
+  std::vector<std::string> rejected;
 
   std::uint64_t offset(std::string_view member) {
-    auto v = vi.offset(member);
-    if (!v) note("OFFSET(" + std::string(member) + ")");
-    return v.value_or(0);
+    if (!vi.offset(member)) note("OFFSET(" + std::string(member) + ")");
+    return vi.offset_in(member, 0, kMaxStructSize, "the largest kernel structure", rejected)
+        .value_or(0);
   }
   std::uint64_t size(std::string_view type) {
-    auto v = vi.size(type);
-    if (!v) note("SIZE(" + std::string(type) + ")");
-    return v.value_or(0);
+    if (!vi.size(type)) note("SIZE(" + std::string(type) + ")");
+    return vi.size_in(type, 1, kMaxStructSize, rejected).value_or(0);
   }
   std::uint64_t symbol(std::string_view name) {
     auto v = vi.symbol(name);
@@ -74,6 +84,11 @@ struct Keys {
     missing += key;
   }
   Result<void> check(std::string_view layout) const {
+    if (!rejected.empty()) {
+      std::string all;
+      for (const auto& r : rejected) all += (all.empty() ? "" : "; ") + r;
+      return bad("VMCOREINFO for the " + std::string(layout) + " is unusable: " + all);
+    }
     if (missing.empty()) return {};
     return make_error(ErrorCode::kNotFound,
                       "VMCOREINFO lacks " + missing + " needed for the " + std::string(layout));
@@ -84,6 +99,18 @@ struct Keys {
 // then the text with every newline followed by an indent as wide as that prefix, printable
 // ASCII and whitespace as they are, and every other byte as "\x%02x" of the (signed) char --
 // bytes >= 0x80 therefore print as "\xffffffNN", exactly like makedumpfile on x86_64.
+void append_escaped(std::string& out, std::byte b) {
+  auto c = static_cast<unsigned char>(b);
+  if ((c >= 0x20 && c < 0x7f) || (c >= '\t' && c <= '\r')) {
+    out.push_back(static_cast<char>(c));
+  } else {
+    char esc[16];
+    int e = std::snprintf(esc, sizeof esc, "\\x%02x",
+                          static_cast<unsigned>(static_cast<int>(static_cast<signed char>(c))));
+    out.append(esc, static_cast<std::size_t>(e));
+  }
+}
+
 void append_record(std::string& out, std::uint64_t ts_nsec, std::span<const std::byte> text) {
   char prefix[64];
   int n = std::snprintf(prefix, sizeof prefix, "[%5llu.%06llu] ",
@@ -92,21 +119,59 @@ void append_record(std::string& out, std::uint64_t ts_nsec, std::span<const std:
   const std::size_t indent = n > 0 ? static_cast<std::size_t>(n) : 0;
   out.append(prefix, indent);
   for (std::byte b : text) {
-    auto c = static_cast<unsigned char>(b);
-    if (c == '\n') {
+    if (b == std::byte{'\n'}) {
       out.push_back('\n');
       out.append(indent, ' ');
-    } else if ((c >= 0x20 && c < 0x7f) || (c >= '\t' && c <= '\r')) {
-      out.push_back(static_cast<char>(c));
     } else {
-      char esc[16];
-      int e = std::snprintf(esc, sizeof esc, "\\x%02x",
-                            static_cast<unsigned>(static_cast<int>(static_cast<signed char>(c))));
-      out.append(esc, static_cast<std::size_t>(e));
+      append_escaped(out, b);
     }
   }
   out.push_back('\n');
 }
+
+// The formatted log under KernelLogLimits. Records are appended as they are printed; beyond
+// either cap the oldest go (the newest, with the panic, matter most). The text held stays under
+// about twice the byte cap.
+class CappedLog {
+public:
+  explicit CappedLog(const KernelLogLimits& limits) : limits_(limits) {}
+
+  void add(std::uint64_t ts_nsec, std::span<const std::byte> text) {
+    starts_.push_back(erased_ + text_.size());
+    append_record(text_, ts_nsec, text);
+    while (!starts_.empty() &&
+           (starts_.size() > limits_.max_records ||
+            erased_ + text_.size() - starts_.front() > limits_.max_output_bytes)) {
+      starts_.pop_front();
+      ++dropped_;
+    }
+    const std::uint64_t keep_from = starts_.empty() ? erased_ + text_.size() : starts_.front();
+    const std::uint64_t waste = keep_from - erased_;
+    if (waste >= 4096 && waste > text_.size() / 2) {
+      text_.erase(0, static_cast<std::size_t>(waste));
+      erased_ = keep_from;
+    }
+  }
+
+  void finish(KernelLog& log) {
+    const std::uint64_t keep_from = starts_.empty() ? erased_ + text_.size() : starts_.front();
+    log.text = text_.substr(static_cast<std::size_t>(keep_from - erased_));
+    log.records = starts_.size();
+    if (dropped_ != 0) {
+      log.warnings.push_back("kernel log: the oldest " + std::to_string(dropped_) +
+                             " records were dropped (the output is capped at " +
+                             std::to_string(limits_.max_output_bytes) + " bytes and " +
+                             std::to_string(limits_.max_records) + " records)");
+    }
+  }
+
+private:
+  KernelLogLimits limits_;
+  std::string text_;
+  std::uint64_t erased_ = 0;         // bytes removed from the front of text_ so far
+  std::deque<std::uint64_t> starts_; // where each kept record starts, counting erased_ bytes
+  std::uint64_t dropped_ = 0;
+};
 
 // ---- Lockless ring buffer (Linux >= 5.10) ----------------------------------------------------
 
@@ -116,8 +181,9 @@ constexpr std::uint64_t kDescCommitted = 1;
 constexpr std::uint64_t kDescFinalized = 2;
 constexpr std::uint64_t kMaxStructSize = 4096;
 
-Result<KernelLog> extract_prb(const VmcoreInfo& vi, const KernelReadFn& read) {
-  Keys k{vi, {}};
+Result<KernelLog> extract_prb(const VmcoreInfo& vi, const KernelReadFn& read,
+                              const KernelLogLimits& limits) {
+  Keys k{vi, {}, {}};
   const std::uint64_t prb_sym = k.symbol("prb");
   const std::uint64_t rb_size = k.size("printk_ringbuffer");
   const std::uint64_t off_desc_ring = k.offset("printk_ringbuffer.desc_ring");
@@ -137,9 +203,11 @@ Result<KernelLog> extract_prb(const VmcoreInfo& vi, const KernelReadFn& read) {
   const std::uint64_t off_text_len = k.offset("printk_info.text_len");
   const std::uint64_t off_size_bits = k.offset("prb_data_ring.size_bits");
   const std::uint64_t off_data = k.offset("prb_data_ring.data");
-  GUESTDUMP_CHECK(k.check("printk ringbuffer"));
   // atomic_long_t is a bare counter on every architecture; older kernels do not export it.
-  const std::uint64_t off_counter = vi.offset("atomic_long_t.counter").value_or(0);
+  const std::uint64_t off_counter = vi.offset_in("atomic_long_t.counter", 8, kMaxStructSize,
+                                                 "the largest kernel structure", k.rejected)
+                                        .value_or(0);
+  GUESTDUMP_CHECK(k.check("printk ringbuffer"));
 
   if (rb_size == 0 || rb_size > kMaxStructSize || desc_size == 0 || desc_size > kMaxStructSize ||
       info_size == 0 || info_size > kMaxStructSize) {
@@ -178,9 +246,11 @@ Result<KernelLog> extract_prb(const VmcoreInfo& vi, const KernelReadFn& read) {
     return bad("printk ringbuffer: descriptor arrays are too large");
   }
   // Every field a record uses must lie inside its array element.
-  if (off_state_var + off_counter + 8 > desc_size || off_text_blk + off_begin + 8 > desc_size ||
-      off_text_blk + off_next + 8 > desc_size || off_ts + 8 > info_size ||
-      off_text_len + 2 > info_size) {
+  // (Keys bounded every offset by kMaxStructSize: these sums cannot wrap.)
+  if (!fits(off_state_var + off_counter, 8, desc_size) ||
+      !fits(off_text_blk + off_begin, 8, desc_size) ||
+      !fits(off_text_blk + off_next, 8, desc_size) || !fits(off_ts, 8, info_size) ||
+      !fits(off_text_len, 2, info_size)) {
     return bad("printk ringbuffer: field offsets lie outside prb_desc/printk_info");
   }
 
@@ -190,6 +260,7 @@ Result<KernelLog> extract_prb(const VmcoreInfo& vi, const KernelReadFn& read) {
 
   KernelLog log;
   log.kind = KernelLogKind::kPrintkRingbuffer;
+  CappedLog out(limits);
   head_id &= kDescIdMask;
   tail_id &= kDescIdMask;
   // A consistent ring never spans more ids than it has descriptors; walk at most that many.
@@ -201,9 +272,7 @@ Result<KernelLog> extract_prb(const VmcoreInfo& vi, const KernelReadFn& read) {
   }
 
   auto u64_at = [](const std::vector<std::byte>& v, std::uint64_t off) {
-    std::uint64_t x = 0;
-    std::memcpy(&x, v.data() + off, 8);
-    return x;
+    return load<std::uint64_t>(v, off).value_or(0);
   };
   std::uint64_t truncated = 0;
   for (std::uint64_t id = tail_id;; id = (id + 1) & kDescIdMask) {
@@ -216,8 +285,7 @@ Result<KernelLog> extract_prb(const VmcoreInfo& vi, const KernelReadFn& read) {
       const std::uint64_t next = u64_at(descs, d + off_text_blk + off_next) % data_size;
       if (begin != next) { // data-less records carry no text
         const std::uint64_t in = slot * info_size;
-        std::uint16_t text_len = 0;
-        std::memcpy(&text_len, infos.data() + in + off_text_len, 2);
+        const std::uint16_t text_len = load<std::uint16_t>(infos, in + off_text_len).value_or(0);
         const std::uint64_t ts = u64_at(infos, in + off_ts);
         if (begin > next) begin = 0;    // the block wrapped: its text starts the ring
         begin += sizeof(std::uint64_t); // skip the block's id
@@ -229,8 +297,7 @@ Result<KernelLog> extract_prb(const VmcoreInfo& vi, const KernelReadFn& read) {
           len = avail;
           ++truncated;
         }
-        append_record(log.text, ts, std::span(data).subspan(std::min(begin, data_size), len));
-        ++log.records;
+        out.add(ts, std::span(data).subspan(std::min(begin, data_size), len));
       }
     }
     if (id == head_id) break;
@@ -239,16 +306,18 @@ Result<KernelLog> extract_prb(const VmcoreInfo& vi, const KernelReadFn& read) {
     log.warnings.push_back("printk ringbuffer: " + std::to_string(truncated) +
                            " records pointed past the text ring and were cut short");
   }
+  out.finish(log);
   return log;
 }
 
 // ---- Variable-length record buffer (Linux 3.5 - 5.9) -----------------------------------------
 
-Result<KernelLog> extract_records(const VmcoreInfo& vi, const KernelReadFn& read) {
+Result<KernelLog> extract_records(const VmcoreInfo& vi, const KernelReadFn& read,
+                                  const KernelLogLimits& limits) {
   // The record struct was "struct log" until 3.11 renamed it "struct printk_log".
   const std::string_view type = vi.size("printk_log") ? "printk_log" : "log";
   const std::string t(type);
-  Keys k{vi, {}};
+  Keys k{vi, {}, {}};
   const std::uint64_t sym_buf = k.symbol("log_buf");
   const std::uint64_t sym_len = k.symbol("log_buf_len");
   const std::uint64_t sym_first = k.symbol("log_first_idx");
@@ -258,8 +327,8 @@ Result<KernelLog> extract_records(const VmcoreInfo& vi, const KernelReadFn& read
   const std::uint64_t off_len = k.offset(t + ".len");
   const std::uint64_t off_text_len = k.offset(t + ".text_len");
   GUESTDUMP_CHECK(k.check("kernel log record buffer"));
-  if (rec_size == 0 || rec_size > kMaxStructSize || off_ts + 8 > rec_size ||
-      off_len + 2 > rec_size || off_text_len + 2 > rec_size) {
+  if (rec_size == 0 || !fits(off_ts, 8, rec_size) || !fits(off_len, 2, rec_size) ||
+      !fits(off_text_len, 2, rec_size)) {
     return bad("kernel log: implausible " + t + " layout (size " + std::to_string(rec_size) + ")");
   }
   GUESTDUMP_TRY(auto buf_va, read_value<std::uint64_t>(read, sym_buf, "log_buf"));
@@ -275,6 +344,7 @@ Result<KernelLog> extract_records(const VmcoreInfo& vi, const KernelReadFn& read
 
   KernelLog log;
   log.kind = KernelLogKind::kRecordBuffer;
+  CappedLog out(limits);
   auto u16_at = [&](std::uint64_t off) { return load<std::uint16_t>(b, off); };
   // Every record is at least rec_size bytes, so a consistent walk ends within this many steps.
   const std::uint64_t max_steps = buf_len / rec_size + 2;
@@ -299,21 +369,22 @@ Result<KernelLog> extract_records(const VmcoreInfo& vi, const KernelReadFn& read
     const auto ts = load<std::uint64_t>(b, rec + off_ts).value_or(0);
     const std::uint64_t text_off = std::min<std::uint64_t>(rec + rec_size, buf_len);
     const std::uint64_t n = std::min<std::uint64_t>(text_len, buf_len - text_off);
-    append_record(log.text, ts, b.subspan(text_off, n));
-    ++log.records;
+    out.add(ts, b.subspan(text_off, n));
     if (*len == 0) {
       idx = u16_at(off_len).value_or(0);
     } else {
       idx += *len;
     }
   }
+  out.finish(log);
   return log;
 }
 
 // ---- Plain character buffer (Linux < 3.5) -------------------------------------------------------
 
-Result<KernelLog> extract_text(const VmcoreInfo& vi, const KernelReadFn& read) {
-  Keys k{vi, {}};
+Result<KernelLog> extract_text(const VmcoreInfo& vi, const KernelReadFn& read,
+                               const KernelLogLimits& limits) {
+  Keys k{vi, {}, {}};
   const std::uint64_t sym_buf = k.symbol("log_buf");
   const std::uint64_t sym_len = k.symbol("log_buf_len");
   const std::uint64_t sym_end = k.symbol("log_end");
@@ -327,14 +398,29 @@ Result<KernelLog> extract_text(const VmcoreInfo& vi, const KernelReadFn& read) {
   GUESTDUMP_TRY(auto buf, read_block(read, buf_va, buf_len, "log_buf"));
   KernelLog log;
   log.kind = KernelLogKind::kTextBuffer;
-  const auto* p = reinterpret_cast<const char*>(buf.data());
+  // makedumpfile copies this buffer as it is; we escape what is neither printable nor
+  // whitespace, as for records, so guest bytes never reach a terminal raw.
+  std::span<const std::byte> all(buf);
+  auto escape = [&](std::span<const std::byte> part) {
+    for (std::byte c : part) append_escaped(log.text, c);
+  };
   if (end < buf_len) {
-    log.text.assign(p, end);
+    escape(all.first(end));
   } else {
     // The buffer has wrapped: the oldest byte is the one log_end will overwrite next.
     const std::uint32_t start = end % buf_len;
-    log.text.assign(p + start, buf_len - start);
-    log.text.append(p, start);
+    escape(all.subspan(start));
+    escape(all.first(start));
+  }
+  if (log.text.size() > limits.max_output_bytes) {
+    // Keep the newest bytes, from a line start.
+    std::size_t cut = log.text.size() - static_cast<std::size_t>(limits.max_output_bytes);
+    const std::size_t nl = log.text.find('\n', cut == 0 ? 0 : cut - 1);
+    cut = nl == std::string::npos ? log.text.size() : nl + 1;
+    log.warnings.push_back("kernel log: the oldest " + std::to_string(cut) +
+                           " bytes were dropped (the output is capped at " +
+                           std::to_string(limits.max_output_bytes) + " bytes)");
+    log.text.erase(0, cut);
   }
   return log;
 }
@@ -353,13 +439,14 @@ std::string_view kernel_log_kind_name(KernelLogKind kind) {
   return "unknown";
 }
 
-Result<KernelLog> extract_kernel_log(const VmcoreInfo& vi, const KernelReadFn& read) {
+Result<KernelLog> extract_kernel_log(const VmcoreInfo& vi, const KernelReadFn& read,
+                                     const KernelLogLimits& limits) {
   // The same order of preference as makedumpfile: the lockless ring buffer when the kernel
   // exports it, then the record buffer, then the plain buffer of old kernels.
-  if (vi.symbol("prb")) return extract_prb(vi, read);
+  if (vi.symbol("prb")) return extract_prb(vi, read, limits);
   if (vi.symbol("log_buf")) {
-    if (vi.symbol("log_first_idx")) return extract_records(vi, read);
-    if (vi.symbol("log_end")) return extract_text(vi, read);
+    if (vi.symbol("log_first_idx")) return extract_records(vi, read, limits);
+    if (vi.symbol("log_end")) return extract_text(vi, read, limits);
   }
   return make_error(
       ErrorCode::kNotFound,

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "guestdump/formats/limits.h"
+
 namespace guestdump::formats {
 namespace {
 
@@ -112,7 +114,11 @@ Result<std::array<std::string, 6>> read_guest_utsname(const DumpSource& src) {
   if (!uts_ns) return make_error(ErrorCode::kNotFound, "VMCOREINFO has no SYMBOL(init_uts_ns)");
   // uts_namespace.name follows a struct kref; makedumpfile falls back to sizeof(int) when the
   // offset is not exported (kernels before 5.x export it).
-  std::uint64_t off = vi.offset("uts_namespace.name").value_or(4);
+  std::vector<std::string> rejected;
+  const std::uint64_t off = vi.offset_in("uts_namespace.name", 6 * kUtsLen, kMaxStructSize,
+                                         "the largest kernel structure", rejected)
+                                .value_or(4);
+  if (!rejected.empty()) return make_error(ErrorCode::kBadData, "VMCOREINFO: " + rejected.front());
   GUESTDUMP_TRY(auto xlat, X86_64Translator::from_vmcoreinfo(vi));
   PhysicalMemory mem(src);
   std::array<std::byte, 6 * kUtsLen> raw{};

@@ -10,6 +10,7 @@
 #include "guestdump/common/io.h"
 #include "guestdump/formats/elf_notes.h"
 #include "guestdump/formats/guest_kernel.h"
+#include "guestdump/formats/limits.h"
 
 namespace guestdump::formats {
 namespace {
@@ -75,16 +76,27 @@ PageRules PageRules::create(const VmcoreInfo& vi, int dump_level) {
   r.unaccepted_value_ = num("PAGE_UNACCEPTED_MAPCOUNT_VALUE");
   r.hugetlb_dtor_ = num("HUGETLB_PAGE_DTOR");
   r.free_huge_page_ = vi.symbol("free_huge_page");
-  r.free_area_len_ = vi.length("zone.free_area").value_or(0);
+  // MAX_ORDER is at most 64 (orders are shifts of a 64-bit PFN count).
+  std::vector<std::string> bad_len;
+  r.free_area_len_ = vi.length_in("zone.free_area", 1, 64, bad_len).value_or(0);
+  for (const auto& why : bad_len) r.missing_.push_back("ignored " + why);
 
-  auto size = vi.size("page");
-  auto flags = vi.offset("page.flags");
-  auto refcount = vi.offset("page._refcount");
-  if (!refcount) refcount = vi.offset("page._count");
-  auto mapping = vi.offset("page.mapping");
-  r.off_mapcount_ = vi.offset("page._mapcount");
-  r.off_private_ = vi.offset("page.private");
-  r.off_compound_head_ = vi.offset("page.compound_head");
+  // Every struct page offset is checked here, once, against SIZE(page) (itself bounded), so
+  // classify() can load fields without a check per page. A bad key is ignored with a reason
+  // that names it and its value; only the rules that need it are switched off.
+  std::vector<std::string> rejected;
+  auto size = vi.size_in("page", kMinStructPageSize, kMaxStructPageSize, rejected);
+  auto field = [&](std::string_view member, std::uint64_t width) {
+    return size ? vi.offset_in(member, width, *size, "SIZE(page)", rejected) : vi.offset(member);
+  };
+  auto flags = field("page.flags", 8);
+  auto refcount = field("page._refcount", 4);
+  if (!refcount) refcount = field("page._count", 4);
+  auto mapping = field("page.mapping", 8);
+  const std::size_t core_rejected = rejected.size();
+  r.off_mapcount_ = field("page._mapcount", 4);
+  r.off_private_ = field("page.private", 8);
+  r.off_compound_head_ = field("page.compound_head", 8);
 
   // makedumpfile's scan condition (create_2nd_bitmap).
   bool buddy_possible = r.off_private_ && (r.pg_buddy_ || (r.buddy_value_ && r.off_mapcount_));
@@ -95,23 +107,22 @@ PageRules PageRules::create(const VmcoreInfo& vi, int dump_level) {
                          "NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE)/OFFSET(page._mapcount) (the free-list "
                          "walk is not implemented)");
   }
+  if (core_rejected != 0) {
+    std::string why = "no page filtered: VMCOREINFO's struct page layout is implausible (";
+    for (std::size_t i = 0; i < core_rejected; ++i) why += (i != 0 ? "; " : "") + rejected[i];
+    r.missing_.insert(r.missing_.begin(), why + ")");
+    return r;
+  }
   if (!size || !flags || !refcount || !mapping) {
     r.missing_.insert(r.missing_.begin(),
                       "no page filtered: VMCOREINFO lacks SIZE(page), OFFSET(page.flags), "
                       "OFFSET(page._refcount) or OFFSET(page.mapping)");
     return r;
   }
-  if (*size < 16 || *size > 1024 || *flags + 8 > *size || *mapping + 8 > *size) {
-    r.missing_.insert(r.missing_.begin(), "no page filtered: VMCOREINFO's struct page layout "
-                                          "(SIZE(page), OFFSET(page.*)) is implausible");
-    return r;
+  for (std::size_t i = core_rejected; i < rejected.size(); ++i) {
+    r.missing_.push_back("ignored " + rejected[i] + " (the rules that need it are off)");
   }
-  auto fits = [&](std::optional<std::uint64_t>& off, unsigned w) {
-    if (off && *off + w > *size) off.reset();
-  };
-  fits(r.off_mapcount_, 4);
-  fits(r.off_private_, 8);
-  fits(r.off_compound_head_, 8);
+  rejected.clear();
   r.page_size_ = *size;
   r.off_flags_ = *flags;
   r.off_mapping_ = *mapping;
@@ -134,28 +145,40 @@ PageRules PageRules::create(const VmcoreInfo& vi, int dump_level) {
     // 6.6+: the folio order is the low byte of page[1].flags.
     r.order_in_flags1_ = true;
   } else {
-    auto order = vi.offset("page.compound_order");
-    auto dtor = vi.offset("page.compound_dtor");
-    if (order) {
-      r.order_pos_ = *size + *order;
-    } else if (auto f = vi.offset("folio._folio_order")) {
-      r.order_pos_ = *f; // folio offsets count from the head page
-    } else if (!v44) {
-      auto lru = vi.offset("page.lru");
-      auto prev = vi.offset("list_head.prev");
-      if (lru && prev) r.order_pos_ = *size + *lru + *prev;
-    }
-    if (dtor) {
-      r.dtor_pos_ = *size + *dtor;
-    } else if (auto f = vi.offset("folio._folio_dtor")) {
-      r.dtor_pos_ = *f;
-    } else if (!v44) {
-      auto lru = vi.offset("page.lru");
-      auto next = vi.offset("list_head.next");
-      if (lru && next) r.dtor_pos_ = *size + *lru + *next;
-    }
     r.order_width_ = v416 ? 1 : 2;
     r.dtor_width_ = v416 ? 1 : (v44 ? 2 : 8);
+    // Positions count from the head's struct page; classify() sees it and the next one, so a
+    // position must lie in page[1] (page.*) or in those two struct pages (folio.*). Pre-4.4
+    // kernels keep them in page[1].lru's list_head.
+    const std::uint64_t two = 2 * *size;
+    auto in_next = [&](std::string_view member, unsigned width) -> std::optional<std::uint64_t> {
+      auto off = vi.offset_in(member, width, *size, "SIZE(page)", rejected);
+      return off ? std::optional(*size + *off) : std::nullopt;
+    };
+    auto in_lru = [&](std::string_view member, unsigned width) -> std::optional<std::uint64_t> {
+      auto lru = vi.offset_in("page.lru", 16, *size, "SIZE(page)", rejected);
+      auto m = vi.offset_in(member, width, 16, "SIZE(list_head)", rejected);
+      return lru && m ? std::optional(*size + *lru + *m) : std::nullopt;
+    };
+    if (vi.offset("page.compound_order")) {
+      r.order_pos_ = in_next("page.compound_order", r.order_width_);
+    } else if (vi.offset("folio._folio_order")) {
+      r.order_pos_ =
+          vi.offset_in("folio._folio_order", r.order_width_, two, "2 * SIZE(page)", rejected);
+    } else if (!v44) {
+      r.order_pos_ = in_lru("list_head.prev", r.order_width_);
+    }
+    if (vi.offset("page.compound_dtor")) {
+      r.dtor_pos_ = in_next("page.compound_dtor", r.dtor_width_);
+    } else if (vi.offset("folio._folio_dtor")) {
+      r.dtor_pos_ =
+          vi.offset_in("folio._folio_dtor", r.dtor_width_, two, "2 * SIZE(page)", rejected);
+    } else if (!v44) {
+      r.dtor_pos_ = in_lru("list_head.next", r.dtor_width_);
+    }
+  }
+  for (const auto& why : rejected) {
+    r.missing_.push_back("ignored " + why + " (compound page order or destructor not read)");
   }
   if ((dump_level & kUser) != 0 && !r.hugetlb_value_ && !r.pg_hugetlb_ && !r.hugetlb_dtor_ &&
       !r.free_huge_page_) {

@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "guestdump/common/checked.h"
+
 namespace guestdump::formats {
 
 std::optional<std::uint64_t> parse_unsigned(std::string_view s, int base) {
@@ -99,6 +101,40 @@ std::optional<std::uint64_t> VmcoreInfo::size(std::string_view type) const {
 std::optional<std::uint64_t> VmcoreInfo::length(std::string_view name) const {
   auto v = get(wrap("LENGTH", name));
   return v ? parse_unsigned(*v, 0) : std::nullopt;
+}
+
+namespace {
+std::optional<std::uint64_t> within(std::optional<std::uint64_t> v, std::string_view kind,
+                                    std::string_view name, std::uint64_t min, std::uint64_t max,
+                                    std::vector<std::string>& rejected) {
+  if (!v || (*v >= min && *v <= max)) return v;
+  rejected.push_back(wrap(kind, name) + "=" + std::to_string(*v) + ": outside " +
+                     std::to_string(min) + "-" + std::to_string(max));
+  return std::nullopt;
+}
+} // namespace
+
+std::optional<std::uint64_t> VmcoreInfo::size_in(std::string_view type, std::uint64_t min,
+                                                 std::uint64_t max,
+                                                 std::vector<std::string>& rejected) const {
+  return within(size(type), "SIZE", type, min, max, rejected);
+}
+
+std::optional<std::uint64_t> VmcoreInfo::length_in(std::string_view name, std::uint64_t min,
+                                                   std::uint64_t max,
+                                                   std::vector<std::string>& rejected) const {
+  return within(length(name), "LENGTH", name, min, max, rejected);
+}
+
+std::optional<std::uint64_t> VmcoreInfo::offset_in(std::string_view member, std::uint64_t width,
+                                                   std::uint64_t limit, std::string_view limit_name,
+                                                   std::vector<std::string>& rejected) const {
+  auto v = offset(member);
+  if (!v || fits(*v, width, limit)) return v;
+  rejected.push_back(wrap("OFFSET", member) + "=" + std::to_string(*v) + ": a " +
+                     std::to_string(width) + "-byte field there does not fit in " +
+                     std::string(limit_name) + "=" + std::to_string(limit));
+  return std::nullopt;
 }
 
 std::optional<std::uint64_t> VmcoreInfo::page_size() const {

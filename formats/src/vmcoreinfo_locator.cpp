@@ -255,10 +255,17 @@ private:
       c.self_consistent =
           maps_both(expect(pgd) & ~sme, vi.number("pgtable_l5_enabled").value_or(0) != 0);
     }
-    const std::uint64_t name_off = vi.offset("uts_namespace.name").value_or(4);
+    std::vector<std::string> rejected;
+    auto name_off = vi.offset_in("uts_namespace.name", 6 * kUtsLen, kMaxStructSize,
+                                 "the largest kernel structure", rejected);
+    if (!rejected.empty()) {
+      c.verdict = "unusable " + rejected.front();
+      return;
+    }
     std::array<char, kUtsLen> rel{};
     // utsname: sysname, nodename, release (third 65-byte field).
-    if (mem_.read(expect(*uts + name_off + 2 * kUtsLen), std::as_writable_bytes(std::span(rel)))) {
+    if (mem_.read(expect(*uts + name_off.value_or(4) + 2 * kUtsLen),
+                  std::as_writable_bytes(std::span(rel)))) {
       rel[kUtsLen - 1] = '\0';
       c.release_matches = c.osrelease == rel.data();
     }
@@ -287,8 +294,20 @@ private:
            f.c.cpu_votes == static_cast<int>(cpus_.size());
   }
 
+  // Stops the scan, keeping what was found, when the budget is spent.
+  void give_up(std::string why) {
+    done_ = true;
+    if (budget_spent_.empty()) budget_spent_ = std::move(why);
+  }
+
   void consider(std::uint64_t pa, bool note, bool from_hint = false) {
-    if (!seen_.insert({pa, note}).second) return;
+    if (seen_.contains({pa, note})) return;
+    if (seen_.size() >= opts_.max_candidates) {
+      give_up("gave up after examining " + std::to_string(seen_.size()) +
+              " candidates (the locator's budget)");
+      return;
+    }
+    seen_.insert({pa, note});
     auto f = read_candidate(pa, note);
     if (!f) return;
     f->from_hint = from_hint;
@@ -316,6 +335,11 @@ private:
       // A page whose start was looked at is looked at again for an inside scan.
       PfnBitmap& visited = anywhere ? inside_scanned_ : starts_scanned_;
       if (visited.test(pfn) || !meta_.available.test(pfn)) continue;
+      if (pages_ >= opts_.max_scan_bytes / ps_) {
+        give_up("gave up after scanning " + std::to_string(pages_ * ps_) +
+                " bytes (the locator's budget)");
+        break;
+      }
       visited.set(pfn);
       starts_scanned_.set(pfn);
       auto r = reader->read(pfn, scratch);
@@ -369,6 +393,7 @@ private:
   std::uint64_t pages_ = 0;
   std::uint64_t dropped_ = 0; // candidates beyond the kept ones
   bool done_ = false;
+  std::string budget_spent_; // why the scan stopped early, if it did
 };
 
 Result<LocateReport> Locator::run() {
@@ -431,6 +456,7 @@ LocateReport Locator::decide() {
   }
   std::string scanned = std::to_string(pages_) + " pages scanned";
   if (dropped_ != 0) scanned += ", " + std::to_string(dropped_) + " more candidates not kept";
+  if (!budget_spent_.empty()) scanned += ", " + budget_spent_;
   if (best == nullptr) {
     rep.summary = (found_.empty() ? "no VMCOREINFO copy in guest memory"
                                   : std::to_string(found_.size()) +

@@ -14,6 +14,7 @@
 #include "guestdump/common/io.h"
 #include "guestdump/common/log.h"
 #include "guestdump/formats/elf_notes.h"
+#include "guestdump/formats/limits.h"
 
 namespace guestdump::formats {
 namespace {
@@ -28,9 +29,6 @@ constexpr std::uint64_t kInvalid = ~std::uint64_t{0};
 constexpr std::uint64_t kPageSize = 4096;
 // x86 physical addresses have at most 52 bits.
 constexpr std::uint64_t kMaxPfn = 1ULL << 40;
-// A PFN this far above the number of pages stored is no memory hole (HVM holes are the VGA
-// window and the MMIO hole below 4 GiB); it would only make the PFN bitmaps huge.
-constexpr std::uint64_t kMaxHolePages = 1ULL << 28;
 // Bounds for the small sections we read whole.
 constexpr std::uint64_t kMaxNoteSection = 1 << 20;
 constexpr std::uint64_t kMaxVcpus = 4096;
@@ -478,7 +476,7 @@ Result<std::unique_ptr<DumpSource>> open_xen_core(const std::string& path) {
   meta.arch = KdumpArch::kX86_64;
   meta.page_size = kPageSize;
   meta.max_pfn = entries.back().pfn + 1;
-  if (meta.max_pfn > entries.size() + kMaxHolePages) {
+  if (meta.max_pfn > entries.size() + kMaxPfnHoles) {
     return bad(std::string("'") + idx_name + "' lists PFN " + hex(entries.back().pfn) +
                ", far beyond the " + std::to_string(entries.size()) + " pages stored");
   }

@@ -144,6 +144,52 @@ TEST(ElfCoreBadInput, LoadPastEndOfFile) {
   EXPECT_NE(msg.find("past the end of the file"), std::string::npos) << msg;
 }
 
+// 120 bytes: an ELF header and one PT_LOAD claiming a page just below 2^52 with no data. The
+// PFN bitmaps would need 2 x 128 GiB; max_pfn is bounded by the pages the file holds plus the
+// documented cap on holes (limits.h kMaxPfnHoles).
+TEST(ElfCoreBadInput, TinyFileClaimingAPageAtTwoToThe52) {
+  Elf64_Ehdr eh{};
+  std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
+  eh.e_ident[EI_CLASS] = ELFCLASS64;
+  eh.e_ident[EI_DATA] = ELFDATA2LSB;
+  eh.e_ident[EI_VERSION] = EV_CURRENT;
+  eh.e_type = ET_CORE;
+  eh.e_machine = EM_X86_64;
+  eh.e_version = EV_CURRENT;
+  eh.e_phoff = sizeof eh;
+  eh.e_ehsize = sizeof eh;
+  eh.e_phentsize = sizeof(Elf64_Phdr);
+  eh.e_phnum = 1;
+  Elf64_Phdr ph{};
+  ph.p_type = PT_LOAD;
+  ph.p_paddr = (1ULL << 52) - 4096;
+  ph.p_memsz = 4096;
+  std::vector<std::uint8_t> bytes(sizeof eh + sizeof ph);
+  std::memcpy(bytes.data(), &eh, sizeof eh);
+  std::memcpy(bytes.data() + sizeof eh, &ph, sizeof ph);
+  ASSERT_EQ(bytes.size(), 120u);
+  test::TempDir dir;
+  test::write_file(dir.file("tiny"), bytes);
+  auto msg = error_of(dir.file("tiny"));
+  EXPECT_NE(msg.find("PT_LOAD segments reach PFN 1099511627776 but hold 1 pages of data"),
+            std::string::npos)
+      << msg;
+
+  // An honest sparse layout (RAM above 4 GiB, the MMIO hole between) still opens.
+  test::ElfCoreSpec spec;
+  test::ElfSegment low, high;
+  low.memsz = 4096;
+  low.data = test::make_page(1, 4096, true);
+  high.paddr = 4ULL << 30;
+  high.memsz = 4096;
+  high.data = test::make_page(2, 4096, true);
+  spec.loads = {low, high};
+  test::write_file(dir.file("sparse"), test::build_elf_core(spec));
+  auto src = open_dump(dir.file("sparse"));
+  ASSERT_TRUE(src) << src.error().what();
+  EXPECT_EQ((*src)->metadata().max_pfn, (4ULL << 30) / 4096 + 1);
+}
+
 TEST(ElfCoreBadInput, OverlappingSegments) {
   test::TempDir dir;
   auto spec = testimg::guest_spec();

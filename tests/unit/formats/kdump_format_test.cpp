@@ -8,6 +8,10 @@
 
 #include <gtest/gtest.h>
 
+#include "elf_core_builder.h"
+#include "guestdump/formats/dump_source.h"
+#include "temp_dir.h"
+
 namespace guestdump::formats {
 namespace {
 
@@ -174,6 +178,53 @@ TEST(KdumpHeader, DecodeRejectsNonsense) {
   auto r3 = decode_header(encode_header_blocks(h, {}));
   ASSERT_FALSE(r3);
   EXPECT_NE(r3.error().message.find("block size"), std::string::npos);
+}
+
+// A flattened file of about 12 KiB whose header claims 2^29 PFNs (two 64 MiB bitmaps): its
+// records' target offsets make the logical file large enough, but the bitmaps are not stored.
+// Bitmaps are sized from what the file really holds.
+TEST(KdumpReaderBadInput, TinyFlattenedFileClaimingHugeBitmaps) {
+  KdumpHeader h;
+  h.utsname[4] = "x86_64";
+  h.sub_hdr_size = 1;
+  h.max_mapnr_64 = std::uint64_t{1} << 29;
+  h.max_mapnr = static_cast<std::uint32_t>(h.max_mapnr_64);
+  h.bitmap_blocks = 2 * static_cast<std::uint32_t>((h.max_mapnr_64 / 8 + 4095) / 4096);
+  const auto head = encode_header_blocks(h, {});
+  const std::uint64_t bitmaps_end = (1 + 1) * 4096 + std::uint64_t{h.bitmap_blocks} * 4096;
+  std::vector<std::byte> flat = encode_flat_header();
+  auto record = [&](std::int64_t target, std::span<const std::byte> data, std::int64_t size) {
+    std::byte rh[16];
+    encode_flat_record_header(target, size, rh);
+    flat.insert(flat.end(), rh, rh + 16);
+    flat.insert(flat.end(), data.begin(), data.end());
+  };
+  record(0, head, static_cast<std::int64_t>(head.size()));
+  const std::byte one[1] = {};
+  record(static_cast<std::int64_t>(bitmaps_end), one, 1); // the logical end, past the bitmaps
+  record(-1, {}, -1);
+  ASSERT_LT(flat.size(), 16u * 1024);
+  test::TempDir dir;
+  std::vector<std::uint8_t> bytes(flat.size());
+  std::memcpy(bytes.data(), flat.data(), flat.size());
+  test::write_file(dir.file("tiny.flat"), bytes);
+  auto src = open_dump(dir.file("tiny.flat"));
+  ASSERT_FALSE(src);
+  EXPECT_EQ(src.error().code, ErrorCode::kBadData);
+  EXPECT_NE(src.error().message.find("max_mapnr 536870912 needs 67108864-byte bitmaps"),
+            std::string::npos)
+      << src.error().message;
+
+  // The same header as a plain 8 KiB file: its bitmap blocks lie past the end of the file.
+  std::vector<std::uint8_t> plain(head.size());
+  std::memcpy(plain.data(), head.data(), head.size());
+  test::write_file(dir.file("tiny.kdump"), plain);
+  src = open_dump(dir.file("tiny.kdump"));
+  ASSERT_FALSE(src);
+  EXPECT_EQ(src.error().code, ErrorCode::kBadData);
+  EXPECT_NE(src.error().message.find("bitmap lies past the end of the file (8192 bytes)"),
+            std::string::npos)
+      << src.error().message;
 }
 
 TEST(PageDesc, TwentyFourBytesRoundTrip) {

@@ -158,6 +158,75 @@ TEST(KernelLogPrb, ImplausibleSizesAreErrors) {
   EXPECT_EQ(r.error().code, ErrorCode::kBadData);
 }
 
+TEST(KernelLogPrb, OffsetNearTwoToThe64IsRejectedByKeyAndValue) {
+  GuestRam ram(1 << 16);
+  PrbBuilder prb(ram, 0x1000, 4, 10);
+  prb.add("x", 1);
+  prb.finish();
+  std::string text = prb.vmcoreinfo();
+  // 2^64 - 8: "+ 8" wraps to 0, inside prb_desc, and each descriptor load would read 8 bytes
+  // before the host buffer.
+  text.replace(text.find("OFFSET(prb_desc.state_var)=0"), 28,
+               "OFFSET(prb_desc.state_var)=18446744073709551608");
+  auto r = extract_kernel_log(VmcoreInfo::parse(text), testlog::flat_reader(ram));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kBadData);
+  EXPECT_NE(r.error().message.find("OFFSET(prb_desc.state_var)=18446744073709551608"),
+            std::string::npos)
+      << r.error().message;
+
+  text = prb.vmcoreinfo();
+  text.replace(text.find("SIZE(printk_info)=88"), 20, "SIZE(printk_info)=1099511627776");
+  r = extract_kernel_log(VmcoreInfo::parse(text), testlog::flat_reader(ram));
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("SIZE(printk_info)=1099511627776"), std::string::npos)
+      << r.error().message;
+}
+
+TEST(KernelLogPrb, RingLargerThanMemoryIsReadOnlyAsFarAsMemoryGoes) {
+  GuestRam ram(1 << 16);
+  PrbBuilder prb(ram, 0x1000, 4, 10);
+  prb.add("x", 1);
+  prb.finish();
+  ram.put_val<std::uint32_t>(prb.rb_pa() + 48, 27); // a 128 MiB text ring in 64 KiB of RAM
+  std::uint64_t largest = 0;
+  auto reader = testlog::flat_reader(ram);
+  KernelReadFn counting = [&](std::uint64_t va, std::span<std::byte> out) {
+    largest = std::max<std::uint64_t>(largest, out.size());
+    return reader(va, out);
+  };
+  auto r = extract_kernel_log(VmcoreInfo::parse(prb.vmcoreinfo()), counting);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("printk text ring"), std::string::npos) << r.error().message;
+  // The buffer grows with what was read: never one allocation of the claimed size.
+  EXPECT_LE(largest, std::uint64_t{1} << 20);
+}
+
+TEST(KernelLogPrb, RecordFloodKeepsTheNewestWithinTheCaps) {
+  GuestRam ram(1 << 16);
+  PrbBuilder prb(ram, 0x1000, 4, 10);
+  for (int i = 0; i < 6; ++i) prb.add("record " + std::to_string(i), 1'000'000'000ULL * i);
+  prb.finish();
+  auto vi = VmcoreInfo::parse(prb.vmcoreinfo());
+  auto r = extract_kernel_log(vi, testlog::flat_reader(ram), {1 << 20, 3});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->records, 3u);
+  EXPECT_EQ(r->text, "[    3.000000] record 3\n"
+                     "[    4.000000] record 4\n"
+                     "[    5.000000] record 5\n");
+  ASSERT_EQ(r->warnings.size(), 1u);
+  EXPECT_NE(r->warnings[0].find("the oldest 3 records were dropped"), std::string::npos)
+      << r->warnings[0];
+
+  // The byte cap: each line is 24 bytes, so 50 bytes keep two.
+  r = extract_kernel_log(vi, testlog::flat_reader(ram), {50, 1000});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->records, 2u);
+  EXPECT_EQ(r->text, "[    4.000000] record 4\n"
+                     "[    5.000000] record 5\n");
+  EXPECT_FALSE(r->warnings.empty());
+}
+
 TEST(KernelLogPrb, UnreadableMemoryNamesTheAddress) {
   GuestRam ram(1 << 16);
   PrbBuilder prb(ram, 0x1000, 4, 10);
@@ -230,6 +299,34 @@ TEST(KernelLogText, UnwrappedAndWrappedBuffers) {
   vi = testlog::legacy_log(ram2, 0x3000, 64, all);
   log = extract_ok(vi, ram2);
   EXPECT_EQ(log.text, all.substr(all.size() - 64));
+}
+
+TEST(KernelLogText, ControlBytesAreEscapedAndTheOutputCapped) {
+  GuestRam ram(1 << 16);
+  // An escape sequence that would recolour the operator's terminal, a bell and a high byte.
+  std::string vi =
+      testlog::legacy_log(ram, 0x3000, 256, "<6>\x1b[31mred\x07\n<4>caf\xc3\xa9\n<6>last\n");
+  auto log = extract_ok(vi, ram);
+  EXPECT_EQ(log.text, "<6>\\x1b[31mred\\x07\n<4>caf\\xffffffc3\\xffffffa9\n<6>last\n");
+
+  auto r = extract_kernel_log(VmcoreInfo::parse(vi), testlog::flat_reader(ram), {12, 100});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->text, "<6>last\n"); // the newest whole lines within 12 bytes
+  EXPECT_FALSE(r->warnings.empty());
+}
+
+TEST(KernelLogRecords, RecordFloodIsCapped) {
+  GuestRam ram(1 << 16);
+  testlog::RecordLogBuilder b(ram, 0x2000, 4096);
+  for (int i = 0; i < 100; ++i) b.add("r" + std::to_string(i), 1'000'000'000ULL * i);
+  b.finish();
+  auto r = extract_kernel_log(VmcoreInfo::parse(b.vmcoreinfo()), testlog::flat_reader(ram),
+                              {1 << 20, 10});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->records, 10u);
+  EXPECT_EQ(r->text.substr(0, 19), "[   90.000000] r90\n");
+  ASSERT_FALSE(r->warnings.empty());
+  EXPECT_NE(r->warnings.back().find("90 records were dropped"), std::string::npos);
 }
 
 // The whole path through a dump: VMCOREINFO note, x86_64 page tables (1 GiB direct-map page),

@@ -148,6 +148,19 @@ TEST(GuestUtsname, ReadsInitUtsNsAndChecksRelease) {
   auto r = read_guest_utsname(*liar);
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("does not match"), std::string::npos);
+
+  // A lying offset near 2^64 would wrap init_uts_ns + OFFSET back into the image.
+  test::TempDir dir3;
+  std::string lie = vi;
+  lie.replace(lie.find("OFFSET(uts_namespace.name)=4"), 28,
+              "OFFSET(uts_namespace.name)=18446744073709551612");
+  auto wrapped = open_image(dir3, pt.ram(), lie);
+  r = read_guest_utsname(*wrapped);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kBadData);
+  EXPECT_NE(r.error().message.find("OFFSET(uts_namespace.name)=18446744073709551612"),
+            std::string::npos)
+      << r.error().message;
 }
 
 } // namespace

@@ -475,6 +475,97 @@ TEST(PageFilterBadInput, MissingKeysKeepPagesAndSayWhich) {
   EXPECT_NE(rn.fallback.find("init_top_pgt"), std::string::npos);
 }
 
+// Lying VMCOREINFO values: each is checked once when the rules are built, named with its value
+// in the fallback reason, and only the rules that need it are switched off.
+TEST(PageFilterBadInput, FlagsOffsetNearTwoToThe64KeepsEveryPage) {
+  Guest g = make_guest();
+  g.set_flags(100, 1 << kPgLru);
+  g.set_mapcount(64, kBuddy);
+  // 2^64 - 4: "+ 8" wraps to 4, inside SIZE(page), and the load would read before the buffer.
+  g.extra["OFFSET(page.flags)"] = "18446744073709551612";
+  auto r = run(g, 31);
+  EXPECT_EQ(r.dumpable.count(), kRamPages);
+  EXPECT_EQ(r.excluded.total(), 0u);
+  EXPECT_NE(r.fallback.find("no page filtered"), std::string::npos) << r.fallback;
+  EXPECT_NE(r.fallback.find("OFFSET(page.flags)=18446744073709551612"), std::string::npos)
+      << r.fallback;
+}
+
+TEST(PageFilterBadInput, HugeStructPageSizeKeepsEveryPage) {
+  Guest g = make_guest();
+  g.set_flags(100, 1 << kPgLru);
+  g.extra["SIZE(page)"] = "1099511627776";
+  auto r = run(g, 31);
+  EXPECT_EQ(r.dumpable.count(), kRamPages);
+  EXPECT_NE(r.fallback.find("SIZE(page)=1099511627776"), std::string::npos) << r.fallback;
+}
+
+TEST(PageFilterBadInput, LyingPrivateOffsetSwitchesOffOnlyTheFreeRule) {
+  Guest g = make_guest();
+  g.set_flags(100, 1 << kPgLru);
+  g.set_mapcount(64, kBuddy);
+  g.set_private(64, 3);
+  g.extra["OFFSET(page.private)"] = "18446744073709551608"; // 2^64 - 8: "+ 8" wraps to 0
+  auto r = run(g, 31);
+  EXPECT_EQ(excluded_in(r, 64, 8), 0u); // free pages kept
+  EXPECT_FALSE(r.dumpable.test(100));   // the cache rule still runs
+  EXPECT_EQ(r.excluded.cache, 1u);
+  EXPECT_NE(r.fallback.find("OFFSET(page.private)=18446744073709551608"), std::string::npos)
+      << r.fallback;
+  EXPECT_NE(r.fallback.find("free pages kept"), std::string::npos) << r.fallback;
+}
+
+TEST(PageFilterBadInput, MapcountFieldPastStructPageSwitchesOffPageTypes) {
+  Guest g = make_guest();
+  g.set_flags(100, 1 << kPgLru);
+  g.set_mapcount(64, kBuddy);
+  g.set_mapcount(200, kOffline);
+  g.extra["OFFSET(page._mapcount)"] = "62"; // a 4-byte field at 62 runs past SIZE(page)=64
+  auto r = run(g, 31);
+  EXPECT_TRUE(r.dumpable.test(64));
+  EXPECT_TRUE(r.dumpable.test(200));
+  EXPECT_FALSE(r.dumpable.test(100));
+  EXPECT_NE(r.fallback.find("OFFSET(page._mapcount)=62: a 4-byte field there does not fit in "
+                            "SIZE(page)=64"),
+            std::string::npos)
+      << r.fallback;
+}
+
+TEST(PageFilterBadInput, LyingCompoundOrderOffsetCountsOrderZero) {
+  Guest g = make_guest();
+  g.compound(512, 9, 0, 1); // anonymous THP
+  g.set_mapping(512, 0xffff888000002001ULL);
+  g.extra["OFFSET(page.compound_order)"] = "18446744073709551615"; // SIZE(page) + it wraps to 63
+  auto r = run(g, 8);
+  EXPECT_EQ(excluded_in(r, 512, 512), 1u); // the head alone
+  EXPECT_NE(r.fallback.find("OFFSET(page.compound_order)=18446744073709551615"), std::string::npos)
+      << r.fallback;
+}
+
+TEST(PageFilterBadInput, FreeAreaLengthBeyondSixtyFourIsIgnored) {
+  Guest g = make_guest();
+  g.set_mapcount(96, kBuddy);
+  g.set_private(96, 70); // 1 << 70 would be undefined
+  g.extra["LENGTH(zone.free_area)"] = "1099511627776";
+  auto r = run(g, 16);
+  EXPECT_TRUE(r.dumpable.test(96));
+  EXPECT_NE(r.fallback.find("LENGTH(zone.free_area)=1099511627776"), std::string::npos)
+      << r.fallback;
+}
+
+TEST(GuestKernelBadInput, MemSectionMapOffsetNearTwoToThe64IsAnError) {
+  Guest g = make_guest();
+  g.extra["OFFSET(mem_section.section_mem_map)"] = "18446744073709551612";
+  test::TempDir dir;
+  auto src = g.open(dir);
+  auto k = GuestKernel::open(*src);
+  ASSERT_FALSE(k);
+  EXPECT_EQ(k.error().code, ErrorCode::kBadData);
+  EXPECT_NE(k.error().message.find("OFFSET(mem_section.section_mem_map)=18446744073709551612"),
+            std::string::npos)
+      << k.error().message;
+}
+
 TEST(PageFilterBadInput, LyingPageTables) {
   // Root outside RAM.
   Guest g = make_guest();

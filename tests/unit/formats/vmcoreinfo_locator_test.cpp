@@ -381,6 +381,35 @@ TEST(VmcoreinfoLocator, ManyBogusCandidatesStayBounded) {
   EXPECT_NE(r.summary.find("136 more candidates not kept"), std::string::npos) << r.summary;
 }
 
+// The budget: a guest that floods its RAM with candidates or is too large to scan whole makes
+// the locator give up with a clear reason instead of spending unbounded CPU and memory.
+TEST(VmcoreinfoLocator, CandidateFloodSpendsTheBudgetAndSaysSo) {
+  Kernel k;
+  Guest g = live_guest(k);
+  // 200 candidates in front of the live note (the DMA32 region is scanned from 16 MiB).
+  for (std::uint64_t i = 0; i < 200; ++i) g.ram.put(0x1000000 + i * 4096, "OSRELEASE=x\n");
+  LocateOptions opts;
+  opts.max_candidates = 50;
+  auto r = locate(g, opts);
+  EXPECT_FALSE(r.vmcoreinfo) << r.summary;
+  EXPECT_EQ(r.candidates.size(), 50u);
+  EXPECT_NE(r.summary.find("gave up after examining 50 candidates (the locator's budget)"),
+            std::string::npos)
+      << r.summary;
+}
+
+TEST(VmcoreinfoLocator, ScanBytesBudget) {
+  Kernel k;
+  Guest g = live_guest(k);
+  LocateOptions opts;
+  opts.likely_region_bytes = 0;   // straight to the kernel image and then all of RAM
+  opts.max_scan_bytes = 8 * 4096; // the note is at 17 MiB: out of reach
+  auto r = locate(g, opts);
+  EXPECT_FALSE(r.vmcoreinfo) << r.summary;
+  EXPECT_EQ(r.pages_scanned, 8u);
+  EXPECT_NE(r.summary.find("gave up after scanning 32768 bytes"), std::string::npos) << r.summary;
+}
+
 TEST(VmcoreinfoLocator, OldKernelKeepsItInBss) {
   // Before 4.13 the note is a static array in the kernel image, 4-byte aligned.
   Kernel k;

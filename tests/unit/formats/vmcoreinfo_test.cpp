@@ -45,6 +45,36 @@ TEST(VmcoreInfo, MalformedValuesAreAbsentNotWrong) {
   EXPECT_EQ(vi.page_size(), 4096u); // no final newline
 }
 
+TEST(VmcoreInfo, BoundedLookupsRejectLiesByKeyAndValue) {
+  auto vi = VmcoreInfo::parse("SIZE(page)=64\n"
+                              "SIZE(huge)=1099511627776\n"
+                              "OFFSET(page.flags)=0\n"
+                              "OFFSET(page.mapping)=18446744073709551612\n" // 2^64 - 4
+                              "OFFSET(page.private)=60\n"
+                              "LENGTH(zone.free_area)=11\n"
+                              "LENGTH(lie)=4294967296\n");
+  std::vector<std::string> rejected;
+  EXPECT_EQ(vi.size_in("page", 16, 1024, rejected), 64u);
+  EXPECT_EQ(vi.offset_in("page.flags", 8, 64, "SIZE(page)", rejected), 0u);
+  EXPECT_EQ(vi.length_in("zone.free_area", 1, 64, rejected), 11u);
+  EXPECT_FALSE(vi.offset_in("page.absent", 8, 64, "SIZE(page)", rejected)); // absent: no message
+  EXPECT_TRUE(rejected.empty());
+
+  // 2^64 - 4 + 8 wraps to 4, which a naive "offset + width > size" check would accept.
+  EXPECT_FALSE(vi.offset_in("page.mapping", 8, 64, "SIZE(page)", rejected));
+  ASSERT_EQ(rejected.size(), 1u);
+  EXPECT_EQ(rejected[0], "OFFSET(page.mapping)=18446744073709551612: a 8-byte field there does "
+                         "not fit in SIZE(page)=64");
+  // In range itself, but the field runs past the structure's end.
+  EXPECT_FALSE(vi.offset_in("page.private", 8, 64, "SIZE(page)", rejected));
+  EXPECT_FALSE(vi.size_in("huge", 1, 4096, rejected));
+  EXPECT_FALSE(vi.length_in("lie", 1, 64, rejected));
+  ASSERT_EQ(rejected.size(), 4u);
+  EXPECT_NE(rejected[1].find("OFFSET(page.private)=60"), std::string::npos);
+  EXPECT_EQ(rejected[2], "SIZE(huge)=1099511627776: outside 1-4096");
+  EXPECT_EQ(rejected[3], "LENGTH(lie)=4294967296: outside 1-64");
+}
+
 TEST(VmcoreInfo, IntegerParsers) {
   EXPECT_EQ(parse_unsigned("0x10", 0), 16u);
   EXPECT_EQ(parse_unsigned("10", 0), 10u);

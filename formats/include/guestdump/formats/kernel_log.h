@@ -16,6 +16,7 @@
 
 #include "guestdump/common/result.h"
 #include "guestdump/formats/dump_source.h"
+#include "guestdump/formats/limits.h"
 #include "guestdump/formats/vmcoreinfo.h"
 
 namespace guestdump::formats {
@@ -34,17 +35,21 @@ struct KernelLog {
   std::vector<std::string> warnings;
 };
 
-/// Upper bounds on what a guest may claim (a real kernel stays far below them).
-inline constexpr std::uint64_t kMaxLogDataBytes = std::uint64_t{1} << 28;
-inline constexpr std::uint64_t kMaxLogDescriptors = std::uint64_t{1} << 23;
-
 /// Human-readable name of a buffer layout ("printk ringbuffer", ...).
 std::string_view kernel_log_kind_name(KernelLogKind kind);
 
+/// Caps on the formatted log (limits.h); tests lower them.
+struct KernelLogLimits {
+  std::uint64_t max_output_bytes = kMaxLogOutputBytes;
+  std::uint64_t max_records = kMaxLogRecords;
+};
 /// Extracts and formats the log described by `vi`, reading guest memory through `read`.
 /// kNotFound when VMCOREINFO describes no log buffer; kBadData when the buffer's metadata is
-/// unusable (sizes beyond the caps above, unreadable memory).
-Result<KernelLog> extract_kernel_log(const VmcoreInfo& vi, const KernelReadFn& read);
+/// unusable (VMCOREINFO sizes or offsets beyond their structures, rings beyond the caps in
+/// limits.h or beyond readable memory). Every byte that is neither printable ASCII nor
+/// whitespace is escaped; a log beyond `limits` loses its oldest records, with a warning.
+Result<KernelLog> extract_kernel_log(const VmcoreInfo& vi, const KernelReadFn& read,
+                                     const KernelLogLimits& limits = {});
 
 /// The log of the guest in `src` (x86_64 page-table translation from VMCOREINFO).
 Result<KernelLog> read_kernel_log(const DumpSource& src);

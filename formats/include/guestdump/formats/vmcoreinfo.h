@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace guestdump::formats {
 
@@ -27,6 +28,24 @@ public:
   std::optional<std::uint64_t> offset(std::string_view member) const;
   std::optional<std::uint64_t> size(std::string_view type) const;
   std::optional<std::uint64_t> length(std::string_view name) const;
+
+  // Bounded lookups: the one way a consumer takes a size or an offset it will compute with. A
+  // value that is present but outside its bound is treated as absent and described in
+  // `rejected` with the key, the value and the bound ("OFFSET(page.flags)=18446744073709551612:
+  // an 8-byte field there does not fit in SIZE(page)=64"), for the caller's warning channel.
+
+  /// SIZE(type) if it lies in [min, max].
+  std::optional<std::uint64_t> size_in(std::string_view type, std::uint64_t min, std::uint64_t max,
+                                       std::vector<std::string>& rejected) const;
+  /// OFFSET(member) if a `width`-byte field there lies inside a `limit`-byte structure, which
+  /// `limit_name` names in the message ("SIZE(page)").
+  std::optional<std::uint64_t> offset_in(std::string_view member, std::uint64_t width,
+                                         std::uint64_t limit, std::string_view limit_name,
+                                         std::vector<std::string>& rejected) const;
+  /// LENGTH(name) if it lies in [min, max].
+  std::optional<std::uint64_t> length_in(std::string_view name, std::uint64_t min,
+                                         std::uint64_t max,
+                                         std::vector<std::string>& rejected) const;
 
   std::optional<std::string_view> osrelease() const { return get("OSRELEASE"); }
   std::optional<std::uint64_t> page_size() const;

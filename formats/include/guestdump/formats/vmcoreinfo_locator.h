@@ -17,6 +17,7 @@
 
 #include "guestdump/common/result.h"
 #include "guestdump/formats/dump_source.h"
+#include "guestdump/formats/limits.h"
 #include "guestdump/formats/vmcoreinfo.h"
 
 namespace guestdump::formats {
@@ -35,6 +36,10 @@ struct LocateOptions {
   std::optional<std::uint64_t> hint_pa;
   /// Bytes scanned at the start of each likely region before the rest of RAM.
   std::uint64_t likely_region_bytes = 64ULL << 20;
+  /// The budget (limits.h): candidates examined and guest bytes scanned before the scan gives
+  /// up, saying so in the summary.
+  std::uint64_t max_candidates = kLocatorMaxCandidates;
+  std::uint64_t max_scan_bytes = kLocatorMaxScanBytes;
 };
 
 struct LocateCandidate {
