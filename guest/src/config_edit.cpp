@@ -419,26 +419,36 @@ std::string unified_diff(const std::optional<std::string>& before, const std::st
   auto same = [&](std::size_t i, std::size_t j) {
     return a[i].body == b[j].body && a[i].eol == b[j].eol;
   };
-  // Longest common subsequence table, suffix form: lcs[i][j] for a[i..], b[j..].
-  std::vector<std::vector<unsigned>> lcs(n + 1, std::vector<unsigned>(m + 1, 0));
-  for (std::size_t i = n; i-- > 0;)
-    for (std::size_t j = m; j-- > 0;)
-      lcs[i][j] = same(i, j) ? lcs[i + 1][j + 1] + 1 : std::max(lcs[i + 1][j], lcs[i][j + 1]);
+  // The common first and last lines are context; only the lines between them (one or two for
+  // an edit) go through the quadratic longest-common-subsequence table.
+  std::size_t pre = 0;
+  while (pre < n && pre < m && same(pre, pre)) ++pre;
+  std::size_t suf = 0;
+  while (suf < n - pre && suf < m - pre && same(n - 1 - suf, m - 1 - suf)) ++suf;
+  const std::size_t mn = n - pre - suf, mm = m - pre - suf;
+  // Suffix form: lcs[i][j] for a[pre + i ..], b[pre + j ..] within the middle.
+  std::vector<std::vector<unsigned>> lcs(mn + 1, std::vector<unsigned>(mm + 1, 0));
+  for (std::size_t i = mn; i-- > 0;)
+    for (std::size_t j = mm; j-- > 0;)
+      lcs[i][j] =
+          same(pre + i, pre + j) ? lcs[i + 1][j + 1] + 1 : std::max(lcs[i + 1][j], lcs[i][j + 1]);
   struct Op {
     char kind; // ' ', '-', '+'
     std::size_t ai, bi;
   };
   std::vector<Op> ops;
+  for (std::size_t k = 0; k < pre; ++k) ops.push_back({' ', k, k});
   std::size_t i = 0, j = 0;
-  while (i < n || j < m) {
-    if (i < n && j < m && same(i, j)) {
-      ops.push_back({' ', i++, j++});
-    } else if (i < n && (j == m || lcs[i + 1][j] >= lcs[i][j + 1])) {
-      ops.push_back({'-', i++, j}); // deletions first, as diff -u prints them
+  while (i < mn || j < mm) {
+    if (i < mn && j < mm && same(pre + i, pre + j)) {
+      ops.push_back({' ', pre + i++, pre + j++});
+    } else if (i < mn && (j == mm || lcs[i + 1][j] >= lcs[i][j + 1])) {
+      ops.push_back({'-', pre + i++, pre + j}); // deletions first, as diff -u prints them
     } else {
-      ops.push_back({'+', i, j++});
+      ops.push_back({'+', pre + i, pre + j++});
     }
   }
+  for (std::size_t k = 0; k < suf; ++k) ops.push_back({' ', n - suf + k, m - suf + k});
   auto render = [&](const Op& op) {
     const Line& l = op.kind == '+' ? b[op.bi] : a[op.ai];
     std::string s(1, op.kind);

@@ -242,5 +242,17 @@ TEST(Diff, TwoDistantChangesMakeTwoHunks) {
   EXPECT_NE(d.find("@@ -28,3 +28,4 @@\n 28\n 29\n 30\n+31\n"), std::string::npos) << d;
 }
 
+TEST(Diff, OneEditInALargeFileIsCheap) {
+  // 100000 lines: a full longest-common-subsequence table would need 40 GB; only the changed
+  // middle goes through it.
+  std::string before;
+  for (int i = 0; i < 100000; ++i) before += "# " + std::to_string(i) + "\n";
+  std::string after = before;
+  after.replace(after.find("# 50000\n"), 8, "X=1\n");
+  EXPECT_EQ(unified_diff(before, after, "/f"), "--- a/f\n+++ b/f\n@@ -49998,7 +49998,7 @@\n"
+                                               " # 49997\n # 49998\n # 49999\n-# 50000\n+X=1\n"
+                                               " # 50001\n # 50002\n # 50003\n");
+}
+
 } // namespace
 } // namespace guestdump::guest
