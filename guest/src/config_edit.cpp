@@ -15,7 +15,7 @@ namespace {
 
 struct Line {
   std::string body; // without terminator
-  std::string eol;  // "\n", "\r\n" or "" for a last line without newline
+  std::string eol;  // "\n", "\r\n"; "" or "\r" for a last line without newline
 };
 
 std::vector<Line> split_lines(const std::string& text) {
@@ -24,7 +24,15 @@ std::vector<Line> split_lines(const std::string& text) {
   while (pos < text.size()) {
     std::size_t nl = text.find('\n', pos);
     if (nl == std::string::npos) {
-      lines.push_back({text.substr(pos), ""});
+      // A last line without newline; a final "\r" is kept as its terminator so that appending
+      // a line after it makes a CRLF the file can be read back with.
+      std::string body = text.substr(pos);
+      std::string eol;
+      if (!body.empty() && body.back() == '\r') {
+        body.pop_back();
+        eol = "\r";
+      }
+      lines.push_back({body, eol});
       break;
     }
     std::string body = text.substr(pos, nl - pos);
@@ -51,8 +59,9 @@ void append_line(std::vector<Line>& lines, const std::string& body) {
   if (!lines.empty()) {
     if (lines.back().eol.empty())
       lines.back().eol = "\n";
-    else
-      eol = lines.back().eol;
+    else if (lines.back().eol == "\r")
+      lines.back().eol = "\r\n";
+    eol = lines.back().eol;
   }
   lines.push_back({body, eol});
 }
@@ -453,7 +462,7 @@ std::string unified_diff(const std::optional<std::string>& before, const std::st
     const Line& l = op.kind == '+' ? b[op.bi] : a[op.ai];
     std::string s(1, op.kind);
     s += l.body + "\n";
-    if (l.eol.empty()) s += "\\ No newline at end of file\n";
+    if (l.eol.empty() || l.eol == "\r") s += "\\ No newline at end of file\n";
     return s;
   };
   std::string out =

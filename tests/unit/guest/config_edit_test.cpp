@@ -54,6 +54,8 @@ TEST(ShellVar, RewritesTheAssignmentInPlace) {
 TEST(ShellVar, AppendsWhenAbsentKeepingLineEndings) {
   EXPECT_EQ(set("A=1", "B", "2"), "A=1\nB=\"2\"\n");
   EXPECT_EQ(set("A=1\r\n", "B", "2"), "A=1\r\nB=\"2\"\r\n");
+  // A last line ending in a lone "\r" (found by fuzz_boot_config) becomes a CRLF line.
+  EXPECT_EQ(set("A=1\r", "B", "2"), "A=1\r\nB=\"2\"\r\n");
   EXPECT_EQ(set("", "B", "2"), "B=\"2\"\n");
   EXPECT_EQ(set("A=1\r\nB=old\r\nC=3", "B", "new"), "A=1\r\nB=\"new\"\r\nC=3");
   // A commented-out default is not an assignment.
