@@ -68,14 +68,7 @@ Applied prepare(const FakeRoot& r, ApplyMode mode, const std::string& sig = "KVM
 }
 
 Result<ApplyActions> try_prepare(const FakeRoot& r, ApplyMode mode) {
-  DetectOptions o;
-  o.root = r.path();
-  o.cpuid_signature = "KVMKVMKVM";
-  auto info = detect_system(o);
-  EXPECT_TRUE(info);
-  auto plan = make_plan(*info, {});
-  EXPECT_TRUE(plan);
-  return plan_apply(*info, *plan, mode);
+  return test::apply_actions_for(r, mode);
 }
 
 const char* kDebianKdumpTools = "# kdump-tools settings (test fixture)\n"

@@ -118,14 +118,7 @@ TEST(RootConfinement, DetectReadsNothingOutside) {
 const char* kGrub = "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\n";
 
 ApplyActions plan_for(const FakeRoot& r) {
-  DetectOptions o;
-  o.root = r.path();
-  o.cpuid_signature = "KVMKVMKVM";
-  auto info = detect_system(o);
-  EXPECT_TRUE(info);
-  auto plan = make_plan(*info, {});
-  EXPECT_TRUE(plan);
-  auto a = plan_apply(*info, *plan, ApplyMode::kStandalone);
+  auto a = test::apply_actions_for(r, ApplyMode::kStandalone);
   EXPECT_TRUE(a) << (a ? "" : a.error().what());
   return a ? *a : ApplyActions{};
 }
@@ -163,14 +156,7 @@ TEST(RootConfinement, ConfigThatIsNotARegularFileIsRefused) {
   standalone(r);
   r.dir("/etc/default");
   ASSERT_EQ(::mkfifo(r.at("/etc/default/grub").c_str(), 0644), 0);
-  DetectOptions o;
-  o.root = r.path();
-  o.cpuid_signature = "";
-  auto info = detect_system(o);
-  ASSERT_TRUE(info);
-  auto plan = make_plan(*info, {});
-  ASSERT_TRUE(plan);
-  auto a = plan_apply(*info, *plan, ApplyMode::kStandalone);
+  auto a = test::apply_actions_for(r, ApplyMode::kStandalone);
   ASSERT_FALSE(a);
   EXPECT_NE(a.error().what().find(r.path() + "/etc/default/grub' (for /etc/default/grub): not a "
                                              "regular file"),
