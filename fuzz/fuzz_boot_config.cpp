@@ -87,6 +87,10 @@ void shell_var(const std::string& text, const std::string& key) {
   if (!edited) return; // the value cannot be written in the line's quotes
   auto back = get_shell_var(*edited, key, src);
   if (!back || !*back || **back != value) fail("edit does not read back", *edited);
+  if (*edited == text) { // only when the merge changed nothing
+    if (!*got || **got != value) fail("edit to a new value changed nothing", value);
+    return;
+  }
   check_one_line_changed(text, *edited, [&](const std::string& line) {
     return line.find(key + "=") != std::string::npos && line.find(value) != std::string::npos;
   });
