@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 secs=${1:-20}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(vmcoreinfo translator kernel_log elf_core kdump_reader xen_core locator)
+((${#targets[@]})) || targets=(vmcoreinfo translator kernel_log elf_core kdump_reader xen_core locator
+    boot_config guest_config)
 build=${GUESTDUMP_FUZZ_BUILD_DIR:-build-fuzz}
 
 if ! command -v clang++ > /dev/null || ! command -v clang > /dev/null; then

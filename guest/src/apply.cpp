@@ -4,7 +4,7 @@
 #include "guestdump/guest/apply.h"
 
 #include <algorithm>
-#include <filesystem>
+#include <cerrno>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -17,8 +17,6 @@
 
 namespace guestdump::guest {
 
-namespace fs = std::filesystem;
-
 namespace {
 
 // What each distro appends when its own variable is unset (Debian's comes from
@@ -29,6 +27,26 @@ constexpr const char* kDebianDefaultAppend =
 
 std::vector<std::string> blacklist_tokens() {
   return {std::begin(kHypervBlacklistArgs), std::end(kHypervBlacklistArgs)};
+}
+
+// A file apply may change: nullopt when it does not exist (yet), an error when it exists but
+// cannot be read whole (not a regular file, unreadable, larger than kMaxConfigBytes) - then the
+// original could not be kept in the backup, so nothing is written.
+Result<std::optional<std::string>> read_config(const std::string& root, const std::string& path) {
+  auto where = resolve_in_root(root, path);
+  if (!where && where.error().sys_errno == ENOENT) return std::optional<std::string>();
+  if (!where) return std::move(where).error();
+  struct stat st {};
+  if (::fstatat(where->dir.get(), where->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 &&
+      errno == ENOENT)
+    return std::optional<std::string>();
+  auto text = read_file_under(root, path, kMaxConfigBytes);
+  if (!text)
+    return make_error(ErrorCode::kUnsupported,
+                      "'" + under_root(root, where->canonical) + "' (for " + path +
+                          "): not a regular file, unreadable or larger than " +
+                          std::to_string(kMaxConfigBytes) + " bytes; not edited");
+  return text;
 }
 
 // Adds `change` when it changes the file.
@@ -50,22 +68,23 @@ std::string distro_append(const std::optional<std::string>& current, const char*
 // crashkernel= goes into whichever GRUB variable already has one, else into
 // GRUB_CMDLINE_LINUX_DEFAULT; Debian's kdump-tools snippet (sourced after /etc/default/grub,
 // so its value wins) is edited instead when it exists.
-void grub_crashkernel(ApplyActions& a, const SystemInfo& info, const Plan& plan) {
+Result<void> grub_crashkernel(ApplyActions& a, const SystemInfo& info, const Plan& plan) {
   const std::string token = "crashkernel=" + plan.crashkernel;
   const std::string snippet = "/etc/default/grub.d/kdump-tools.cfg";
   std::string path = "/etc/default/grub";
   if (info.kdump_tooling == KdumpTooling::kKdumpTools && exists_under(info.root, snippet))
     path = snippet;
-  auto before = read_file_under(info.root, path);
+  GUESTDUMP_TRY(auto before, read_config(info.root, path));
   if (!before) {
     a.notes.push_back("no " + path + ": add " + token + " to the boot loader's kernel command " +
                       "line by hand");
-    return;
+    return {};
   }
+  const std::string source = under_root(info.root, path);
   std::string after = *before;
   bool placed = false;
   for (const char* var : {"GRUB_CMDLINE_LINUX", "GRUB_CMDLINE_LINUX_DEFAULT"}) {
-    auto v = get_shell_var(after, var);
+    GUESTDUMP_TRY(auto v, get_shell_var(after, var, source));
     if (v && v->find("crashkernel=") != std::string::npos) {
       // The first crashkernel= is rewritten in place; any further ones are dropped.
       std::vector<std::string> extra;
@@ -75,14 +94,14 @@ void grub_crashkernel(ApplyActions& a, const SystemInfo& info, const Plan& plan)
           if (!first && t != token) extra.push_back(t);
           first = false;
         }
-      after = set_shell_var(after, var, merge_params(*v, {token}, extra));
+      GUESTDUMP_TRY(after, set_shell_var(after, var, merge_params(*v, {token}, extra), source));
       placed = true;
     }
   }
   if (!placed) {
-    auto v = get_shell_var(after, "GRUB_CMDLINE_LINUX_DEFAULT");
-    after = set_shell_var(after, "GRUB_CMDLINE_LINUX_DEFAULT",
-                          merge_params(v.value_or(""), {token}, {}));
+    GUESTDUMP_TRY(auto v, get_shell_var(after, "GRUB_CMDLINE_LINUX_DEFAULT", source));
+    GUESTDUMP_TRY(after, set_shell_var(after, "GRUB_CMDLINE_LINUX_DEFAULT",
+                                       merge_params(v.value_or(""), {token}, {}), source));
   }
   add_change(a, path, before, after,
              "reserve the capture kernel's memory at boot (" + plan.crashkernel_reason + ")");
@@ -95,13 +114,27 @@ void grub_crashkernel(ApplyActions& a, const SystemInfo& info, const Plan& plan)
   } else {
     a.commands.push_back("update-grub");
   }
+  return {};
 }
 
-void sysctl_file(ApplyActions& a, const SystemInfo& info, const Plan& plan) {
+// Sets KEY in `text` to the distro append value built from its current value (see
+// distro_append).
+Result<void> set_append(std::string& text, const char* key, const char* fallback,
+                        const std::vector<std::string>& ours, const Plan& plan,
+                        const std::string& source) {
+  GUESTDUMP_TRY(auto current, get_shell_var(text, key, source));
+  GUESTDUMP_TRY(text,
+                set_shell_var(text, key, distro_append(current, fallback, ours, plan), source));
+  return {};
+}
+
+Result<void> sysctl_file(ApplyActions& a, const SystemInfo& info, const Plan& plan) {
   std::string text = "# Written by guestdump-guest apply: panics become crash dumps.\n";
   for (const auto& s : plan.sysctls)
     text += "# " + s.reason + "\n" + s.key + " = " + s.value + "\n";
-  add_change(a, kSysctlFile, read_file_under(info.root, kSysctlFile), text, "panic and NMI knobs");
+  GUESTDUMP_TRY(auto before, read_config(info.root, kSysctlFile));
+  add_change(a, kSysctlFile, before, text, "panic and NMI knobs");
+  return {};
 }
 
 Result<void> distro_files(ApplyActions& a, const SystemInfo& info, const Plan& plan) {
@@ -128,12 +161,12 @@ Result<void> distro_files(ApplyActions& a, const SystemInfo& info, const Plan& p
   switch (info.kdump_tooling) {
   case KdumpTooling::kKdumpTools: {
     const std::string path = "/etc/default/kdump-tools";
-    auto before = read_file_under(root, path);
+    const std::string source = under_root(root, path);
+    GUESTDUMP_TRY(auto before, read_config(root, path));
     std::string after = before.value_or("");
-    after = set_shell_var(after, "USE_KDUMP", "1");
-    after = set_shell_var(after, "KDUMP_CMDLINE_APPEND",
-                          distro_append(get_shell_var(after, "KDUMP_CMDLINE_APPEND"),
-                                        kDebianDefaultAppend, args, plan));
+    GUESTDUMP_TRY(after, set_shell_var(after, "USE_KDUMP", "1", source));
+    GUESTDUMP_CHECK(
+        set_append(after, "KDUMP_CMDLINE_APPEND", kDebianDefaultAppend, args, plan, source));
     add_change(a, path, before, after,
                "kdump-tools: enable, and append the capture arguments (Debian's default "
                "append kept)");
@@ -142,17 +175,17 @@ Result<void> distro_files(ApplyActions& a, const SystemInfo& info, const Plan& p
   }
   case KdumpTooling::kKdumpctl: {
     const std::string path = "/etc/sysconfig/kdump";
-    auto before = read_file_under(root, path);
+    GUESTDUMP_TRY(auto before, read_config(root, path));
     std::string after = before.value_or("");
-    after = set_shell_var(
-        after, "KDUMP_COMMANDLINE_APPEND",
-        distro_append(get_shell_var(after, "KDUMP_COMMANDLINE_APPEND"), "", args, plan));
+    GUESTDUMP_CHECK(
+        set_append(after, "KDUMP_COMMANDLINE_APPEND", "", args, plan, under_root(root, path)));
     add_change(a, path, before, after, "kdumpctl: capture kernel arguments");
     const std::string conf = "/etc/kdump.conf";
-    auto cbefore = read_file_under(root, conf);
+    const std::string csource = under_root(root, conf);
+    GUESTDUMP_TRY(auto cbefore, read_config(root, conf));
     std::string cafter = cbefore.value_or("");
-    cafter = set_directive(cafter, "failure_action", "reboot");
-    cafter = set_directive(cafter, "final_action", "reboot");
+    GUESTDUMP_TRY(cafter, set_directive(cafter, "failure_action", "reboot", csource));
+    GUESTDUMP_TRY(cafter, set_directive(cafter, "final_action", "reboot", csource));
     add_change(a, conf, cbefore, cafter,
                "kdumpctl: a failed or finished capture reboots instead of waiting at a shell");
     a.reload_commands.push_back("kdumpctl restart");
@@ -160,17 +193,17 @@ Result<void> distro_files(ApplyActions& a, const SystemInfo& info, const Plan& p
   }
   case KdumpTooling::kSuseKdump: {
     const std::string path = "/etc/sysconfig/kdump";
-    auto before = read_file_under(root, path);
+    const std::string source = under_root(root, path);
+    GUESTDUMP_TRY(auto before, read_config(root, path));
     std::string after = before.value_or("");
     // SUSE writes nr_cpus=$KDUMP_CPUS itself (default 32): set that key, not the token.
     std::vector<std::string> suse_args;
     for (const auto& t : args)
       if (t.rfind("nr_cpus=", 0) != 0) suse_args.push_back(t);
-    after = set_shell_var(after, "KDUMP_CPUS", "1");
-    after = set_shell_var(
-        after, "KDUMP_COMMANDLINE_APPEND",
-        distro_append(get_shell_var(after, "KDUMP_COMMANDLINE_APPEND"), "", suse_args, plan));
-    after = set_shell_var(after, "KDUMP_CRASHKERNEL", "crashkernel=" + plan.crashkernel);
+    GUESTDUMP_TRY(after, set_shell_var(after, "KDUMP_CPUS", "1", source));
+    GUESTDUMP_CHECK(set_append(after, "KDUMP_COMMANDLINE_APPEND", "", suse_args, plan, source));
+    GUESTDUMP_TRY(after, set_shell_var(after, "KDUMP_CRASHKERNEL",
+                                       "crashkernel=" + plan.crashkernel, source));
     add_change(a, path, before, after,
                "SUSE kdump: one capture CPU, capture arguments, and the reservation its "
                "bootloader update writes");
@@ -220,7 +253,8 @@ Result<ApplyActions> plan_apply(const SystemInfo& info, const Plan& plan, ApplyM
                             " is built without CONFIG_KEXEC_FILE (" +
                             info.kernel_config.value_or("") +
                             "), which guestdump-guest load needs; use --mode distro");
-    add_change(a, kSystemdUnit, read_file_under(info.root, kSystemdUnit), standalone_unit_text(),
+    GUESTDUMP_TRY(auto unit, read_config(info.root, kSystemdUnit));
+    add_change(a, kSystemdUnit, unit, standalone_unit_text(),
                "loads the capture kernel at every boot");
     a.links.push_back(
         {"/etc/systemd/system/multi-user.target.wants/guestdump-guest.service", kSystemdUnit});
@@ -228,8 +262,8 @@ Result<ApplyActions> plan_apply(const SystemInfo& info, const Plan& plan, ApplyM
       a.notes.push_back(std::string("the capture initramfs ") + kCaptureInitrd +
                         " does not exist yet: run 'guestdump-guest initramfs' before rebooting");
   }
-  grub_crashkernel(a, info, plan);
-  sysctl_file(a, info, plan);
+  GUESTDUMP_CHECK(grub_crashkernel(a, info, plan));
+  GUESTDUMP_CHECK(sysctl_file(a, info, plan));
   if (!info.crashkernel)
     a.notes.push_back("no crashkernel= on the running kernel: reboot after the boot loader "
                       "update for the reservation to exist");
@@ -238,10 +272,15 @@ Result<ApplyActions> plan_apply(const SystemInfo& info, const Plan& plan, ApplyM
 
 namespace {
 
-Result<void> copy_backup(const std::string& path, const std::string& content, mode_t mode) {
-  const std::string bak = path + ".guestdump.bak";
-  std::error_code ec;
-  if (fs::exists(bak, ec)) return {}; // keep the first backup: it holds the original
+// FILE.guestdump.bak next to the file (`dir`, `name` from resolve_in_root), unless something
+// (even a dangling symlink) already has that name: the first backup holds the original, and a
+// planted name is never written through.
+Result<void> copy_backup(const std::string& root, const RootPath& file, const std::string& content,
+                         mode_t mode) {
+  const std::string bak_name = file.name + ".guestdump.bak";
+  struct stat st {};
+  if (::fstatat(file.dir.get(), bak_name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) return {};
+  const std::string bak = under_root(root, file.canonical + ".guestdump.bak");
   GUESTDUMP_TRY(auto out, OutputFile::create(bak));
   GUESTDUMP_CHECK(write_all(out.fd(), std::as_bytes(std::span(content)), bak));
   if (::fchmod(out.fd(), mode) != 0) return errno_error("chmod", bak);
@@ -252,18 +291,20 @@ Result<void> copy_backup(const std::string& path, const std::string& content, mo
 
 Result<void> write_actions(const std::string& root, const ApplyActions& actions) {
   for (const FileChange& c : actions.files) {
-    // A symlinked config file is changed where it points, and stays a symlink.
-    const std::string path = resolve_under(root, c.path);
-    std::error_code ec;
-    fs::create_directories(fs::path(path).parent_path(), ec);
-    if (ec)
-      return errno_error("create directory", fs::path(path).parent_path().string(), ec.value());
+    // A symlinked config file is changed where it points (inside the root), and stays a
+    // symlink. The resolved path has no symlink left, so the path string below is that file.
+    GUESTDUMP_TRY(auto file, resolve_in_root(root, c.path, {.create_parents = true}));
+    const std::string path = under_root(root, file.canonical);
     mode_t mode = 0644;
     struct stat st {};
-    const bool existed = ::stat(path.c_str(), &st) == 0;
+    const bool existed =
+        ::fstatat(file.dir.get(), file.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+    if (existed && !S_ISREG(st.st_mode))
+      return make_error(ErrorCode::kUnsupported,
+                        "'" + path + "' (for " + c.path + "): not a regular file, not replaced");
     if (existed) {
       mode = st.st_mode & 07777;
-      GUESTDUMP_CHECK(copy_backup(path, c.before.value_or(""), mode));
+      GUESTDUMP_CHECK(copy_backup(root, file, c.before.value_or(""), mode));
     }
     GUESTDUMP_TRY(auto out, OutputFile::create(path));
     GUESTDUMP_CHECK(write_all(out.fd(), std::as_bytes(std::span(c.after)), path));
@@ -274,14 +315,17 @@ Result<void> write_actions(const std::string& root, const ApplyActions& actions)
     GUESTDUMP_CHECK(out.commit());
   }
   for (const SymlinkChange& l : actions.links) {
-    const std::string path = under_root(root, l.path);
-    std::error_code ec;
-    fs::create_directories(fs::path(path).parent_path(), ec);
-    if (fs::is_symlink(path, ec) && fs::read_symlink(path, ec) == l.target) continue;
-    const std::string tmp = path + ".guestdump.tmp";
-    ::unlink(tmp.c_str());
-    if (::symlink(l.target.c_str(), tmp.c_str()) != 0) return errno_error("symlink", tmp);
-    if (::rename(tmp.c_str(), path.c_str()) != 0) return errno_error("rename", path);
+    GUESTDUMP_TRY(auto link,
+                  resolve_in_root(root, l.path, {.follow_last = false, .create_parents = true}));
+    const std::string path = under_root(root, link.canonical);
+    if (auto current = read_link_under(root, link.canonical); current && *current == l.target)
+      continue;
+    const std::string tmp = link.name + ".guestdump.tmp";
+    ::unlinkat(link.dir.get(), tmp.c_str(), 0);
+    if (::symlinkat(l.target.c_str(), link.dir.get(), tmp.c_str()) != 0)
+      return errno_error("symlink", path + ".guestdump.tmp");
+    if (::renameat(link.dir.get(), tmp.c_str(), link.dir.get(), link.name.c_str()) != 0)
+      return errno_error("rename", path);
   }
   return {};
 }

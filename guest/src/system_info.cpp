@@ -13,6 +13,7 @@
 
 #include <cpuid.h>
 #include <sys/klog.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <zlib.h>
 
@@ -175,13 +176,23 @@ std::optional<unsigned> count_cpu_list(const std::string& list) {
   return n == 0 ? std::nullopt : std::optional<unsigned>(n);
 }
 
-std::optional<std::string> read_gzip_text(const std::string& path) {
-  gzFile f = gzopen(path.c_str(), "rb");
+// A gzip file under root, inflated up to kMaxReadBytes.
+std::optional<std::string> read_gzip_text(const std::string& root, const std::string& path) {
+  auto fd = open_file_under(root, path);
+  if (!fd) return std::nullopt;
+  gzFile f = gzdopen(fd->get(), "rb");
   if (f == nullptr) return std::nullopt;
+  fd->release(); // gzclose closes it
   std::string out;
   char buf[65536];
   int n;
-  while ((n = gzread(f, buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+  while ((n = gzread(f, buf, sizeof buf)) > 0) {
+    if (out.size() + static_cast<std::size_t>(n) > kMaxReadBytes) {
+      n = -1;
+      break;
+    }
+    out.append(buf, static_cast<std::size_t>(n));
+  }
   gzclose(f);
   if (n < 0) return std::nullopt;
   return out;
@@ -268,30 +279,23 @@ void detect_dump_target(SystemInfo& info, const DetectOptions& opt) {
   }
   // /dev/disk/by-uuid/... and friends are symlinks to ../../sdX.
   if (dev.rfind("/dev/", 0) == 0) {
-    std::error_code ec;
-    fs::path link = under_root(root, dev);
-    if (fs::is_symlink(link, ec))
-      dev = fs::read_symlink(link, ec).filename().string();
+    if (auto link = read_link_under(root, dev))
+      dev = fs::path(*link).filename().string();
     else
       dev = fs::path(dev).filename().string();
   }
   info.dump_target = dev;
-  std::error_code ec;
   // Device mapper (LVM, LUKS) and md devices sit on other block devices: follow the first
   // slave down to a disk, whose path names the controller.
   for (int depth = 0; depth < 4; ++depth) {
-    std::vector<std::string> slaves;
-    for (const auto& e :
-         fs::directory_iterator(under_root(root, "/sys/class/block/" + dev + "/slaves"), ec))
-      slaves.push_back(e.path().filename().string());
-    if (ec || slaves.empty()) break;
-    std::sort(slaves.begin(), slaves.end());
-    dev = slaves.front();
+    auto slaves = list_dir_under(root, "/sys/class/block/" + dev + "/slaves");
+    if (!slaves || slaves->empty()) break;
+    std::sort(slaves->begin(), slaves->end());
+    dev = slaves->front();
   }
-  ec.clear();
-  fs::path sys = under_root(root, "/sys/class/block/" + dev);
-  if (!fs::is_symlink(sys, ec)) return; // no sysfs entry: the bus stays unknown
-  std::string path = fs::read_symlink(sys, ec).string();
+  auto link = read_link_under(root, "/sys/class/block/" + dev);
+  if (!link) return; // no sysfs entry: the bus stays unknown
+  const std::string path = *link;
   // A VMBus device appears in the path as its instance GUID; its class says IDE or SCSI.
   for (const auto& part : fs::path(path)) {
     std::string p = part.string();
@@ -439,7 +443,7 @@ Result<SystemInfo> detect_system(const DetectOptions& opt) {
     }
   }
   if (!info.kernel_config) {
-    if (auto t = read_gzip_text(under_root(root, "/proc/config.gz"))) {
+    if (auto t = read_gzip_text(root, "/proc/config.gz")) {
       info.kernel_config = "/proc/config.gz";
       parse_kernel_config(info, *t);
     }
@@ -533,9 +537,11 @@ Result<SystemInfo> detect_system(const DetectOptions& opt) {
   if (auto s = read("/proc/sys/kernel/kexec_load_disabled")) info.kexec_load_disabled = *s == "1";
 
   detect_dump_target(info, opt);
-  std::error_code sec;
-  auto size = fs::file_size(under_root(root, kCaptureInitrd), sec);
-  if (!sec) info.capture_initrd_size = size;
+  if (auto initrd = open_file_under(root, kCaptureInitrd)) {
+    struct stat st {};
+    if (::fstat(initrd->get(), &st) == 0)
+      info.capture_initrd_size = static_cast<std::uint64_t>(st.st_size);
+  }
   GUESTDUMP_LOG(kDebug, "guest") << "detect under '" << root
                                  << "': " << hypervisor_name(info.hypervisor) << " ("
                                  << info.hypervisor_evidence << ")";

@@ -35,6 +35,13 @@ std::string without_keys(const std::string& text, const std::vector<std::string>
   return out;
 }
 
+// The value of KEY in a file apply wrote, which the editor must be able to read back.
+std::optional<std::string> shell_var(const std::string& text, const std::string& key) {
+  auto v = get_shell_var(text, key, "written file");
+  EXPECT_TRUE(v) << (v ? "" : v.error().what());
+  return v ? *v : std::nullopt;
+}
+
 unsigned mode_of(const std::string& path) {
   struct stat st {};
   EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
@@ -61,14 +68,7 @@ Applied prepare(const FakeRoot& r, ApplyMode mode, const std::string& sig = "KVM
 }
 
 Result<ApplyActions> try_prepare(const FakeRoot& r, ApplyMode mode) {
-  DetectOptions o;
-  o.root = r.path();
-  o.cpuid_signature = "KVMKVMKVM";
-  auto info = detect_system(o);
-  EXPECT_TRUE(info);
-  auto plan = make_plan(*info, {});
-  EXPECT_TRUE(plan);
-  return plan_apply(*info, *plan, mode);
+  return test::apply_actions_for(r, mode);
 }
 
 const char* kDebianKdumpTools = "# kdump-tools settings (test fixture)\n"
@@ -103,8 +103,8 @@ TEST(ApplyDebian, OnlyOurKeysChangeAndBackupsKeepTheOriginal) {
   ASSERT_TRUE(write_actions(r.path(), a.actions));
 
   const std::string kt = r.read("/etc/default/kdump-tools");
-  EXPECT_EQ(get_shell_var(kt, "USE_KDUMP"), "1");
-  const std::string append = get_shell_var(kt, "KDUMP_CMDLINE_APPEND").value_or("");
+  EXPECT_EQ(shell_var(kt, "USE_KDUMP"), "1");
+  const std::string append = shell_var(kt, "KDUMP_CMDLINE_APPEND").value_or("");
   const auto toks = split_cmdline(append);
   for (const char* t : {"reset_devices", "systemd.unit=kdump-tools-dump.service", "nr_cpus=1",
                         "irqpoll", "usbcore.nousb", "panic=10"})
@@ -117,7 +117,7 @@ TEST(ApplyDebian, OnlyOurKeysChangeAndBackupsKeepTheOriginal) {
   EXPECT_EQ(mode_of(r.at("/etc/default/kdump-tools.guestdump.bak")), 0640u);
 
   const std::string grub = r.read("/etc/default/grub");
-  EXPECT_EQ(get_shell_var(grub, "GRUB_CMDLINE_LINUX_DEFAULT"),
+  EXPECT_EQ(shell_var(grub, "GRUB_CMDLINE_LINUX_DEFAULT"),
             "quiet crashkernel=" + a.plan.crashkernel);
   EXPECT_EQ(without_keys(grub, {"GRUB_CMDLINE_LINUX_DEFAULT"}),
             without_keys(kDebianGrub, {"GRUB_CMDLINE_LINUX_DEFAULT"}));
@@ -192,7 +192,7 @@ TEST(ApplyDebian, StaleHypervBlacklistIsRemovedOnGen2) {
   Applied a = prepare(r, ApplyMode::kDistro, "Microsoft Hv");
   ASSERT_TRUE(write_actions(r.path(), a.actions));
   const auto append =
-      get_shell_var(r.read("/etc/default/kdump-tools"), "KDUMP_CMDLINE_APPEND").value_or("");
+      shell_var(r.read("/etc/default/kdump-tools"), "KDUMP_CMDLINE_APPEND").value_or("");
   EXPECT_EQ(append.find("hv_vmbus"), std::string::npos) << append;
   EXPECT_EQ(append.find("prefer_ms_hyperv"), std::string::npos) << append;
   EXPECT_NE(append.find("my.option=1"), std::string::npos) << append;
@@ -227,7 +227,7 @@ TEST(ApplyRhel, SysconfigKdumpConfAndGrubby) {
   ASSERT_TRUE(write_actions(r.path(), a.actions));
 
   const std::string sc = r.read("/etc/sysconfig/kdump");
-  const auto toks = split_cmdline(get_shell_var(sc, "KDUMP_COMMANDLINE_APPEND").value_or(""));
+  const auto toks = split_cmdline(shell_var(sc, "KDUMP_COMMANDLINE_APPEND").value_or(""));
   for (const char* t : {"udev.children-max=2", "irqpoll", "nr_cpus=1", "novmcoredd", "panic=10"})
     EXPECT_NE(std::find(toks.begin(), toks.end(), t), toks.end()) << t;
   EXPECT_EQ(std::count(toks.begin(), toks.end(), "panic=10"), 1);
@@ -239,10 +239,10 @@ TEST(ApplyRhel, SysconfigKdumpConfAndGrubby) {
             std::string(kRhelKdumpConf) + "failure_action reboot\nfinal_action reboot\n");
 
   const std::string grub = r.read("/etc/default/grub");
-  EXPECT_EQ(get_shell_var(grub, "GRUB_CMDLINE_LINUX"),
+  EXPECT_EQ(shell_var(grub, "GRUB_CMDLINE_LINUX"),
             "crashkernel=" + a.plan.crashkernel +
                 " resume=/dev/mapper/rhel-swap rd.lvm.lv=rhel/root rhgb quiet");
-  EXPECT_FALSE(get_shell_var(grub, "GRUB_CMDLINE_LINUX_DEFAULT"));
+  EXPECT_FALSE(shell_var(grub, "GRUB_CMDLINE_LINUX_DEFAULT"));
   EXPECT_NE(std::find(a.actions.commands.begin(), a.actions.commands.end(),
                       "grubby --update-kernel=ALL --args=crashkernel=" + a.plan.crashkernel),
             a.actions.commands.end());
@@ -263,11 +263,11 @@ TEST(ApplySuse, CpusKeyAndAppendWithoutNrCpus) {
   Applied a = prepare(r, ApplyMode::kDistro);
   ASSERT_TRUE(write_actions(r.path(), a.actions));
   const std::string sc = r.read("/etc/sysconfig/kdump");
-  EXPECT_EQ(get_shell_var(sc, "KDUMP_CPUS"), "1");
-  const std::string append = get_shell_var(sc, "KDUMP_COMMANDLINE_APPEND").value_or("");
+  EXPECT_EQ(shell_var(sc, "KDUMP_CPUS"), "1");
+  const std::string append = shell_var(sc, "KDUMP_COMMANDLINE_APPEND").value_or("");
   EXPECT_EQ(append.find("nr_cpus"), std::string::npos) << append;
   EXPECT_NE(append.find("irqpoll"), std::string::npos) << append;
-  EXPECT_EQ(get_shell_var(sc, "KDUMP_CRASHKERNEL"), "crashkernel=" + a.plan.crashkernel);
+  EXPECT_EQ(shell_var(sc, "KDUMP_CRASHKERNEL"), "crashkernel=" + a.plan.crashkernel);
   const std::vector<std::string> ours = {"KDUMP_CPUS", "KDUMP_COMMANDLINE_APPEND",
                                          "KDUMP_CRASHKERNEL"};
   EXPECT_EQ(without_keys(sc, ours), without_keys(sysconfig, ours));
@@ -291,6 +291,33 @@ TEST(ApplyRefusals, UnknownDistroAndMissingTooling) {
   EXPECT_NE(d.error().what().find("install kdump-tools"), std::string::npos) << d.error().what();
 }
 
+TEST(ApplyRefusals, BootConfigItCannotReadExactlyIsLeftAlone) {
+  // A continuation line in GRUB defaults, an escaped quote in kdump-tools' append: apply stops
+  // with the file and line, and writes nothing (not even the files it could edit).
+  const std::string grub = "GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX=\"console=ttyS0 \\\n  quiet\"\n";
+  FakeRoot r;
+  debian(r);
+  r.file("/etc/default/grub", grub);
+  auto a = try_prepare(r, ApplyMode::kDistro);
+  ASSERT_FALSE(a);
+  EXPECT_EQ(
+      a.error().what().rfind(r.path() + "/etc/default/grub:2: backslash continuation line", 0), 0u)
+      << a.error().what();
+
+  FakeRoot k;
+  debian(k);
+  k.file("/etc/default/kdump-tools", "USE_KDUMP=1\nKDUMP_CMDLINE_APPEND=\"a=\\\"b c\\\"\"\n");
+  auto b = try_prepare(k, ApplyMode::kDistro);
+  ASSERT_FALSE(b);
+  EXPECT_EQ(b.error().what().rfind(k.path() + "/etc/default/kdump-tools:2: KDUMP_CMDLINE_APPEND: "
+                                              "backslash",
+                                   0),
+            0u)
+      << b.error().what();
+  EXPECT_EQ(r.read("/etc/default/grub"), grub);
+  EXPECT_FALSE(r.exists("/etc/sysctl.d/90-guestdump.conf"));
+}
+
 TEST(ApplyStandalone, InstallsTheUnitAndNotesTheInitramfs) {
   FakeRoot r;
   r.kvm().ram_gib(2, 64).cpus("0-1").kernel("6.1.0-18-cloud-amd64").os_release("alpine");
@@ -304,7 +331,7 @@ TEST(ApplyStandalone, InstallsTheUnitAndNotesTheInitramfs) {
   EXPECT_EQ(std::filesystem::read_symlink(
                 r.at("/etc/systemd/system/multi-user.target.wants/guestdump-guest.service"), ec),
             "/etc/systemd/system/guestdump-guest.service");
-  EXPECT_EQ(get_shell_var(r.read("/etc/default/grub"), "GRUB_CMDLINE_LINUX_DEFAULT"),
+  EXPECT_EQ(shell_var(r.read("/etc/default/grub"), "GRUB_CMDLINE_LINUX_DEFAULT"),
             "crashkernel=" + a.plan.crashkernel);
   bool noted = false;
   for (const auto& n : a.actions.notes)

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "guestdump/guest/apply.h"
 #include "temp_dir.h"
 
 namespace guestdump::guest::test {
@@ -114,5 +115,19 @@ public:
 private:
   guestdump::test::TempDir dir_;
 };
+
+/// What `guestdump-guest apply` would do on `root` (detect with CPUID signature `cpuid`, plan
+/// with default options, then plan_apply).
+inline Result<ApplyActions> apply_actions_for(const FakeRoot& root, ApplyMode mode,
+                                              const std::string& cpuid = "KVMKVMKVM") {
+  DetectOptions o;
+  o.root = root.path();
+  o.cpuid_signature = cpuid;
+  auto info = detect_system(o);
+  if (!info) return std::move(info).error();
+  auto plan = make_plan(*info, {});
+  if (!plan) return std::move(plan).error();
+  return plan_apply(*info, *plan, mode);
+}
 
 } // namespace guestdump::guest::test
