@@ -101,7 +101,10 @@ struct Keys {
 // bytes >= 0x80 therefore print as "\xffffffNN", exactly like makedumpfile on x86_64.
 void append_escaped(std::string& out, std::byte b) {
   auto c = static_cast<unsigned char>(b);
-  if ((c >= 0x20 && c < 0x7f) || (c >= '\t' && c <= '\r')) {
+  // makedumpfile prints isprint() and isspace() bytes raw; we escape \v, \f and \r too (a
+  // guest's \r would overwrite the line on an operator's terminal). Newlines are
+  // append_record's business.
+  if ((c >= 0x20 && c < 0x7f) || c == '\t' || c == '\n') {
     out.push_back(static_cast<char>(c));
   } else {
     char esc[16];

@@ -42,17 +42,19 @@ TEST(KernelLogPrb, FormatsRecordsLikeMakedumpfile) {
 TEST(KernelLogPrb, EscapesAndIndentsLikeMakedumpfile) {
   GuestRam ram(1 << 16);
   PrbBuilder prb(ram, 0x1000, 4, 10);
-  // Multi-line record (pr_cont and "\n" inside one message), tab and CR kept, control bytes and
-  // bytes >= 0x80 escaped as the signed char makedumpfile passes to "\\x%02x".
+  // Multi-line record (pr_cont and "\n" inside one message) indented, tab kept, control bytes
+  // and bytes >= 0x80 escaped as the signed char makedumpfile passes to "\\x%02x". Unlike
+  // makedumpfile, CR, VT and FF are escaped too: a guest's CR would overwrite the line shown on
+  // an operator's terminal.
   prb.add(std::string("a\nb\tc\rd\x01"
-                      "e\x7f\xc3\xa9",
-                      12),
+                      "e\x7f\xc3\xa9\v\f",
+                      14),
           5'000'000'000ULL);
   prb.add(std::string("nul\0x", 5), 6'000'000'000ULL);
   prb.finish();
   auto log = extract_ok(prb.vmcoreinfo(), ram);
   EXPECT_EQ(log.text, "[    5.000000] a\n"
-                      "               b\tc\rd\\x01e\\x7f\\xffffffc3\\xffffffa9\n"
+                      "               b\tc\\x0dd\\x01e\\x7f\\xffffffc3\\xffffffa9\\x0b\\x0c\n"
                       "[    6.000000] nul\\x00x\n");
 }
 

@@ -23,9 +23,10 @@ inline constexpr std::uint64_t kMaxPfnHoles = std::uint64_t{1} << 28;
 inline constexpr std::uint64_t kMaxLogDataBytes = std::uint64_t{1} << 28;
 inline constexpr std::uint64_t kMaxLogDescriptors = std::uint64_t{1} << 23;
 /// What the formatted log may hold; beyond either, the oldest records are dropped (the newest,
-/// with the panic, are what matters). An honest 32 MiB log (the kernel's largest
-/// CONFIG_LOG_BUF_SHIFT) formats to well under both.
-inline constexpr std::uint64_t kMaxLogOutputBytes = std::uint64_t{64} << 20;
+/// with the panic, are what matters) with a warning. 8 MiB is 100,000 lines: more than anyone
+/// reads, far more than Debian's 128 KiB-1 MiB rings hold, and what a guest flooding its ring
+/// with escaped bytes (4 output bytes each) can make dmesg.txt grow to.
+inline constexpr std::uint64_t kMaxLogOutputBytes = std::uint64_t{8} << 20;
 inline constexpr std::uint64_t kMaxLogRecords = std::uint64_t{1} << 21;
 
 /// The VMCOREINFO locator's budget: candidates read and put to the proof (an honest guest has a
