@@ -15,9 +15,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "daemon.h"
 #include "guestdump/common/log.h"
 #include "guestdump/common/text.h"
+#include "guestdump/host/daemon.h"
 #include "guestdump/host/daemon_config.h"
 #include "guestdump/host/daemon_store.h"
 
@@ -128,7 +128,7 @@ int main(int argc, char** argv) {
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
 
-    guestdump::daemon::Daemon daemon(parsed->config);
+    guestdump::host::Daemon daemon(parsed->config);
     if (auto r = daemon.start(); !r) {
       daemon.stop();
       return error_line(r.error().message, 1);

@@ -11,6 +11,7 @@
 
 #include "guestdump/common/log.h"
 #include "guestdump/host/guest_agent.h"
+#include "guestdump/host/libvirt_capture.h"
 #include "guestdump/host/watcher.h"
 #include "libvirt_api.h"
 
@@ -600,6 +601,20 @@ Result<void> LibvirtWatcher::destroy(const std::string& uuid) const {
 
 Result<void> LibvirtWatcher::create(const std::string& uuid) const {
   return impl_->domain_call(uuid, "start", [](virDomainPtr d) { return lv().virDomainCreate(d); });
+}
+
+Result<CaptureResult> LibvirtWatcher::capture(const std::string& uuid, const DumpStore& store,
+                                              const CaptureOptions& opts) const {
+  return capture_libvirt(options_.uri, uuid, store, opts);
+}
+
+HypervisorDriver libvirt_driver() {
+  HypervisorDriver d;
+  d.open = [](const HypervisorOptions& o, HypervisorSink sink) -> std::unique_ptr<Hypervisor> {
+    return std::make_unique<LibvirtWatcher>(o, std::move(sink));
+  };
+  d.after_stop = [] { LibvirtWatcher::stop_event_loop(); };
+  return d;
 }
 
 } // namespace guestdump::host

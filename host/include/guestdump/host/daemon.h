@@ -22,16 +22,17 @@
 #include <guestdump/host/daemon_config.h>
 #include <guestdump/host/dump_store.h>
 #include <guestdump/host/guest_calls.h>
+#include <guestdump/host/hypervisor.h>
 #include <guestdump/host/job_queue.h>
-#include <guestdump/host/watcher.h>
 #include <guestdump/policies/crash_loop.h>
 #include <guestdump/policies/hang_detector.h>
 
-namespace guestdump::daemon {
+namespace guestdump::host {
 
 class Daemon {
 public:
-  explicit Daemon(host::DaemonConfig config);
+  /// `driver` opens the connections (libvirt by default; a fake in the unit tests).
+  explicit Daemon(DaemonConfig config, HypervisorDriver driver = libvirt_driver());
   ~Daemon();
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
@@ -40,53 +41,52 @@ public:
   /// threads. Afterwards events flow.
   Result<void> start();
   /// Applies a new configuration (SIGHUP). `connect` changes need a restart.
-  void reload(host::DaemonConfig config);
+  void reload(DaemonConfig config);
   /// SIGTERM: no new dumps; running ones get stop-timeout to finish, then are cancelled.
   void stop();
 
 private:
   struct Guest; // per-guest hang state
 
-  void on_event(host::WatchEvent event); // event loop thread: queue only
+  void on_event(WatchEvent event); // event loop thread: queue only
   void dispatcher_main();
-  void handle(const host::WatchEvent& event);
+  void handle(const WatchEvent& event);
   void reconcile(const std::string& uri);
-  void consider_dump(const host::LibvirtWatcher& w, const host::DomainStatus& status,
-                     const std::string& trigger);
-  void act_on_hang(const host::LibvirtWatcher& w, const host::DomainStatus& status,
+  void consider_dump(const Hypervisor& w, const DomainStatus& status, const std::string& trigger);
+  void act_on_hang(const Hypervisor& w, const DomainStatus& status,
                    const policies::HangDecision& decision, const std::string& trigger);
   void sampler_main();
   void sample_once();
-  void run_job(const host::DumpJob& job); // never throws
-  void dump_job(const host::DumpJob& job);
-  void job_failed_unexpectedly(const host::DumpJob& job, const std::string& what);
+  void run_job(const DumpJob& job); // never throws
+  void dump_job(const DumpJob& job);
+  void job_failed_unexpectedly(const DumpJob& job, const std::string& what);
   /// Runs `fn`, logging (never propagating) anything it throws.
   static void guarded(const char* what, const std::function<void()>& fn);
-  void apply_retention(const host::DumpStore& store, const host::DaemonConfig& cfg,
-                       std::uint64_t incoming, const std::string& when);
-  void after_dump(const host::LibvirtWatcher& w, const host::DumpJob& job,
-                  const policies::DumpSettings& settings);
+  void apply_retention(const DumpStore& store, const DaemonConfig& cfg, std::uint64_t incoming,
+                       const std::string& when);
+  void after_dump(const Hypervisor& w, const DumpJob& job, const policies::DumpSettings& settings);
 
-  std::shared_ptr<const host::DaemonConfig> config() const;
-  const host::LibvirtWatcher* watcher(const std::string& uri) const;
-  bool watched(const host::DomainStatus& status, bool log_refusal);
-  policies::HangDetector& detector(const std::string& key, const host::DomainStatus& status);
+  std::shared_ptr<const DaemonConfig> config() const;
+  const Hypervisor* watcher(const std::string& uri) const;
+  bool watched(const DomainStatus& status, bool log_refusal);
+  policies::HangDetector& detector(const std::string& key, const DomainStatus& status);
 
   mutable std::mutex config_mu_;
-  std::shared_ptr<const host::DaemonConfig> config_;
-  std::optional<host::DumpStore> store_;
+  std::shared_ptr<const DaemonConfig> config_;
+  HypervisorDriver driver_;
+  std::optional<DumpStore> store_;
 
-  std::vector<std::unique_ptr<host::LibvirtWatcher>> watchers_;
-  std::unique_ptr<host::JobQueue> jobs_;
-  host::CrashTracker tracker_;
+  std::vector<std::unique_ptr<Hypervisor>> watchers_;
+  std::unique_ptr<JobQueue> jobs_;
+  CrashTracker tracker_;
 
   std::mutex limiter_mu_;
   policies::CrashLoopLimiter limiter_;
 
   std::mutex events_mu_;
   std::condition_variable events_cv_;
-  std::deque<host::WatchEvent> events_; // at most kMaxQueuedEvents
-  std::set<std::string> resync_;        // URIs whose events were dropped: reconcile them
+  std::deque<WatchEvent> events_; // at most kMaxQueuedEvents
+  std::set<std::string> resync_;  // URIs whose events were dropped: reconcile them
   bool stopping_ = false;
   std::thread dispatcher_;
 
@@ -102,11 +102,11 @@ private:
   std::mutex space_mu_;
   std::uint64_t reserved_bytes_ = 0; // upper bounds of running dumps
 
-  std::unique_ptr<host::GuestCalls> guest_calls_; // agent queries, off the event thread
-  std::unique_ptr<host::GuestCalls> agent_pings_; // the sampler's guest-ping, all at once
+  std::unique_ptr<GuestCalls> guest_calls_; // agent queries, off the event thread
+  std::unique_ptr<GuestCalls> agent_pings_; // the sampler's guest-ping, all at once
 
   std::mutex ignored_mu_;
   std::set<std::string> ignored_logged_; // "not watched" said once per guest
 };
 
-} // namespace guestdump::daemon
+} // namespace guestdump::host

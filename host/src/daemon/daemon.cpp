@@ -1,6 +1,6 @@
 // guestdumpd's core; see daemon.h.
 
-#include "daemon.h"
+#include "guestdump/host/daemon.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -13,13 +13,12 @@
 #include "guestdump/common/log.h"
 #include "guestdump/formats/codec.h"
 #include "guestdump/host/daemon_store.h"
-#include "guestdump/host/libvirt_capture.h"
 #include "guestdump/policies/after_dump.h"
 #include "guestdump/policies/free_space.h"
 #include "guestdump/policies/retention.h"
 #include "guestdump/policies/selection.h"
 
-namespace guestdump::daemon {
+namespace guestdump::host {
 
 namespace {
 
@@ -52,7 +51,7 @@ policies::MonoTime mono_now() {
       std::chrono::steady_clock::now().time_since_epoch()));
 }
 
-policies::GuestIdentity identity(const host::DomainStatus& s) {
+policies::GuestIdentity identity(const DomainStatus& s) {
   policies::GuestIdentity g;
   g.name = s.name;
   g.uuid = s.uuid;
@@ -66,15 +65,15 @@ policies::GuestIdentity identity(const host::DomainStatus& s) {
   return g;
 }
 
-policies::AgentStatus agent_status_of(host::AgentPing p) {
+policies::AgentStatus agent_status_of(AgentPing p) {
   switch (p) {
-  case host::AgentPing::kAnswered:
+  case AgentPing::kAnswered:
     return policies::AgentStatus::kAnswered;
-  case host::AgentPing::kNotInstalled:
+  case AgentPing::kNotInstalled:
     return policies::AgentStatus::kNotInstalled;
-  case host::AgentPing::kNotConnected:
+  case AgentPing::kNotConnected:
     return policies::AgentStatus::kNotConnected;
-  case host::AgentPing::kFailed:
+  case AgentPing::kFailed:
     return policies::AgentStatus::kFailed;
   }
   return policies::AgentStatus::kUnknown;
@@ -87,33 +86,33 @@ policies::Trigger trigger_of(const std::string& t) {
   return policies::Trigger::kPanic;
 }
 
-policies::Lifecycle lifecycle_of(const host::DomainStatus& s) {
+policies::Lifecycle lifecycle_of(const DomainStatus& s) {
   switch (s.state) {
-  case host::DomainRunState::kRunning:
+  case DomainRunState::kRunning:
     return policies::Lifecycle::kRunning;
-  case host::DomainRunState::kPaused:
+  case DomainRunState::kPaused:
     return s.migrating ? policies::Lifecycle::kMigrating : policies::Lifecycle::kPaused;
-  case host::DomainRunState::kShuttingDown:
+  case DomainRunState::kShuttingDown:
     return policies::Lifecycle::kShuttingDown;
-  case host::DomainRunState::kCrashed:
+  case DomainRunState::kCrashed:
     return policies::Lifecycle::kCrashed;
-  case host::DomainRunState::kPmSuspended:
+  case DomainRunState::kPmSuspended:
     return policies::Lifecycle::kPmSuspended;
-  case host::DomainRunState::kShutOff:
-  case host::DomainRunState::kOther:
+  case DomainRunState::kShutOff:
+  case DomainRunState::kOther:
     break;
   }
   return policies::Lifecycle::kShutOff;
 }
 
-policies::GuestRunState run_state_of(const host::DomainStatus& s) {
-  if (s.panicked || s.state == host::DomainRunState::kCrashed) {
+policies::GuestRunState run_state_of(const DomainStatus& s) {
+  if (s.panicked || s.state == DomainRunState::kCrashed) {
     return policies::GuestRunState::kCrashed;
   }
   switch (s.state) {
-  case host::DomainRunState::kRunning:
+  case DomainRunState::kRunning:
     return policies::GuestRunState::kRunning;
-  case host::DomainRunState::kShutOff:
+  case DomainRunState::kShutOff:
     return policies::GuestRunState::kShutOff;
   default:
     return policies::GuestRunState::kPaused;
@@ -122,20 +121,20 @@ policies::GuestRunState run_state_of(const host::DomainStatus& s) {
 
 } // namespace
 
-Daemon::Daemon(host::DaemonConfig config)
-    : config_(std::make_shared<const host::DaemonConfig>(std::move(config))),
+Daemon::Daemon(DaemonConfig config, HypervisorDriver driver)
+    : config_(std::make_shared<const DaemonConfig>(std::move(config))), driver_(std::move(driver)),
       limiter_(config_->policy.crash_loop) {}
 
 Daemon::~Daemon() {
   stop();
 }
 
-std::shared_ptr<const host::DaemonConfig> Daemon::config() const {
+std::shared_ptr<const DaemonConfig> Daemon::config() const {
   std::lock_guard lock(config_mu_);
   return config_;
 }
 
-const host::LibvirtWatcher* Daemon::watcher(const std::string& uri) const {
+const Hypervisor* Daemon::watcher(const std::string& uri) const {
   for (const auto& w : watchers_) {
     if (w->uri() == uri) return w.get();
   }
@@ -144,10 +143,10 @@ const host::LibvirtWatcher* Daemon::watcher(const std::string& uri) const {
 
 Result<void> Daemon::start() {
   auto cfg = config();
-  auto opened = host::DumpStore::open(cfg->dump_dir);
+  auto opened = DumpStore::open(cfg->dump_dir);
   if (!opened) return std::move(opened).error().context("dump-dir '" + cfg->dump_dir + "'");
-  host::DumpStore store = std::move(opened).value();
-  GUESTDUMP_CHECK(host::check_store_writable(store.dir()));
+  DumpStore store = std::move(opened).value();
+  GUESTDUMP_CHECK(check_store_writable(store.dir()));
   // Dumps whose writer died (this daemon killed, a `guestdump dump` killed) become failure
   // records first, so they count for the crash-loop limit and their crash is not dumped again.
   if (auto rec = store.recover_interrupted()) {
@@ -159,9 +158,9 @@ Result<void> Daemon::start() {
   }
   // Seed de-duplication and the crash-loop history from what earlier runs left in the store.
   if (auto listed = store.list()) {
-    for (const auto& [key, mark] : host::crash_marks(*listed)) tracker_.seed(key, mark);
+    for (const auto& [key, mark] : crash_marks(*listed)) tracker_.seed(key, mark);
     const auto now = wall_now();
-    for (const auto& [uuid, times] : host::dump_times(*listed)) {
+    for (const auto& [uuid, times] : dump_times(*listed)) {
       std::vector<policies::WallTime> wt;
       for (std::int64_t t : times) wt.emplace_back(std::chrono::seconds(t));
       std::sort(wt.begin(), wt.end());
@@ -172,23 +171,21 @@ Result<void> Daemon::start() {
   }
   store_.emplace(std::move(store));
 
-  jobs_ = std::make_unique<host::JobQueue>(cfg->jobs,
-                                           [this](const host::DumpJob& job) { run_job(job); });
-  guest_calls_ = std::make_unique<host::GuestCalls>(kGuestCallWorkers, kMaxQueuedGuestCalls,
-                                                    kGuestCallInterval);
+  jobs_ = std::make_unique<JobQueue>(cfg->jobs, [this](const DumpJob& job) { run_job(job); });
+  guest_calls_ =
+      std::make_unique<GuestCalls>(kGuestCallWorkers, kMaxQueuedGuestCalls, kGuestCallInterval);
   // One ping per guest per sample; the pool is wide so a few silent agents cannot queue the
   // rest behind libvirt's 5 s re-sync each.
-  agent_pings_ = std::make_unique<host::GuestCalls>(kAgentPingWorkers, kMaxQueuedGuestCalls,
-                                                    std::chrono::milliseconds(0));
+  agent_pings_ = std::make_unique<GuestCalls>(kAgentPingWorkers, kMaxQueuedGuestCalls,
+                                              std::chrono::milliseconds(0));
   dispatcher_ = std::thread([this] { dispatcher_main(); });
   for (const std::string& uri : cfg->connect) {
-    host::LibvirtWatcher::Options o;
+    HypervisorOptions o;
     o.uri = uri;
     o.keepalive_interval = cfg->keepalive_interval;
     o.keepalive_count = cfg->keepalive_count;
     o.reconnect_max = cfg->reconnect_max;
-    watchers_.push_back(std::make_unique<host::LibvirtWatcher>(
-        o, [this](host::WatchEvent e) { on_event(std::move(e)); }));
+    watchers_.push_back(driver_.open(o, [this](WatchEvent e) { on_event(std::move(e)); }));
   }
   // All watchers exist before the first event: the dispatcher looks them up by URI.
   for (auto& w : watchers_) GUESTDUMP_CHECK(w->start());
@@ -200,13 +197,13 @@ Result<void> Daemon::start() {
   return {};
 }
 
-void Daemon::reload(host::DaemonConfig next) {
+void Daemon::reload(DaemonConfig next) {
   auto old = config();
   if (next.connect != old->connect) {
     GUESTDUMP_LOG(kWarn, kLog) << "reload: 'connect' changed; restart guestdumpd to apply it";
     next.connect = old->connect;
   }
-  auto store = host::DumpStore::open(next.dump_dir);
+  auto store = DumpStore::open(next.dump_dir);
   if (!store) {
     GUESTDUMP_LOG(kError, kLog) << "reload refused, keeping the running configuration: dump-dir: "
                                 << store.error().message;
@@ -226,7 +223,7 @@ void Daemon::reload(host::DaemonConfig next) {
   if (jobs_) jobs_->set_workers(next.jobs);
   {
     std::lock_guard lock(config_mu_);
-    config_ = std::make_shared<const host::DaemonConfig>(std::move(next));
+    config_ = std::make_shared<const DaemonConfig>(std::move(next));
   }
   sampler_cv_.notify_all();
   GUESTDUMP_LOG(kInfo, kLog) << "configuration reloaded";
@@ -247,7 +244,7 @@ void Daemon::stop() {
   if (sampler_.joinable()) sampler_.join();
   if (dispatcher_.joinable()) dispatcher_.join();
   if (jobs_) {
-    for (const host::DumpJob& j : jobs_->close()) {
+    for (const DumpJob& j : jobs_->close()) {
       GUESTDUMP_LOG(kWarn, kLog) << "stopping: queued dump of '" << j.name << "' (" << j.trigger
                                  << ") not taken";
     }
@@ -267,10 +264,10 @@ void Daemon::stop() {
   if (guest_calls_) guest_calls_->stop();
   if (agent_pings_) agent_pings_->stop();
   for (auto& w : watchers_) w->stop();
-  host::LibvirtWatcher::stop_event_loop();
+  if (driver_.after_stop) driver_.after_stop();
 }
 
-void Daemon::on_event(host::WatchEvent event) {
+void Daemon::on_event(WatchEvent event) {
   {
     std::lock_guard lock(events_mu_);
     if (stopping_) return;
@@ -301,7 +298,7 @@ void Daemon::dispatcher_main() {
       lock.lock();
       continue;
     }
-    host::WatchEvent e = std::move(events_.front());
+    WatchEvent e = std::move(events_.front());
     events_.pop_front();
     lock.unlock();
     guarded("event", [&] { handle(e); });
@@ -321,7 +318,7 @@ void Daemon::guarded(const char* what, const std::function<void()>& fn) {
   }
 }
 
-bool Daemon::watched(const host::DomainStatus& status, bool log_refusal) {
+bool Daemon::watched(const DomainStatus& status, bool log_refusal) {
   auto cfg = config();
   policies::GuestSelection sel = policies::select_guest(cfg->policy.selection, identity(status));
   if (!sel.watched && log_refusal) {
@@ -333,7 +330,7 @@ bool Daemon::watched(const host::DomainStatus& status, bool log_refusal) {
   return sel.watched;
 }
 
-policies::HangDetector& Daemon::detector(const std::string& key, const host::DomainStatus& status) {
+policies::HangDetector& Daemon::detector(const std::string& key, const DomainStatus& status) {
   auto& d = detectors_[key];
   if (!d) {
     auto cfg = config();
@@ -343,17 +340,17 @@ policies::HangDetector& Daemon::detector(const std::string& key, const host::Dom
   return *d;
 }
 
-void Daemon::handle(const host::WatchEvent& e) {
+void Daemon::handle(const WatchEvent& e) {
   GUESTDUMP_LOG(kDebug, kLog) << e.uri << ": event " << to_string(e.kind)
                               << (e.name.empty() ? "" : " '" + e.name + "'") << " detail "
                               << e.detail;
-  using K = host::WatchEventKind;
+  using K = WatchEventKind;
   if (e.kind == K::kConnected) {
     reconcile(e.uri);
     return;
   }
   if (e.kind == K::kDisconnected) return;
-  const host::LibvirtWatcher* w = watcher(e.uri);
+  const Hypervisor* w = watcher(e.uri);
   if (w == nullptr) return;
   const std::string key = guest_key(e.uri, e.uuid);
   switch (e.kind) {
@@ -364,7 +361,7 @@ void Daemon::handle(const host::WatchEvent& e) {
     std::lock_guard lock(hang_mu_);
     detectors_.erase(key);
     vmcoreinfo_pa_.erase(key);
-    if (e.kind == K::kStopped && e.detail == 2 /* VIR_DOMAIN_EVENT_STOPPED_CRASHED */) {
+    if (e.kind == K::kStopped && e.detail == kStoppedCrashedDetail) {
       GUESTDUMP_LOG(kWarn, kLog) << "'" << e.name << "' crashed and was stopped by libvirt "
                                  << "(on_crash is not preserve): nothing left to dump";
     }
@@ -396,9 +393,9 @@ void Daemon::handle(const host::WatchEvent& e) {
       std::lock_guard lock(hang_mu_);
       vmcoreinfo_pa_[key] = *pa;
     });
-    if (admit != host::GuestCalls::Admit::kQueued) {
+    if (admit != GuestCalls::Admit::kQueued) {
       GUESTDUMP_LOG(kDebug, kLog) << "'" << e.name << "': agent query not made ("
-                                  << host::to_string(admit) << ")";
+                                  << to_string(admit) << ")";
     }
     return;
   }
@@ -425,7 +422,7 @@ void Daemon::handle(const host::WatchEvent& e) {
       }
       consider_dump(*w, *st, "panic");
     } else if (st->watchdog) {
-      host::WatchEvent we = e;
+      WatchEvent we = e;
       we.kind = K::kWatchdog;
       handle(we);
     } else if (e.kind == K::kPanicked) {
@@ -458,7 +455,7 @@ void Daemon::handle(const host::WatchEvent& e) {
 }
 
 void Daemon::reconcile(const std::string& uri) {
-  const host::LibvirtWatcher* w = watcher(uri);
+  const Hypervisor* w = watcher(uri);
   if (w == nullptr) return;
   auto doms = w->domains(true);
   if (!doms) {
@@ -466,20 +463,20 @@ void Daemon::reconcile(const std::string& uri) {
     return;
   }
   std::size_t crashed = 0;
-  for (const host::DomainStatus& s : *doms) {
+  for (const DomainStatus& s : *doms) {
     const std::string key = guest_key(uri, s.uuid);
     if (s.panicked) {
       ++crashed;
       consider_dump(*w, s, "panic");
     } else if (s.watchdog) {
       ++crashed;
-      host::WatchEvent e;
+      WatchEvent e;
       e.uri = uri;
-      e.kind = host::WatchEventKind::kWatchdog;
+      e.kind = WatchEventKind::kWatchdog;
       e.name = s.name;
       e.uuid = s.uuid;
       handle(e);
-    } else if (s.state == host::DomainRunState::kRunning && !jobs_->busy(uri, s.uuid)) {
+    } else if (s.state == DomainRunState::kRunning && !jobs_->busy(uri, s.uuid)) {
       tracker_.running_again(key);
     }
   }
@@ -487,11 +484,10 @@ void Daemon::reconcile(const std::string& uri) {
                              << crashed << " stopped by a crash or watchdog";
 }
 
-void Daemon::consider_dump(const host::LibvirtWatcher& w, const host::DomainStatus& s,
-                           const std::string& trigger) {
+void Daemon::consider_dump(const Hypervisor& w, const DomainStatus& s, const std::string& trigger) {
   if (!watched(s, true)) return;
   const std::string key = guest_key(w.uri(), s.uuid);
-  host::CrashMark mark{s.id, s.vcpu_time_ns};
+  CrashMark mark{s.id, s.vcpu_time_ns};
   if (!tracker_.claim(key, mark)) {
     GUESTDUMP_LOG(kDebug, kLog) << "'" << s.name << "' (" << trigger
                                 << "): this crash is already dumped or being dumped";
@@ -502,7 +498,7 @@ void Daemon::consider_dump(const host::LibvirtWatcher& w, const host::DomainStat
     std::lock_guard lock(limiter_mu_);
     d = limiter_.admit(s.uuid, wall_now());
   }
-  host::DumpJob job{w.uri(), s.name, s.uuid, trigger, {}};
+  DumpJob job{w.uri(), s.name, s.uuid, trigger, {}};
   if (!d.dump) {
     GUESTDUMP_LOG(kWarn, kLog) << "'" << s.name << "' " << trigger
                                << " recorded, not dumped: " << d.reason;
@@ -511,22 +507,22 @@ void Daemon::consider_dump(const host::LibvirtWatcher& w, const host::DomainStat
     job.refused = d.reason;
   }
   switch (jobs_->submit(job)) {
-  case host::JobQueue::Admit::kQueued:
+  case JobQueue::Admit::kQueued:
     GUESTDUMP_LOG(kInfo, kLog) << "'" << s.name << "' on " << w.uri() << ": " << trigger
                                << "; dump queued";
     break;
-  case host::JobQueue::Admit::kDuplicate:
+  case JobQueue::Admit::kDuplicate:
     GUESTDUMP_LOG(kInfo, kLog) << "'" << s.name << "' (" << trigger
                                << "): a dump of it is already queued or running";
     break;
-  case host::JobQueue::Admit::kStopped:
+  case JobQueue::Admit::kStopped:
     GUESTDUMP_LOG(kWarn, kLog) << "'" << s.name << "' (" << trigger
                                << "): not dumped, guestdumpd is stopping";
     break;
   }
 }
 
-void Daemon::act_on_hang(const host::LibvirtWatcher& w, const host::DomainStatus& s,
+void Daemon::act_on_hang(const Hypervisor& w, const DomainStatus& s,
                          const policies::HangDecision& d, const std::string& trigger) {
   switch (d.step) {
   case policies::HangStep::kNone:
@@ -598,8 +594,8 @@ void Daemon::sample_once() {
     auto doms = w->domains(true);
     if (!doms) continue;
     auto pings = std::make_shared<Pings>();
-    std::vector<std::pair<const host::DomainStatus*, policies::HangSample>> samples;
-    for (const host::DomainStatus& s : *doms) {
+    std::vector<std::pair<const DomainStatus*, policies::HangSample>> samples;
+    for (const DomainStatus& s : *doms) {
       if (s.id < 0 || !watched(s, false)) continue;
       policies::HangSample sample;
       sample.lifecycle = lifecycle_of(s);
@@ -611,7 +607,7 @@ void Daemon::sample_once() {
         if (!s.has_agent_channel) {
           sample.agent = policies::AgentStatus::kNotInstalled;
         } else {
-          const host::LibvirtWatcher* watcher = w.get();
+          const Hypervisor* watcher = w.get();
           const std::string uuid = s.uuid;
           {
             std::lock_guard lock(pings->mu);
@@ -626,7 +622,7 @@ void Daemon::sample_once() {
                 --pings->pending;
                 pings->cv.notify_all();
               });
-          if (admit != host::GuestCalls::Admit::kQueued) {
+          if (admit != GuestCalls::Admit::kQueued) {
             std::lock_guard lock(pings->mu);
             --pings->pending;
           }
@@ -645,7 +641,7 @@ void Daemon::sample_once() {
       }
     }
     for (auto& [sp, sample_ref] : samples) {
-      const host::DomainStatus& s = *sp;
+      const DomainStatus& s = *sp;
       policies::HangSample sample = sample_ref;
       sample.at = mono_now();
       policies::HangDecision d;
@@ -677,7 +673,7 @@ void Daemon::sample_once() {
   }
 }
 
-void Daemon::apply_retention(const host::DumpStore& store, const host::DaemonConfig& cfg,
+void Daemon::apply_retention(const DumpStore& store, const DaemonConfig& cfg,
                              std::uint64_t incoming, const std::string& when) {
   auto listed = store.list();
   if (!listed) {
@@ -686,11 +682,11 @@ void Daemon::apply_retention(const host::DumpStore& store, const host::DaemonCon
   }
   // In-use partial directories are those whose writer (this daemon or a `guestdump dump`)
   // holds their lock: retention never deletes them.
-  auto view = host::retention_view(*listed);
+  auto view = retention_view(*listed);
   policies::RetentionPlan plan =
       policies::plan_retention(view, wall_now(), cfg.policy.retention, incoming);
   for (const policies::Deletion& del : plan.deletions) {
-    for (const host::StoredDump& d : *listed) {
+    for (const StoredDump& d : *listed) {
       if (d.domain != del.dump.guest || d.name != del.dump.id) continue;
       Result<void> r = store.remove(d);
       if (r) {
@@ -706,7 +702,7 @@ void Daemon::apply_retention(const host::DumpStore& store, const host::DaemonCon
   }
 }
 
-void Daemon::run_job(const host::DumpJob& job) {
+void Daemon::run_job(const DumpJob& job) {
   try {
     dump_job(job);
   } catch (const std::exception& e) {
@@ -716,14 +712,14 @@ void Daemon::run_job(const host::DumpJob& job) {
   }
 }
 
-void Daemon::job_failed_unexpectedly(const host::DumpJob& job, const std::string& what) {
+void Daemon::job_failed_unexpectedly(const DumpJob& job, const std::string& what) {
   GUESTDUMP_LOG(kError, kLog) << "dump of '" << job.name << "' (" << job.trigger
                               << ") ended by an unexpected error: " << what;
   // The event stays on record (and counts for the crash-loop limit at the next start).
   guarded("recording the failure", [&] {
-    auto store = host::DumpStore::open(config()->dump_dir);
+    auto store = DumpStore::open(config()->dump_dir);
     if (!store) return;
-    host::DumpMeta meta;
+    DumpMeta meta;
     meta.domain = job.name;
     meta.uuid = job.uuid;
     meta.trigger = job.trigger;
@@ -735,7 +731,7 @@ void Daemon::job_failed_unexpectedly(const host::DumpJob& job, const std::string
     }
   });
   guarded("after-dump", [&] {
-    const host::LibvirtWatcher* w = watcher(job.uri);
+    const Hypervisor* w = watcher(job.uri);
     if (w == nullptr) return;
     auto st = w->domain(job.uuid, false);
     if (!st) return;
@@ -743,9 +739,9 @@ void Daemon::job_failed_unexpectedly(const host::DumpJob& job, const std::string
   });
 }
 
-void Daemon::dump_job(const host::DumpJob& job) {
+void Daemon::dump_job(const DumpJob& job) {
   auto cfg = config();
-  const host::LibvirtWatcher* w = watcher(job.uri);
+  const Hypervisor* w = watcher(job.uri);
   const std::string key = guest_key(job.uri, job.uuid);
   if (w == nullptr) return;
   auto st = w->domain(job.uuid, true);
@@ -753,7 +749,7 @@ void Daemon::dump_job(const host::DumpJob& job) {
     GUESTDUMP_LOG(kError, kLog) << "dump of '" << job.name << "' not taken: " << st.error().message;
     return;
   }
-  const host::CrashMark mark{st->id, st->vcpu_time_ns};
+  const CrashMark mark{st->id, st->vcpu_time_ns};
   const policies::DumpSettings settings = policies::settings_for(cfg->policy, identity(*st));
   if (!job.refused.empty()) {
     after_dump(*w, job, settings);
@@ -766,7 +762,7 @@ void Daemon::dump_job(const host::DumpJob& job) {
     tracker_.release(key, mark);
     after_dump(*w, job, settings);
   };
-  auto store = host::DumpStore::open(cfg->dump_dir);
+  auto store = DumpStore::open(cfg->dump_dir);
   if (!store) {
     not_taken("dump of '" + job.name + "' not taken: " + store.error().message);
     return;
@@ -805,13 +801,13 @@ void Daemon::dump_job(const host::DumpJob& job) {
     }
   } reservation{*this, est.upper_bound};
 
-  host::CaptureOptions opts;
+  CaptureOptions opts;
   opts.domain = job.name;
   opts.uuid = job.uuid;
   opts.trigger = job.trigger;
   opts.dump_level = settings.dump_level;
   // In meta.json from the first moment: an interrupted dump still names its crash.
-  opts.daemon_record = host::crash_record(job.uri, mark);
+  opts.daemon_record = crash_record(job.uri, mark);
   {
     std::lock_guard lock(hang_mu_);
     if (auto it = vmcoreinfo_pa_.find(key); it != vmcoreinfo_pa_.end()) {
@@ -825,7 +821,7 @@ void Daemon::dump_job(const host::DumpJob& job) {
                              << ", " << policies::to_string(settings.codec) << ") into "
                              << store->dir();
   const auto t0 = std::chrono::steady_clock::now();
-  auto res = host::capture_libvirt(job.uri, job.uuid, *store, opts);
+  auto res = w->capture(job.uuid, *store, opts);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!res) {
     GUESTDUMP_LOG(kError, kLog) << "dump of '" << job.name << "' failed after "
@@ -842,7 +838,7 @@ void Daemon::dump_job(const host::DumpJob& job) {
   apply_retention(*store, *cfg, 0, "after dump");
   after_dump(*w, job, settings);
   if (!cfg->post_hook.empty()) {
-    auto rc = host::run_post_hook(cfg->post_hook, res->dir, cfg->post_hook_timeout);
+    auto rc = run_post_hook(cfg->post_hook, res->dir, cfg->post_hook_timeout);
     if (!rc) {
       GUESTDUMP_LOG(kError, kLog) << rc.error().message;
     } else if (*rc != 0) {
@@ -854,7 +850,7 @@ void Daemon::dump_job(const host::DumpJob& job) {
   }
 }
 
-void Daemon::after_dump(const host::LibvirtWatcher& w, const host::DumpJob& job,
+void Daemon::after_dump(const Hypervisor& w, const DumpJob& job,
                         const policies::DumpSettings& settings) {
   auto st = w.domain(job.uuid, false);
   if (!st) {
@@ -893,4 +889,4 @@ void Daemon::after_dump(const host::LibvirtWatcher& w, const host::DumpJob& job,
   }
 }
 
-} // namespace guestdump::daemon
+} // namespace guestdump::host
