@@ -1,0 +1,493 @@
+// The daemon core driven through a fake hypervisor: triggers, one dump per crash (also across a
+// restart and an interrupted dump), the crash-loop limit, retention beside a dump in progress,
+// the after-dump policy (also when a dump is refused or fails), a job that throws, and a silent
+// guest agent that must not delay another guest's panic dump.
+
+#include "guestdump/host/daemon.h"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "guestdump/common/log.h"
+#include "guestdump/host/daemon_store.h"
+#include "temp_dir.h"
+
+namespace guestdump::host {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kUri = "fake:///system";
+
+// What the fake hypervisors of a test share: the domains, what was asked of them, and hooks.
+struct FakeWorld {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::map<std::string, DomainStatus> domains; // by UUID
+  std::vector<std::string> calls;              // "resume web1", "capture web1", ...
+  std::map<std::string, Clock::time_point> capture_started;
+  // Returns an error to fail the capture; may throw or block. Unset: the capture succeeds.
+  std::function<std::optional<Error>(const std::string& name)> capture_hook;
+  // How long the guest agent of a UUID takes to (not) answer.
+  std::map<std::string, std::chrono::milliseconds> agent_delay;
+  HypervisorSink sink;
+
+  void set(DomainStatus s) {
+    std::lock_guard lock(mu);
+    domains[s.uuid] = std::move(s);
+  }
+  void emit(WatchEventKind kind, const std::string& uuid, int detail = 0) {
+    WatchEvent e;
+    e.uri = kUri;
+    e.kind = kind;
+    e.uuid = uuid;
+    e.detail = detail;
+    {
+      std::lock_guard lock(mu);
+      e.name = domains.count(uuid) ? domains[uuid].name : "";
+    }
+    sink(e);
+  }
+  void record(const std::string& call) {
+    std::lock_guard lock(mu);
+    calls.push_back(call);
+    cv.notify_all();
+  }
+  bool called(const std::string& call) {
+    std::lock_guard lock(mu);
+    return std::find(calls.begin(), calls.end(), call) != calls.end();
+  }
+};
+
+class FakeHypervisor final : public Hypervisor {
+public:
+  FakeHypervisor(HypervisorOptions o, HypervisorSink sink, std::shared_ptr<FakeWorld> world)
+      : uri_(o.uri), world_(std::move(world)) {
+    world_->sink = std::move(sink);
+  }
+  Result<void> start() override {
+    WatchEvent e;
+    e.uri = uri_;
+    e.kind = WatchEventKind::kConnected;
+    world_->sink(e);
+    return {};
+  }
+  void stop() override {}
+  const std::string& uri() const override { return uri_; }
+  bool connected() const override { return true; }
+  Result<std::vector<DomainStatus>> domains(bool) const override {
+    std::lock_guard lock(world_->mu);
+    std::vector<DomainStatus> out;
+    for (const auto& [uuid, s] : world_->domains) out.push_back(s);
+    return out;
+  }
+  Result<DomainStatus> domain(const std::string& uuid, bool) const override {
+    std::lock_guard lock(world_->mu);
+    auto it = world_->domains.find(uuid);
+    if (it == world_->domains.end()) return make_error(ErrorCode::kNotFound, "no domain " + uuid);
+    return it->second;
+  }
+  Result<AgentPing> ping_agent(const std::string& uuid, int) const override {
+    agent_wait(uuid);
+    return AgentPing::kAnswered;
+  }
+  Result<std::uint64_t> read_vmcoreinfo_address(const std::string& uuid, int) const override {
+    if (agent_wait(uuid)) return make_error(ErrorCode::kTimeout, "agent of " + uuid + " silent");
+    return std::uint64_t{0x1000};
+  }
+  Result<void> inject_nmi(const std::string& uuid) const override { return step("nmi", uuid); }
+  Result<void> resume(const std::string& uuid) const override {
+    return step("resume", uuid, DomainRunState::kRunning);
+  }
+  Result<void> reset(const std::string& uuid) const override {
+    return step("reset", uuid, DomainRunState::kRunning);
+  }
+  Result<void> destroy(const std::string& uuid) const override {
+    return step("destroy", uuid, DomainRunState::kShutOff);
+  }
+  Result<void> create(const std::string& uuid) const override {
+    return step("create", uuid, DomainRunState::kRunning);
+  }
+  Result<CaptureResult> capture(const std::string& uuid, const DumpStore& store,
+                                const CaptureOptions& opts) const override {
+    {
+      std::lock_guard lock(world_->mu);
+      world_->capture_started[opts.domain] = Clock::now();
+    }
+    world_->record("capture " + opts.domain);
+    CaptureResult res;
+    DumpMeta& m = res.meta;
+    m.domain = opts.domain;
+    m.uuid = uuid;
+    m.trigger = opts.trigger;
+    m.daemon = opts.daemon_record;
+    m.started_at = static_cast<std::int64_t>(std::time(nullptr));
+    GUESTDUMP_TRY(PendingDump pending, store.begin(m));
+    std::ofstream(pending.file("vmcore")) << "fake dump of " << opts.domain;
+    if (world_->capture_hook) {
+      if (auto err = world_->capture_hook(opts.domain)) {
+        (void)pending.fail(m, err->message);
+        return *err;
+      }
+    }
+    GUESTDUMP_TRY(res.dir, pending.commit(m));
+    return res;
+  }
+
+private:
+  // Sleeps the agent's delay; true when the agent is silent (has a delay).
+  bool agent_wait(const std::string& uuid) const {
+    std::chrono::milliseconds d{0};
+    {
+      std::lock_guard lock(world_->mu);
+      if (auto it = world_->agent_delay.find(uuid); it != world_->agent_delay.end()) d = it->second;
+    }
+    if (d.count() == 0) return false;
+    std::this_thread::sleep_for(d);
+    return true;
+  }
+  Result<void> step(const char* what, const std::string& uuid,
+                    std::optional<DomainRunState> next = std::nullopt) const {
+    {
+      std::lock_guard lock(world_->mu);
+      auto& s = world_->domains[uuid];
+      if (next) {
+        s.state = *next;
+        s.panicked = false;
+        s.watchdog = false;
+        if (*next == DomainRunState::kRunning) s.id += 100; // a new QEMU process
+      }
+    }
+    world_->record(std::string(what) + " " + uuid);
+    return {};
+  }
+  std::string uri_;
+  std::shared_ptr<FakeWorld> world_;
+};
+
+// Log lines, for waiting on what the daemon says.
+class LogCapture {
+public:
+  LogCapture() {
+    set_log_level(LogLevel::kDebug);
+    set_log_sink([this](LogLevel, std::string_view, std::string_view text) {
+      std::lock_guard lock(mu_);
+      lines_.emplace_back(text);
+      cv_.notify_all();
+    });
+  }
+  ~LogCapture() {
+    set_log_sink(nullptr);
+    set_log_level(LogLevel::kInfo);
+  }
+  bool wait_for(const std::string& needle, std::chrono::milliseconds timeout = 10s) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return has_locked(needle); });
+  }
+  bool has(const std::string& needle) {
+    std::lock_guard lock(mu_);
+    return has_locked(needle);
+  }
+  bool wait_count(const std::string& needle, std::size_t n,
+                  std::chrono::milliseconds timeout = 10s) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] {
+      std::size_t c = 0;
+      for (const auto& l : lines_) c += l.find(needle) != std::string::npos ? 1 : 0;
+      return c >= n;
+    });
+  }
+  std::string all() {
+    std::lock_guard lock(mu_);
+    std::string out;
+    for (const auto& l : lines_) out += l + "\n";
+    return out;
+  }
+
+private:
+  bool has_locked(const std::string& needle) const {
+    for (const auto& l : lines_) {
+      if (l.find(needle) != std::string::npos) return true;
+    }
+    return false;
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::string> lines_;
+};
+
+DomainStatus crashed(const std::string& name, int id = 1, std::uint64_t vcpu_ns = 5'000'000'000) {
+  DomainStatus s;
+  s.name = name;
+  s.uuid = "uuid-" + name;
+  s.id = id;
+  s.state = DomainRunState::kCrashed;
+  s.panicked = true;
+  s.memory_bytes = 64ull << 20;
+  s.vcpu_time_ns = vcpu_ns;
+  return s;
+}
+
+DomainStatus running(const std::string& name, int id = 1) {
+  DomainStatus s = crashed(name, id);
+  s.state = DomainRunState::kRunning;
+  s.panicked = false;
+  return s;
+}
+
+struct Fixture {
+  test::TempDir tmp;
+  std::shared_ptr<FakeWorld> world = std::make_shared<FakeWorld>();
+  LogCapture log;
+
+  DaemonConfig config() {
+    DaemonConfig c;
+    c.connect = {kUri};
+    c.dump_dir = tmp.file("store");
+    c.policy.min_free.percent = 0;
+    c.policy.hang.timeout = policies::Duration(0); // no sampling unless a test asks
+    c.policy.defaults.hang_action = policies::HangAction::kDump;
+    c.stop_timeout = std::chrono::seconds(5);
+    return c;
+  }
+  std::unique_ptr<Daemon> start(DaemonConfig c) {
+    HypervisorDriver d;
+    auto w = world;
+    d.open = [w](const HypervisorOptions& o, HypervisorSink sink) -> std::unique_ptr<Hypervisor> {
+      return std::make_unique<FakeHypervisor>(o, std::move(sink), w);
+    };
+    auto daemon = std::make_unique<Daemon>(std::move(c), d);
+    auto r = daemon->start();
+    EXPECT_TRUE(r) << r.error().message;
+    EXPECT_TRUE(log.wait_for("reconciled " + std::string(kUri))) << log.all();
+    return daemon;
+  }
+  // Final-named dump directories of a guest, with their meta.json status.
+  std::vector<DumpMeta> dumps(const std::string& name) {
+    std::vector<DumpMeta> out;
+    auto store = DumpStore::open(tmp.file("store"));
+    if (!store) return out;
+    auto listed = store->list(name);
+    if (!listed) return out;
+    for (const StoredDump& d : *listed) {
+      if (!d.partial && d.meta) out.push_back(*d.meta);
+    }
+    return out;
+  }
+  bool wait_dumps(const std::string& name, std::size_t n, std::chrono::milliseconds t = 10s) {
+    const auto end = Clock::now() + t;
+    while (Clock::now() < end) {
+      if (dumps(name).size() >= n) return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  }
+};
+
+TEST(Daemon, PanicIsDumpedOnceWithItsCrashRecord) {
+  Fixture f;
+  auto daemon = f.start(f.config());
+  f.world->set(crashed("web1"));
+  f.world->emit(WatchEventKind::kPanicked, "uuid-web1");
+  ASSERT_TRUE(f.wait_dumps("web1", 1)) << f.log.all();
+  auto d = f.dumps("web1");
+  EXPECT_EQ(d[0].status, "complete");
+  EXPECT_EQ(d[0].trigger, "panic");
+  EXPECT_EQ(d[0].daemon["uri"], kUri);
+  EXPECT_EQ(d[0].daemon["domain_id"], 1);
+  // The same crash again (a second event, a reconnect): no second dump.
+  f.world->emit(WatchEventKind::kPanicked, "uuid-web1");
+  f.world->emit(WatchEventKind::kConnected, "");
+  EXPECT_TRUE(f.log.wait_for("this crash is already dumped")) << f.log.all();
+  daemon->stop();
+  EXPECT_EQ(f.dumps("web1").size(), 1u);
+}
+
+TEST(Daemon, CrashLoadedAndWatchdogTriggers) {
+  Fixture f;
+  auto daemon = f.start(f.config());
+  f.world->set(crashed("kd"));
+  f.world->emit(WatchEventKind::kCrashLoaded, "uuid-kd");
+  DomainStatus wd = running("wd");
+  wd.state = DomainRunState::kPaused;
+  wd.watchdog = true;
+  f.world->set(wd);
+  f.world->emit(WatchEventKind::kWatchdog, "uuid-wd");
+  ASSERT_TRUE(f.wait_dumps("kd", 1)) << f.log.all();
+  ASSERT_TRUE(f.wait_dumps("wd", 1)) << f.log.all();
+  daemon->stop();
+  EXPECT_EQ(f.dumps("kd")[0].trigger, "crashloaded");
+  EXPECT_EQ(f.dumps("wd")[0].trigger, "watchdog");
+}
+
+TEST(Daemon, RestartReconcilesWithoutASecondDump) {
+  Fixture f;
+  f.world->set(crashed("web1"));
+  {
+    // Found crashed by the first reconcile.
+    auto daemon = f.start(f.config());
+    ASSERT_TRUE(f.wait_dumps("web1", 1)) << f.log.all();
+    daemon->stop();
+  }
+  auto again = f.start(f.config());
+  EXPECT_TRUE(f.log.wait_for("this crash is already dumped")) << f.log.all();
+  again->stop();
+  EXPECT_EQ(f.dumps("web1").size(), 1u);
+}
+
+TEST(Daemon, InterruptedDumpIsRecordedAndNotRepeated) {
+  Fixture f;
+  f.world->set(crashed("web1"));
+  // What a daemon killed during its dump leaves: a partial directory nobody holds.
+  {
+    auto store = DumpStore::open(f.tmp.file("store"));
+    ASSERT_TRUE(store);
+    DumpMeta m;
+    m.domain = "web1";
+    m.uuid = "uuid-web1";
+    m.trigger = "panic";
+    m.started_at = 1795000000;
+    m.daemon = crash_record(kUri, {1, 5'000'000'000});
+    auto p = store->begin(m);
+    ASSERT_TRUE(p);
+    const std::string dir = p->dir();
+    std::ofstream(p->file("vmcore")) << "half";
+    // Keep the directory, drop the lock: move it aside and back as a dead writer would leave it.
+    std::filesystem::rename(dir, f.tmp.file("aside"));
+  }
+  std::filesystem::rename(f.tmp.file("aside"), f.tmp.file("store/web1/.20261118T110640Z.partial"));
+  auto daemon = f.start(f.config());
+  EXPECT_TRUE(f.log.has("interrupted dump recorded as failed")) << f.log.all();
+  EXPECT_TRUE(f.log.wait_for("this crash is already dumped")) << f.log.all();
+  daemon->stop();
+  auto d = f.dumps("web1");
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].status, kInterruptedStatus);
+  EXPECT_FALSE(f.world->called("capture web1"));
+}
+
+TEST(Daemon, CrashLoopLimitRefusesButStillAppliesTheAfterDumpPolicy) {
+  Fixture f;
+  DaemonConfig c = f.config();
+  c.policy.crash_loop.dumps = 2;
+  c.policy.defaults.after_dump = policies::AfterDump::kRestart;
+  auto daemon = f.start(c);
+  for (int crash = 1; crash <= 3; ++crash) {
+    // A new crash each time: the restart gave the guest a new QEMU process.
+    DomainStatus s = crashed("loop", crash, 1'000'000'000ull * static_cast<unsigned>(10 * crash));
+    f.world->set(s);
+    f.world->emit(WatchEventKind::kPanicked, "uuid-loop");
+    ASSERT_TRUE(f.log.wait_for("after-dump for 'loop'")) << f.log.all();
+    std::unique_lock lock(f.world->mu);
+    ASSERT_TRUE(f.world->cv.wait_for(lock, 10s, [&] {
+      return std::count(f.world->calls.begin(), f.world->calls.end(), "create uuid-loop") >= crash;
+    })) << f.log.all();
+  }
+  daemon->stop();
+  EXPECT_EQ(f.dumps("loop").size(), 2u);
+  EXPECT_TRUE(f.log.has("recorded, not dumped")) << f.log.all();
+}
+
+TEST(Daemon, RetentionNeverDeletesADumpInProgress) {
+  Fixture f;
+  DaemonConfig c = f.config();
+  c.policy.retention.keep = 1;
+  // A `guestdump dump` of web1 into the same store, still being written.
+  auto store = DumpStore::open(c.dump_dir);
+  ASSERT_TRUE(store);
+  auto writing = store->begin("web1", 1795000000);
+  ASSERT_TRUE(writing);
+  auto daemon = f.start(c);
+  for (int crash = 1; crash <= 2; ++crash) {
+    f.world->set(crashed("web1", crash, 1'000'000'000ull * static_cast<unsigned>(10 * crash)));
+    f.world->emit(WatchEventKind::kPanicked, "uuid-web1");
+    ASSERT_TRUE(f.log.wait_count("dump of 'web1' complete", static_cast<std::size_t>(crash)))
+        << f.log.all();
+  }
+  // The second dump's retention deleted the first; the one being written stays.
+  EXPECT_TRUE(f.log.wait_for("retention: deleted")) << f.log.all();
+  daemon->stop();
+  EXPECT_TRUE(std::filesystem::exists(writing->dir())) << f.log.all();
+  EXPECT_EQ(f.dumps("web1").size(), 1u) << "keep=1 applies to finished dumps";
+}
+
+TEST(Daemon, AfterDumpRunsWhenTheDumpFails) {
+  Fixture f;
+  DaemonConfig c = f.config();
+  c.policy.defaults.after_dump = policies::AfterDump::kRestart;
+  f.world->capture_hook = [](const std::string&) -> std::optional<Error> {
+    return make_error(ErrorCode::kOs, "libvirt core dump: broken pipe");
+  };
+  auto daemon = f.start(c);
+  f.world->set(crashed("web1"));
+  f.world->emit(WatchEventKind::kPanicked, "uuid-web1");
+  std::unique_lock lock(f.world->mu);
+  EXPECT_TRUE(f.world->cv.wait_for(lock, 10s, [&] {
+    return std::find(f.world->calls.begin(), f.world->calls.end(), "create uuid-web1") !=
+           f.world->calls.end();
+  })) << f.log.all();
+  lock.unlock();
+  daemon->stop();
+  auto d = f.dumps("web1");
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].status, "failed: libvirt core dump: broken pipe");
+}
+
+TEST(Daemon, AJobThatThrowsIsRecordedAndTheDaemonGoesOn) {
+  Fixture f;
+  f.world->capture_hook = [](const std::string& name) -> std::optional<Error> {
+    if (name == "hostile") throw std::runtime_error("type_error.316: invalid UTF-8 byte");
+    return std::nullopt;
+  };
+  auto daemon = f.start(f.config());
+  f.world->set(crashed("hostile"));
+  f.world->emit(WatchEventKind::kPanicked, "uuid-hostile");
+  ASSERT_TRUE(f.wait_dumps("hostile", 1)) << f.log.all();
+  f.world->set(crashed("honest"));
+  f.world->emit(WatchEventKind::kPanicked, "uuid-honest");
+  ASSERT_TRUE(f.wait_dumps("honest", 1)) << f.log.all();
+  daemon->stop();
+  EXPECT_EQ(f.dumps("hostile")[0].status,
+            "failed: internal error: type_error.316: invalid UTF-8 byte");
+  EXPECT_EQ(f.dumps("honest")[0].status, "complete");
+}
+
+TEST(Daemon, SilentAgentDoesNotDelayAnotherGuestsPanicDump) {
+  Fixture f;
+  auto daemon = f.start(f.config());
+  f.world->set(running("quiet"));
+  {
+    std::lock_guard lock(f.world->mu);
+    f.world->agent_delay["uuid-quiet"] = 4s;
+  }
+  // The agent connects and is asked for VMCOREINFO's address; it never answers in time.
+  f.world->emit(WatchEventKind::kAgentConnected, "uuid-quiet");
+  const auto t0 = Clock::now();
+  f.world->set(crashed("web1"));
+  f.world->emit(WatchEventKind::kPanicked, "uuid-web1");
+  ASSERT_TRUE(f.wait_dumps("web1", 1)) << f.log.all();
+  Clock::time_point started;
+  {
+    std::lock_guard lock(f.world->mu);
+    started = f.world->capture_started["web1"];
+  }
+  EXPECT_LT(started - t0, 2s) << "the panic dump waited for another guest's agent";
+  daemon->stop();
+}
+
+} // namespace
+} // namespace guestdump::host
