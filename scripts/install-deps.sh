@@ -7,6 +7,7 @@ build_pkgs=(
   build-essential cmake pkg-config ninja-build
   libvirt-dev nlohmann-json3-dev libelf-dev libzstd-dev zlib1g-dev liblzo2-dev libsnappy-dev
   libboost-program-options-dev googletest libgtest-dev libgmock-dev libfmt-dev libsystemd-dev
+  libxml2-dev
 )
 test_pkgs=(
   qemu-system-x86 qemu-utils busybox-static cpio kmod xz-utils zstd

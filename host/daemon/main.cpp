@@ -10,9 +10,8 @@
 #include <string>
 #include <vector>
 
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "guestdump/common/log.h"
@@ -56,21 +55,9 @@ guestdump::LogLevel level_of(const std::string& name) {
   return guestdump::LogLevel::kInfo;
 }
 
-// sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET, if systemd gave one.
+// systemd's readiness protocol (Type=notify); a no-op when NOTIFY_SOCKET is not set.
 void notify(const char* state) {
-  const char* path = std::getenv("NOTIFY_SOCKET");
-  if (path == nullptr || (path[0] != '/' && path[0] != '@')) return;
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  const std::size_t len = std::strlen(path);
-  if (len >= sizeof addr.sun_path) return;
-  std::memcpy(addr.sun_path, path, len);
-  if (addr.sun_path[0] == '@') addr.sun_path[0] = '\0';
-  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return;
-  (void)::sendto(fd, state, std::strlen(state), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&addr),
-                 static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len));
-  ::close(fd);
+  (void)sd_notify(0, state);
 }
 
 int error_line(const std::string& text, int code) {

@@ -8,7 +8,8 @@
 
 namespace guestdump::host {
 
-JobQueue::JobQueue(unsigned workers, Runner run) : run_(std::move(run)) {
+JobQueue::JobQueue(unsigned workers, Runner run, Runner done)
+    : run_(std::move(run)), done_(std::move(done)) {
   set_workers(workers);
 }
 
@@ -108,6 +109,16 @@ void JobQueue::worker_main() {
     lock.lock();
     --running_;
     active_.erase(key(job));
+    if (done_) {
+      lock.unlock();
+      try {
+        done_(job);
+      } catch (...) {
+        GUESTDUMP_LOG(kError, "daemon")
+            << "after the job of '" << job.name << "': unexpected error";
+      }
+      lock.lock();
+    }
     idle_cv_.notify_all();
     cv_.notify_all();
   }

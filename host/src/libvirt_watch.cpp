@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "guestdump/common/log.h"
+#include "guestdump/host/domain_xml.h"
 #include "guestdump/host/guest_agent.h"
 #include "guestdump/host/libvirt_capture.h"
 #include "guestdump/host/watcher.h"
@@ -105,12 +106,12 @@ DomainStatus status_of(virDomainPtr d) {
     if (lv().virDomainGetJobInfo(d, &job) == 0) s.job_active = job.type != VIR_DOMAIN_JOB_NONE;
   }
   if (char* xml = lv().virDomainGetXMLDesc(d, 0)) {
-    s.has_agent_channel = std::strstr(xml, "org.qemu.guest_agent.0") != nullptr;
+    s.has_agent_channel = has_agent_channel(xml);
     std::free(xml);
   }
   if (char* md = lv().virDomainGetMetadata(d, VIR_DOMAIN_METADATA_ELEMENT, kMetadataNamespace,
                                            VIR_DOMAIN_AFFECT_CURRENT)) {
-    s.metadata = md;
+    s.watch = parse_watch_metadata(md);
     std::free(md);
   }
   return s;
@@ -164,6 +165,8 @@ std::string_view to_string(WatchEventKind kind) {
     return "agent-disconnected";
   case WatchEventKind::kUndefined:
     return "undefined";
+  case WatchEventKind::kRecheck:
+    return "recheck";
   }
   return "?";
 }

@@ -55,13 +55,8 @@ policies::GuestIdentity identity(const DomainStatus& s) {
   policies::GuestIdentity g;
   g.name = s.name;
   g.uuid = s.uuid;
-  if (s.metadata.find("watch=\"yes\"") != std::string::npos ||
-      s.metadata.find("watch='yes'") != std::string::npos) {
-    g.metadata = policies::MetadataOptIn::kOptIn;
-  } else if (s.metadata.find("watch=\"no\"") != std::string::npos ||
-             s.metadata.find("watch='no'") != std::string::npos) {
-    g.metadata = policies::MetadataOptIn::kOptOut;
-  }
+  if (s.watch)
+    g.metadata = *s.watch ? policies::MetadataOptIn::kOptIn : policies::MetadataOptIn::kOptOut;
   return g;
 }
 
@@ -171,7 +166,9 @@ Result<void> Daemon::start() {
   }
   store_.emplace(std::move(store));
 
-  jobs_ = std::make_unique<JobQueue>(cfg->jobs, [this](const DumpJob& job) { run_job(job); });
+  jobs_ = std::make_unique<JobQueue>(
+      cfg->jobs, [this](const DumpJob& job) { run_job(job); },
+      [this](const DumpJob& job) { job_done(job); });
   guest_calls_ =
       std::make_unique<GuestCalls>(kGuestCallWorkers, kMaxQueuedGuestCalls, kGuestCallInterval);
   // One ping per guest per sample; the pool is wide so a few silent agents cannot queue the
@@ -411,6 +408,24 @@ void Daemon::handle(const WatchEvent& e) {
                                << "': " << st.error().message;
     return;
   }
+  if (e.kind == K::kRecheck) {
+    std::string trigger;
+    {
+      std::lock_guard lock(recheck_mu_);
+      auto it = recheck_.find(key);
+      if (it == recheck_.end()) return;
+      trigger = it->second;
+      recheck_.erase(it);
+    }
+    if (st->panicked || st->watchdog || st->state == DomainRunState::kCrashed) {
+      consider_dump(*w, *st, st->panicked ? "panic" : st->watchdog ? "watchdog" : trigger);
+    } else {
+      GUESTDUMP_LOG(kInfo, kLog) << "'" << e.name << "' is " << to_string(st->state)
+                                 << " again: the " << trigger << " seen during its last dump "
+                                 << "is not dumped";
+    }
+    return;
+  }
   switch (e.kind) {
   case K::kPanicked:
   case K::kSuspended:
@@ -493,12 +508,21 @@ void Daemon::consider_dump(const Hypervisor& w, const DomainStatus& s, const std
                                 << "): this crash is already dumped or being dumped";
     return;
   }
+  DumpJob job{w.uri(), s.name, s.uuid, trigger, {}};
+  if (jobs_->busy(w.uri(), s.uuid)) {
+    // Checked before the crash-loop limiter, which would count a dump that is not taken.
+    GUESTDUMP_LOG(kInfo, kLog) << "'" << s.name << "' (" << trigger
+                               << "): a dump of it is still running; looking again when it ends";
+    tracker_.release(key, mark);
+    std::lock_guard lock(recheck_mu_);
+    recheck_[key] = trigger;
+    return;
+  }
   policies::CrashLoopDecision d;
   {
     std::lock_guard lock(limiter_mu_);
     d = limiter_.admit(s.uuid, wall_now());
   }
-  DumpJob job{w.uri(), s.name, s.uuid, trigger, {}};
   if (!d.dump) {
     GUESTDUMP_LOG(kWarn, kLog) << "'" << s.name << "' " << trigger
                                << " recorded, not dumped: " << d.reason;
@@ -512,8 +536,15 @@ void Daemon::consider_dump(const Hypervisor& w, const DomainStatus& s, const std
                                << "; dump queued";
     break;
   case JobQueue::Admit::kDuplicate:
+    // A new crash while the previous job of this guest still runs (its after-dump restarted
+    // the guest, its post-hook is still going): looked at again when that job ends.
     GUESTDUMP_LOG(kInfo, kLog) << "'" << s.name << "' (" << trigger
-                               << "): a dump of it is already queued or running";
+                               << "): a dump of it is still running; looking again when it ends";
+    tracker_.release(key, mark);
+    {
+      std::lock_guard lock(recheck_mu_);
+      recheck_[key] = trigger;
+    }
     break;
   case JobQueue::Admit::kStopped:
     GUESTDUMP_LOG(kWarn, kLog) << "'" << s.name << "' (" << trigger
@@ -563,8 +594,10 @@ void Daemon::sampler_main() {
       if (next < now) next = now; // we fell behind (a slow sample): do not burst
       sampler_cv_.wait_until(lock, next, [&] { return sampler_stop_; });
     } else {
-      // Off: wait for a reload (or stop); the reload notifies.
-      sampler_cv_.wait(lock);
+      // Off: wait for a reload that turns it on, or stop (both notify; the predicate catches
+      // a notification sent before this thread got here).
+      sampler_cv_.wait(lock,
+                       [&] { return sampler_stop_ || config()->policy.hang.timeout.count() > 0; });
       next = std::chrono::steady_clock::now();
     }
     if (sampler_stop_) return;
@@ -710,6 +743,20 @@ void Daemon::run_job(const DumpJob& job) {
   } catch (...) {
     job_failed_unexpectedly(job, "unknown exception");
   }
+}
+
+void Daemon::job_done(const DumpJob& job) {
+  const std::string key = guest_key(job.uri, job.uuid);
+  {
+    std::lock_guard lock(recheck_mu_);
+    if (recheck_.count(key) == 0) return;
+  }
+  WatchEvent e;
+  e.uri = job.uri;
+  e.kind = WatchEventKind::kRecheck;
+  e.name = job.name;
+  e.uuid = job.uuid;
+  on_event(std::move(e));
 }
 
 void Daemon::job_failed_unexpectedly(const DumpJob& job, const std::string& what) {

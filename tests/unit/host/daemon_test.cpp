@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -423,6 +424,38 @@ TEST(Daemon, RetentionNeverDeletesADumpInProgress) {
   daemon->stop();
   EXPECT_TRUE(std::filesystem::exists(writing->dir())) << f.log.all();
   EXPECT_EQ(f.dumps("web1").size(), 1u) << "keep=1 applies to finished dumps";
+}
+
+TEST(Daemon, ACrashDuringTheLastDumpIsDumpedWhenItEnds) {
+  Fixture f;
+  std::mutex gate_mu;
+  std::condition_variable gate_cv;
+  bool open = false;
+  f.world->capture_hook = [&](const std::string&) -> std::optional<Error> {
+    std::unique_lock lock(gate_mu);
+    gate_cv.wait(lock, [&] { return open; });
+    return std::nullopt;
+  };
+  auto daemon = f.start(f.config());
+  f.world->set(crashed("web1", 1, 10'000'000'000));
+  f.world->emit(WatchEventKind::kPanicked, "uuid-web1");
+  ASSERT_TRUE(f.log.wait_for("dumping 'web1'")) << f.log.all();
+  // The guest was reset by someone else and crashed again while its dump still runs.
+  f.world->set(crashed("web1", 2, 20'000'000'000));
+  f.world->emit(WatchEventKind::kPanicked, "uuid-web1");
+  ASSERT_TRUE(f.log.wait_for("looking again when it ends")) << f.log.all();
+  {
+    std::lock_guard lock(gate_mu);
+    open = true;
+  }
+  gate_cv.notify_all();
+  EXPECT_TRUE(f.wait_dumps("web1", 2)) << f.log.all();
+  daemon->stop();
+  auto d = f.dumps("web1");
+  ASSERT_EQ(d.size(), 2u);
+  std::set<int> ids;
+  for (const DumpMeta& m : d) ids.insert(m.daemon["domain_id"].get<int>());
+  EXPECT_EQ(ids, (std::set<int>{1, 2}));
 }
 
 TEST(Daemon, AfterDumpRunsWhenTheDumpFails) {

@@ -59,6 +59,7 @@ private:
   void sample_once();
   void run_job(const DumpJob& job); // never throws
   void dump_job(const DumpJob& job);
+  void job_done(const DumpJob& job); // a job's slot is free: recheck the guest if asked
   void job_failed_unexpectedly(const DumpJob& job, const std::string& what);
   /// Runs `fn`, logging (never propagating) anything it throws.
   static void guarded(const char* what, const std::function<void()>& fn);
@@ -104,6 +105,9 @@ private:
 
   std::unique_ptr<GuestCalls> guest_calls_; // agent queries, off the event thread
   std::unique_ptr<GuestCalls> agent_pings_; // the sampler's guest-ping, all at once
+
+  std::mutex recheck_mu_;
+  std::map<std::string, std::string> recheck_; // guest_key -> trigger seen while it was busy
 
   std::mutex ignored_mu_;
   std::set<std::string> ignored_logged_; // "not watched" said once per guest

@@ -34,6 +34,8 @@ enum class WatchEventKind {
   kAgentConnected,
   kAgentDisconnected,
   kUndefined, // the domain's definition was removed
+  kRecheck,   // not from the hypervisor: the daemon looks at a guest again (a crash that came
+              // while its previous dump job still ran)
 };
 
 std::string_view to_string(WatchEventKind kind);
@@ -72,7 +74,7 @@ struct DomainStatus {
   std::optional<std::uint64_t> vcpu_time_ns; // summed vcpu.N.time
   std::uint32_t vcpus = 1;
   bool has_agent_channel = false;
-  std::string metadata; // our metadata element's XML, empty if absent
+  std::optional<bool> watch; // our metadata element's watch="yes|no" (domain_xml.h)
 };
 
 std::string_view to_string(DomainRunState state);

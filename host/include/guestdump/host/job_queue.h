@@ -36,7 +36,9 @@ public:
   using Runner = std::function<void(const DumpJob&)>;
   enum class Admit { kQueued, kDuplicate, kStopped };
 
-  JobQueue(unsigned workers, Runner run);
+  /// `done` (optional) runs on the worker after a job's slot is free again: a submit() for the
+  /// same guest from there, or after it, is no longer a duplicate.
+  JobQueue(unsigned workers, Runner run, Runner done = nullptr);
   ~JobQueue();
   JobQueue(const JobQueue&) = delete;
   JobQueue& operator=(const JobQueue&) = delete;
@@ -61,6 +63,7 @@ private:
   static std::string key(const DumpJob& job) { return job.uri + " " + job.uuid; }
 
   Runner run_;
+  Runner done_;
   mutable std::mutex mu_;
   std::condition_variable cv_;      // workers: a job or a limit change arrived
   std::condition_variable idle_cv_; // a job finished
