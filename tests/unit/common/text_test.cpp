@@ -77,11 +77,13 @@ TEST(JsonText, DumpNeverThrowsForGuestStrings) {
   EXPECT_TRUE(back.contains("key\\xff"));
   // JSON escapes the control characters: the file holds no raw ESC or newline inside strings,
   // and no C1 control (U+009B, an 8-bit CSI) either: the output is ASCII.
-  j["c1"] = "\xc2\x9b" "31m caf\xc3\xa9";
+  j["c1"] = "\xc2\x9b"
+            "31m caf\xc3\xa9";
   const std::string text2 = dump_json(j);
   EXPECT_EQ(text2.find('\x1b'), std::string::npos);
   for (unsigned char c : text2) EXPECT_LT(c, 0x80) << "non-ASCII byte in " << text2;
-  EXPECT_EQ(nlohmann::json::parse(text2)["c1"].get<std::string>(), "\xc2\x9b" "31m caf\xc3\xa9");
+  EXPECT_EQ(nlohmann::json::parse(text2)["c1"].get<std::string>(), "\xc2\x9b"
+                                                                   "31m caf\xc3\xa9");
 }
 
 TEST(Log, SinksReceiveEscapedText) {
