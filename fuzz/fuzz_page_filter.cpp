@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "fuzz_support.h"
 #include "guestdump/formats/page_filter.h"
@@ -24,10 +25,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::uint64_t sp = rules.struct_page_size();
   if (rules.usable() && sp >= 16 && sp <= 1024) {
     std::uint64_t pfn = 0;
+    // Each struct page in a heap block of its own size, so that ASan sees a read outside it
+    // (in filter_pages() the neighbours are other struct pages, and such a read goes unseen).
+    std::vector<std::byte> page, next;
     for (std::size_t off = 0; off + sp <= pages.size() && pfn < 4096; off += sp, ++pfn) {
-      auto page = pages.subspan(off, sp);
-      std::span<const std::byte> next;
-      if (off + 2 * sp <= pages.size()) next = pages.subspan(off + sp, sp);
+      page.assign(pages.begin() + off, pages.begin() + off + sp);
+      next.clear();
+      if (off + 2 * sp <= pages.size()) {
+        next.assign(pages.begin() + off + sp, pages.begin() + off + 2 * sp);
+      }
+      next.shrink_to_fit();
+      page.shrink_to_fit();
       auto d = rules.classify(pfn, page, next);
       (void)d;
     }
