@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The sanitizer tier: builds everything with ASan + UBSan (GCC, -DGUESTDUMP_SANITIZE=
+# address,undefined, which also sets -fno-sanitize-recover=undefined) in its own build directory
+# and runs the whole unit tier there: the GoogleTest binaries and fuzz.replay.<target>, which
+# runs every fuzz target once on each file of its committed corpus fuzz/corpus/<target>.
+# Any sanitizer report (memory error, leak, undefined behaviour) fails the test it happens in.
+# The output ends with CTest's summary.
+# Usage: scripts/sanitize.sh [CTEST ARGS...]   (e.g. -R fuzz.replay to replay the corpora only)
+# Environment: GUESTDUMP_SANITIZE_BUILD_DIR (default build-asan), SANITIZE_JOBS (default 2).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${GUESTDUMP_SANITIZE_BUILD_DIR:-build-asan}
+launcher=()
+command -v ccache > /dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+mkdir -p "$build"
+cmake -S . -B "$build" -G Ninja -DGUESTDUMP_SANITIZE=address,undefined \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" > "$build/configure.log" 2>&1 ||
+    { cat "$build/configure.log"; exit 1; }
+start=$SECONDS
+cmake --build "$build" -j "${SANITIZE_JOBS:-2}"
+echo "sanitize: build took $((SECONDS - start))s"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+ctest --test-dir "$build" -L unit --output-on-failure "$@"
