@@ -1,8 +1,10 @@
-// Writes the seed corpus of every fuzz target from small synthetic inputs:
-//   fuzz_seeds DIR  ->  DIR/<target>/seed-*
+// Writes the synthetic (binary) part of the committed seed corpus, fuzz/corpus/<target>/<name>:
+//   fuzz_seeds DIR  (scripts/fuzz.sh --make-seeds runs it with DIR = fuzz/corpus)
 // Guest-memory seeds carry x86_64 page tables (4- and 5-level, 1 GiB / 2 MiB / 4 KiB pages), an
 // init_uts_ns and the three printk buffer layouts; file seeds are tiny ELF cores in the QEMU and
-// /proc/vmcore shapes and their kdump conversions (every codec, plain and flattened).
+// /proc/vmcore shapes and their kdump conversions (every codec, plain and flattened); the kernel
+// model seeds are 48 KiB guests with a mem_section table and struct pages of every class. Every
+// seed stays under the fuzzers' 64 KiB input limit. The text targets' seeds are written by hand.
 
 #include <cstdio>
 #include <cstring>
@@ -103,7 +105,8 @@ void memory_seeds(const fs::path& out) {
       prb.finish();
       vi += prb.vmcoreinfo();
       auto in = fuzz::make_memory_input(vi, ram.bytes());
-      write_seed(out / "kernel_log", "prb-" + std::to_string(kind), in);
+      // Every paging shape for the walker; the log reader needs only two of them.
+      if (kind == 0 || kind == 3) write_seed(out / "kernel_log", "prb-" + std::to_string(kind), in);
       write_seed(out / "translator", "prb-" + std::to_string(kind), in);
     }
     if (kind != 0) continue;
@@ -184,6 +187,8 @@ void file_seeds(const fs::path& out, const fs::path& tmp) {
   test::write_file(elf, test::build_elf_core(specs[1].second));
   for (const char* codec : {"zlib", "lzo", "snappy", "zstd", "none"}) {
     for (bool flat : {false, true}) {
+      // Flattened once per compressed and uncompressed shape keeps the corpus small.
+      if (flat && std::string_view(codec) != "zlib" && std::string_view(codec) != "none") continue;
       ConvertOptions o;
       o.input = elf;
       o.output = tmp / "small.kdump";
@@ -228,28 +233,29 @@ void xen_seeds(const fs::path& out) {
   }
 }
 
-// Locator seeds: a 4 MiB guest whose kernel image (one 2 MiB page at PA 2 MiB) holds its page
-// tables and init_uts_ns, its VMCOREINFO note at a page start, and one or two QEMU CPU notes.
+// Locator seeds: a 48 KiB guest whose kernel text is mapped with 4 KiB pages (phys_base
+// negative: _stext at PA 0x8000, init_uts_ns at 0x9000), its VMCOREINFO note at a page start, and
+// one or two QEMU CPU notes.
 void locator_seeds(const fs::path& out) {
-  constexpr std::uint64_t kImage = 0x200000, kRoot = 0x201000, kUts = 0x210000, kNote = 0x300000;
-  const std::uint64_t stext = 0xffffffff81000000ULL + 0x1b400000ULL;
+  constexpr std::uint64_t kRoot = 0x1000, kText = 0x8000, kUts = 0x9000, kNote = 0xa000;
+  const std::uint64_t stext = 0xffffffff81000000ULL;
   const auto phys_base =
-      static_cast<std::int64_t>(kImage) - static_cast<std::int64_t>(stext - kKernelMap);
-  auto va = [&](std::uint64_t pa) {
-    return pa - static_cast<std::uint64_t>(phys_base) + kKernelMap;
-  };
-  std::vector<std::uint8_t> ram(4u << 20, 0);
+      static_cast<std::int64_t>(kText) - static_cast<std::int64_t>(stext - kKernelMap);
+  std::vector<std::uint8_t> ram(48u << 10, 0);
   auto put64 = [&](std::uint64_t pa, std::uint64_t v) { std::memcpy(ram.data() + pa, &v, 8); };
-  put64(kRoot + ((stext >> 39) & 0x1ff) * 8, (kRoot + 0x1000) | 3);
-  put64(kRoot + 0x1000 + ((stext >> 30) & 0x1ff) * 8, (kRoot + 0x2000) | 3);
-  put64(kRoot + 0x2000 + ((stext >> 21) & 0x1ff) * 8, kImage | 0x83);
+  put64(kRoot + idx(stext, 39) * 8, 0x2000 | 3);
+  put64(0x2000 + idx(stext, 30) * 8, 0x3000 | 3);
+  put64(0x3000 + idx(stext, 21) * 8, 0x4000 | 3);
+  put64(0x4000 + idx(stext, 12) * 8, kText | 3);
+  put64(0x4000 + idx(stext + 0x1000, 12) * 8, kUts | 3);
   const std::string release = "6.1.0-fuzz";
   std::memcpy(ram.data() + kUts + 130, release.data(), release.size());
-  const std::string text =
-      "OSRELEASE=" + release + "\nPAGESIZE=4096\nSYMBOL(_stext)=" + hexs(stext) +
-      "\nSYMBOL(init_uts_ns)=" + hexs(va(kUts)) +
-      "\nOFFSET(uts_namespace.name)=0\nSYMBOL(init_top_pgt)=" + hexs(va(kRoot)) +
-      "\nNUMBER(phys_base)=" + std::to_string(phys_base) + "\nKERNELOFFSET=1b400000\n";
+  const std::string text = "OSRELEASE=" + release +
+                           "\nPAGESIZE=4096\nSYMBOL(_stext)=" + hexs(stext) +
+                           "\nSYMBOL(init_uts_ns)=" + hexs(stext + 0x1000) +
+                           "\nOFFSET(uts_namespace.name)=0\nSYMBOL(init_top_pgt)=" +
+                           hexs(kRoot - static_cast<std::uint64_t>(phys_base) + kKernelMap) +
+                           "\nNUMBER(phys_base)=" + std::to_string(phys_base) + "\n";
   const std::uint32_t hdr[3] = {11, static_cast<std::uint32_t>(text.size()), 0};
   std::memcpy(ram.data() + kNote, hdr, 12);
   std::memcpy(ram.data() + kNote + 12, "VMCOREINFO\0\0", 12);
@@ -264,11 +270,114 @@ void locator_seeds(const fs::path& out) {
   };
   for (int cpus = 1; cpus <= 2; ++cpus) {
     std::vector<std::byte> notes;
-    for (int i = 0; i < cpus; ++i)
-      append_note(notes, "QEMU", 0, qemu_note(kRoot | (i ? 0x1000 : 0)));
+    for (int i = 0; i < cpus; ++i) append_note(notes, "QEMU", 0, qemu_note(kRoot | (i ? 0x8 : 0)));
     const std::string blob(reinterpret_cast<const char*>(notes.data()), notes.size());
     write_seed(out / "locator", "cpus-" + std::to_string(cpus),
                fuzz::make_memory_input(blob, std::as_bytes(std::span(ram))));
+  }
+}
+
+// The struct page layout and numbers of Debian's 6.1 kernel (as in page_filter_test.cpp).
+constexpr std::uint64_t kSpFlags = 0, kSpHead = 8, kSpDtor = 16, kSpOrder = 17, kSpMapping = 24,
+                        kSpMapcount = 48;
+const char* const kPageVmcoreinfo = "SIZE(page)=64\nOFFSET(page.flags)=0\n"
+                                    "OFFSET(page._refcount)=52\nOFFSET(page.mapping)=24\n"
+                                    "OFFSET(page.lru)=8\nOFFSET(page._mapcount)=48\n"
+                                    "OFFSET(page.private)=40\nOFFSET(page.compound_dtor)=16\n"
+                                    "OFFSET(page.compound_order)=17\n"
+                                    "OFFSET(page.compound_head)=8\nLENGTH(zone.free_area)=11\n"
+                                    "NUMBER(PG_lru)=4\nNUMBER(PG_private)=13\n"
+                                    "NUMBER(PG_swapcache)=10\nNUMBER(PG_swapbacked)=19\n"
+                                    "NUMBER(PG_slab)=9\nNUMBER(PG_hwpoison)=23\n"
+                                    "NUMBER(PG_head_mask)=65536\n"
+                                    "NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE)=-129\n"
+                                    "NUMBER(PAGE_OFFLINE_MAPCOUNT_VALUE)=-257\n"
+                                    "NUMBER(HUGETLB_PAGE_DTOR)=2\n";
+
+// `n` struct pages of 64 bytes, `vmemmap` being the VA of the first: a free (buddy) page, page
+// cache with and without private data, anonymous, slab, offline, hwpoison, a compound page of
+// order 1 and a hugetlb one of order 1.
+std::vector<std::uint8_t> struct_pages(std::size_t n, std::uint64_t vmemmap) {
+  std::vector<std::uint8_t> sp(n * 64, 0);
+  auto put = [&](std::size_t pfn, std::uint64_t off, auto v) {
+    if (pfn < n) std::memcpy(sp.data() + pfn * 64 + off, &v, sizeof v);
+  };
+  put(1, kSpMapcount, std::int32_t{-129});
+  put(2, kSpFlags, std::uint64_t{1} << 4);
+  put(2, kSpMapping, vmemmap + 0x100000);
+  put(3, kSpFlags, (std::uint64_t{1} << 4) | (std::uint64_t{1} << 13));
+  put(3, kSpMapping, vmemmap + 0x100000);
+  put(4, kSpFlags, std::uint64_t{1} << 4);
+  put(4, kSpMapping, vmemmap + 0x100001); // anon bit
+  put(5, kSpFlags, std::uint64_t{1} << 9);
+  put(6, kSpMapcount, std::int32_t{-257});
+  put(7, kSpFlags, std::uint64_t{1} << 23);
+  for (std::size_t head : {8, 10}) {
+    put(head, kSpFlags, std::uint64_t{1} << 16);
+    put(head + 1, kSpOrder, std::uint8_t{1});
+    put(head + 1, kSpDtor, static_cast<std::uint8_t>(head == 10 ? 2 : 1));
+    put(head + 1, kSpHead, vmemmap + head * 64 + 1);
+  }
+  return sp;
+}
+
+void page_filter_seeds(const fs::path& out) {
+  const std::uint64_t vmemmap = 0xffffea0000000000ULL;
+  struct Seed {
+    const char* name;
+    const char* release;
+    std::uint8_t level;
+  };
+  for (const Seed& s : {Seed{"6.1-d31", "6.1.0-56-cloud-amd64", 31}, Seed{"6.1-d1", "6.1.0", 1},
+                        Seed{"4.19-d31", "4.19.0-27-amd64", 31}, Seed{"3.10-d17", "3.10.0", 17}}) {
+    std::string vi = std::string("OSRELEASE=") + s.release + "\nPAGESIZE=4096\n" + kPageVmcoreinfo;
+    auto pages = struct_pages(16, vmemmap);
+    pages.insert(pages.begin(), s.level);
+    write_seed(out / "page_filter", s.name,
+               fuzz::make_memory_input(vi, std::as_bytes(std::span(pages))));
+  }
+}
+
+// A 48 KiB 4-level guest: page tables at 0x1000-0x6fff (kernel text and direct map in 1 GiB
+// pages, the vmemmap in 4 KiB pages onto the struct pages at 0x7000), the mem_section root array
+// at 0x8000 and the sections at 0x9000.
+void guest_kernel_seeds(const fs::path& out) {
+  const std::uint64_t vmemmap = 0xffffea0000000000ULL;
+  for (int variant = 0; variant < 3; ++variant) {
+    GuestRam ram(0xc000);
+    ram.put_val<std::uint64_t>(0x1000 + idx(kKernelMap, 39) * 8, 0x2000 | 3);
+    ram.put_val<std::uint64_t>(0x2000 + idx(kKernelMap, 30) * 8, 0x80 | 3);
+    ram.put_val<std::uint64_t>(0x1000 + idx(kDirectMap, 39) * 8, 0x3000 | 3);
+    ram.put_val<std::uint64_t>(0x3000 + idx(kDirectMap, 30) * 8, 0x80 | 3);
+    ram.put_val<std::uint64_t>(0x1000 + idx(vmemmap, 39) * 8, 0x4000 | 3);
+    ram.put_val<std::uint64_t>(0x4000 + idx(vmemmap, 30) * 8, 0x5000 | 3);
+    ram.put_val<std::uint64_t>(0x5000 + idx(vmemmap, 21) * 8, 0x6000 | 3);
+    ram.put_val<std::uint64_t>(0x6000 + idx(vmemmap, 12) * 8, 0x7000 | 3);
+    auto pages = struct_pages(12, vmemmap);
+    for (std::size_t i = 0; i < pages.size(); ++i) ram.put_val<std::uint8_t>(0x7000 + i, pages[i]);
+    // variant 0: SPARSEMEM_EXTREME (root array); 1: a flat mem_section array (LENGTH given);
+    // 2: extreme, the middle section absent.
+    const std::uint64_t sections = variant == 1 ? 0x8000 : 0x9000;
+    if (variant != 1) ram.put_val<std::uint64_t>(0x8000, kDirectMap + sections);
+    for (std::uint64_t s = 0; s < 3; ++s) {
+      if (variant == 2 && s == 1) continue;
+      ram.put_val<std::uint64_t>(sections + s * 16, vmemmap | 3);
+    }
+    std::string vi = "OSRELEASE=6.1.0-56-cloud-amd64\nPAGESIZE=4096\nSYMBOL(init_top_pgt)=" +
+                     hexs(kKernelMap + 0x1000) +
+                     "\nNUMBER(phys_base)=0\nKERNELOFFSET=0\nNUMBER(pgtable_l5_enabled)=0\n"
+                     "SYMBOL(mem_section)=" +
+                     hexs(kDirectMap + 0x8000) +
+                     "\nSIZE(mem_section)=16\nOFFSET(mem_section.section_mem_map)=0\n"
+                     "NUMBER(MAX_PHYSMEM_BITS)=46\n"
+                     "NUMBER(sme_mask)=0\n" +
+                     std::string(kPageVmcoreinfo);
+    // SECTION_SIZE_BITS 21 (one section: the filter's 512-page batches fit), or 14 for the
+    // variant with the middle section absent.
+    vi += variant == 2 ? "NUMBER(SECTION_SIZE_BITS)=14\n" : "NUMBER(SECTION_SIZE_BITS)=21\n";
+    if (variant == 1) vi += "LENGTH(mem_section)=33554432\n";
+    write_seed(out / "guest_kernel", "guest-" + std::to_string(variant),
+               fuzz::make_memory_input(vi, ram.bytes()));
   }
 }
 
@@ -289,6 +398,8 @@ int main(int argc, char** argv) {
   file_seeds(out, tmp);
   xen_seeds(out);
   locator_seeds(out);
+  page_filter_seeds(out);
+  guest_kernel_seeds(out);
   fs::remove_all(tmp);
   return g_failures == 0 ? 0 : 1;
 }

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Installs what is needed, builds, and runs every test tier: unit, then integration (real QEMU
-# guests checked with crash, makedumpfile, libkdumpfile and drgn).
+# Installs what is needed, builds, and runs every test tier, cheap failures first: unit, then
+# the sanitizer tier (the unit tier and the fuzz corpora under ASan + UBSan, build-asan/), then
+# the fuzz tier (every libFuzzer target for a bounded time, build-fuzz/), then integration (real
+# QEMU guests checked with crash, makedumpfile, libkdumpfile and drgn), then e2e. Each tier ends
+# with CTest's summary or "N passed, N failed"; the first failing tier stops the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -12,6 +15,9 @@ build=${GUESTDUMP_BUILD_DIR:-build}
 disk() { echo "test.sh: $1: $(df -h --output=avail "$build" | tail -1 | tr -d ' ') free, build tree $(du -sh "$build" 2>/dev/null | cut -f1)"; }
 disk "before the tests"
 ctest --test-dir "$build" -L unit --output-on-failure
+GUESTDUMP_SANITIZE_BUILD_DIR="$build-asan" scripts/sanitize.sh
+# 14 targets, two at a time, 15 s each: under 2 minutes after a clang build of 3-5 minutes.
+GUESTDUMP_FUZZ_BUILD_DIR="$build-fuzz" scripts/fuzz.sh "${GUESTDUMP_FUZZ_SECONDS:-15}"
 ctest --test-dir "$build" -L integration --output-on-failure
 disk "after the integration tier"
 ctest --test-dir "$build" -L e2e --output-on-failure

@@ -48,11 +48,13 @@ std::optional<std::string> base64_decode(std::string_view in) {
   return out;
 }
 
-json parse_return(std::string_view reply) {
-  json j = json::parse(reply, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return json();
-  auto it = j.find("return");
-  return it == j.end() ? json() : *it;
+// The "return" member of a parsed reply, looked up in place (nullptr if there is none). The reply
+// comes from the guest, which may nest it arbitrarily deep: parsing and destroying a json value
+// are iterative, but copying one recurses once per level, so nothing here copies a guest value.
+const json* find_return(const json& doc) {
+  if (doc.is_discarded() || !doc.is_object()) return nullptr;
+  auto it = doc.find("return");
+  return it == doc.end() ? nullptr : &*it;
 }
 
 } // namespace
@@ -73,17 +75,19 @@ std::string agent_file_close_command(std::int64_t handle) {
 }
 
 std::optional<std::int64_t> parse_agent_file_handle(std::string_view reply) {
-  json r = parse_return(reply);
-  if (!r.is_number_integer()) return std::nullopt;
-  return r.get<std::int64_t>();
+  const json doc = json::parse(reply, nullptr, false);
+  const json* r = find_return(doc);
+  if (r == nullptr || !r->is_number_integer()) return std::nullopt;
+  return r->get<std::int64_t>();
 }
 
 std::optional<std::string> parse_agent_file_read(std::string_view reply) {
-  json r = parse_return(reply);
-  if (!r.is_object()) return std::nullopt;
-  auto count = r.find("count");
-  auto buf = r.find("buf-b64");
-  if (count == r.end() || !count->is_number_unsigned() || buf == r.end() || !buf->is_string()) {
+  const json doc = json::parse(reply, nullptr, false);
+  const json* r = find_return(doc);
+  if (r == nullptr || !r->is_object()) return std::nullopt;
+  auto count = r->find("count");
+  auto buf = r->find("buf-b64");
+  if (count == r->end() || !count->is_number_unsigned() || buf == r->end() || !buf->is_string()) {
     return std::nullopt;
   }
   auto bytes = base64_decode(buf->get<std::string>());

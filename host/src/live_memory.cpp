@@ -11,9 +11,14 @@
 #include <sys/mman.h>
 #include <sys/uio.h>
 
+#include "guestdump/common/log.h"
+
 namespace guestdump::host::detail {
 
 namespace {
+
+// x86-64 physical addresses have at most 52 bits: QEMU maps no guest memory above.
+constexpr std::uint64_t kMaxGuestPhysical = std::uint64_t{1} << 52;
 
 bool parse_hex(std::string_view s, std::uint64_t& out) {
   if (s.empty()) return false;
@@ -86,7 +91,14 @@ Result<std::vector<GuestRamRange>> parse_mtree_flat(std::string_view text) {
     } else if (auto sp = rest.find(' '); sp != std::string_view::npos) {
       name = rest.substr(0, sp); // trailing flags such as " KVM"
     }
+    // The guest places its BARs and ROMs: a range must be non-empty, its size must not wrap
+    // (0-ffffffffffffffff) and it must lie within the physical address space.
     if (hi < lo) continue;
+    if (hi >= kMaxGuestPhysical) {
+      GUESTDUMP_LOG(kWarn, "capture")
+          << "ignoring 'info mtree -f' range " << hex(lo) << "-" << hex(hi) << ": beyond 2^52";
+      continue;
+    }
     out.push_back({lo, hi - lo + 1, std::string(name), offset});
   }
   if (!saw_memory) {
@@ -135,13 +147,18 @@ LiveGuestMemory::LiveGuestMemory(
     : pid_(pid), meta_(std::move(meta)), local_(std::move(local)) {
   const std::uint64_t ps = meta_.page_size;
   std::uint64_t max_pfn = 0;
-  for (const auto& r : ranges) max_pfn = std::max(max_pfn, (r.gpa + r.size) / ps);
+  for (const auto& r : ranges) {
+    // parse_mtree_flat() keeps ranges below 2^52; a range from elsewhere that wraps is skipped.
+    if (r.gpa + r.size < r.gpa) continue;
+    max_pfn = std::max(max_pfn, (r.gpa + r.size) / ps);
+  }
   meta_.max_pfn = max_pfn;
   meta_.ram = formats::PfnBitmap(max_pfn);
   meta_.format = "live QEMU memory";
   for (const auto& r : ranges) {
     // Whole pages only, like makedumpfile's PT_LOAD rule.
-    std::uint64_t first = (r.gpa + ps - 1) / ps;
+    if (r.gpa + r.size < r.gpa) continue;
+    std::uint64_t first = r.gpa / ps + (r.gpa % ps != 0 ? 1 : 0);
     std::uint64_t end = (r.gpa + r.size) / ps;
     if (end <= first) continue;
     auto it =

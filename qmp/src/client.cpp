@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include "framing.h"
 #include "socket_io.h"
 #include <guestdump/common/io.h>
 #include <guestdump/common/log.h>
@@ -49,7 +50,7 @@ struct Core {
   UniqueFd fd;
   UniqueFd wake_read; // the reader polls it; a byte (or close) from wake_write stops the reader
   UniqueFd wake_write;
-  std::string buffer; // bytes read but not yet split into lines (greeting, then reader only)
+  LineSplitter lines; // bytes read but not yet split into lines (greeting, then reader only)
   std::thread::id reader_id;
 
   std::mutex send_mutex; // one command's bytes (and fds) at a time on the socket
@@ -81,58 +82,8 @@ bool name_matches(const std::vector<std::string>& names, const std::string& name
   return names.empty() || std::find(names.begin(), names.end(), name) != names.end();
 }
 
-// Up to 200 bytes of a peer line for an error message.
-std::string clip(std::string_view line) {
-  constexpr std::size_t kMax = 200;
-  if (line.size() <= kMax) return std::string(line);
-  return std::string(line.substr(0, kMax)) + "...";
-}
-
 Error protocol_error(const std::string& name, const std::string& what) {
   return make_error(ErrorCode::kProtocol, "qmp '" + name + "': " + what);
-}
-
-Result<Event> parse_event(const Json& msg, const std::string& name) {
-  const auto ev = msg.find("event");
-  if (!ev->is_string()) return protocol_error(name, "event name is not a string");
-  Event event;
-  event.name = ev->get<std::string>();
-  if (auto d = msg.find("data"); d != msg.end()) {
-    if (!d->is_object()) {
-      return protocol_error(name, "event '" + event.name + "': data is not an object");
-    }
-    event.data = *d;
-  } else {
-    event.data = Json::object();
-  }
-  if (auto ts = msg.find("timestamp"); ts != msg.end() && ts->is_object()) {
-    if (auto s = ts->find("seconds"); s != ts->end() && s->is_number_integer()) {
-      event.seconds = s->get<std::int64_t>();
-    }
-    if (auto us = ts->find("microseconds"); us != ts->end() && us->is_number_integer()) {
-      event.microseconds = us->get<std::int64_t>();
-    }
-  }
-  return event;
-}
-
-Result<Reply> parse_reply(const Json& msg, const std::string& name) {
-  Reply reply;
-  if (auto r = msg.find("return"); r != msg.end()) {
-    reply.value = *r;
-    return reply;
-  }
-  const auto& err = *msg.find("error");
-  if (!err.is_object()) return protocol_error(name, "error member is not an object");
-  auto cls = err.find("class");
-  auto desc = err.find("desc");
-  if (cls == err.end() || !cls->is_string() || desc == err.end() || !desc->is_string()) {
-    return protocol_error(name, "error object lacks string 'class' and 'desc'");
-  }
-  reply.failed = true;
-  reply.error.error_class = cls->get<std::string>();
-  reply.error.desc = desc->get<std::string>();
-  return reply;
 }
 
 // Delivers `ev` to the callbacks (first, on this thread, no lock held), then to the queues, so a
@@ -329,10 +280,10 @@ Result<std::unique_ptr<Client>> Client::from_fd(UniqueFd fd, std::string name,
 
 Result<void> Client::read_greeting(Milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
-  auto& buf = core_->buffer;
-  std::size_t nl;
-  while ((nl = buf.find('\n')) == std::string::npos) {
-    if (buf.size() > kMaxLineBytes) return detail::protocol_error(name_, "greeting line too long");
+  auto& lines = core_->lines;
+  std::optional<std::string> line;
+  while (!(line = lines.next_line())) {
+    if (lines.overflow()) return detail::protocol_error(name_, "greeting line too long");
     GUESTDUMP_CHECK(check_cancel());
     pollfd p{core_->fd.get(), POLLIN, 0};
     int wait = std::min(detail::ms_until(deadline), static_cast<int>(detail::kCancelPoll.count()));
@@ -352,102 +303,49 @@ Result<void> Client::read_greeting(Milliseconds timeout) {
     if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (got < 0) return errno_error("read from", name_);
     if (got == 0) return detail::protocol_error(name_, "connection closed before the greeting");
-    buf.append(tmp, static_cast<std::size_t>(got));
+    lines.append(std::string_view(tmp, static_cast<std::size_t>(got)));
   }
-  std::string line = buf.substr(0, nl);
-  buf.erase(0, nl + 1);
-  if (!line.empty() && line.back() == '\r') line.pop_back();
-
-  Json msg = Json::parse(line, nullptr, false);
-  if (msg.is_discarded() || !msg.is_object()) {
-    return detail::protocol_error(name_, "greeting is not a JSON object: " + detail::clip(line));
-  }
-  auto qmp = msg.find("QMP");
-  if (qmp == msg.end() || !qmp->is_object()) {
-    return detail::protocol_error(name_, "expected a QMP greeting, got: " + detail::clip(line));
-  }
-  auto caps = qmp->find("capabilities");
-  if (caps == qmp->end() || !caps->is_array()) {
-    return detail::protocol_error(name_, "greeting has no capabilities: " + detail::clip(line));
-  }
-  for (const auto& c : *caps) {
-    if (!c.is_string()) return detail::protocol_error(name_, "greeting capability not a string");
-    greeting_.capabilities.push_back(c.get<std::string>());
-  }
-  if (auto v = qmp->find("version"); v != qmp->end() && v->is_object()) {
-    if (auto q = v->find("qemu"); q != v->end() && q->is_object()) {
-      auto num = [&](const char* key) {
-        auto it = q->find(key);
-        return it != q->end() && it->is_number_integer() ? it->get<int>() : 0;
-      };
-      greeting_.major = num("major");
-      greeting_.minor = num("minor");
-      greeting_.micro = num("micro");
-    }
-    if (auto pkg = v->find("package"); pkg != v->end() && pkg->is_string()) {
-      greeting_.package = pkg->get<std::string>();
-    }
-  }
+  GUESTDUMP_TRY(greeting_, detail::parse_greeting(*line, name_));
   return {};
 }
 
 void Client::reader_loop() {
   auto& core = *core_;
-  auto& buf = core.buffer;
-  std::size_t scanned = 0; // bytes of buf known to hold no newline
+  auto& lines = core.lines;
   for (;;) {
     // Route every complete line first: one read may carry several messages (coalesced), or
-    // only part of one (split); the rest stays in buf.
-    std::size_t nl;
-    while ((nl = buf.find('\n', scanned)) != std::string::npos) {
-      std::string_view line(buf.data(), nl);
-      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-      bool ok = true;
-      if (!line.empty()) {
-        Json msg = Json::parse(line, nullptr, false);
-        if (msg.is_discarded() || !msg.is_object()) {
-          // QEMU never sends this; after garbage the stream cannot be trusted to stay in sync.
-          core.close_with(
-              detail::protocol_error(name_, "malformed JSON from peer: " + detail::clip(line)));
-          ok = false;
-        } else if (msg.contains("event")) {
-          auto ev = detail::parse_event(msg, name_);
-          if (!ev) {
-            core.close_with(std::move(ev).error());
-            ok = false;
-          } else {
-            detail::dispatch_event(core, *ev);
-          }
-        } else if (msg.contains("return") || msg.contains("error")) {
-          auto reply = detail::parse_reply(msg, name_);
-          std::string id;
-          auto idit = msg.find("id");
-          if (idit != msg.end() && idit->is_string()) id = idit->get<std::string>();
-          std::lock_guard lock(core.mutex);
-          if (idit == msg.end() && !core.order.empty()) id = core.order.front();
-          auto p = core.pending.find(id);
-          if (p == core.pending.end()) {
-            // A command that timed out or was cancelled; its late answer has nobody to go to.
-            GUESTDUMP_LOG(kDebug, "qmp")
-                << "'" << name_ << "': reply for no waiting command: " << detail::clip(line);
-          } else {
-            p->second->result = std::move(reply);
-            p->second->done = true;
-            core.order.erase(std::find(core.order.begin(), core.order.end(), id));
-            core.pending.erase(p);
-            core.cv.notify_all();
-          }
-        } else {
-          GUESTDUMP_LOG(kDebug, "qmp")
-              << "'" << name_ << "': ignoring message " << detail::clip(line);
-        }
+    // only part of one (split); the rest stays buffered.
+    while (auto line = lines.next_line()) {
+      auto msg = detail::parse_message(*line, name_);
+      if (!msg) {
+        // QEMU never sends this; after garbage the stream cannot be trusted to stay in sync.
+        core.close_with(std::move(msg).error());
+        return;
       }
-      buf.erase(0, nl + 1);
-      scanned = 0;
-      if (!ok) return;
+      if (auto* ev = std::get_if<Event>(&*msg)) {
+        detail::dispatch_event(core, *ev);
+      } else if (auto* reply = std::get_if<detail::ReplyMessage>(&*msg)) {
+        std::lock_guard lock(core.mutex);
+        std::string id = reply->id;
+        if (!reply->has_id && !core.order.empty()) id = core.order.front();
+        auto p = core.pending.find(id);
+        if (p == core.pending.end()) {
+          // A command that timed out or was cancelled; its late answer has nobody to go to.
+          GUESTDUMP_LOG(kDebug, "qmp")
+              << "'" << name_ << "': reply for no waiting command: " << detail::clip(*line);
+        } else {
+          p->second->result = std::move(reply->reply);
+          p->second->done = true;
+          core.order.erase(std::find(core.order.begin(), core.order.end(), id));
+          core.pending.erase(p);
+          core.cv.notify_all();
+        }
+      } else if (!line->empty()) {
+        GUESTDUMP_LOG(kDebug, "qmp")
+            << "'" << name_ << "': ignoring message " << detail::clip(*line);
+      }
     }
-    scanned = buf.size();
-    if (buf.size() > kMaxLineBytes) {
+    if (lines.overflow()) {
       core.close_with(detail::protocol_error(
           name_, "line longer than " + std::to_string(kMaxLineBytes) + " bytes from peer"));
       return;
@@ -473,7 +371,7 @@ void Client::reader_loop() {
           make_error(ErrorCode::kProtocol, "connection to '" + name_ + "' closed by peer"));
       return;
     }
-    buf.append(tmp, static_cast<std::size_t>(got));
+    lines.append(std::string_view(tmp, static_cast<std::size_t>(got)));
   }
 }
 

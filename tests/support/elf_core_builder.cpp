@@ -133,7 +133,7 @@ template <class Types> std::vector<std::uint8_t> build(const ElfCoreSpec& spec) 
   note_phdr.p_offset = narrow<Off>(notes_offset, "PT_NOTE offset");
   note_phdr.p_filesz = note_phdr.p_memsz = static_cast<Size>(notes.size());
   store(out, phoff, note_phdr);
-  std::memcpy(out.data() + notes_offset, notes.data(), notes.size());
+  if (!notes.empty()) std::memcpy(out.data() + notes_offset, notes.data(), notes.size());
 
   for (std::size_t i = 0; i < spec.loads.size(); ++i) {
     const ElfSegment& load = spec.loads[i];
@@ -146,7 +146,10 @@ template <class Types> std::vector<std::uint8_t> build(const ElfCoreSpec& spec) 
     phdr.p_memsz = narrow<Size>(load.memsz, "p_memsz");
     narrow<Addr>(load.paddr + load.memsz - (load.memsz ? 1 : 0), "end of p_paddr range");
     store(out, phoff + (i + 1) * sizeof(Phdr), phdr);
-    std::memcpy(out.data() + load_offsets[i], load.data.data(), load.data.size());
+    // A segment without file data has no buffer: memcpy from nullptr is undefined even for 0.
+    if (!load.data.empty()) {
+      std::memcpy(out.data() + load_offsets[i], load.data.data(), load.data.size());
+    }
   }
   return out;
 }

@@ -51,5 +51,17 @@ TEST(GuestAgent, FileReadDecodesBase64) {
   EXPECT_FALSE(vmcoreinfo_address("garbage"));
 }
 
+// The agent runs in the guest: a reply nested 300000 levels deep must be refused, not copied
+// (copying a json value recurses per level and would overflow the daemon's stack).
+TEST(GuestAgent, DeeplyNestedReplyIsRefused) {
+  const std::string deep(300000, '[');
+  const std::string reply = R"({"return": )" + deep + std::string(deep.size(), ']') + "}";
+  EXPECT_FALSE(parse_agent_file_handle(reply));
+  EXPECT_FALSE(parse_agent_file_read(reply));
+  const std::string deep_read = R"({"return": {"count": 0, "buf-b64": "", "x": )" + deep +
+                                std::string(deep.size(), ']') + "}}";
+  EXPECT_EQ(parse_agent_file_read(deep_read), "");
+}
+
 } // namespace
 } // namespace guestdump::host
