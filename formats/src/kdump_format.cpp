@@ -145,7 +145,8 @@ std::vector<std::byte> encode_header_blocks(const KdumpHeader& hdr,
 
   std::size_t note_pos = hdr.block_size + so.size;
   std::size_t n = std::min(notes.size(), out.size() - std::min(out.size(), note_pos));
-  std::memcpy(out.data() + note_pos, notes.data(), n);
+  if (n != 0)
+    std::memcpy(out.data() + note_pos, notes.data(), n); // empty notes: data() may be null
   return out;
 }
 

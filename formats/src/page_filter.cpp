@@ -7,6 +7,7 @@
 #include <optional>
 #include <thread>
 
+#include "guestdump/common/checked.h"
 #include "guestdump/common/io.h"
 #include "guestdump/formats/elf_notes.h"
 #include "guestdump/formats/guest_kernel.h"
@@ -27,7 +28,9 @@ constexpr std::uint64_t kBatch = 4096; // struct pages per read (256 KiB for 64-
 
 std::uint64_t load(std::span<const std::byte> p, std::uint64_t off, unsigned width) {
   std::uint64_t v = 0;
-  if (off + width > p.size()) return 0;
+  // The rules bounded every offset by SIZE(page) when they were built; this stays overflow-safe
+  // on its own all the same (an offset near 2^64 must not wrap to before the struct page).
+  if (!fits(off, width, p.size())) return 0;
   std::memcpy(&v, p.data() + off, width); // little-endian guest and host
   return v;
 }
