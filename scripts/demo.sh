@@ -5,6 +5,11 @@
 # Usage: scripts/demo.sh [STORE_DIR]   (default: build/demo)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Root installs packages and starts QEMU/libvirt; a user with sudo gets the same run through it.
+if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo > /dev/null || { echo "${0##*/}: run as root (no sudo here)" >&2; exit 1; }
+    exec sudo -E "$PWD/scripts/${0##*/}" "$@"
+fi
 scripts/install-deps.sh
 scripts/build.sh
 build=${GUESTDUMP_BUILD_DIR:-build}
