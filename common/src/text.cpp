@@ -57,6 +57,22 @@ bool unsafe_code_point(char32_t cp) {
          (cp >= 0x2066 && cp <= 0x2069);
 }
 
+/// Calls `on_sequence(code point, bytes)` for each well-formed sequence of `s`, and writes each
+/// byte of an ill-formed one to `out` as `\xNN`.
+template <typename F> void escape_walk(std::string_view s, std::string& out, F on_sequence) {
+  char32_t cp = 0;
+  while (!s.empty()) {
+    const std::size_t n = utf8_sequence(s, &cp);
+    if (n == 0) {
+      append_hex_byte(out, static_cast<std::uint8_t>(s[0]));
+      s.remove_prefix(1);
+      continue;
+    }
+    on_sequence(cp, s.substr(0, n));
+    s.remove_prefix(n);
+  }
+}
+
 } // namespace
 
 bool is_valid_utf8(std::string_view s) {
@@ -73,46 +89,27 @@ std::string escape_invalid_utf8(std::string_view s) {
   if (is_valid_utf8(s)) return std::string(s);
   std::string out;
   out.reserve(s.size() + 16);
-  char32_t cp = 0;
-  while (!s.empty()) {
-    const std::size_t n = utf8_sequence(s, &cp);
-    if (n == 0) {
-      append_hex_byte(out, static_cast<std::uint8_t>(s[0]));
-      s.remove_prefix(1);
-    } else {
-      out.append(s.substr(0, n));
-      s.remove_prefix(n);
-    }
-  }
+  escape_walk(s, out, [&](char32_t, std::string_view seq) { out.append(seq); });
   return out;
 }
 
 std::string escape_text(std::string_view s) {
   std::string out;
   out.reserve(s.size());
-  char32_t cp = 0;
-  while (!s.empty()) {
-    const std::size_t n = utf8_sequence(s, &cp);
-    if (n == 0) {
-      append_hex_byte(out, static_cast<std::uint8_t>(s[0]));
-      s.remove_prefix(1);
-      continue;
-    }
-    const std::string_view seq = s.substr(0, n);
-    s.remove_prefix(n);
+  escape_walk(s, out, [&](char32_t cp, std::string_view seq) {
     switch (cp) {
     case '\\':
       out += "\\\\";
-      continue;
+      return;
     case '\n':
       out += "\\n";
-      continue;
+      return;
     case '\r':
       out += "\\r";
-      continue;
+      return;
     case '\t':
       out += "\\t";
-      continue;
+      return;
     default:
       break;
     }
@@ -121,7 +118,7 @@ std::string escape_text(std::string_view s) {
     } else {
       out.append(seq);
     }
-  }
+  });
   return out;
 }
 
