@@ -12,6 +12,7 @@
 #include <sys/uio.h>
 
 #include "guestdump/common/log.h"
+#include "guestdump/formats/limits.h"
 
 namespace guestdump::host::detail {
 
@@ -107,6 +108,20 @@ Result<std::vector<GuestRamRange>> parse_mtree_flat(std::string_view text) {
   if (out.empty()) {
     return make_error(ErrorCode::kProtocol, "'info mtree -f' lists no RAM in \"memory\"");
   }
+  // Page bitmaps are sized by the highest address: a BAR the guest moved just below 2^52 would
+  // ask for 2^40 bits. Like the dump readers, allow formats::kMaxPfnHoles pages of holes beyond
+  // what the ranges hold; a range ending further out (a relocated device BAR, never system RAM)
+  // is ignored.
+  std::uint64_t held = 0;
+  for (const GuestRamRange& r : out) held += r.size;
+  const std::uint64_t limit = held + formats::kMaxPfnHoles * 4096;
+  std::erase_if(out, [&](const GuestRamRange& r) {
+    if (r.gpa + r.size <= limit) return false;
+    GUESTDUMP_LOG(kWarn, "capture")
+        << "ignoring 'info mtree -f' range " << hex(r.gpa) << "-" << hex(r.gpa + r.size - 1) << " ("
+        << r.block << "): beyond the guest's RAM plus 1 TiB of holes";
+    return true;
+  });
   return out;
 }
 

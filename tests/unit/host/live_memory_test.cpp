@@ -37,9 +37,12 @@ TEST(LiveMemory, IgnoresRangesBeyondThePhysicalAddressSpace) {
                            "  0000000000000000-ffffffffffffffff (prio 0, ram): evil.wrap\n"
                            "  0010000000000000-0010000000000fff (prio 0, ram): evil.top\n"
                            "  fffffffffffff000-ffffffffffffffff (prio 0, rom): evil.rom\n"
-                           "  000ff00000000000-000ff00000000fff (prio 0, ram): ok.high\n";
+                           "  000ff00000000000-000ff00000000fff (prio 0, ram): evil.bar\n"
+                           "  0000010000000000-0000010000000fff (prio 0, ram): ok.high\n";
   auto r = parse_mtree_flat(text);
   ASSERT_TRUE(r) << r.error().what();
+  // evil.bar is below 2^52 but far beyond the guest's RAM plus 1 TiB of holes: a bitmap up to
+  // it would be 2^40 bits.
   ASSERT_EQ(r->size(), 2u);
   EXPECT_EQ((*r)[0].block, "pc.ram");
   EXPECT_EQ((*r)[1].block, "ok.high");
