@@ -46,8 +46,29 @@ struct SpooledDump::Impl {
   std::uint64_t spool_start = 0;
   std::uint64_t spool_end = 0;
   std::uint64_t received = 0;
+  // One record per RAM page (not per PFN: a guest may place a RAM-backed device BAR far above
+  // its RAM, and PFN-indexed records would cost 16 bytes per PFN of the hole between).
   std::vector<PageRec> recs;
+  std::vector<std::uint64_t> rank_base; // RAM pages below each block of kRankBlock PFNs (8 bytes
+                                        // per 64 PFNs: as large as a PFN bitmap)
   bool finished = false;
+
+  static constexpr std::uint64_t kRankBlock = 64; // one bitmap word: rank = base + popcount
+  void index_ram() {
+    const std::uint64_t blocks = meta.ram.size() / kRankBlock + 1;
+    rank_base.assign(blocks, 0);
+    std::uint64_t below = 0;
+    for (std::uint64_t b = 0; b < blocks; ++b) {
+      rank_base[b] = below;
+      below += meta.ram.count_range(b * kRankBlock, kRankBlock);
+    }
+    recs.assign(below, PageRec{});
+  }
+  /// The record of RAM page `pfn` (callers pass RAM PFNs only).
+  PageRec& rec(std::uint64_t pfn) {
+    return recs[rank_base[pfn / kRankBlock] + meta.ram.count_in_word_below(pfn)];
+  }
+  const PageRec& rec(std::uint64_t pfn) const { return const_cast<Impl*>(this)->rec(pfn); }
 };
 
 namespace {
@@ -58,10 +79,10 @@ public:
   explicit SpoolReader(const SpooledDump::Impl& d) : d_(d), buf_(d.meta.page_size) {}
   Result<const std::byte*> read(std::uint64_t pfn, std::span<std::byte> scratch) override {
     const std::uint32_t ps = d_.meta.page_size;
-    if (pfn >= d_.recs.size() || !d_.meta.available.test(pfn)) {
+    if (pfn >= d_.meta.available.size() || !d_.meta.available.test(pfn)) {
       return make_error(ErrorCode::kNotFound, "page " + num(pfn) + " is not in the stream");
     }
-    const PageRec& r = d_.recs[pfn];
+    const PageRec& r = d_.rec(pfn);
     auto page = scratch.first(ps);
     if (r.flags == kZeroRec) {
       std::fill(page.begin(), page.end(), std::byte{0});
@@ -248,7 +269,7 @@ private:
       for (std::uint32_t i = 0; i < c->npages; ++i) {
         PageRec rec = c->pages[i];
         if (rec.flags != kZeroRec) rec.offset += d_.spool_end;
-        d_.recs[c->first_pfn + i] = rec;
+        d_.rec(c->first_pfn + i) = rec;
       }
       d_.spool_end += c->used;
       {
@@ -358,7 +379,7 @@ Result<std::unique_ptr<SpooledDump>> SpooledDump::receive(const StreamCaptureOpt
                                        d->meta.notes.size() + kExtraNoteRoom, ram_pages);
   d->spool_start = reserve.offset_data + ps; // + the shared zero page
   d->spool_end = d->spool_start;
-  d->recs.assign(d->meta.max_pfn, PageRec{});
+  d->index_ram();
 
   unsigned threads =
       opts.threads != 0 ? opts.threads : std::max(1u, std::thread::hardware_concurrency());
@@ -398,7 +419,7 @@ Result<std::unique_ptr<SpooledDump>> SpooledDump::receive(const StreamCaptureOpt
   // Pages whose bytes the stream did not carry cannot be read back.
   for (std::uint64_t pfn = d->meta.available.next_set(0); pfn < d->meta.available.size();
        pfn = d->meta.available.next_set(pfn + 1)) {
-    const PageRec& r = d->recs[pfn];
+    const PageRec& r = d->rec(pfn);
     if (r.flags != kZeroRec && r.offset == 0) d->meta.available.clear(pfn);
   }
   return std::unique_ptr<SpooledDump>(new SpooledDump(std::move(d)));
@@ -435,7 +456,7 @@ Result<KdumpWriteStats> SpooledDump::finish(const KdumpHeader& identity,
   std::vector<std::pair<std::uint64_t, std::uint64_t>> moves; // {spool offset, pfn}
   for (std::uint64_t pfn = dumpable.next_set(0); pfn < dumpable.size();
        pfn = dumpable.next_set(pfn + 1)) {
-    if (d.recs[pfn].flags != kZeroRec) moves.emplace_back(d.recs[pfn].offset, pfn);
+    if (d.rec(pfn).flags != kZeroRec) moves.emplace_back(d.rec(pfn).offset, pfn);
   }
   std::sort(moves.begin(), moves.end());
   std::vector<std::byte> zero(ps, std::byte{0});
@@ -448,7 +469,7 @@ Result<KdumpWriteStats> SpooledDump::finish(const KdumpHeader& identity,
   pending.reserve(kCopyWindow + ps);
   std::uint64_t pending_at = dst;
   for (const auto& [src, pfn] : moves) {
-    PageRec& r = d.recs[pfn];
+    PageRec& r = d.rec(pfn);
     if (src < win_off || src + r.size > win_off + win_len) {
       win_off = src;
       win_len = std::min<std::uint64_t>(kCopyWindow, d.spool_end - src);
@@ -483,8 +504,9 @@ Result<KdumpWriteStats> SpooledDump::finish(const KdumpHeader& identity,
     std::vector<std::byte> run;
     for (std::uint64_t pfn = dumpable.next_set(0); pfn < dumpable.size();
          pfn = dumpable.next_set(pfn + 1)) {
-      if (d.recs[pfn].flags != kZeroRec) continue;
-      d.recs[pfn].offset = dst + run.size();
+      PageRec& zr = d.rec(pfn);
+      if (zr.flags != kZeroRec) continue;
+      zr.offset = dst + run.size();
       run.insert(run.end(), buf.begin(), buf.end());
     }
     if (!run.empty()) GUESTDUMP_CHECK(pwrite_all(fd, run, dst, path));
@@ -498,7 +520,7 @@ Result<KdumpWriteStats> SpooledDump::finish(const KdumpHeader& identity,
   std::uint64_t desc_pos = layout.offset_descs;
   for (std::uint64_t pfn = dumpable.next_set(0); pfn < dumpable.size();
        pfn = dumpable.next_set(pfn + 1)) {
-    const PageRec& r = d.recs[pfn];
+    const PageRec& r = d.rec(pfn);
     PageDesc pd;
     if (r.flags == kZeroRec && share_zero_pages) {
       pd = PageDesc{static_cast<std::int64_t>(layout.offset_data), ps, 0, 0};

@@ -30,6 +30,11 @@ public:
   std::uint64_t count() const;
   /// Number of set bits in [first, first + count).
   std::uint64_t count_range(std::uint64_t first, std::uint64_t count) const;
+  /// Number of set bits in [pfn & ~63, pfn): one popcount (pfn < size()).
+  std::uint64_t count_in_word_below(std::uint64_t pfn) const {
+    const std::uint64_t below = (std::uint64_t{1} << (pfn & 63)) - 1;
+    return static_cast<std::uint64_t>(std::popcount(words_[pfn >> 6] & below));
+  }
   /// First set bit at or after `from`, or size() if none.
   std::uint64_t next_set(std::uint64_t from) const;
   /// this &= other (sizes may differ; bits past other's size are cleared).
