@@ -511,11 +511,7 @@ void Daemon::consider_dump(const Hypervisor& w, const DomainStatus& s, const std
   DumpJob job{w.uri(), s.name, s.uuid, trigger, {}};
   if (jobs_->busy(w.uri(), s.uuid)) {
     // Checked before the crash-loop limiter, which would count a dump that is not taken.
-    GUESTDUMP_LOG(kInfo, kLog) << "'" << s.name << "' (" << trigger
-                               << "): a dump of it is still running; looking again when it ends";
-    tracker_.release(key, mark);
-    std::lock_guard lock(recheck_mu_);
-    recheck_[key] = trigger;
+    recheck_when_idle(job, mark);
     return;
   }
   policies::CrashLoopDecision d;
@@ -536,15 +532,7 @@ void Daemon::consider_dump(const Hypervisor& w, const DomainStatus& s, const std
                                << "; dump queued";
     break;
   case JobQueue::Admit::kDuplicate:
-    // A new crash while the previous job of this guest still runs (its after-dump restarted
-    // the guest, its post-hook is still going): looked at again when that job ends.
-    GUESTDUMP_LOG(kInfo, kLog) << "'" << s.name << "' (" << trigger
-                               << "): a dump of it is still running; looking again when it ends";
-    tracker_.release(key, mark);
-    {
-      std::lock_guard lock(recheck_mu_);
-      recheck_[key] = trigger;
-    }
+    recheck_when_idle(job, mark);
     break;
   case JobQueue::Admit::kStopped:
     GUESTDUMP_LOG(kWarn, kLog) << "'" << s.name << "' (" << trigger
@@ -743,6 +731,21 @@ void Daemon::run_job(const DumpJob& job) {
   } catch (...) {
     job_failed_unexpectedly(job, "unknown exception");
   }
+}
+
+void Daemon::recheck_when_idle(const DumpJob& job, const CrashMark& mark) {
+  // A new crash while the previous job of this guest still runs (its after-dump restarted the
+  // guest, its post-hook is still going): the claim is given back and the guest looked at again
+  // when that job ends.
+  GUESTDUMP_LOG(kInfo, kLog) << "'" << job.name << "' (" << job.trigger
+                             << "): a dump of it is still running; looking again when it ends";
+  tracker_.release(guest_key(job.uri, job.uuid), mark);
+  {
+    std::lock_guard lock(recheck_mu_);
+    recheck_[guest_key(job.uri, job.uuid)] = job.trigger;
+  }
+  // The job may have ended since it was seen busy, its done callback finding nothing to do.
+  if (!jobs_->busy(job.uri, job.uuid)) job_done(job);
 }
 
 void Daemon::job_done(const DumpJob& job) {

@@ -60,6 +60,7 @@ private:
   void run_job(const DumpJob& job); // never throws
   void dump_job(const DumpJob& job);
   void job_done(const DumpJob& job); // a job's slot is free: recheck the guest if asked
+  void recheck_when_idle(const DumpJob& job, const CrashMark& mark);
   void job_failed_unexpectedly(const DumpJob& job, const std::string& what);
   /// Runs `fn`, logging (never propagating) anything it throws.
   static void guarded(const char* what, const std::function<void()>& fn);
