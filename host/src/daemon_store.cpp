@@ -3,10 +3,7 @@
 #include "guestdump/host/daemon_store.h"
 
 #include <cerrno>
-#include <ctime>
 #include <fstream>
-#include <iomanip>
-#include <sstream>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -70,10 +67,7 @@ std::vector<policies::StoredDump> retention_view(const std::vector<StoredDump>& 
       // No readable meta.json: the directory name is the time (YYYYmmddTHHMMSSZ[-N]).
       std::string name = d.name;
       if (!name.empty() && name[0] == '.') name = name.substr(1);
-      std::tm tm{};
-      std::istringstream is(name.substr(0, 16));
-      is >> std::get_time(&tm, "%Y%m%dT%H%M%SZ");
-      if (!is.fail()) t = static_cast<std::int64_t>(timegm(&tm));
+      t = store_time(name);
     }
     p.time = policies::WallTime(std::chrono::seconds(t));
     if (d.partial) {

@@ -71,20 +71,24 @@ std::optional<DumpMeta> read_meta_file(const std::string& dir) {
   return meta_from_json(j);
 }
 
-/// Unix time of a store name "YYYYmmddTHHMMSSZ[-N]", or 0.
-std::int64_t time_of_name(const std::string& name) {
-  std::tm tm{};
-  std::istringstream is(name.substr(0, 16));
-  is >> std::get_time(&tm, "%Y%m%dT%H%M%SZ");
-  return is.fail() ? 0 : static_cast<std::int64_t>(timegm(&tm));
+/// A small file written whole under a hidden name and renamed (mode 0600).
+Result<void> write_small_file(const std::string& path, const std::string& text) {
+  GUESTDUMP_TRY(OutputFile out, OutputFile::create(path));
+  GUESTDUMP_CHECK(write_all(out.fd(), std::as_bytes(std::span(text)), path));
+  return out.commit();
 }
 
 Result<void> write_meta_file(const std::string& dir, const DumpMeta& meta) {
-  const std::string path = dir + "/meta.json";
-  GUESTDUMP_TRY(OutputFile out, OutputFile::create(path));
-  const std::string text = dump_json(to_json(meta), 2) + "\n";
-  GUESTDUMP_CHECK(write_all(out.fd(), std::as_bytes(std::span(text)), path));
-  return out.commit();
+  return write_small_file(dir + "/meta.json", dump_json(to_json(meta), 2) + "\n");
+}
+
+/// Deletes everything in a dump directory but meta.json: a failed or interrupted dump keeps
+/// only its record, never partial guest memory under a final name.
+void keep_only_meta(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& f : fs::directory_iterator(dir, ec)) {
+    if (f.path().filename() != "meta.json") fs::remove_all(f.path(), ec);
+  }
 }
 
 Result<void> make_dir_0700(const std::string& path) {
@@ -116,6 +120,13 @@ std::uint64_t dir_bytes(const fs::path& dir) {
 }
 
 } // namespace
+
+std::int64_t store_time(const std::string& name) {
+  std::tm tm{};
+  std::istringstream is(name.substr(0, 16));
+  is >> std::get_time(&tm, "%Y%m%dT%H%M%SZ");
+  return is.fail() ? 0 : static_cast<std::int64_t>(timegm(&tm));
+}
 
 std::string store_timestamp(std::int64_t unix_time) {
   std::time_t t = static_cast<std::time_t>(unix_time);
@@ -326,11 +337,8 @@ Result<std::vector<std::string>> DumpStore::recover_interrupted() const {
           name.substr(1, name.size() - 1 - std::string_view(kPartialSuffix).size());
       DumpMeta meta = read_meta_file(path).value_or(DumpMeta{});
       if (meta.domain.empty()) meta.domain = domain;
-      if (meta.started_at == 0) meta.started_at = time_of_name(ts);
-      // Only the record stays: no partial guest memory under a final name.
-      for (const auto& f : fs::directory_iterator(path, ec)) {
-        if (f.path().filename() != "meta.json") fs::remove_all(f.path(), ec);
-      }
+      if (meta.started_at == 0) meta.started_at = store_time(ts);
+      keep_only_meta(path);
       meta.status = kInterruptedStatus;
       meta.vmcore_bytes = 0;
       if (auto w = write_meta_file(path, meta); !w) return std::move(w).error();
@@ -361,9 +369,7 @@ PendingDump::~PendingDump() {
 }
 
 Result<void> PendingDump::write_text(const std::string& name, const std::string& text) const {
-  GUESTDUMP_TRY(OutputFile out, OutputFile::create(file(name)));
-  GUESTDUMP_CHECK(write_all(out.fd(), std::as_bytes(std::span(text)), file(name)));
-  return out.commit();
+  return write_small_file(file(name), text);
 }
 
 Result<std::string> PendingDump::finish(const DumpMeta& meta) {
@@ -383,11 +389,7 @@ Result<std::string> PendingDump::commit(DumpMeta meta) {
 }
 
 Result<std::string> PendingDump::fail(DumpMeta meta, const std::string& reason) {
-  std::error_code ec;
-  // Only the record stays: no partial guest memory under a final name.
-  for (const auto& e : fs::directory_iterator(partial_dir_, ec)) {
-    if (e.path().filename() != "meta.json") fs::remove(e.path(), ec);
-  }
+  keep_only_meta(partial_dir_);
   meta.status = "failed: " + reason;
   meta.vmcore_bytes = 0;
   return finish(meta);

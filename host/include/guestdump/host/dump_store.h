@@ -140,5 +140,7 @@ inline constexpr const char* kInterruptedStatus =
 
 /// "YYYYmmddTHHMMSSZ" for a Unix time.
 std::string store_timestamp(std::int64_t unix_time);
+/// The Unix time a store name ("YYYYmmddTHHMMSSZ[-N]") stands for, or 0 if it is none.
+std::int64_t store_time(const std::string& name);
 
 } // namespace guestdump::host
