@@ -1,6 +1,10 @@
 #include "guestdump/common/text.h"
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
+#include <cstdio>
+#include <limits>
 
 namespace guestdump {
 namespace {
@@ -120,6 +124,84 @@ std::string escape_text(std::string_view s) {
     }
   });
   return out;
+}
+
+namespace {
+
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+char ascii_lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+} // namespace
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return ascii_lower(x) == ascii_lower(y);
+         });
+}
+
+Result<std::uint64_t> parse_byte_size(std::string_view text) {
+  static constexpr std::string_view kExpected = "expected bytes, optionally with K, M, G or T";
+  const std::string_view s = trim(text);
+  std::uint64_t value = 0;
+  std::size_t i = 0;
+  for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i) {
+    const auto digit = static_cast<std::uint64_t>(s[i] - '0');
+    if (value > (std::numeric_limits<std::uint64_t>::max() - digit) / 10)
+      return make_error(ErrorCode::kInvalidArgument, "too large");
+    value = value * 10 + digit;
+  }
+  if (i == 0) return make_error(ErrorCode::kInvalidArgument, std::string(kExpected));
+  std::string_view suffix = s.substr(i);
+  unsigned shift = 0;
+  if (!suffix.empty()) {
+    switch (ascii_lower(suffix.front())) {
+    case 'k':
+      shift = 10;
+      break;
+    case 'm':
+      shift = 20;
+      break;
+    case 'g':
+      shift = 30;
+      break;
+    case 't':
+      shift = 40;
+      break;
+    case 'b':
+      break;
+    default:
+      return make_error(ErrorCode::kInvalidArgument, std::string(kExpected));
+    }
+    if (shift != 0) suffix.remove_prefix(1);
+    if (!suffix.empty() && !iequals(suffix, "B") && !iequals(suffix, "iB"))
+      return make_error(ErrorCode::kInvalidArgument, std::string(kExpected));
+  }
+  if (shift != 0 && value > (std::numeric_limits<std::uint64_t>::max() >> shift))
+    return make_error(ErrorCode::kInvalidArgument, "too large");
+  return value << shift;
+}
+
+std::string format_bytes(double bytes) {
+  static constexpr std::array<const char*, 6> kUnits = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  std::size_t unit = 0;
+  while (bytes >= 1024.0 && unit + 1 < kUnits.size()) {
+    bytes /= 1024.0;
+    ++unit;
+  }
+  std::array<char, 48> buf{};
+  std::snprintf(buf.data(), buf.size(), unit == 0 ? "%.0f %s" : "%.1f %s", bytes, kUnits[unit]);
+  return buf.data();
 }
 
 } // namespace guestdump

@@ -21,18 +21,6 @@ std::optional<po::variables_map> parse_args(const std::vector<std::string>& args
   return parse_cli_args(args, desc, pos, usage, usage_error, code);
 }
 
-std::string format_bytes(double b) {
-  static const char* const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (b >= 1024 && u < 4) {
-    b /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", b, units[u]);
-  return buf;
-}
-
 Progress::Progress(std::string label, std::uint64_t unit, bool lines)
     : label_(std::move(label)), unit_(unit), tty_(::isatty(STDERR_FILENO) == 1), lines_(lines),
       start_(std::chrono::steady_clock::now()), last_(start_) {}

@@ -10,6 +10,8 @@
 
 #include <boost/program_options.hpp>
 
+#include "guestdump/common/text.h"
+
 namespace guestdump::cli {
 
 /// Parses `args` against `desc` + positionals; returns nullopt and sets `code` (0 for --help,
@@ -19,9 +21,6 @@ parse_args(const std::vector<std::string>& args,
            const boost::program_options::options_description& desc,
            const boost::program_options::positional_options_description& pos, const char* usage,
            int& code);
-
-/// "1.5 GiB", "512 B".
-std::string format_bytes(double bytes);
 
 /// Progress of one operation in `unit` bytes per step: on a terminal a redrawn bar with
 /// percentage, rate and ETA; otherwise, when `lines` is set, one plain line every 10% (or

@@ -12,6 +12,7 @@
 #include <sys/uio.h>
 
 #include "guestdump/common/log.h"
+#include "guestdump/common/text.h"
 #include "guestdump/formats/limits.h"
 
 namespace guestdump::host::detail {
@@ -25,16 +26,6 @@ bool parse_hex(std::string_view s, std::uint64_t& out) {
   if (s.empty()) return false;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out, 16);
   return ec == std::errc() && p == s.data() + s.size();
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
-    s.remove_suffix(1);
-  }
-  return s;
 }
 
 } // namespace

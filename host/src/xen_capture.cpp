@@ -12,21 +12,11 @@
 
 #include "capture_internal.h"
 #include "guestdump/common/log.h"
+#include "guestdump/common/text.h"
 #include "guestdump/formats/convert.h"
 #include "libvirt_api.h"
 
 namespace guestdump::host {
-
-namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-} // namespace
 
 LibvirtDumpMethod libvirt_dump_method(std::string_view uri, std::string_view driver_type) {
   if (!driver_type.empty()) {

@@ -4,6 +4,7 @@
 #include <limits>
 #include <utility>
 
+#include <guestdump/common/text.h>
 #include <guestdump/policies/config.h>
 
 namespace guestdump::policies {
@@ -13,19 +14,6 @@ Error invalid(std::string_view key, std::string_view value, std::string_view why
   return make_error(ErrorCode::kInvalidArgument, "invalid value '" + std::string(value) +
                                                      "' for '" + std::string(key) +
                                                      "': " + std::string(why));
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
 }
 
 // Parses leading decimal digits; returns the value and the rest. No sign, no overflow.
@@ -130,40 +118,9 @@ Result<int> parse_dump_level(std::string_view text, std::string_view key) {
 }
 
 Result<std::uint64_t> parse_bytes(std::string_view text, std::string_view key) {
-  static constexpr std::string_view kExpected = "expected bytes, optionally with K, M, G or T";
-  const auto number = leading_number(trim(text));
-  if (!number) return invalid(key, text, kExpected);
-  std::string_view suffix = number->second;
-  unsigned shift = 0;
-  if (!suffix.empty()) {
-    switch (std::toupper(static_cast<unsigned char>(suffix.front()))) {
-    case 'K':
-      shift = 10;
-      break;
-    case 'M':
-      shift = 20;
-      break;
-    case 'G':
-      shift = 30;
-      break;
-    case 'T':
-      shift = 40;
-      break;
-    case 'B':
-      shift = 0;
-      break;
-    default:
-      return invalid(key, text, kExpected);
-    }
-    if (shift != 0) suffix.remove_prefix(1);
-    if (!suffix.empty() && !iequals(suffix, "B") && !iequals(suffix, "iB")) {
-      return invalid(key, text, kExpected);
-    }
-  }
-  if (shift != 0 && number->first > (std::numeric_limits<std::uint64_t>::max() >> shift)) {
-    return invalid(key, text, "too large");
-  }
-  return number->first << shift;
+  auto bytes = parse_byte_size(text);
+  if (!bytes) return invalid(key, text, bytes.error().message);
+  return *bytes;
 }
 
 Result<Duration> parse_duration(std::string_view text, std::string_view key) {

@@ -2,6 +2,8 @@
 #include <limits>
 
 #include "text.h"
+
+#include <guestdump/common/text.h>
 #include <guestdump/policies/free_space.h>
 
 namespace guestdump::policies {
@@ -78,23 +80,23 @@ SpaceDecision check_free_space(const StoreSpace& space, const MinFree& min_free,
   SpaceDecision out;
   out.needed = add(estimate.upper_bound, pending_bytes);
   out.min_free = min_free_bytes(min_free, space.total_bytes);
-  std::string min_text = "min-free " + detail::format_bytes(out.min_free);
+  std::string min_text = "min-free " + format_bytes(out.min_free);
   if (min_free.percent > 0) {
     min_text += " (" + std::to_string(min_free.percent) + "% of " +
-                detail::format_bytes(space.total_bytes) + ")";
+                format_bytes(space.total_bytes) + ")";
   }
   const std::string need_text =
-      "needs up to " + detail::format_bytes(estimate.upper_bound) +
-      (pending_bytes > 0 ? " plus " + detail::format_bytes(pending_bytes) + " for running dumps"
+      "needs up to " + format_bytes(estimate.upper_bound) +
+      (pending_bytes > 0 ? " plus " + format_bytes(pending_bytes) + " for running dumps"
                          : std::string());
   const bool fits = space.free_bytes >= out.needed && space.free_bytes - out.needed >= out.min_free;
   out.allowed = fits;
   if (fits) {
-    out.reason = what + " " + need_text + "; " + detail::format_bytes(space.free_bytes) +
+    out.reason = what + " " + need_text + "; " + format_bytes(space.free_bytes) +
                  " free, " + min_text + " stays free";
   } else {
     out.reason = "not enough space for " + what + ": it " + need_text + ", " +
-                 detail::format_bytes(space.free_bytes) + " free, " + min_text + " must stay free";
+                 format_bytes(space.free_bytes) + " free, " + min_text + " must stay free";
   }
   return out;
 }

@@ -5,6 +5,8 @@
 #include <tuple>
 
 #include "text.h"
+
+#include <guestdump/common/text.h>
 #include <guestdump/policies/retention.h>
 
 namespace guestdump::policies {
@@ -70,8 +72,8 @@ RetentionPlan plan_retention(const std::vector<StoredDump>& dumps, WallTime now,
     for (std::size_t i = 0; i < sorted.size(); ++i) {
       if (saturating_add(total, incoming_bytes) <= policy.max_total_bytes) break;
       if (sorted[i].in_use || !reason[i].empty()) continue;
-      reason[i] = "store over max-total " + detail::format_bytes(policy.max_total_bytes) + " (" +
-                  detail::format_bytes(saturating_add(total, incoming_bytes)) +
+      reason[i] = "store over max-total " + format_bytes(policy.max_total_bytes) + " (" +
+                  format_bytes(saturating_add(total, incoming_bytes)) +
                   (incoming_bytes > 0 ? " with the next dump)" : ")");
       total -= sorted[i].bytes;
     }

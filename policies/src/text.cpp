@@ -5,20 +5,6 @@
 
 namespace guestdump::policies::detail {
 
-std::string format_bytes(std::uint64_t bytes) {
-  static constexpr std::array<const char*, 6> kUnits = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-  if (bytes < 1024) return std::to_string(bytes) + " B";
-  double value = static_cast<double>(bytes);
-  std::size_t unit = 0;
-  while (value >= 1024.0 && unit + 1 < kUnits.size()) {
-    value /= 1024.0;
-    ++unit;
-  }
-  std::array<char, 32> buf{};
-  std::snprintf(buf.data(), buf.size(), "%.1f %s", value, kUnits[unit]);
-  return buf.data();
-}
-
 std::string format_duration(Duration d) {
   const bool negative = d.count() < 0;
   std::int64_t s = std::chrono::duration_cast<std::chrono::seconds>(negative ? -d : d).count();

@@ -8,8 +8,6 @@
 
 namespace guestdump::policies::detail {
 
-/// "512 B", "4.0 KiB", "1.5 GiB": binary units, one decimal.
-std::string format_bytes(std::uint64_t bytes);
 /// "90 s", "2 min 5 s", "3 h", "2 d 4 h": whole seconds, the two largest units.
 std::string format_duration(Duration d);
 

@@ -11,6 +11,7 @@
 
 #include "guestdump/common/io.h"
 #include "guestdump/common/log.h"
+#include "guestdump/common/text.h"
 #include "guestdump/formats/codec.h"
 #include "guestdump/host/daemon_store.h"
 #include "guestdump/policies/after_dump.h"
@@ -34,12 +35,6 @@ constexpr unsigned kAgentPingWorkers = 8;
 
 std::string guest_key(const std::string& uri, const std::string& uuid) {
   return uri + " " + uuid;
-}
-
-std::string mib(std::uint64_t bytes) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
-  return buf;
 }
 
 policies::WallTime wall_now() {
@@ -867,7 +862,7 @@ void Daemon::dump_job(const DumpJob& job) {
   opts.codec =
       formats::parse_codec(policies::to_string(settings.codec)).value_or(formats::Codec::kZstd);
   GUESTDUMP_LOG(kInfo, kLog) << "dumping '" << job.name << "' (" << job.trigger << ", "
-                             << mib(st->memory_bytes) << " RAM, level " << settings.dump_level
+                             << format_bytes(st->memory_bytes) << " RAM, level " << settings.dump_level
                              << ", " << policies::to_string(settings.codec) << ") into "
                              << store->dir();
   const auto t0 = std::chrono::steady_clock::now();
@@ -882,7 +877,7 @@ void Daemon::dump_job(const DumpJob& job) {
     return;
   }
   GUESTDUMP_LOG(kInfo, kLog) << "dump of '" << job.name << "' complete: " << res->dir << " ("
-                             << mib(res->meta.vmcore_bytes) << ", " << res->meta.pages_dumped
+                             << format_bytes(res->meta.vmcore_bytes) << ", " << res->meta.pages_dumped
                              << " pages, " << static_cast<int>(secs + 0.5) << "s, guest paused "
                              << static_cast<int>(res->meta.pause_seconds + 0.5) << "s)";
   apply_retention(*store, *cfg, 0, "after dump");

@@ -96,5 +96,43 @@ TEST(Log, SinksReceiveEscapedText) {
   EXPECT_EQ(got.find('\x1b'), std::string::npos);
 }
 
+TEST(PlainText, TrimAndIequals) {
+  EXPECT_EQ(trim(" \t\r\n\v\fa b\n "), "a b");
+  EXPECT_EQ(trim("   "), "");
+  EXPECT_EQ(trim("x"), "x");
+  EXPECT_TRUE(iequals("Xen", "xEN"));
+  EXPECT_FALSE(iequals("Xen", "Xe"));
+  EXPECT_FALSE(iequals("libxl", "libxm"));
+}
+
+TEST(PlainText, ParseByteSize) {
+  EXPECT_EQ(*parse_byte_size("0"), 0U);
+  EXPECT_EQ(*parse_byte_size(" 512 "), 512U);
+  EXPECT_EQ(*parse_byte_size("512B"), 512U);
+  EXPECT_EQ(*parse_byte_size("4k"), 4096U);
+  EXPECT_EQ(*parse_byte_size("64M"), 64ULL << 20);
+  EXPECT_EQ(*parse_byte_size("2GiB"), 2ULL << 30);
+  EXPECT_EQ(*parse_byte_size("1tb"), 1ULL << 40);
+  EXPECT_EQ(*parse_byte_size("18446744073709551615"), ~0ULL);
+  for (const char* bad : {"", "M", "-1", "1X", "1MX", "1 M B", "1.5G"}) {
+    auto r = parse_byte_size(bad);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.error().message, "expected bytes, optionally with K, M, G or T") << bad;
+  }
+  for (const char* big : {"18446744073709551616", "16777216T"}) {
+    auto r = parse_byte_size(big);
+    ASSERT_FALSE(r) << big;
+    EXPECT_EQ(r.error().message, "too large") << big;
+  }
+}
+
+TEST(PlainText, FormatBytes) {
+  EXPECT_EQ(format_bytes(std::uint64_t{0}), "0 B");
+  EXPECT_EQ(format_bytes(std::uint64_t{1023}), "1023 B");
+  EXPECT_EQ(format_bytes(std::uint64_t{1024}), "1.0 KiB");
+  EXPECT_EQ(format_bytes(std::uint64_t{3} << 29), "1.5 GiB");
+  EXPECT_EQ(format_bytes(1536.0), "1.5 KiB");
+}
+
 } // namespace
 } // namespace guestdump

@@ -5,8 +5,11 @@
 //   meta.json, --json        escape_invalid_utf8() (JSON itself escapes control characters)
 //   logs, journal, terminal  escape_text()          (one line, nothing raw but printable text)
 
+#include <cstdint>
 #include <string>
 #include <string_view>
+
+#include "guestdump/common/result.h"
 
 namespace guestdump {
 
@@ -22,5 +25,25 @@ std::string escape_invalid_utf8(std::string_view s);
 /// bidirectional overrides (U+202A-U+202E, U+2066-U+2069) and every ill-formed byte become
 /// `\xNN` per byte. Nothing in the result can move a terminal's cursor or start a new line.
 std::string escape_text(std::string_view s);
+
+// Plain text helpers for configuration files, command lines and /proc or /sys reads.
+
+/// `s` without leading and trailing ASCII whitespace (space, \t, \n, \v, \f, \r).
+std::string_view trim(std::string_view s);
+
+/// ASCII case-insensitive equality.
+bool iequals(std::string_view a, std::string_view b);
+
+/// A byte count: decimal digits, optionally followed by K, M, G or T (binary multiples), each
+/// optionally followed by "B" or "iB", or by a bare "B"; case-insensitive, surrounding whitespace
+/// ignored. The error's message says what is wrong ("expected bytes, optionally with K, M, G or
+/// T", "too large") without naming the object: the caller adds that.
+Result<std::uint64_t> parse_byte_size(std::string_view text);
+
+/// "512 B", "4.0 KiB", "1.5 GiB": binary units, one decimal above bytes.
+std::string format_bytes(double bytes);
+inline std::string format_bytes(std::uint64_t bytes) {
+  return format_bytes(static_cast<double>(bytes));
+}
 
 } // namespace guestdump
