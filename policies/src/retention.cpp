@@ -5,7 +5,6 @@
 #include <tuple>
 
 #include "text.h"
-
 #include <guestdump/common/text.h>
 #include <guestdump/policies/retention.h>
 
