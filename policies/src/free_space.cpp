@@ -2,7 +2,6 @@
 #include <limits>
 
 #include "text.h"
-
 #include <guestdump/common/text.h>
 #include <guestdump/policies/free_space.h>
 
@@ -82,8 +81,8 @@ SpaceDecision check_free_space(const StoreSpace& space, const MinFree& min_free,
   out.min_free = min_free_bytes(min_free, space.total_bytes);
   std::string min_text = "min-free " + format_bytes(out.min_free);
   if (min_free.percent > 0) {
-    min_text += " (" + std::to_string(min_free.percent) + "% of " +
-                format_bytes(space.total_bytes) + ")";
+    min_text +=
+        " (" + std::to_string(min_free.percent) + "% of " + format_bytes(space.total_bytes) + ")";
   }
   const std::string need_text =
       "needs up to " + format_bytes(estimate.upper_bound) +
@@ -92,8 +91,8 @@ SpaceDecision check_free_space(const StoreSpace& space, const MinFree& min_free,
   const bool fits = space.free_bytes >= out.needed && space.free_bytes - out.needed >= out.min_free;
   out.allowed = fits;
   if (fits) {
-    out.reason = what + " " + need_text + "; " + format_bytes(space.free_bytes) +
-                 " free, " + min_text + " stays free";
+    out.reason = what + " " + need_text + "; " + format_bytes(space.free_bytes) + " free, " +
+                 min_text + " stays free";
   } else {
     out.reason = "not enough space for " + what + ": it " + need_text + ", " +
                  format_bytes(space.free_bytes) + " free, " + min_text + " must stay free";

@@ -862,9 +862,9 @@ void Daemon::dump_job(const DumpJob& job) {
   opts.codec =
       formats::parse_codec(policies::to_string(settings.codec)).value_or(formats::Codec::kZstd);
   GUESTDUMP_LOG(kInfo, kLog) << "dumping '" << job.name << "' (" << job.trigger << ", "
-                             << format_bytes(st->memory_bytes) << " RAM, level " << settings.dump_level
-                             << ", " << policies::to_string(settings.codec) << ") into "
-                             << store->dir();
+                             << format_bytes(st->memory_bytes) << " RAM, level "
+                             << settings.dump_level << ", " << policies::to_string(settings.codec)
+                             << ") into " << store->dir();
   const auto t0 = std::chrono::steady_clock::now();
   auto res = w->capture(job.uuid, *store, opts);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -877,8 +877,9 @@ void Daemon::dump_job(const DumpJob& job) {
     return;
   }
   GUESTDUMP_LOG(kInfo, kLog) << "dump of '" << job.name << "' complete: " << res->dir << " ("
-                             << format_bytes(res->meta.vmcore_bytes) << ", " << res->meta.pages_dumped
-                             << " pages, " << static_cast<int>(secs + 0.5) << "s, guest paused "
+                             << format_bytes(res->meta.vmcore_bytes) << ", "
+                             << res->meta.pages_dumped << " pages, " << static_cast<int>(secs + 0.5)
+                             << "s, guest paused "
                              << static_cast<int>(res->meta.pause_seconds + 0.5) << "s)";
   apply_retention(*store, *cfg, 0, "after dump");
   after_dump(*w, job, settings);
