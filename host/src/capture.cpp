@@ -138,7 +138,7 @@ DumpMeta initial_meta(const CaptureOptions& opts, std::string domain, std::strin
   meta.domain = std::move(domain);
   meta.uuid = std::move(uuid);
   meta.host = host_name();
-  meta.trigger = opts.trigger;
+  meta.trigger = std::string(policies::to_string(opts.trigger));
   meta.path = path;
   meta.dump_level = opts.dump_level;
   meta.codec = std::string(formats::codec_name(opts.codec));

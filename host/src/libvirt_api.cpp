@@ -74,4 +74,14 @@ const LibvirtApi& lv() {
   return g_api;
 }
 
+std::string libvirt_last_error() {
+  virErrorPtr e = lv().virGetLastError();
+  return e != nullptr && e->message != nullptr ? e->message : "unknown libvirt error";
+}
+
+int libvirt_last_error_code() {
+  virErrorPtr e = lv().virGetLastError();
+  return e != nullptr ? e->code : 0;
+}
+
 } // namespace guestdump::host

@@ -7,6 +7,9 @@
 // Call libvirt as lv().virConnectOpen(...) after load_libvirt() succeeded; every libvirt path
 // starts by opening a connection or the event loop, which loads it.
 
+#include <memory>
+#include <string>
+
 #include <libvirt/libvirt-qemu.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
@@ -76,5 +79,22 @@ Result<void> load_libvirt();
 /// The resolved functions. Only after load_libvirt() succeeded: aborts with a message otherwise
 /// (a programming error, not an operator's).
 const LibvirtApi& lv();
+
+/// The message of the calling thread's last libvirt error ("unknown libvirt error" if none).
+std::string libvirt_last_error();
+/// Its virErrorNumber, 0 if none.
+int libvirt_last_error_code();
+
+/// Owned libvirt handles: a connection reference (virConnectClose) and a domain
+/// (virDomainFree).
+struct LibvirtConnectionCloser {
+  // virConnectClose returns the remaining reference count; nothing to do with it here.
+  void operator()(virConnectPtr c) const noexcept { (void)lv().virConnectClose(c); }
+};
+struct LibvirtDomainFreer {
+  void operator()(virDomainPtr d) const noexcept { lv().virDomainFree(d); }
+};
+using LibvirtConnection = std::unique_ptr<virConnect, LibvirtConnectionCloser>;
+using LibvirtDomain = std::unique_ptr<virDomain, LibvirtDomainFreer>;
 
 } // namespace guestdump::host

@@ -26,20 +26,8 @@ namespace guestdump::host {
 
 namespace {
 
-std::string last_libvirt_error() {
-  virErrorPtr e = lv().virGetLastError();
-  return e != nullptr && e->message != nullptr ? e->message : "unknown libvirt error";
-}
-
-struct ConnectCloser {
-  // virConnectClose returns the remaining reference count; nothing to do with it here.
-  void operator()(virConnectPtr c) const noexcept { (void)lv().virConnectClose(c); }
-};
-struct DomainFreer {
-  void operator()(virDomainPtr d) const noexcept { lv().virDomainFree(d); }
-};
-using Connection = std::unique_ptr<virConnect, ConnectCloser>;
-using Domain = std::unique_ptr<virDomain, DomainFreer>;
+using Connection = LibvirtConnection;
+using Domain = LibvirtDomain;
 
 std::string state_name(int state, int reason) {
   switch (state) {
@@ -75,7 +63,7 @@ Result<CaptureResult> capture_libvirt(const std::string& uri, const std::string&
   const std::string where = "capture '" + domain + "' on " + uri;
   if (auto r = load_libvirt(); !r) return std::move(r).error().context(where);
   Connection conn(lv().virConnectOpen(uri.c_str()));
-  if (!conn) return make_error(ErrorCode::kNotFound, where + ": " + last_libvirt_error());
+  if (!conn) return make_error(ErrorCode::kNotFound, where + ": " + libvirt_last_error());
   Domain dom(lv().virDomainLookupByName(conn.get(), domain.c_str()));
   if (!dom) dom.reset(lv().virDomainLookupByUUIDString(conn.get(), domain.c_str()));
   if (!dom) return make_error(ErrorCode::kNotFound, where + ": no such domain");
@@ -135,7 +123,7 @@ Result<CaptureResult> capture_libvirt(const std::string& uri, const std::string&
   std::thread dumper([&] {
     const int r = lv().virDomainCoreDumpWithFormat(
         dom.get(), fifo.c_str(), VIR_DOMAIN_CORE_DUMP_FORMAT_RAW, VIR_DUMP_MEMORY_ONLY);
-    if (r != 0) dump_error = last_libvirt_error();
+    if (r != 0) dump_error = libvirt_last_error();
     rc.store(r);
     finished.store(true);
     const std::uint64_t one = 1;

@@ -22,24 +22,8 @@ namespace {
 
 constexpr const char* kLog = "watch";
 
-std::string last_error() {
-  virErrorPtr e = lv().virGetLastError();
-  return e != nullptr && e->message != nullptr ? e->message : "unknown libvirt error";
-}
-
-int last_error_code() {
-  virErrorPtr e = lv().virGetLastError();
-  return e != nullptr ? e->code : 0;
-}
-
-struct ConnUnref {
-  void operator()(virConnectPtr c) const noexcept { (void)lv().virConnectClose(c); }
-};
-struct DomFree {
-  void operator()(virDomainPtr d) const noexcept { lv().virDomainFree(d); }
-};
-using ConnRef = std::unique_ptr<virConnect, ConnUnref>;
-using DomRef = std::unique_ptr<virDomain, DomFree>;
+using ConnRef = LibvirtConnection;
+using DomRef = LibvirtDomain;
 
 // The event loop thread.
 std::mutex g_loop_mu;
@@ -196,13 +180,13 @@ struct LibvirtWatcher::Impl {
   Sink sink;
   mutable std::mutex mu;
   std::condition_variable cv;
-  virConnectPtr conn = nullptr; // owned; replaced on reconnect
+  ConnRef conn; // replaced on reconnect
   std::vector<int> callbacks;
   bool lost = false;
   bool stopping = false;
   std::thread reconnector;
 
-  void emit(WatchEventKind kind, virDomainPtr d, int detail) {
+  void emit(WatchEventKind kind, virDomainPtr d, bool crashed = false) {
     WatchEvent e;
     e.uri = opt.uri;
     e.kind = kind;
@@ -210,7 +194,7 @@ struct LibvirtWatcher::Impl {
       e.name = name_of(d);
       e.uuid = uuid_of(d);
     }
-    e.detail = detail;
+    e.crashed = crashed;
     sink(std::move(e));
   }
 
@@ -246,7 +230,8 @@ struct LibvirtWatcher::Impl {
     default:
       return 0;
     }
-    self->emit(k, d, detail);
+    self->emit(k, d,
+               event == VIR_DOMAIN_EVENT_STOPPED && detail == VIR_DOMAIN_EVENT_STOPPED_CRASHED);
     return 0;
   }
 
@@ -270,7 +255,7 @@ struct LibvirtWatcher::Impl {
     auto* self = static_cast<Impl*>(opaque);
     {
       std::lock_guard lock(self->mu);
-      if (c != self->conn || self->stopping) return; // an old connection, or we closed it
+      if (c != self->conn.get() || self->stopping) return; // an old connection, or we closed it
       self->lost = true;
     }
     self->cv.notify_all();
@@ -289,17 +274,17 @@ struct LibvirtWatcher::Impl {
   Result<void> open_and_register() {
     if (auto r = load_libvirt(); !r)
       return std::move(r).error().context("connect to '" + opt.uri + "'");
-    virConnectPtr c = lv().virConnectOpen(opt.uri.c_str());
+    ConnRef owned(lv().virConnectOpen(opt.uri.c_str()));
+    virConnectPtr c = owned.get();
     if (c == nullptr) {
       return make_error(ErrorCode::kNotFound,
-                        "cannot connect to libvirt at '" + opt.uri + "': " + last_error());
+                        "cannot connect to libvirt at '" + opt.uri + "': " + libvirt_last_error());
     }
     std::vector<int> ids;
     auto fail = [&](const char* what) {
       Error e = make_error(ErrorCode::kOs, "register " + std::string(what) + " events on '" +
-                                               opt.uri + "': " + last_error());
+                                               opt.uri + "': " + libvirt_last_error());
       for (int id : ids) (void)lv().virConnectDomainEventDeregisterAny(c, id);
-      (void)lv().virConnectClose(c);
       return e;
     };
     const struct {
@@ -319,7 +304,8 @@ struct LibvirtWatcher::Impl {
         // Agent lifecycle events need libvirt 1.2.11 and a QEMU driver; other drivers (Xen)
         // may not have them: carry on without.
         if (r.id == VIR_DOMAIN_EVENT_ID_AGENT_LIFECYCLE) {
-          GUESTDUMP_LOG(kWarn, kLog) << opt.uri << ": no agent lifecycle events: " << last_error();
+          GUESTDUMP_LOG(kWarn, kLog)
+              << opt.uri << ": no agent lifecycle events: " << libvirt_last_error();
           continue;
         }
         return fail(r.what);
@@ -331,16 +317,16 @@ struct LibvirtWatcher::Impl {
                                     opt.keepalive_count) < 0) {
       // Local (unix socket) URIs to some drivers do not support keepalive: the close
       // callback still reports EOF.
-      GUESTDUMP_LOG(kDebug, kLog) << opt.uri << ": no keepalive: " << last_error();
+      GUESTDUMP_LOG(kDebug, kLog) << opt.uri << ": no keepalive: " << libvirt_last_error();
     }
     {
       std::lock_guard lock(mu);
-      conn = c;
+      conn = std::move(owned);
       callbacks = ids;
       lost = false;
     }
     if (lv().virConnectRegisterCloseCallback(c, on_close, this, nullptr) < 0) {
-      GUESTDUMP_LOG(kWarn, kLog) << opt.uri << ": no close callback: " << last_error();
+      GUESTDUMP_LOG(kWarn, kLog) << opt.uri << ": no close callback: " << libvirt_last_error();
     }
     // A close between virConnectOpen and the registration above would go unnoticed.
     if (lv().virConnectIsAlive(c) != 1) {
@@ -351,18 +337,16 @@ struct LibvirtWatcher::Impl {
   }
 
   void teardown() {
-    virConnectPtr c;
+    ConnRef owned;
     std::vector<int> ids;
     {
       std::lock_guard lock(mu);
-      c = conn;
-      conn = nullptr;
+      owned = std::move(conn);
       ids.swap(callbacks);
     }
-    if (c == nullptr) return;
-    for (int id : ids) (void)lv().virConnectDomainEventDeregisterAny(c, id);
-    (void)lv().virConnectUnregisterCloseCallback(c, on_close);
-    (void)lv().virConnectClose(c);
+    if (!owned) return;
+    for (int id : ids) (void)lv().virConnectDomainEventDeregisterAny(owned.get(), id);
+    (void)lv().virConnectUnregisterCloseCallback(owned.get(), on_close);
   }
 
   void reconnect_main() {
@@ -398,8 +382,8 @@ struct LibvirtWatcher::Impl {
   ConnRef ref() const {
     std::lock_guard lock(mu);
     if (conn == nullptr) return nullptr;
-    (void)lv().virConnectRef(conn);
-    return ConnRef(conn);
+    (void)lv().virConnectRef(conn.get());
+    return ConnRef(conn.get());
   }
 
   Result<std::pair<ConnRef, DomRef>> lookup(const std::string& uuid) const {
@@ -410,7 +394,7 @@ struct LibvirtWatcher::Impl {
     DomRef d(lv().virDomainLookupByUUIDString(c.get(), uuid.c_str()));
     if (!d) {
       return make_error(ErrorCode::kNotFound,
-                        "domain " + uuid + " on '" + opt.uri + "': " + last_error());
+                        "domain " + uuid + " on '" + opt.uri + "': " + libvirt_last_error());
     }
     return std::make_pair(std::move(c), std::move(d));
   }
@@ -420,7 +404,7 @@ struct LibvirtWatcher::Impl {
     GUESTDUMP_TRY(auto cd, lookup(uuid));
     if (call(cd.second.get()) < 0) {
       return make_error(ErrorCode::kOs, std::string(what) + " '" + name_of(cd.second.get()) +
-                                            "' on '" + opt.uri + "': " + last_error());
+                                            "' on '" + opt.uri + "': " + libvirt_last_error());
     }
     return {};
   }
@@ -431,13 +415,13 @@ Result<void> LibvirtWatcher::start_event_loop() {
   if (g_loop_started) return {};
   if (auto r = load_libvirt(); !r) return std::move(r).error().context("libvirt event loop");
   if (lv().virEventRegisterDefaultImpl() < 0) {
-    return make_error(ErrorCode::kOs, "libvirt event loop: " + last_error());
+    return make_error(ErrorCode::kOs, "libvirt event loop: " + libvirt_last_error());
   }
   g_loop_stop = false;
   g_loop_thread = std::thread([] {
     while (!g_loop_stop.load()) {
       if (lv().virEventRunDefaultImpl() < 0) {
-        GUESTDUMP_LOG(kError, kLog) << "libvirt event loop: " << last_error();
+        GUESTDUMP_LOG(kError, kLog) << "libvirt event loop: " << libvirt_last_error();
       }
     }
   });
@@ -497,7 +481,8 @@ Result<std::vector<DomainStatus>> LibvirtWatcher::domains(bool with_stats) const
   virDomainPtr* list = nullptr;
   int n = lv().virConnectListAllDomains(c.get(), &list, 0);
   if (n < 0) {
-    return make_error(ErrorCode::kOs, "list domains on '" + options_.uri + "': " + last_error());
+    return make_error(ErrorCode::kOs,
+                      "list domains on '" + options_.uri + "': " + libvirt_last_error());
   }
   std::vector<DomainStatus> out;
   for (int i = 0; i < n; ++i) {
@@ -545,8 +530,8 @@ Result<AgentPing> LibvirtWatcher::ping_agent(const std::string& uuid, int timeou
     std::free(reply);
     return AgentPing::kAnswered;
   }
-  const int code = last_error_code();
-  const std::string msg = last_error();
+  const int code = libvirt_last_error_code();
+  const std::string msg = libvirt_last_error();
   if (code == VIR_ERR_AGENT_UNRESPONSIVE && msg.find("not connected") != std::string::npos) {
     return AgentPing::kNotConnected;
   }
@@ -564,7 +549,7 @@ Result<std::uint64_t> LibvirtWatcher::read_vmcoreinfo_address(const std::string&
   const std::string what = "'" + name_of(d) + "': agent read of " + std::string(kSysfsVmcoreinfo);
   auto command = [&](const std::string& cmd) -> Result<std::string> {
     char* reply = lv().virDomainQemuAgentCommand(d, cmd.c_str(), timeout_seconds, 0);
-    if (reply == nullptr) return make_error(ErrorCode::kOs, what + ": " + last_error());
+    if (reply == nullptr) return make_error(ErrorCode::kOs, what + ": " + libvirt_last_error());
     std::string r(reply);
     std::free(reply);
     return r;

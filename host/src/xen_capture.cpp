@@ -82,11 +82,6 @@ namespace detail {
 
 namespace {
 
-std::string libvirt_message() {
-  virErrorPtr e = lv().virGetLastError();
-  return e != nullptr && e->message != nullptr ? e->message : "unknown libvirt error";
-}
-
 // Removes the temporary core file on every path out of the capture.
 struct TempCore {
   std::string path;
@@ -121,7 +116,7 @@ Result<CaptureResult> capture_libvirt_xen(virDomainPtr dom, const std::string& u
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (rc != 0) {
     return failed(
-        make_error(ErrorCode::kOs, where + ": libvirt core dump (Xen): " + libvirt_message()));
+        make_error(ErrorCode::kOs, where + ": libvirt core dump (Xen): " + libvirt_last_error()));
   }
   meta.extra["libvirt_uri"] = uri;
   meta.extra["run_state_before"] = res.run_state_before;

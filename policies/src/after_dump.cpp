@@ -23,7 +23,7 @@ std::string_view to_string(Trigger trigger) {
   case Trigger::kPanic:
     return "panic";
   case Trigger::kCrashLoaded:
-    return "crash-loaded";
+    return "crashloaded";
   case Trigger::kWatchdog:
     return "watchdog";
   case Trigger::kHang:

@@ -1,10 +1,11 @@
 // The daemon core driven through a fake hypervisor: triggers, one dump per crash (also across a
-// restart and an interrupted dump), the crash-loop limit, retention beside a dump in progress,
-// the after-dump policy (also when a dump is refused or fails), a job that throws, and a silent
-// guest agent that must not delay another guest's panic dump.
+// restart and an interrupted dump), a hang found by the sampler, the crash-loop limit, retention
+// beside a dump in progress, the after-dump policy (also when a dump is refused or fails), a job
+// that throws, and a silent guest agent that must not delay another guest's panic dump.
 
 #include "guestdump/host/daemon.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -45,18 +46,20 @@ struct FakeWorld {
   std::function<std::optional<Error>(const std::string& name)> capture_hook;
   // How long the guest agent of a UUID takes to (not) answer.
   std::map<std::string, std::chrono::milliseconds> agent_delay;
+  // What the guest agent of a UUID answers to a ping (unset: it answers).
+  std::map<std::string, AgentPing> agent_reply;
   HypervisorSink sink;
 
   void set(DomainStatus s) {
     std::lock_guard lock(mu);
     domains[s.uuid] = std::move(s);
   }
-  void emit(WatchEventKind kind, const std::string& uuid, int detail = 0) {
+  void emit(WatchEventKind kind, const std::string& uuid, bool crashed = false) {
     WatchEvent e;
     e.uri = kUri;
     e.kind = kind;
     e.uuid = uuid;
-    e.detail = detail;
+    e.crashed = crashed;
     {
       std::lock_guard lock(mu);
       e.name = domains.count(uuid) ? domains[uuid].name : "";
@@ -104,7 +107,10 @@ public:
   }
   Result<AgentPing> ping_agent(const std::string& uuid, int) const override {
     agent_wait(uuid);
-    return AgentPing::kAnswered;
+    world_->record("ping " + uuid);
+    std::lock_guard lock(world_->mu);
+    auto it = world_->agent_reply.find(uuid);
+    return it == world_->agent_reply.end() ? AgentPing::kAnswered : it->second;
   }
   Result<std::uint64_t> read_vmcoreinfo_address(const std::string& uuid, int) const override {
     if (agent_wait(uuid)) return make_error(ErrorCode::kTimeout, "agent of " + uuid + " silent");
@@ -134,7 +140,7 @@ public:
     DumpMeta& m = res.meta;
     m.domain = opts.domain;
     m.uuid = uuid;
-    m.trigger = opts.trigger;
+    m.trigger = std::string(policies::to_string(opts.trigger));
     m.daemon = opts.daemon_record;
     m.started_at = static_cast<std::int64_t>(std::time(nullptr));
     GUESTDUMP_TRY(PendingDump pending, store.begin(m));
@@ -520,6 +526,70 @@ TEST(Daemon, SilentAgentDoesNotDelayAnotherGuestsPanicDump) {
   }
   EXPECT_LT(started - t0, 2s) << "the panic dump waited for another guest's agent";
   daemon->stop();
+}
+
+TEST(Daemon, HangFoundByTheSamplerIsDumpedOnce) {
+  Fixture f;
+  DaemonConfig c = f.config();
+  c.policy.hang.interval = 100ms;
+  c.policy.hang.timeout = 300ms;
+  c.policy.hang.grace = 100ms;
+  c.policy.hang.samples = 2;
+  c.policy.defaults.hang_action = policies::HangAction::kDump;
+  DomainStatus s = running("stuck");
+  s.has_agent_channel = true;
+  s.vcpu_time_ns = 1'000'000; // never advances: stalled vCPUs
+  f.world->set(s);
+  DomainStatus ok = running("fine");
+  ok.has_agent_channel = true;
+  f.world->set(ok);
+  auto daemon = f.start(c);
+  // The agent must answer once before its silence counts as evidence.
+  ASSERT_TRUE(f.log.wait_for("'stuck': guest agent answers")) << f.log.all();
+  {
+    std::lock_guard lock(f.world->mu);
+    f.world->agent_reply["uuid-stuck"] = AgentPing::kFailed;
+  }
+  ASSERT_TRUE(f.wait_dumps("stuck", 1)) << f.log.all();
+  EXPECT_EQ(f.dumps("stuck")[0].trigger, "hang");
+  // Latched: the same hang is not dumped again on the following samples.
+  const std::size_t pings = [&] {
+    std::lock_guard lock(f.world->mu);
+    return static_cast<std::size_t>(
+        std::count(f.world->calls.begin(), f.world->calls.end(), "ping uuid-fine"));
+  }();
+  const auto end = Clock::now() + 5s;
+  for (;;) { // ten more samples of the healthy guest
+    {
+      std::lock_guard lock(f.world->mu);
+      if (static_cast<std::size_t>(std::count(f.world->calls.begin(), f.world->calls.end(),
+                                              "ping uuid-fine")) >= pings + 10)
+        break;
+    }
+    ASSERT_LT(Clock::now(), end) << f.log.all();
+    std::this_thread::sleep_for(20ms);
+  }
+  daemon->stop();
+  EXPECT_EQ(f.dumps("stuck").size(), 1u) << f.log.all();
+  EXPECT_TRUE(f.dumps("fine").empty()) << f.log.all();
+}
+
+TEST(Daemon, AGuestStoppedByItsCrashIsReportedNotDumped) {
+  Fixture f;
+  auto daemon = f.start(f.config());
+  DomainStatus s = running("gone");
+  s.state = DomainRunState::kShutOff;
+  s.id = -1;
+  f.world->set(s);
+  f.world->emit(WatchEventKind::kStopped, "uuid-gone", true);
+  ASSERT_TRUE(f.log.wait_for("'gone' crashed and was stopped")) << f.log.all();
+  f.world->emit(WatchEventKind::kStopped, "uuid-gone", false);
+  f.world->emit(WatchEventKind::kConnected, "");
+  ASSERT_TRUE(f.log.wait_count("reconciled", 2)) << f.log.all();
+  daemon->stop();
+  EXPECT_EQ(f.log.all().find("'gone' crashed and was stopped"),
+            f.log.all().rfind("'gone' crashed and was stopped"));
+  EXPECT_TRUE(f.dumps("gone").empty());
 }
 
 } // namespace

@@ -48,7 +48,8 @@ struct Gate {
 };
 
 DumpJob job(const std::string& name, const std::string& uuid = {}) {
-  return DumpJob{"qemu:///system", name, uuid.empty() ? "uuid-" + name : uuid, "panic", {}};
+  return DumpJob{
+      "qemu:///system", name, uuid.empty() ? "uuid-" + name : uuid, policies::Trigger::kPanic, {}};
 }
 
 TEST(JobQueue, AJobThatThrowsEndsNeitherItsWorkerNorOthers) {

@@ -111,7 +111,7 @@ TEST(AfterDump, PausedByUsFlagIgnoredWhenNotPaused) {
 }
 
 TEST(AfterDump, Names) {
-  EXPECT_EQ(to_string(Trigger::kCrashLoaded), "crash-loaded");
+  EXPECT_EQ(to_string(Trigger::kCrashLoaded), "crashloaded");
   EXPECT_EQ(to_string(Trigger::kHang), "hang");
   EXPECT_EQ(to_string(kDestroy), "destroy");
 }

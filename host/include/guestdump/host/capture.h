@@ -19,6 +19,7 @@
 #include "guestdump/formats/codec.h"
 #include "guestdump/host/dump_store.h"
 #include "guestdump/qmp/client.h"
+#include <guestdump/policies/after_dump.h>
 
 namespace guestdump::host {
 
@@ -31,7 +32,7 @@ enum class CapturePath { kAuto, kSelective, kStream };
 struct CaptureOptions {
   std::string domain; // store directory name; empty = QEMU's -name, else "qemu"
   std::string uuid;   // recorded in meta.json when known
-  std::string trigger = "manual";
+  policies::Trigger trigger = policies::Trigger::kManual;
   int dump_level = 31;
   formats::Codec codec = formats::Codec::kZstd;
   unsigned threads = 0;

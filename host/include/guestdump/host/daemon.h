@@ -52,9 +52,9 @@ private:
   void dispatcher_main();
   void handle(const WatchEvent& event);
   void reconcile(const std::string& uri);
-  void consider_dump(const Hypervisor& w, const DomainStatus& status, const std::string& trigger);
+  void consider_dump(const Hypervisor& w, const DomainStatus& status, policies::Trigger trigger);
   void act_on_hang(const Hypervisor& w, const DomainStatus& status,
-                   const policies::HangDecision& decision, const std::string& trigger);
+                   const policies::HangDecision& decision, policies::Trigger trigger);
   void sampler_main();
   void sample_once();
   void run_job(const DumpJob& job); // never throws
@@ -108,7 +108,7 @@ private:
   std::unique_ptr<GuestCalls> agent_pings_; // the sampler's guest-ping, all at once
 
   std::mutex recheck_mu_;
-  std::map<std::string, std::string> recheck_; // guest_key -> trigger seen while it was busy
+  std::map<std::string, policies::Trigger> recheck_; // guest_key -> trigger seen while busy
 
   std::mutex ignored_mu_;
   std::set<std::string> ignored_logged_; // "not watched" said once per guest

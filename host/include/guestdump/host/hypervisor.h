@@ -45,7 +45,7 @@ struct WatchEvent {
   WatchEventKind kind = WatchEventKind::kConnected;
   std::string name; // empty for connection events
   std::string uuid;
-  int detail = 0; // libvirt's event detail (or watchdog action)
+  bool crashed = false; // kStopped: the domain was stopped because it crashed (on_crash destroy)
 };
 
 /// Coarse domain state as libvirt reports it (virDomainGetState).
@@ -84,10 +84,6 @@ enum class AgentPing { kAnswered, kNotInstalled, kNotConnected, kFailed };
 /// Namespace of guestdumpd's libvirt metadata element:
 /// <guestdumpd xmlns="https://guestdump.dev/xmlns/guestdumpd/1" watch="yes|no"/>.
 inline constexpr const char* kMetadataNamespace = "https://guestdump.dev/xmlns/guestdumpd/1";
-
-/// libvirt's VIR_DOMAIN_EVENT_STOPPED_CRASHED: a kStopped event's detail when the domain was
-/// stopped because it crashed (on_crash destroy).
-inline constexpr int kStoppedCrashedDetail = 2;
 
 struct HypervisorOptions {
   std::string uri;

@@ -16,14 +16,16 @@
 #include <thread>
 #include <vector>
 
+#include <guestdump/policies/after_dump.h>
+
 namespace guestdump::host {
 
 /// One dump to take.
 struct DumpJob {
   std::string uri;
   std::string name;
-  std::string uuid;    // the de-duplication key (with uri)
-  std::string trigger; // "panic", "crashloaded", "watchdog", "hang"
+  std::string uuid; // the de-duplication key (with uri)
+  policies::Trigger trigger = policies::Trigger::kPanic;
   /// Non-empty: the dump was refused (crash-loop limit) for this reason; the job only applies
   /// the after-dump policy, so a refused guest is not left crashed.
   std::string refused;

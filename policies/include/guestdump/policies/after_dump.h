@@ -62,7 +62,8 @@ struct AfterDumpPlan {
 /// The steps for the host to run after a dump, with the reason to log.
 AfterDumpPlan plan_after_dump(const AfterDumpInput& input);
 
-/// The names used in meta.json and logs ("panic", "crash-loaded", ...; "resume", ...).
+/// The names used in meta.json and logs ("panic", "crashloaded", "watchdog", "hang", "manual";
+/// "resume", ...).
 std::string_view to_string(Trigger trigger);
 std::string_view to_string(GuestStep step);
 

@@ -1,0 +1,96 @@
+#pragma once
+// Shared by the daemon core's parts (daemon.cpp: lifecycle; dispatcher.cpp: events and
+// triggers; sampler.cpp: hang sampling; job_runner.cpp: dump jobs, retention, after-dump,
+// post-hook): the limits they share and the mapping from hypervisor states to policy inputs.
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+#include "guestdump/host/hypervisor.h"
+#include "guestdump/policies/after_dump.h"
+#include "guestdump/policies/hang_detector.h"
+#include "guestdump/policies/selection.h"
+
+namespace guestdump::host::daemon_detail {
+
+inline constexpr const char* kLog = "daemon";
+
+// Events waiting for the dispatcher; beyond this a connection is reconciled instead.
+inline constexpr std::size_t kMaxQueuedEvents = 4096;
+// Guest-agent queries: two workers, a bounded queue, one query per guest and kind per minute.
+inline constexpr unsigned kGuestCallWorkers = 2;
+inline constexpr std::size_t kMaxQueuedGuestCalls = 256;
+inline constexpr std::chrono::milliseconds kGuestCallInterval{std::chrono::seconds(60)};
+inline constexpr unsigned kAgentPingWorkers = 8;
+
+inline std::string guest_key(const std::string& uri, const std::string& uuid) {
+  return uri + " " + uuid;
+}
+
+inline policies::WallTime wall_now() {
+  return std::chrono::time_point_cast<policies::Duration>(std::chrono::system_clock::now());
+}
+
+inline policies::MonoTime mono_now() {
+  return policies::MonoTime(std::chrono::duration_cast<policies::Duration>(
+      std::chrono::steady_clock::now().time_since_epoch()));
+}
+
+inline policies::GuestIdentity identity(const DomainStatus& s) {
+  policies::GuestIdentity g;
+  g.name = s.name;
+  g.uuid = s.uuid;
+  if (s.watch)
+    g.metadata = *s.watch ? policies::MetadataOptIn::kOptIn : policies::MetadataOptIn::kOptOut;
+  return g;
+}
+
+inline policies::AgentStatus agent_status_of(AgentPing p) {
+  switch (p) {
+  case AgentPing::kAnswered:
+    return policies::AgentStatus::kAnswered;
+  case AgentPing::kNotInstalled:
+    return policies::AgentStatus::kNotInstalled;
+  case AgentPing::kNotConnected:
+    return policies::AgentStatus::kNotConnected;
+  case AgentPing::kFailed:
+    return policies::AgentStatus::kFailed;
+  }
+  return policies::AgentStatus::kUnknown;
+}
+
+inline policies::Lifecycle lifecycle_of(const DomainStatus& s) {
+  switch (s.state) {
+  case DomainRunState::kRunning:
+    return policies::Lifecycle::kRunning;
+  case DomainRunState::kPaused:
+    return s.migrating ? policies::Lifecycle::kMigrating : policies::Lifecycle::kPaused;
+  case DomainRunState::kShuttingDown:
+    return policies::Lifecycle::kShuttingDown;
+  case DomainRunState::kCrashed:
+    return policies::Lifecycle::kCrashed;
+  case DomainRunState::kPmSuspended:
+    return policies::Lifecycle::kPmSuspended;
+  case DomainRunState::kShutOff:
+  case DomainRunState::kOther:
+    break;
+  }
+  return policies::Lifecycle::kShutOff;
+}
+
+inline policies::GuestRunState run_state_of(const DomainStatus& s) {
+  if (s.panicked || s.state == DomainRunState::kCrashed) {
+    return policies::GuestRunState::kCrashed;
+  }
+  switch (s.state) {
+  case DomainRunState::kRunning:
+    return policies::GuestRunState::kRunning;
+  case DomainRunState::kShutOff:
+    return policies::GuestRunState::kShutOff;
+  default:
+    return policies::GuestRunState::kPaused;
+  }
+}
+
+} // namespace guestdump::host::daemon_detail

@@ -1,0 +1,275 @@
+// The job runner: one dump job on a worker thread (free-space check, capture, retention,
+// after-dump policy, post-hook), and what follows when it ends.
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <exception>
+
+#include <sys/statvfs.h>
+
+#include "daemon_internal.h"
+#include "guestdump/common/io.h"
+#include "guestdump/common/log.h"
+#include "guestdump/common/text.h"
+#include "guestdump/formats/codec.h"
+#include "guestdump/host/daemon.h"
+#include "guestdump/host/daemon_store.h"
+#include "guestdump/policies/after_dump.h"
+#include "guestdump/policies/free_space.h"
+#include "guestdump/policies/retention.h"
+#include "guestdump/policies/selection.h"
+
+namespace guestdump::host {
+
+using namespace daemon_detail;
+
+void Daemon::apply_retention(const DumpStore& store, const DaemonConfig& cfg,
+                             std::uint64_t incoming, const std::string& when) {
+  auto listed = store.list();
+  if (!listed) {
+    GUESTDUMP_LOG(kWarn, kLog) << "retention (" << when << "): " << listed.error().message;
+    return;
+  }
+  // In-use partial directories are those whose writer (this daemon or a `guestdump dump`)
+  // holds their lock: retention never deletes them.
+  auto view = retention_view(*listed);
+  policies::RetentionPlan plan =
+      policies::plan_retention(view, wall_now(), cfg.policy.retention, incoming);
+  for (const policies::Deletion& del : plan.deletions) {
+    for (const StoredDump& d : *listed) {
+      if (d.domain != del.dump.guest || d.name != del.dump.id) continue;
+      Result<void> r = store.remove(d);
+      if (r) {
+        GUESTDUMP_LOG(kInfo, kLog) << "retention: deleted " << d.path << " (" << del.reason << ")";
+      } else {
+        GUESTDUMP_LOG(kWarn, kLog) << "retention: " << r.error().message;
+      }
+    }
+  }
+  if (plan.over_budget) {
+    GUESTDUMP_LOG(kWarn, kLog) << "retention: the store is over max-total with only dumps in use "
+                                  "left";
+  }
+}
+
+void Daemon::run_job(const DumpJob& job) {
+  try {
+    dump_job(job);
+  } catch (const std::exception& e) {
+    job_failed_unexpectedly(job, e.what());
+  } catch (...) {
+    job_failed_unexpectedly(job, "unknown exception");
+  }
+}
+
+void Daemon::recheck_when_idle(const DumpJob& job, const CrashMark& mark) {
+  // A new crash while the previous job of this guest still runs (its after-dump restarted the
+  // guest, its post-hook is still going): the claim is given back and the guest looked at again
+  // when that job ends.
+  GUESTDUMP_LOG(kInfo, kLog) << "'" << job.name << "' (" << policies::to_string(job.trigger)
+                             << "): a dump of it is still running; looking again when it ends";
+  tracker_.release(guest_key(job.uri, job.uuid), mark);
+  {
+    std::lock_guard lock(recheck_mu_);
+    recheck_[guest_key(job.uri, job.uuid)] = job.trigger;
+  }
+  // The job may have ended since it was seen busy, its done callback finding nothing to do.
+  if (!jobs_->busy(job.uri, job.uuid)) job_done(job);
+}
+
+void Daemon::job_done(const DumpJob& job) {
+  const std::string key = guest_key(job.uri, job.uuid);
+  {
+    std::lock_guard lock(recheck_mu_);
+    if (recheck_.count(key) == 0) return;
+  }
+  WatchEvent e;
+  e.uri = job.uri;
+  e.kind = WatchEventKind::kRecheck;
+  e.name = job.name;
+  e.uuid = job.uuid;
+  on_event(std::move(e));
+}
+
+void Daemon::job_failed_unexpectedly(const DumpJob& job, const std::string& what) {
+  GUESTDUMP_LOG(kError, kLog) << "dump of '" << job.name << "' ("
+                              << policies::to_string(job.trigger)
+                              << ") ended by an unexpected error: " << what;
+  // The event stays on record (and counts for the crash-loop limit at the next start).
+  guarded("recording the failure", [&] {
+    auto store = DumpStore::open(config()->dump_dir);
+    if (!store) return;
+    DumpMeta meta;
+    meta.domain = job.name;
+    meta.uuid = job.uuid;
+    meta.trigger = std::string(policies::to_string(job.trigger));
+    meta.tool_version = GUESTDUMP_VERSION;
+    meta.started_at = static_cast<std::int64_t>(std::time(nullptr));
+    meta.finished_at = meta.started_at;
+    if (auto pending = store->begin(meta)) {
+      (void)pending->fail(meta, "internal error: " + what);
+    }
+  });
+  guarded("after-dump", [&] {
+    const Hypervisor* w = watcher(job.uri);
+    if (w == nullptr) return;
+    auto st = w->domain(job.uuid, false);
+    if (!st) return;
+    after_dump(*w, job, policies::settings_for(config()->policy, identity(*st)));
+  });
+}
+
+void Daemon::dump_job(const DumpJob& job) {
+  auto cfg = config();
+  const Hypervisor* w = watcher(job.uri);
+  const std::string key = guest_key(job.uri, job.uuid);
+  if (w == nullptr) return;
+  auto st = w->domain(job.uuid, true);
+  if (!st) {
+    GUESTDUMP_LOG(kError, kLog) << "dump of '" << job.name << "' not taken: " << st.error().message;
+    return;
+  }
+  const CrashMark mark{st->id, st->vcpu_time_ns};
+  const policies::DumpSettings settings = policies::settings_for(cfg->policy, identity(*st));
+  if (!job.refused.empty()) {
+    after_dump(*w, job, settings);
+    return;
+  }
+  // Every way out below that takes no dump still applies the after-dump policy: a refused or
+  // failed dump must not leave the guest crashed when the operator asked for a restart.
+  auto not_taken = [&](const std::string& why) {
+    GUESTDUMP_LOG(kError, kLog) << why;
+    tracker_.release(key, mark);
+    after_dump(*w, job, settings);
+  };
+  auto store = DumpStore::open(cfg->dump_dir);
+  if (!store) {
+    not_taken("dump of '" + job.name + "' not taken: " + store.error().message);
+    return;
+  }
+  const policies::DumpSizeEstimate est =
+      policies::estimate_dump_size({st->memory_bytes, settings.dump_level, settings.codec});
+  apply_retention(*store, *cfg, est.upper_bound, "before dump");
+
+  struct statvfs vfs {};
+  if (::statvfs(store->dir().c_str(), &vfs) != 0) {
+    not_taken("dump of '" + job.name +
+              "' not taken: " + errno_error("statvfs", store->dir()).message);
+    return;
+  }
+  policies::StoreSpace space;
+  space.free_bytes = static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+  space.total_bytes = static_cast<std::uint64_t>(vfs.f_blocks) * vfs.f_frsize;
+  {
+    std::unique_lock lock(space_mu_);
+    policies::SpaceDecision sd = policies::check_free_space(
+        space, cfg->policy.min_free, est, reserved_bytes_, "dump of '" + job.name + "'");
+    if (!sd.allowed) {
+      lock.unlock();
+      not_taken("refusing " + std::string(policies::to_string(job.trigger)) +
+                " dump: " + sd.reason);
+      return;
+    }
+    reserved_bytes_ += est.upper_bound;
+  }
+  // Released on every way out, exceptions included.
+  struct Reservation {
+    Daemon& d;
+    std::uint64_t bytes;
+    ~Reservation() {
+      std::lock_guard lock(d.space_mu_);
+      d.reserved_bytes_ -= bytes;
+    }
+  } reservation{*this, est.upper_bound};
+
+  CaptureOptions opts;
+  opts.domain = job.name;
+  opts.uuid = job.uuid;
+  opts.trigger = job.trigger;
+  opts.dump_level = settings.dump_level;
+  // In meta.json from the first moment: an interrupted dump still names its crash.
+  opts.daemon_record = crash_record(job.uri, mark);
+  {
+    std::lock_guard lock(hang_mu_);
+    if (auto it = vmcoreinfo_pa_.find(key); it != vmcoreinfo_pa_.end()) {
+      opts.vmcoreinfo_hint = it->second;
+    }
+  }
+  opts.codec =
+      formats::parse_codec(policies::to_string(settings.codec)).value_or(formats::Codec::kZstd);
+  GUESTDUMP_LOG(kInfo, kLog) << "dumping '" << job.name << "' (" << policies::to_string(job.trigger)
+                             << ", " << format_bytes(st->memory_bytes) << " RAM, level "
+                             << settings.dump_level << ", " << policies::to_string(settings.codec)
+                             << ") into " << store->dir();
+  const auto t0 = std::chrono::steady_clock::now();
+  auto res = w->capture(job.uuid, *store, opts);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!res) {
+    GUESTDUMP_LOG(kError, kLog) << "dump of '" << job.name << "' failed after "
+                                << static_cast<int>(secs) << "s: " << res.error().message;
+    if (res.error().code == ErrorCode::kCancelled) return;
+    apply_retention(*store, *cfg, 0, "after dump");
+    after_dump(*w, job, settings);
+    return;
+  }
+  GUESTDUMP_LOG(kInfo, kLog) << "dump of '" << job.name << "' complete: " << res->dir << " ("
+                             << format_bytes(res->meta.vmcore_bytes) << ", "
+                             << res->meta.pages_dumped << " pages, " << static_cast<int>(secs + 0.5)
+                             << "s, guest paused "
+                             << static_cast<int>(res->meta.pause_seconds + 0.5) << "s)";
+  apply_retention(*store, *cfg, 0, "after dump");
+  after_dump(*w, job, settings);
+  if (!cfg->post_hook.empty()) {
+    auto rc = run_post_hook(cfg->post_hook, res->dir, cfg->post_hook_timeout);
+    if (!rc) {
+      GUESTDUMP_LOG(kError, kLog) << rc.error().message;
+    } else if (*rc != 0) {
+      GUESTDUMP_LOG(kWarn, kLog) << "post-hook '" << cfg->post_hook << "' exited with " << *rc
+                                 << " for " << res->dir;
+    } else {
+      GUESTDUMP_LOG(kInfo, kLog) << "post-hook ran for " << res->dir;
+    }
+  }
+}
+
+void Daemon::after_dump(const Hypervisor& w, const DumpJob& job,
+                        const policies::DumpSettings& settings) {
+  auto st = w.domain(job.uuid, false);
+  if (!st) {
+    GUESTDUMP_LOG(kWarn, kLog) << "after-dump for '" << job.name << "': " << st.error().message;
+    return;
+  }
+  policies::AfterDumpInput in;
+  in.trigger = job.trigger;
+  in.policy = settings.after_dump;
+  in.state = run_state_of(*st);
+  in.paused_by_us = false; // libvirt pauses a running guest for the dump and resumes it itself
+  in.persistent = st->persistent;
+  const policies::AfterDumpPlan plan = policies::plan_after_dump(in);
+  GUESTDUMP_LOG(kInfo, kLog) << "after-dump for '" << job.name << "': " << plan.reason;
+  for (policies::GuestStep step : plan.steps) {
+    Result<void> r;
+    switch (step) {
+    case policies::GuestStep::kResume:
+      r = w.resume(job.uuid);
+      break;
+    case policies::GuestStep::kReset:
+      r = w.reset(job.uuid);
+      break;
+    case policies::GuestStep::kDestroy:
+      r = w.destroy(job.uuid);
+      break;
+    case policies::GuestStep::kStart:
+      r = w.create(job.uuid);
+      break;
+    }
+    if (!r) {
+      GUESTDUMP_LOG(kError, kLog) << "after-dump " << policies::to_string(step) << ": "
+                                  << r.error().message;
+      return;
+    }
+  }
+}
+
+} // namespace guestdump::host
