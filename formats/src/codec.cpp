@@ -138,7 +138,7 @@ private:
   // entropy <= 3 bits): the 39.6k non-zero pages a dump level 31 conversion of a 4 GiB guest
   // keeps compress in 0.84x the time at +3.1% size; the 106k of a 1 GiB guest at dump level 1
   // in the same time at +0.7%. Raw literals for every page would cost +17.9% (-d 31).
-  // From 3 to 4 bits (session 6, instructions counted by callgrind on the same pages, sizes of
+  // 4 bits rather than 3 (instructions counted by callgrind on the same pages, sizes of
   // the whole conversion): -6.9% of the zstd instructions at -d 31 for +1.0% size, -d 1 +0.7%
   // size; 4.5 bits saved 1% more for as much size again, and past 5 bits the text-like pages of
   // the 1 GiB guest lose their Huffman coding (+17% size at 5.2 bits).
