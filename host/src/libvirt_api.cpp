@@ -84,4 +84,33 @@ int libvirt_last_error_code() {
   return e != nullptr ? e->code : 0;
 }
 
+DomainRunState libvirt_run_state(int state) {
+  switch (state) {
+  case VIR_DOMAIN_RUNNING:
+  case VIR_DOMAIN_BLOCKED:
+    return DomainRunState::kRunning;
+  case VIR_DOMAIN_PAUSED:
+    return DomainRunState::kPaused;
+  case VIR_DOMAIN_SHUTDOWN:
+    return DomainRunState::kShuttingDown;
+  case VIR_DOMAIN_SHUTOFF:
+    return DomainRunState::kShutOff;
+  case VIR_DOMAIN_CRASHED:
+    return DomainRunState::kCrashed;
+  case VIR_DOMAIN_PMSUSPENDED:
+    return DomainRunState::kPmSuspended;
+  default:
+    return DomainRunState::kOther;
+  }
+}
+
+std::string libvirt_state_text(virDomainPtr d) {
+  int state = 0;
+  int reason = 0;
+  if (lv().virDomainGetState(d, &state, &reason, 0) != 0) return "unknown";
+  std::string text(to_string(libvirt_run_state(state)));
+  if (state == VIR_DOMAIN_CRASHED && reason == VIR_DOMAIN_CRASHED_PANICKED) text += " (panicked)";
+  return text;
+}
+
 } // namespace guestdump::host

@@ -15,6 +15,7 @@
 #include <libvirt/virterror.h>
 
 #include "guestdump/common/result.h"
+#include "guestdump/host/hypervisor.h"
 
 // Every libvirt function guestdump calls; X(name) per function.
 #define GUESTDUMP_LIBVIRT_FUNCTIONS(X)                                                             \
@@ -84,6 +85,12 @@ const LibvirtApi& lv();
 std::string libvirt_last_error();
 /// Its virErrorNumber, 0 if none.
 int libvirt_last_error_code();
+
+/// A virDomainState as the daemon's coarse state (BLOCKED counts as running).
+DomainRunState libvirt_run_state(int state);
+/// The domain's state for meta.json and messages: "running", "paused", "crashed (panicked)",
+/// ...; "unknown" when libvirt cannot say.
+std::string libvirt_state_text(virDomainPtr d);
 
 /// Owned libvirt handles: a connection reference (virConnectClose) and a domain
 /// (virDomainFree).

@@ -29,33 +29,6 @@ namespace {
 using Connection = LibvirtConnection;
 using Domain = LibvirtDomain;
 
-std::string state_name(int state, int reason) {
-  switch (state) {
-  case VIR_DOMAIN_RUNNING:
-    return "running";
-  case VIR_DOMAIN_BLOCKED:
-    return "blocked";
-  case VIR_DOMAIN_PAUSED:
-    return "paused";
-  case VIR_DOMAIN_SHUTDOWN:
-    return "shutting-down";
-  case VIR_DOMAIN_SHUTOFF:
-    return "shut-off";
-  case VIR_DOMAIN_CRASHED:
-    return reason == VIR_DOMAIN_CRASHED_PANICKED ? "crashed (panicked)" : "crashed";
-  case VIR_DOMAIN_PMSUSPENDED:
-    return "pmsuspended";
-  default:
-    return "unknown";
-  }
-}
-
-std::string domain_state(virDomainPtr d) {
-  int state = 0, reason = 0;
-  if (lv().virDomainGetState(d, &state, &reason, 0) != 0) return "unknown";
-  return state_name(state, reason);
-}
-
 } // namespace
 
 Result<CaptureResult> capture_libvirt(const std::string& uri, const std::string& domain,
@@ -75,7 +48,7 @@ Result<CaptureResult> capture_libvirt(const std::string& uri, const std::string&
   res.meta = detail::initial_meta(opts, opts.domain.empty() ? std::string(name) : opts.domain, uuid,
                                   "libvirt-coredump");
   DumpMeta& meta = res.meta;
-  res.run_state_before = domain_state(dom.get());
+  res.run_state_before = libvirt_state_text(dom.get());
   int active = lv().virDomainIsActive(dom.get());
   if (active != 1) {
     return make_error(ErrorCode::kInvalidArgument,
@@ -161,7 +134,7 @@ Result<CaptureResult> capture_libvirt(const std::string& uri, const std::string&
   if (!spool) return detail::record_failure(pending, meta, ctx(std::move(spool).error()));
   GUESTDUMP_TRY(auto written, detail::write_capture(**spool, pending, meta, opts));
   (void)written;
-  res.run_state_after = domain_state(dom.get());
+  res.run_state_after = libvirt_state_text(dom.get());
   meta.extra["run_state_before"] = res.run_state_before;
   meta.extra["run_state_after"] = res.run_state_after;
   meta.extra["libvirt_uri"] = uri;

@@ -42,26 +42,6 @@ std::string name_of(virDomainPtr d) {
   return n != nullptr ? n : "";
 }
 
-DomainRunState run_state(int state) {
-  switch (state) {
-  case VIR_DOMAIN_RUNNING:
-  case VIR_DOMAIN_BLOCKED:
-    return DomainRunState::kRunning;
-  case VIR_DOMAIN_PAUSED:
-    return DomainRunState::kPaused;
-  case VIR_DOMAIN_SHUTDOWN:
-    return DomainRunState::kShuttingDown;
-  case VIR_DOMAIN_SHUTOFF:
-    return DomainRunState::kShutOff;
-  case VIR_DOMAIN_CRASHED:
-    return DomainRunState::kCrashed;
-  case VIR_DOMAIN_PMSUSPENDED:
-    return DomainRunState::kPmSuspended;
-  default:
-    return DomainRunState::kOther;
-  }
-}
-
 // Fills what virDomainGetState/Info/XML give; vCPU time is filled by the caller.
 DomainStatus status_of(virDomainPtr d) {
   DomainStatus s;
@@ -71,7 +51,7 @@ DomainStatus status_of(virDomainPtr d) {
   s.id = id == static_cast<unsigned>(-1) ? -1 : static_cast<int>(id);
   int state = 0, reason = 0;
   if (lv().virDomainGetState(d, &state, &reason, 0) == 0) {
-    s.state = run_state(state);
+    s.state = libvirt_run_state(state);
     s.reason = reason;
     s.panicked = (state == VIR_DOMAIN_CRASHED && reason == VIR_DOMAIN_CRASHED_PANICKED) ||
                  (state == VIR_DOMAIN_PAUSED && reason == VIR_DOMAIN_PAUSED_CRASHED);
