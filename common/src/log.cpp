@@ -12,6 +12,7 @@ namespace {
 
 std::mutex g_sink_mutex;
 LogSink g_sink; // empty = stderr
+LogFieldsSink g_fields_sink;
 std::atomic<int> g_level{static_cast<int>(LogLevel::kInfo)};
 
 void stderr_sink(LogLevel level, std::string_view component, std::string_view text) {
@@ -32,6 +33,11 @@ void stderr_sink(LogLevel level, std::string_view component, std::string_view te
 void set_log_sink(LogSink sink) {
   std::lock_guard lock(g_sink_mutex);
   g_sink = std::move(sink);
+}
+
+void set_log_fields_sink(LogFieldsSink sink) {
+  std::lock_guard lock(g_sink_mutex);
+  g_fields_sink = std::move(sink);
 }
 
 void set_log_level(LogLevel level) {
@@ -60,8 +66,11 @@ LogLine::~LogLine() {
   // Log text carries guest strings (names, kernel releases, agent replies): escaped here, once,
   // so no sink ever receives a raw control byte or a newline that would forge a line.
   const std::string text = escape_text(out_.str());
+  for (LogField& f : fields_) f.value = escape_text(f.value);
   std::lock_guard lock(g_sink_mutex);
-  if (g_sink) {
+  if (g_fields_sink) {
+    g_fields_sink(level_, component_, text, fields_);
+  } else if (g_sink) {
     g_sink(level_, component_, text);
   } else {
     stderr_sink(level_, component_, text);

@@ -1,17 +1,22 @@
 // guestdumpd: watches libvirt guests and captures their crashes (design.md §2).
 // Thin main: options -> DaemonConfig -> Daemon; signals are taken synchronously here.
 
+#include <chrono>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <systemd/sd-daemon.h>
+#include <systemd/sd-journal.h>
 #include <unistd.h>
 
 #include "guestdump/common/log.h"
@@ -22,30 +27,55 @@
 
 namespace {
 
-bool g_journal = false; // stderr is connected to the journal: use <N> priority prefixes
+bool g_journal = false; // stderr is connected to the journal: send structured entries
+
+int priority_of(guestdump::LogLevel level) {
+  // syslog priorities: error 3, warning 4, info 6, debug 7.
+  return level == guestdump::LogLevel::kError  ? 3
+         : level == guestdump::LogLevel::kWarn ? 4
+         : level == guestdump::LogLevel::kInfo ? 6
+                                               : 7;
+}
+
+void stderr_line(guestdump::LogLevel level, std::string_view component, std::string_view text) {
+  static std::mutex mu;
+  std::lock_guard lock(mu);
+  if (g_journal) {
+    std::fprintf(stderr, "<%d>%.*s: %.*s\n", priority_of(level), static_cast<int>(component.size()),
+                 component.data(), static_cast<int>(text.size()), text.data());
+  } else {
+    const std::string_view lv = guestdump::log_level_name(level);
+    std::fprintf(stderr, "guestdumpd: %.*s: %.*s: %.*s\n", static_cast<int>(lv.size()), lv.data(),
+                 static_cast<int>(component.size()), component.data(),
+                 static_cast<int>(text.size()), text.data());
+  }
+  std::fflush(stderr);
+}
+
+// Under systemd (JOURNAL_STREAM set) every line goes to the journal as an entry with its fields
+// (MESSAGE_ID, GUESTDUMP_DOMAIN, ...: `journalctl GUESTDUMP_DOMAIN=web1`); if the journal
+// cannot take it, the line goes to stderr, which systemd also hands to the journal.
+void journal_entry(guestdump::LogLevel level, std::string_view component, std::string_view text,
+                   std::span<const guestdump::LogField> fields) {
+  std::vector<std::string> items;
+  items.reserve(fields.size() + 4);
+  items.push_back("MESSAGE=" + std::string(component) + ": " + std::string(text));
+  items.push_back("PRIORITY=" + std::to_string(priority_of(level)));
+  items.push_back("SYSLOG_IDENTIFIER=guestdumpd");
+  items.push_back("GUESTDUMP_COMPONENT=" + std::string(component));
+  for (const guestdump::LogField& f : fields) items.push_back(f.key + "=" + f.value);
+  std::vector<iovec> iov;
+  iov.reserve(items.size());
+  for (std::string& i : items) iov.push_back({i.data(), i.size()});
+  if (sd_journal_sendv(iov.data(), static_cast<int>(iov.size())) < 0) {
+    stderr_line(level, component, text);
+  }
+}
 
 void install_log_sink() {
   g_journal = std::getenv("JOURNAL_STREAM") != nullptr;
-  guestdump::set_log_sink(
-      [](guestdump::LogLevel level, std::string_view component, std::string_view text) {
-        static std::mutex mu;
-        std::lock_guard lock(mu);
-        if (g_journal) {
-          // sd-daemon(3) priority prefixes: error 3, warning 4, info 6, debug 7.
-          const int prio = level == guestdump::LogLevel::kError  ? 3
-                           : level == guestdump::LogLevel::kWarn ? 4
-                           : level == guestdump::LogLevel::kInfo ? 6
-                                                                 : 7;
-          std::fprintf(stderr, "<%d>%.*s: %.*s\n", prio, static_cast<int>(component.size()),
-                       component.data(), static_cast<int>(text.size()), text.data());
-        } else {
-          const std::string_view lv = guestdump::log_level_name(level);
-          std::fprintf(stderr, "guestdumpd: %.*s: %.*s: %.*s\n", static_cast<int>(lv.size()),
-                       lv.data(), static_cast<int>(component.size()), component.data(),
-                       static_cast<int>(text.size()), text.data());
-        }
-        std::fflush(stderr);
-      });
+  guestdump::set_log_sink(stderr_line);
+  if (g_journal) guestdump::set_log_fields_sink(journal_entry);
 }
 
 guestdump::LogLevel level_of(const std::string& name) {
@@ -120,11 +150,34 @@ int main(int argc, char** argv) {
       daemon.stop();
       return error_line(r.error().message, 1);
     }
-    notify("READY=1\nSTATUS=watching");
+    // systemd's watchdog (WatchdogSec=): fed at half its period while the core threads make
+    // progress; STATUS= is refreshed with it (every 10 s without a watchdog).
+    std::uint64_t watchdog_usec = 0;
+    const bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0;
+    const auto tick = watchdog ? std::chrono::microseconds(watchdog_usec / 2)
+                               : std::chrono::microseconds(std::chrono::seconds(10));
+    auto report = [&](const char* prefix) {
+      const guestdump::host::DaemonStatus st = daemon.status();
+      std::string msg = prefix;
+      msg += "STATUS=" + guestdump::host::status_line(st);
+      if (watchdog && st.stuck.empty()) msg += "\nWATCHDOG=1";
+      if (!st.stuck.empty()) {
+        GUESTDUMP_LOG(kError, "daemon")
+            << st.stuck << "; not feeding the watchdog (systemd restarts the daemon)";
+      }
+      notify(msg.c_str());
+    };
+    report("READY=1\n");
     for (;;) {
       siginfo_t info{};
-      const int sig = sigwaitinfo(&set, &info);
-      if (sig < 0) continue;
+      timespec timeout{};
+      timeout.tv_sec = static_cast<time_t>(tick.count() / 1'000'000);
+      timeout.tv_nsec = static_cast<long>(tick.count() % 1'000'000) * 1000;
+      const int sig = sigtimedwait(&set, &info, &timeout);
+      if (sig < 0) {
+        report("");
+        continue;
+      }
       if (sig == SIGHUP) {
         notify("RELOADING=1");
         GUESTDUMP_LOG(kInfo, "daemon") << "SIGHUP: reloading the configuration";
@@ -136,11 +189,11 @@ int main(int argc, char** argv) {
           guestdump::set_log_level(level_of(next->config.log_level));
           daemon.reload(next->config);
         }
-        notify("READY=1");
+        report("READY=1\n");
         continue;
       }
       GUESTDUMP_LOG(kInfo, "daemon") << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << ": stopping";
-      notify("STOPPING=1");
+      notify("STOPPING=1\nSTATUS=stopping: letting running dumps finish");
       daemon.stop();
       GUESTDUMP_LOG(kInfo, "daemon") << "stopped";
       return 0;

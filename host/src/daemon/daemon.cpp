@@ -206,4 +206,46 @@ policies::HangDetector& Daemon::detector(const std::string& key, const DomainSta
   return *d;
 }
 
+void Daemon::set_watched_count(const std::string& uri, std::size_t n) {
+  std::lock_guard lock(status_mu_);
+  watched_by_uri_[uri] = n;
+}
+
+void Daemon::set_last_dump(const std::string& what) {
+  std::lock_guard lock(status_mu_);
+  last_dump_ = what;
+}
+
+DaemonStatus Daemon::status() const {
+  DaemonStatus s;
+  s.connections = watchers_.size();
+  for (const auto& w : watchers_) s.connected += w->connected() ? 1 : 0;
+  s.dumps_running = jobs_ ? jobs_->running() : 0;
+  {
+    std::lock_guard lock(status_mu_);
+    for (const auto& [uri, n] : watched_by_uri_) s.guests_watched += n;
+    s.last_dump = last_dump_;
+  }
+  const std::int64_t now = steady_ns();
+  const std::int64_t limit = std::chrono::nanoseconds(kStuckAfter).count();
+  for (const auto& [what, since] :
+       {std::pair<const char*, std::int64_t>{"the dispatcher", dispatcher_busy_since_.load()},
+        {"the hang sampler", sampler_busy_since_.load()}}) {
+    if (since != 0 && now - since > limit) {
+      s.stuck = std::string(what) + " has been on one step for " +
+                std::to_string((now - since) / 1'000'000'000) + " s";
+    }
+  }
+  return s;
+}
+
+std::string status_line(const DaemonStatus& s) {
+  std::string out = "watching " + std::to_string(s.guests_watched) + " guest(s) on " +
+                    std::to_string(s.connected) + "/" + std::to_string(s.connections) +
+                    " connection(s); " + std::to_string(s.dumps_running) + " dump(s) running";
+  if (!s.last_dump.empty()) out += "; last: " + s.last_dump;
+  if (!s.stuck.empty()) out += "; STUCK: " + s.stuck;
+  return out;
+}
+
 } // namespace guestdump::host

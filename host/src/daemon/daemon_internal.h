@@ -3,8 +3,11 @@
 // triggers; sampler.cpp: hang sampling; job_runner.cpp: dump jobs, retention, after-dump,
 // post-hook): the limits they share and the mapping from hypervisor states to policy inputs.
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <ctime>
 #include <string>
 
 #include "guestdump/host/hypervisor.h"
@@ -23,6 +26,31 @@ inline constexpr unsigned kGuestCallWorkers = 2;
 inline constexpr std::size_t kMaxQueuedGuestCalls = 256;
 inline constexpr std::chrono::milliseconds kGuestCallInterval{std::chrono::seconds(60)};
 inline constexpr unsigned kAgentPingWorkers = 8;
+
+inline std::int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Marks a core thread busy (steady_ns() in `since`) for the scope of one step.
+struct BusyMark {
+  std::atomic<std::int64_t>& since;
+  explicit BusyMark(std::atomic<std::int64_t>& s) : since(s) { since.store(steady_ns()); }
+  ~BusyMark() { since.store(0); }
+  BusyMark(const BusyMark&) = delete;
+  BusyMark& operator=(const BusyMark&) = delete;
+};
+
+// Now, as "2026-12-03T12:00:00Z".
+inline std::string utc_now_text() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
 
 inline std::string guest_key(const std::string& uri, const std::string& uuid) {
   return uri + " " + uuid;

@@ -14,6 +14,7 @@
 #include "guestdump/common/text.h"
 #include "guestdump/formats/codec.h"
 #include "guestdump/host/daemon.h"
+#include "guestdump/host/daemon_events.h"
 #include "guestdump/host/daemon_store.h"
 #include "guestdump/policies/after_dump.h"
 #include "guestdump/policies/free_space.h"
@@ -51,14 +52,20 @@ void Daemon::dispatcher_main() {
       const std::string uri = *resync_.begin();
       resync_.erase(resync_.begin());
       lock.unlock();
-      guarded("reconcile after dropped events", [&] { reconcile(uri); });
+      {
+        BusyMark busy(dispatcher_busy_since_);
+        guarded("reconcile after dropped events", [&] { reconcile(uri); });
+      }
       lock.lock();
       continue;
     }
     WatchEvent e = std::move(events_.front());
     events_.pop_front();
     lock.unlock();
-    guarded("event", [&] { handle(e); });
+    {
+      BusyMark busy(dispatcher_busy_since_);
+      guarded("event", [&] { handle(e); });
+    }
     lock.lock();
   }
 }
@@ -207,7 +214,9 @@ void Daemon::reconcile(const std::string& uri) {
     return;
   }
   std::size_t crashed = 0;
+  std::size_t watched_count = 0;
   for (const DomainStatus& s : *doms) {
+    if (watched(s, false)) ++watched_count;
     const std::string key = guest_key(uri, s.uuid);
     if (s.panicked) {
       ++crashed;
@@ -224,6 +233,7 @@ void Daemon::reconcile(const std::string& uri) {
       tracker_.running_again(key);
     }
   }
+  set_watched_count(uri, watched_count);
   GUESTDUMP_LOG(kInfo, kLog) << "reconciled " << uri << ": " << doms->size() << " domain(s), "
                              << crashed << " stopped by a crash or watchdog";
 }
@@ -249,16 +259,22 @@ void Daemon::consider_dump(const Hypervisor& w, const DomainStatus& s, policies:
     d = limiter_.admit(s.uuid, wall_now());
   }
   if (!d.dump) {
-    GUESTDUMP_LOG(kWarn, kLog) << "'" << s.name << "' " << policies::to_string(trigger)
-                               << " recorded, not dumped: " << d.reason;
+    GUESTDUMP_LOG_WITH(kWarn, kLog,
+                       guest_event_fields(message_id::kDumpRefused, s.name, s.uuid,
+                                          policies::to_string(trigger), {}, "refused"))
+        << "'" << s.name << "' " << policies::to_string(trigger)
+        << " recorded, not dumped: " << d.reason;
     // The after-dump policy still applies (on a worker: it talks to libvirt), so a guest in a
     // crash loop is restarted or destroyed as configured instead of staying crashed.
     job.refused = d.reason;
   }
   switch (jobs_->submit(job)) {
   case JobQueue::Admit::kQueued:
-    GUESTDUMP_LOG(kInfo, kLog) << "'" << s.name << "' on " << w.uri() << ": "
-                               << policies::to_string(trigger) << "; dump queued";
+    GUESTDUMP_LOG_WITH(kInfo, kLog,
+                       guest_event_fields(message_id::kDumpQueued, s.name, s.uuid,
+                                          policies::to_string(trigger), {}, "queued"))
+        << "'" << s.name << "' on " << w.uri() << ": " << policies::to_string(trigger)
+        << "; dump queued";
     break;
   case JobQueue::Admit::kDuplicate:
     recheck_when_idle(job, mark);
@@ -276,10 +292,16 @@ void Daemon::act_on_hang(const Hypervisor& w, const DomainStatus& s,
   case policies::HangStep::kNone:
     return;
   case policies::HangStep::kReport:
-    GUESTDUMP_LOG(kWarn, kLog) << "'" << s.name << "': " << d.reason;
+    GUESTDUMP_LOG_WITH(
+        kWarn, kLog,
+        guest_event_fields(message_id::kHangDetected, s.name, s.uuid, policies::to_string(trigger)))
+        << "'" << s.name << "': " << d.reason;
     return;
   case policies::HangStep::kInjectNmi: {
-    GUESTDUMP_LOG(kWarn, kLog) << "'" << s.name << "': " << d.reason << "; injecting an NMI";
+    GUESTDUMP_LOG_WITH(
+        kWarn, kLog,
+        guest_event_fields(message_id::kHangDetected, s.name, s.uuid, policies::to_string(trigger)))
+        << "'" << s.name << "': " << d.reason << "; injecting an NMI";
     auto r = w.inject_nmi(s.uuid);
     if (!r) {
       GUESTDUMP_LOG(kError, kLog) << r.error().message;
@@ -293,7 +315,10 @@ void Daemon::act_on_hang(const Hypervisor& w, const DomainStatus& s,
     return;
   }
   case policies::HangStep::kDump:
-    GUESTDUMP_LOG(kWarn, kLog) << "'" << s.name << "': " << d.reason << "; dumping";
+    GUESTDUMP_LOG_WITH(
+        kWarn, kLog,
+        guest_event_fields(message_id::kHangDetected, s.name, s.uuid, policies::to_string(trigger)))
+        << "'" << s.name << "': " << d.reason << "; dumping";
     consider_dump(w, s, trigger);
     return;
   }

@@ -14,6 +14,7 @@
 #include "guestdump/common/text.h"
 #include "guestdump/formats/codec.h"
 #include "guestdump/host/daemon.h"
+#include "guestdump/host/daemon_events.h"
 #include "guestdump/host/daemon_store.h"
 #include "guestdump/policies/after_dump.h"
 #include "guestdump/policies/free_space.h"
@@ -41,7 +42,10 @@ void Daemon::apply_retention(const DumpStore& store, const DaemonConfig& cfg,
       if (d.domain != del.dump.guest || d.name != del.dump.id) continue;
       Result<void> r = store.remove(d);
       if (r) {
-        GUESTDUMP_LOG(kInfo, kLog) << "retention: deleted " << d.path << " (" << del.reason << ")";
+        GUESTDUMP_LOG_WITH(kInfo, kLog,
+                           guest_event_fields(message_id::kRetentionDeleted, d.domain,
+                                              d.meta ? d.meta->uuid : "", {}, d.path, "deleted"))
+            << "retention: deleted " << d.path << " (" << del.reason << ")";
       } else {
         GUESTDUMP_LOG(kWarn, kLog) << "retention: " << r.error().message;
       }
@@ -93,9 +97,11 @@ void Daemon::job_done(const DumpJob& job) {
 }
 
 void Daemon::job_failed_unexpectedly(const DumpJob& job, const std::string& what) {
-  GUESTDUMP_LOG(kError, kLog) << "dump of '" << job.name << "' ("
-                              << policies::to_string(job.trigger)
-                              << ") ended by an unexpected error: " << what;
+  GUESTDUMP_LOG_WITH(kError, kLog,
+                     guest_event_fields(message_id::kDumpFailed, job.name, job.uuid,
+                                        policies::to_string(job.trigger), {}, "failed"))
+      << "dump of '" << job.name << "' (" << policies::to_string(job.trigger)
+      << ") ended by an unexpected error: " << what;
   // The event stays on record (and counts for the crash-loop limit at the next start).
   guarded("recording the failure", [&] {
     auto store = DumpStore::open(config()->dump_dir);
@@ -139,7 +145,10 @@ void Daemon::dump_job(const DumpJob& job) {
   // Every way out below that takes no dump still applies the after-dump policy: a refused or
   // failed dump must not leave the guest crashed when the operator asked for a restart.
   auto not_taken = [&](const std::string& why) {
-    GUESTDUMP_LOG(kError, kLog) << why;
+    GUESTDUMP_LOG_WITH(kError, kLog,
+                       guest_event_fields(message_id::kDumpRefused, job.name, job.uuid,
+                                          policies::to_string(job.trigger), {}, "refused"))
+        << why;
     tracker_.release(key, mark);
     after_dump(*w, job, settings);
   };
@@ -198,37 +207,54 @@ void Daemon::dump_job(const DumpJob& job) {
   }
   opts.codec =
       formats::parse_codec(policies::to_string(settings.codec)).value_or(formats::Codec::kZstd);
-  GUESTDUMP_LOG(kInfo, kLog) << "dumping '" << job.name << "' (" << policies::to_string(job.trigger)
-                             << ", " << format_bytes(st->memory_bytes) << " RAM, level "
-                             << settings.dump_level << ", " << policies::to_string(settings.codec)
-                             << ") into " << store->dir();
+  GUESTDUMP_LOG_WITH(kInfo, kLog,
+                     guest_event_fields(message_id::kDumpStarted, job.name, job.uuid,
+                                        policies::to_string(job.trigger), store->dir(), "running"))
+      << "dumping '" << job.name << "' (" << policies::to_string(job.trigger) << ", "
+      << format_bytes(st->memory_bytes) << " RAM, level " << settings.dump_level << ", "
+      << policies::to_string(settings.codec) << ") into " << store->dir();
   const auto t0 = std::chrono::steady_clock::now();
   auto res = w->capture(job.uuid, *store, opts);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!res) {
-    GUESTDUMP_LOG(kError, kLog) << "dump of '" << job.name << "' failed after "
-                                << static_cast<int>(secs) << "s: " << res.error().message;
+    GUESTDUMP_LOG_WITH(kError, kLog,
+                       guest_event_fields(message_id::kDumpFailed, job.name, job.uuid,
+                                          policies::to_string(job.trigger), store->dir(), "failed"))
+        << "dump of '" << job.name << "' failed after " << static_cast<int>(secs)
+        << "s: " << res.error().message;
+    set_last_dump("'" + job.name + "' failed at " + utc_now_text());
     if (res.error().code == ErrorCode::kCancelled) return;
     apply_retention(*store, *cfg, 0, "after dump");
     after_dump(*w, job, settings);
     return;
   }
-  GUESTDUMP_LOG(kInfo, kLog) << "dump of '" << job.name << "' complete: " << res->dir << " ("
-                             << format_bytes(res->meta.vmcore_bytes) << ", "
-                             << res->meta.pages_dumped << " pages, " << static_cast<int>(secs + 0.5)
-                             << "s, guest paused "
-                             << static_cast<int>(res->meta.pause_seconds + 0.5) << "s)";
+  GUESTDUMP_LOG_WITH(kInfo, kLog,
+                     guest_event_fields(message_id::kDumpComplete, job.name, job.uuid,
+                                        policies::to_string(job.trigger), res->dir, "complete"))
+      << "dump of '" << job.name << "' complete: " << res->dir << " ("
+      << format_bytes(res->meta.vmcore_bytes) << ", " << res->meta.pages_dumped << " pages, "
+      << static_cast<int>(secs + 0.5) << "s, guest paused "
+      << static_cast<int>(res->meta.pause_seconds + 0.5) << "s)";
+  set_last_dump("'" + job.name + "' complete at " + utc_now_text());
   apply_retention(*store, *cfg, 0, "after dump");
   after_dump(*w, job, settings);
   if (!cfg->post_hook.empty()) {
     auto rc = run_post_hook(cfg->post_hook, res->dir, cfg->post_hook_timeout);
     if (!rc) {
-      GUESTDUMP_LOG(kError, kLog) << rc.error().message;
+      GUESTDUMP_LOG_WITH(kError, kLog,
+                         guest_event_fields(message_id::kPostHook, job.name, job.uuid,
+                                            policies::to_string(job.trigger), res->dir, "failed"))
+          << rc.error().message;
     } else if (*rc != 0) {
-      GUESTDUMP_LOG(kWarn, kLog) << "post-hook '" << cfg->post_hook << "' exited with " << *rc
-                                 << " for " << res->dir;
+      GUESTDUMP_LOG_WITH(kWarn, kLog,
+                         guest_event_fields(message_id::kPostHook, job.name, job.uuid,
+                                            policies::to_string(job.trigger), res->dir, "failed"))
+          << "post-hook '" << cfg->post_hook << "' exited with " << *rc << " for " << res->dir;
     } else {
-      GUESTDUMP_LOG(kInfo, kLog) << "post-hook ran for " << res->dir;
+      GUESTDUMP_LOG_WITH(kInfo, kLog,
+                         guest_event_fields(message_id::kPostHook, job.name, job.uuid,
+                                            policies::to_string(job.trigger), res->dir, "complete"))
+          << "post-hook ran for " << res->dir;
     }
   }
 }
@@ -247,7 +273,10 @@ void Daemon::after_dump(const Hypervisor& w, const DumpJob& job,
   in.paused_by_us = false; // libvirt pauses a running guest for the dump and resumes it itself
   in.persistent = st->persistent;
   const policies::AfterDumpPlan plan = policies::plan_after_dump(in);
-  GUESTDUMP_LOG(kInfo, kLog) << "after-dump for '" << job.name << "': " << plan.reason;
+  GUESTDUMP_LOG_WITH(kInfo, kLog,
+                     guest_event_fields(message_id::kAfterDump, job.name, job.uuid,
+                                        policies::to_string(job.trigger), {}, {}))
+      << "after-dump for '" << job.name << "': " << plan.reason;
   for (policies::GuestStep step : plan.steps) {
     Result<void> r;
     switch (step) {

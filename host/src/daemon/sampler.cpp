@@ -45,7 +45,10 @@ void Daemon::sampler_main() {
     if (sampler_stop_) return;
     if (!on || config()->policy.hang.timeout.count() == 0) continue;
     lock.unlock();
-    sample_once();
+    {
+      BusyMark busy(sampler_busy_since_);
+      sample_once();
+    }
     lock.lock();
   }
 }
@@ -70,8 +73,11 @@ void Daemon::sample_once() {
     if (!doms) continue;
     auto pings = std::make_shared<Pings>();
     std::vector<std::pair<const DomainStatus*, policies::HangSample>> samples;
+    std::size_t watched_count = 0;
     for (const DomainStatus& s : *doms) {
-      if (s.id < 0 || !watched(s, false)) continue;
+      if (!watched(s, false)) continue;
+      ++watched_count;
+      if (s.id < 0) continue;
       policies::HangSample sample;
       sample.lifecycle = lifecycle_of(s);
       sample.job_active = s.job_active || jobs_->busy(w->uri(), s.uuid);
@@ -105,6 +111,7 @@ void Daemon::sample_once() {
       }
       samples.emplace_back(&s, sample);
     }
+    set_watched_count(w->uri(), watched_count);
     {
       std::unique_lock lock(pings->mu);
       pings->cv.wait_for(lock, std::chrono::seconds(ping_timeout + 7),

@@ -1,5 +1,6 @@
 #include "guestdump/common/text.h"
 
+#include <span>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -94,6 +95,27 @@ TEST(Log, SinksReceiveEscapedText) {
   EXPECT_EQ(got, "guest '" + escape_text(kHostile) + "'");
   EXPECT_EQ(got.find('\n'), std::string::npos);
   EXPECT_EQ(got.find('\x1b'), std::string::npos);
+}
+
+TEST(Log, FieldsSinkReceivesEscapedFieldsAndWinsOverThePlainSink) {
+  std::string text;
+  LogFields got;
+  bool plain = false;
+  set_log_sink([&](LogLevel, std::string_view, std::string_view) { plain = true; });
+  set_log_fields_sink(
+      [&](LogLevel, std::string_view, std::string_view t, std::span<const LogField> fields) {
+        text = t;
+        got.assign(fields.begin(), fields.end());
+      });
+  GUESTDUMP_LOG_WITH(kWarn, "test", (LogFields{{"GUESTDUMP_DOMAIN", kHostile}})) << "x";
+  set_log_fields_sink(nullptr);
+  set_log_sink(nullptr);
+  EXPECT_FALSE(plain);
+  EXPECT_EQ(text, "x");
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].key, "GUESTDUMP_DOMAIN");
+  EXPECT_EQ(got[0].value, escape_text(kHostile));
+  EXPECT_EQ(got[0].value.find('\n'), std::string::npos);
 }
 
 TEST(PlainText, TrimAndIequals) {

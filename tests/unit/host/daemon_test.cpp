@@ -16,6 +16,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -24,6 +25,7 @@
 #include <gtest/gtest.h>
 
 #include "guestdump/common/log.h"
+#include "guestdump/host/daemon_events.h"
 #include "guestdump/host/daemon_store.h"
 #include "temp_dir.h"
 
@@ -70,6 +72,11 @@ struct FakeWorld {
     std::lock_guard lock(mu);
     calls.push_back(call);
     cv.notify_all();
+  }
+  bool wait_call(const std::string& call, std::chrono::milliseconds timeout = 10s) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, timeout,
+                       [&] { return std::find(calls.begin(), calls.end(), call) != calls.end(); });
   }
   bool called(const std::string& call) {
     std::lock_guard lock(mu);
@@ -191,14 +198,16 @@ class LogCapture {
 public:
   LogCapture() {
     set_log_level(LogLevel::kDebug);
-    set_log_sink([this](LogLevel, std::string_view, std::string_view text) {
+    set_log_fields_sink([this](LogLevel, std::string_view, std::string_view text,
+                               std::span<const LogField> fields) {
       std::lock_guard lock(mu_);
       lines_.emplace_back(text);
+      fields_.emplace_back(fields.begin(), fields.end());
       cv_.notify_all();
     });
   }
   ~LogCapture() {
-    set_log_sink(nullptr);
+    set_log_fields_sink(nullptr);
     set_log_level(LogLevel::kInfo);
   }
   bool wait_for(const std::string& needle, std::chrono::milliseconds timeout = 10s) {
@@ -218,6 +227,17 @@ public:
       return c >= n;
     });
   }
+  // The fields of every line that has MESSAGE_ID `id`, as key -> value maps.
+  std::vector<std::map<std::string, std::string>> events(std::string_view id) {
+    std::lock_guard lock(mu_);
+    std::vector<std::map<std::string, std::string>> out;
+    for (const LogFields& fs : fields_) {
+      std::map<std::string, std::string> m;
+      for (const LogField& f : fs) m[f.key] = f.value;
+      if (m["MESSAGE_ID"] == id) out.push_back(m);
+    }
+    return out;
+  }
   std::string all() {
     std::lock_guard lock(mu_);
     std::string out;
@@ -235,6 +255,7 @@ private:
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::string> lines_;
+  std::vector<LogFields> fields_;
 };
 
 DomainStatus crashed(const std::string& name, int id = 1, std::uint64_t vcpu_ns = 5'000'000'000) {
@@ -590,6 +611,80 @@ TEST(Daemon, AGuestStoppedByItsCrashIsReportedNotDumped) {
   EXPECT_EQ(f.log.all().find("'gone' crashed and was stopped"),
             f.log.all().rfind("'gone' crashed and was stopped"));
   EXPECT_TRUE(f.dumps("gone").empty());
+}
+
+TEST(Daemon, JournalFieldsNameTheGuestTheTriggerAndTheDump) {
+  Fixture f;
+  auto daemon = f.start(f.config());
+  DomainStatus s = crashed("web\n1");
+  s.uuid = "uuid-web1";
+  f.world->set(s);
+  f.world->emit(WatchEventKind::kPanicked, "uuid-web1");
+  ASSERT_TRUE(f.log.wait_for("complete:")) << f.log.all();
+  daemon->stop();
+  for (std::string_view id :
+       {message_id::kDumpQueued, message_id::kDumpStarted, message_id::kDumpComplete}) {
+    auto ev = f.log.events(id);
+    ASSERT_EQ(ev.size(), 1u) << id << "\n" << f.log.all();
+    // Guest strings are escaped in fields as in text: no newline reaches the journal.
+    EXPECT_EQ(ev[0]["GUESTDUMP_DOMAIN"], "web\\n1") << id;
+    EXPECT_EQ(ev[0]["GUESTDUMP_UUID"], "uuid-web1") << id;
+    EXPECT_EQ(ev[0]["GUESTDUMP_TRIGGER"], "panic") << id;
+  }
+  auto done = f.log.events(message_id::kDumpComplete)[0];
+  EXPECT_EQ(done["GUESTDUMP_STATUS"], "complete");
+  ASSERT_EQ(f.dumps("web\n1").size(), 1u);
+  EXPECT_NE(done["GUESTDUMP_DUMP_DIR"].find(f.tmp.file("store")), std::string::npos)
+      << done["GUESTDUMP_DUMP_DIR"];
+  EXPECT_EQ(f.log.events(message_id::kAfterDump).size(), 1u) << f.log.all();
+  EXPECT_TRUE(f.log.events(message_id::kDumpFailed).empty());
+}
+
+TEST(Daemon, StatusCountsWatchedGuestsRunningDumpsAndTheLastDump) {
+  Fixture f;
+  DaemonConfig c = f.config();
+  c.policy.selection.exclude = {"skip-*"};
+  f.world->set(running("a"));
+  f.world->set(running("b"));
+  f.world->set(running("skip-me"));
+  std::mutex gate_mu;
+  std::condition_variable gate_cv;
+  bool open = false;
+  f.world->capture_hook = [&](const std::string&) -> std::optional<Error> {
+    std::unique_lock lock(gate_mu);
+    gate_cv.wait(lock, [&] { return open; });
+    return std::nullopt;
+  };
+  auto daemon = f.start(c);
+  DaemonStatus st = daemon->status();
+  EXPECT_EQ(st.connections, 1u);
+  EXPECT_EQ(st.connected, 1u);
+  EXPECT_EQ(st.guests_watched, 2u);
+  EXPECT_EQ(st.dumps_running, 0u);
+  EXPECT_TRUE(st.last_dump.empty());
+  EXPECT_TRUE(st.stuck.empty());
+  f.world->set(crashed("a"));
+  f.world->emit(WatchEventKind::kPanicked, "uuid-a");
+  ASSERT_TRUE(f.world->wait_call("capture a")) << f.log.all();
+  EXPECT_EQ(daemon->status().dumps_running, 1u);
+  {
+    std::lock_guard lock(gate_mu);
+    open = true;
+  }
+  gate_cv.notify_all();
+  ASSERT_TRUE(f.wait_dumps("a", 1)) << f.log.all();
+  const auto end = Clock::now() + 10s;
+  while (daemon->status().dumps_running != 0 && Clock::now() < end)
+    std::this_thread::sleep_for(10ms);
+  st = daemon->status();
+  EXPECT_EQ(st.dumps_running, 0u);
+  EXPECT_EQ(st.last_dump.rfind("'a' complete at 20", 0), 0u) << st.last_dump;
+  const std::string line = status_line(st);
+  EXPECT_NE(line.find("watching 2 guest(s) on 1/1 connection(s); 0 dump(s) running; last: 'a' "
+                      "complete at"),
+            std::string::npos)
+      << line;
+  daemon->stop();
 }
 
 } // namespace

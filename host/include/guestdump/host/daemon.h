@@ -29,6 +29,25 @@
 
 namespace guestdump::host {
 
+/// What the daemon is doing, for systemd's STATUS= and its watchdog.
+struct DaemonStatus {
+  std::size_t connections = 0;    // libvirt URIs
+  std::size_t connected = 0;      // of them, connected now
+  std::size_t guests_watched = 0; // at the last listing (reconcile or hang sample)
+  std::size_t dumps_running = 0;
+  std::string last_dump; // "'web1' complete at 2026-12-03T12:00:00Z", or empty
+  /// Set when a core thread has spent longer than kStuckAfter on one step: what and how long.
+  /// The watchdog is then no longer fed, so systemd restarts the daemon.
+  std::string stuck;
+};
+
+/// One event (dispatcher) or one sample (sampler) taking longer than this means a core thread
+/// is stuck.
+inline constexpr std::chrono::seconds kStuckAfter{180};
+
+/// "watching 3 guest(s) on 1/1 connection(s); 1 dump(s) running; last: 'web1' complete at ...".
+std::string status_line(const DaemonStatus& s);
+
 class Daemon {
 public:
   /// `driver` opens the connections (libvirt by default; a fake in the unit tests).
@@ -44,6 +63,8 @@ public:
   void reload(DaemonConfig config);
   /// SIGTERM: no new dumps; running ones get stop-timeout to finish, then are cancelled.
   void stop();
+  /// A snapshot for STATUS= and the watchdog; never blocks on libvirt.
+  DaemonStatus status() const;
 
 private:
   struct Guest; // per-guest hang state
@@ -109,6 +130,15 @@ private:
 
   std::mutex recheck_mu_;
   std::map<std::string, policies::Trigger> recheck_; // guest_key -> trigger seen while busy
+
+  // Progress of the core threads, for status(): when the current step began (0: idle).
+  std::atomic<std::int64_t> dispatcher_busy_since_{0}; // steady_clock ns
+  std::atomic<std::int64_t> sampler_busy_since_{0};
+  mutable std::mutex status_mu_;
+  std::map<std::string, std::size_t> watched_by_uri_; // at the last listing of each URI
+  std::string last_dump_;
+  void set_watched_count(const std::string& uri, std::size_t n);
+  void set_last_dump(const std::string& what);
 
   std::mutex ignored_mu_;
   std::set<std::string> ignored_logged_; // "not watched" said once per guest
