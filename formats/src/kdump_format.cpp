@@ -180,9 +180,9 @@ Result<KdumpHeader> decode_header(std::span<const std::byte> head) {
   if (head.size() < 464 || std::memcmp(head.data(), kKdumpSignature, 8) != 0) {
     return make_error(ErrorCode::kBadData, "not a kdump-compressed file (no KDUMP signature)");
   }
-  // utsname.machine is free text (QEMU >= 8 writes "Unknown"): a hint for the first try only.
-  // Without a usable name the layout whose block_size is sane goes first (libkdumpfile does
-  // the same).
+  // utsname.machine is free text (QEMU 11.1 writes "Unknown", 7.2 "x86_64"): a hint for the first
+  // try only. Without a usable name the layout whose block_size is sane goes first (libkdumpfile
+  // does the same).
   auto first = arch_from_machine(trimmed_field(head.data() + 12 + 4 * kUtsFieldLen));
   if (!first) {
     first = plausible_block_size(get<std::uint32_t>(head.data(), kHdr64.block_size))

@@ -246,9 +246,9 @@ struct ChosenHeader {
   std::optional<NotesArch> proof;
 };
 
-// utsname.machine is free text (QEMU >= 8 writes "Unknown"), so the layout is the one whose
-// own notes prove it (NT_PRSTATUS register size, VMCOREINFO), else the first that decodes with
-// notes that do not contradict it: the guessed layout first, then the other.
+// utsname.machine is free text (QEMU 11.1 writes "Unknown", 7.2 "x86_64"), so the layout is the one
+// whose own notes prove it (NT_PRSTATUS register size, VMCOREINFO), else the first that decodes
+// with notes that do not contradict it: the guessed layout first, then the other.
 Result<ChosenHeader> choose_header(const LogicalFile& f) {
   GUESTDUMP_TRY(KdumpHeader guess, read_header(f, std::nullopt));
   const KdumpArch other = guess.arch == KdumpArch::kX86_64 ? KdumpArch::kI386 : KdumpArch::kX86_64;

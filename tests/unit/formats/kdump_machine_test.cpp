@@ -1,4 +1,4 @@
-// kdump headers whose utsname.machine is empty, "Unknown" (QEMU >= 8) or a lie: the reader
+// kdump headers whose utsname.machine is empty, "Unknown" (QEMU 11.1) or a lie: the reader
 // takes the architecture from what the dump proves (the notes), warns, and never refuses; what
 // guestdump writes from such a file carries the right machine again.
 
@@ -102,7 +102,7 @@ TEST_P(KdumpMachine, ConvertWritesTheRightMachine) {
   EXPECT_TRUE(testimg::pages_match_spec(**back, spec_, 304));
 }
 
-// Empty (older writers), QEMU >= 8's "Unknown", a machine of the other x86 layout (whose header
+// Empty (older writers), QEMU 11.1's "Unknown", a machine of the other x86 layout (whose header
 // fields would land elsewhere), and one we do not read at all.
 INSTANTIATE_TEST_SUITE_P(Headers, KdumpMachine, testing::Values("", "Unknown", "i686", "sparc64"),
                          [](const auto& p) {

@@ -20,7 +20,7 @@ namespace guestdump::formats {
 enum class KdumpArch { kX86_64, kI386 };
 
 /// The architecture a utsname.machine string names ("x86_64", "i386" to "i686"), or nullopt for
-/// anything else (QEMU >= 8 writes "Unknown", some writers leave it empty).
+/// anything else (QEMU 11.1 writes "Unknown", some writers leave it empty).
 std::optional<KdumpArch> arch_from_machine(std::string_view machine);
 /// The utsname.machine guestdump writes for `arch` ("x86_64", "i686").
 std::string_view machine_name(KdumpArch arch);
