@@ -131,9 +131,10 @@ std::string dump_producer(const std::vector<NoteView>& notes,
     if (n.name == "GUESTDUMP") return "guestdump"; // our filter record
     if (n.name == "QEMU") qemu = true;             // QEMU's per-CPU state
   }
-  if (qemu) return "QEMU dump-guest-memory";
-  // makedumpfile copies the guest's utsname into its header; QEMU fills only the machine.
+  // makedumpfile copies the guest's utsname into its header (and a QEMU ELF dump's notes into
+  // its output); QEMU's own kdump header has the machine only, an ELF core no header at all.
   if (utsname[0] == "Linux" && !utsname[2].empty()) return "makedumpfile or compatible";
+  if (qemu) return "QEMU dump-guest-memory";
   return "";
 }
 

@@ -113,10 +113,16 @@ for fmt in $formats; do
 o = 4096 + 16 if b[:12] == b"makedumpfile" else 0
 print(b[o + 272:o + 337].split(b"\0")[0].decode(errors="replace"))' "$WORK/qemu.$fmt")
     echo "header utsname.machine: '$machine'"
+    "$GUESTDUMP" info --json "$WORK/qemu.$fmt" > "$WORK/info.json" 2> /dev/null
     if [ "$machine" != x86_64 ]; then
         grep -q "^guestdump: warning: .*kdump header .*machine.*read as x86_64" "$WORK/info.err" ||
             fail "info gives no warning for the header machine '$machine'"
+        [ "$(field warnings < "$WORK/info.json")" != "" ] || fail "info --json lists no warning"
     fi
+    [ "$(field producer < "$WORK/info.json")" = "QEMU dump-guest-memory" ] ||
+        fail "info --json names no producer"
+    "$GUESTDUMP" dmesg "$WORK/qemu.$fmt" > "$WORK/dmesg.txt" || fail "guestdump dmesg refused $fmt"
+    grep -qF "Kernel panic - not syncing" "$WORK/dmesg.txt" || fail "guestdump dmesg of $fmt lacks the panic"
     for level in 1 31; do
         "$GUESTDUMP" convert -c zlib -d "$level" "$WORK/qemu.$fmt" "$WORK/$fmt-d$level.kdump" > /dev/null
         $COMPARE "$WORK/$fmt-d$level.kdump" "$WORK/elf-d$level.kdump" --label "$fmt vs elf, -d $level"

@@ -199,6 +199,9 @@ TEST(DumpProducer, NamedByNotesAndHeader) {
             "guestdump");
   EXPECT_EQ(producer(note_blob({{"CORE", 336}, {"VMCOREINFO", 40}}), linux_uts),
             "makedumpfile or compatible");
+  // makedumpfile keeps the notes of the QEMU dump it filtered; its header tells it apart.
+  EXPECT_EQ(producer(note_blob({{"CORE", 336}, {"QEMU", 448}}), linux_uts),
+            "makedumpfile or compatible");
   EXPECT_EQ(producer(note_blob({{"CORE", 336}}), {}), ""); // /proc/vmcore: nothing says
 }
 
