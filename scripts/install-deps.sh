@@ -21,6 +21,9 @@ test_pkgs=(
   # linux-image-cloud-amd64 names; build-module.sh installs the exact linux-headers-<release>
   # itself when the fixture cache holds an older kernel.
   linux-headers-cloud-amd64
+  # integration.qemu-sid runs Debian unstable's newest QEMU from a root that mmdebstrap makes
+  # (tests/fixtures/sid-qemu/build.sh).
+  mmdebstrap
 )
 
 pkgs=("${build_pkgs[@]}")

@@ -165,6 +165,8 @@ Result<DumpSummary> inspect(const std::string& path) {
       rec && !rec->vmcoreinfo.empty() && meta.vmcoreinfo_origin.empty()) {
     s.vmcoreinfo_origin = rec->vmcoreinfo;
   }
+  s.producer = meta.producer;
+  s.warnings = meta.warnings;
   s.crash_time = meta.timestamp_sec;
   if (s.crash_time == 0 && meta.vmcoreinfo && meta.vmcoreinfo->crash_time()) {
     s.crash_time = *meta.vmcoreinfo->crash_time();

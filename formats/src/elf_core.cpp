@@ -306,6 +306,7 @@ Result<ElfCoreLayout> parse_elf_core_head(std::span<const std::byte> head, std::
 
   GUESTDUMP_TRY(auto notes, parse_notes(meta.notes));
   meta.nr_cpus = count_prstatus(notes);
+  meta.producer = dump_producer(notes, meta.utsname);
   if (const NoteView* vi = find_vmcoreinfo(notes)) {
     meta.vmcoreinfo = VmcoreInfo::parse(
         std::string_view(reinterpret_cast<const char*>(vi->desc.data()), vi->desc.size()));

@@ -3,6 +3,8 @@
 #include <cstring>
 #include <string>
 
+#include "guestdump/formats/vmcoreinfo.h"
+
 namespace guestdump::formats {
 namespace {
 std::uint32_t load_u32(const std::byte* p) {
@@ -71,6 +73,69 @@ const NoteView* find_vmcoreinfo(const std::vector<NoteView>& notes) {
     if (note.name == "VMCOREINFO") return &note;
   }
   return nullptr;
+}
+
+namespace {
+
+constexpr std::size_t kPrstatusX86_64 = 336; // struct elf_prstatus, 27 x 8-byte registers
+constexpr std::size_t kPrstatusI386 = 144;   // 17 x 4-byte registers
+
+std::optional<NotesArch> arch_from_prstatus(const std::vector<NoteView>& notes) {
+  std::optional<NotesArch> found;
+  for (const auto& n : notes) {
+    if (n.name != "CORE" || n.type != kNtPrstatus) continue;
+    std::optional<KdumpArch> a;
+    if (n.desc.size() == kPrstatusX86_64) a = KdumpArch::kX86_64;
+    if (n.desc.size() == kPrstatusI386) a = KdumpArch::kI386;
+    // Another size is another architecture's (or a broken) note: it proves nothing we read.
+    if (!a || (found && found->arch != *a)) return std::nullopt;
+    found = NotesArch{*a, "NT_PRSTATUS notes of " + std::to_string(n.desc.size()) + " bytes"};
+  }
+  return found;
+}
+
+std::optional<NotesArch> arch_from_vmcoreinfo(const std::vector<NoteView>& notes) {
+  const NoteView* vi_note = find_vmcoreinfo(notes);
+  if (vi_note == nullptr) return std::nullopt;
+  auto vi = VmcoreInfo::parse(
+      std::string_view(reinterpret_cast<const char*>(vi_note->desc.data()), vi_note->desc.size()));
+  // x86_64 kernels export their top-level page table under one of these names (init_level4_pgt
+  // before 4.13); i386 kernels export neither.
+  for (const char* sym : {"init_top_pgt", "init_level4_pgt"}) {
+    if (vi.symbol(sym)) {
+      return NotesArch{KdumpArch::kX86_64, std::string("VMCOREINFO SYMBOL(") + sym + ")"};
+    }
+  }
+  return std::nullopt;
+}
+
+} // namespace
+
+Result<std::optional<NotesArch>> arch_from_notes(const std::vector<NoteView>& notes) {
+  auto regs = arch_from_prstatus(notes);
+  auto vi = arch_from_vmcoreinfo(notes);
+  if (regs && vi && regs->arch != vi->arch) {
+    return make_error(ErrorCode::kBadData, "notes contradict each other: " + regs->evidence +
+                                               " are " + std::string(machine_name(regs->arch)) +
+                                               ", " + vi->evidence + " is " +
+                                               std::string(machine_name(vi->arch)));
+  }
+  if (regs) return regs;
+  return vi;
+}
+
+std::string dump_producer(const std::vector<NoteView>& notes,
+                          const std::array<std::string, 6>& utsname) {
+  bool qemu = false;
+  for (const auto& n : notes) {
+    if (n.name == "GUESTDUMP") return "guestdump"; // our filter record
+    if (n.name == "QEMU") qemu = true;             // QEMU's per-CPU state
+  }
+  // makedumpfile copies the guest's utsname into its header (and a QEMU ELF dump's notes into
+  // its output); QEMU's own kdump header has the machine only, an ELF core no header at all.
+  if (utsname[0] == "Linux" && !utsname[2].empty()) return "makedumpfile or compatible";
+  if (qemu) return "QEMU dump-guest-memory";
+  return "";
 }
 
 } // namespace guestdump::formats

@@ -165,7 +165,38 @@ std::string trimmed_field(const std::byte* p) {
 
 } // namespace
 
+std::optional<KdumpArch> arch_from_machine(std::string_view machine) {
+  if (machine == "x86_64") return KdumpArch::kX86_64;
+  if (machine == "i386" || machine == "i486" || machine == "i586" || machine == "i686")
+    return KdumpArch::kI386;
+  return std::nullopt;
+}
+
+std::string_view machine_name(KdumpArch arch) {
+  return arch == KdumpArch::kX86_64 ? "x86_64" : "i686";
+}
+
 Result<KdumpHeader> decode_header(std::span<const std::byte> head) {
+  if (head.size() < 464 || std::memcmp(head.data(), kKdumpSignature, 8) != 0) {
+    return make_error(ErrorCode::kBadData, "not a kdump-compressed file (no KDUMP signature)");
+  }
+  // utsname.machine is free text (QEMU 11.1 writes "Unknown", 7.2 "x86_64"): a hint for the first
+  // try only. Without a usable name the layout whose block_size is sane goes first (libkdumpfile
+  // does the same).
+  auto first = arch_from_machine(trimmed_field(head.data() + 12 + 4 * kUtsFieldLen));
+  if (!first) {
+    first = plausible_block_size(get<std::uint32_t>(head.data(), kHdr64.block_size))
+                ? KdumpArch::kX86_64
+                : KdumpArch::kI386;
+  }
+  auto r = decode_header(head, *first);
+  if (r) return r;
+  const KdumpArch other = *first == KdumpArch::kX86_64 ? KdumpArch::kI386 : KdumpArch::kX86_64;
+  if (auto r2 = decode_header(head, other)) return r2;
+  return r;
+}
+
+Result<KdumpHeader> decode_header(std::span<const std::byte> head, KdumpArch layout) {
   if (head.size() < 464 || std::memcmp(head.data(), kKdumpSignature, 8) != 0) {
     return make_error(ErrorCode::kBadData, "not a kdump-compressed file (no KDUMP signature)");
   }
@@ -174,19 +205,7 @@ Result<KdumpHeader> decode_header(std::span<const std::byte> head) {
   hdr.header_version = get<std::int32_t>(h, 8);
   for (std::size_t i = 0; i < hdr.utsname.size(); ++i)
     hdr.utsname[i] = trimmed_field(h + 12 + i * kUtsFieldLen);
-  const std::string& machine = hdr.utsname[4];
-  if (machine == "x86_64") {
-    hdr.arch = KdumpArch::kX86_64;
-  } else if (machine == "i386" || machine == "i486" || machine == "i586" || machine == "i686") {
-    hdr.arch = KdumpArch::kI386;
-  } else if (!machine.empty()) {
-    return make_error(ErrorCode::kUnsupported,
-                      "unsupported machine '" + machine + "' in kdump header");
-  } else {
-    // No machine name: the layout whose block_size is sane wins (libkdumpfile does the same).
-    hdr.arch = plausible_block_size(get<std::uint32_t>(h, kHdr64.block_size)) ? KdumpArch::kX86_64
-                                                                              : KdumpArch::kI386;
-  }
+  hdr.arch = layout;
   const auto& ho = hdr_off(hdr.arch);
   const auto& so = sub_off(hdr.arch);
   hdr.timestamp_sec = get_sw(h, ho.timestamp, ho.time_width);

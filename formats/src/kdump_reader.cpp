@@ -210,24 +210,94 @@ std::unique_ptr<PageReader> KdumpSource::make_reader() const {
   return std::make_unique<KdumpPageReader>(*this);
 }
 
+Error past_end(const LogicalFile& f, const std::string& what) {
+  return make_error(ErrorCode::kBadData, what + " lies past the end of the file (" +
+                                             std::to_string(f.size()) + " bytes): truncated dump?");
+}
+
+// The header decoded with `layout` (guessed when nullopt), reread when its block is not 4096.
+Result<KdumpHeader> read_header(const LogicalFile& f, std::optional<KdumpArch> layout) {
+  if (f.size() < 4096 + 104) return past_end(f, "kdump header");
+  std::vector<std::byte> head = f.copy(0, 4096 + 104);
+  GUESTDUMP_TRY(KdumpHeader hdr, layout ? decode_header(head, *layout) : decode_header(head));
+  if (hdr.block_size != 4096) {
+    if (f.size() < hdr.block_size + sub_header_size(hdr.arch))
+      return past_end(f, "kdump sub header");
+    head = f.copy(0, hdr.block_size + sub_header_size(hdr.arch));
+    GUESTDUMP_TRY(hdr, decode_header(head, hdr.arch));
+  }
+  return hdr;
+}
+
+// The note blob a header points at (header_version >= 4); empty when there is none.
+Result<std::vector<std::byte>> read_notes(const LogicalFile& f, const KdumpHeader& hdr) {
+  if (hdr.size_note == 0) return std::vector<std::byte>();
+  if (hdr.offset_note > f.size() || hdr.size_note > f.size() - hdr.offset_note ||
+      hdr.size_note > (64u << 20)) {
+    return past_end(f, "notes (" + std::to_string(hdr.size_note) + " bytes at offset " +
+                           std::to_string(hdr.offset_note) + ")");
+  }
+  return f.copy(hdr.offset_note, hdr.size_note);
+}
+
+struct ChosenHeader {
+  KdumpHeader hdr;
+  std::vector<std::byte> notes;
+  std::optional<NotesArch> proof;
+};
+
+// utsname.machine is free text (QEMU 11.1 writes "Unknown", 7.2 "x86_64"), so the layout is the one
+// whose own notes prove it (NT_PRSTATUS register size, VMCOREINFO), else the first that decodes
+// with notes that do not contradict it: the guessed layout first, then the other.
+Result<ChosenHeader> choose_header(const LogicalFile& f) {
+  GUESTDUMP_TRY(KdumpHeader guess, read_header(f, std::nullopt));
+  const KdumpArch other = guess.arch == KdumpArch::kX86_64 ? KdumpArch::kI386 : KdumpArch::kX86_64;
+  auto attempt = [&](std::optional<KdumpArch> layout) -> Result<ChosenHeader> {
+    ChosenHeader c;
+    if (layout) {
+      GUESTDUMP_TRY(c.hdr, read_header(f, layout));
+    } else {
+      c.hdr = guess;
+    }
+    GUESTDUMP_TRY(c.notes, read_notes(f, c.hdr));
+    GUESTDUMP_TRY(auto parsed, parse_notes(c.notes));
+    GUESTDUMP_TRY(c.proof, arch_from_notes(parsed));
+    if (c.proof && c.proof->arch != c.hdr.arch) {
+      return make_error(ErrorCode::kBadData, "the " + std::string(machine_name(c.hdr.arch)) +
+                                                 " header layout holds notes of another "
+                                                 "architecture (" +
+                                                 c.proof->evidence + ")");
+    }
+    return c;
+  };
+  auto first = attempt(std::nullopt);
+  if (first && first->proof) return first;
+  auto second = attempt(other);
+  if (second && (second->proof || !first)) return second;
+  return first;
+}
+
+// What the header's machine field says, against what the dump proved.
+std::optional<std::string> machine_warning(const ChosenHeader& c) {
+  const std::string& machine = c.hdr.utsname[4];
+  const auto named = arch_from_machine(machine);
+  if (named == c.hdr.arch) return std::nullopt;
+  std::string claim = machine.empty() ? "names no machine"
+                      : named         ? "says machine '" + machine + "', which disagrees"
+                                      : "says machine '" + machine + "'";
+  std::string arch(machine_name(c.hdr.arch));
+  std::string why = c.proof ? c.proof->evidence : "its header layout and notes";
+  return "kdump header " + claim + "; read as " + arch + " from " + why;
+}
+
 Result<std::unique_ptr<DumpSource>> KdumpSource::open(const std::string& path) {
   GUESTDUMP_TRY(MappedFile mapped, MappedFile::open(path));
   GUESTDUMP_TRY(LogicalFile lf, LogicalFile::open(std::move(mapped)));
   std::unique_ptr<KdumpSource> src(new KdumpSource(std::move(lf)));
   const LogicalFile& f = src->file_;
-  auto too_short = [&](const std::string& what) {
-    return make_error(ErrorCode::kBadData, what + " lies past the end of the file (" +
-                                               std::to_string(f.size()) +
-                                               " bytes): truncated dump?");
-  };
-  if (f.size() < 4096 + 104) return too_short("kdump header");
-  std::vector<std::byte> head = f.copy(0, 4096 + 104);
-  GUESTDUMP_TRY(KdumpHeader hdr, decode_header(head));
-  if (hdr.block_size != 4096) {
-    if (f.size() < hdr.block_size + sub_header_size(hdr.arch)) return too_short("kdump sub header");
-    head = f.copy(0, hdr.block_size + sub_header_size(hdr.arch));
-    GUESTDUMP_TRY(hdr, decode_header(head));
-  }
+  auto too_short = [&](const std::string& what) { return past_end(f, what); };
+  GUESTDUMP_TRY(ChosenHeader chosen, choose_header(f));
+  const KdumpHeader& hdr = chosen.hdr;
   if (hdr.split != 0) {
     return make_error(ErrorCode::kUnsupported,
                       "split kdump files (makedumpfile --split) are not supported");
@@ -270,20 +340,17 @@ Result<std::unique_ptr<DumpSource>> KdumpSource::open(const std::string& path) {
     meta.available = PfnBitmap::from_bytes(tmp, max_pfn);
   }
   meta.available.intersect(meta.ram);
+  if (auto w = machine_warning(chosen)) meta.warnings.push_back(std::move(*w));
   // Notes (header_version >= 4) and VMCOREINFO (>= 3).
-  if (hdr.size_note > 0) {
-    if (hdr.offset_note > f.size() || hdr.size_note > f.size() - hdr.offset_note ||
-        hdr.size_note > (64u << 20)) {
-      return too_short("notes (" + std::to_string(hdr.size_note) + " bytes at offset " +
-                       std::to_string(hdr.offset_note) + ")");
-    }
-    meta.notes = f.copy(hdr.offset_note, hdr.size_note);
+  meta.notes = std::move(chosen.notes);
+  {
     GUESTDUMP_TRY(auto notes, parse_notes(meta.notes));
     if (const NoteView* vi = find_vmcoreinfo(notes)) {
       meta.vmcoreinfo = VmcoreInfo::parse(
           std::string_view(reinterpret_cast<const char*>(vi->desc.data()), vi->desc.size()));
     }
     if (int n = count_prstatus(notes); n > 0) meta.nr_cpus = n;
+    meta.producer = dump_producer(notes, hdr.utsname);
   }
   if (!meta.vmcoreinfo && hdr.size_vmcoreinfo > 0) {
     if (hdr.offset_vmcoreinfo > f.size() ||

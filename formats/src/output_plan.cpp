@@ -32,7 +32,9 @@ KdumpHeader header_for(const DumpSource& src, int dump_level) {
   if (hdr.utsname[0].empty()) hdr.utsname[0] = "Linux";
   if (hdr.utsname[2].empty() && vi && vi->osrelease())
     hdr.utsname[2] = std::string(*vi->osrelease());
-  if (hdr.utsname[4].empty()) hdr.utsname[4] = meta.arch == KdumpArch::kX86_64 ? "x86_64" : "i686";
+  // The machine is the architecture the reader proved, never a source header's free text (QEMU
+  // >= 8 writes "Unknown", which makedumpfile refuses) nor a lying guest's utsname.
+  if (arch_from_machine(hdr.utsname[4]) != meta.arch) hdr.utsname[4] = machine_name(meta.arch);
   hdr.timestamp_sec = meta.timestamp_sec;
   if (hdr.timestamp_sec == 0 && vi && vi->crash_time()) hdr.timestamp_sec = *vi->crash_time();
   // The guest's own NUMBER(phys_base) wins over a source header's value: QEMU parses that

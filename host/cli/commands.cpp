@@ -147,6 +147,12 @@ int run_info(const std::vector<std::string>& args) {
   auto r = formats::inspect(file);
   if (!r) return fail("info: " + r.error().message);
   const auto& s = *r;
+  // Degraded but readable (a header that names no or the wrong machine): said on stderr, so
+  // scripts reading the output see the same text either way.
+  for (const auto& w : s.warnings) {
+    std::fprintf(stderr, "guestdump: warning: %s: %s\n", escape_text(s.path).c_str(),
+                 escape_text(w).c_str());
+  }
   if (json) {
     nlohmann::json j;
     j["file"] = s.path;
@@ -167,6 +173,8 @@ int run_info(const std::vector<std::string>& args) {
     if (s.dump_level) j["dump_level"] = *s.dump_level;
     if (s.codec) j["codec"] = *s.codec;
     if (s.header_version) j["header_version"] = *s.header_version;
+    if (!s.producer.empty()) j["producer"] = s.producer;
+    j["warnings"] = s.warnings;
     if (s.filter) {
       const auto& x = s.filter->excluded;
       j["pages"]["excluded_by_class"] = {
@@ -182,6 +190,7 @@ int run_info(const std::vector<std::string>& args) {
   // Every string below may come from the dump (release, origin, fallback reasons): escaped.
   std::printf("file:        %s\n", escape_text(s.path).c_str());
   std::printf("format:      %s\n", escape_text(s.format).c_str());
+  if (!s.producer.empty()) std::printf("producer:    %s\n", escape_text(s.producer).c_str());
   std::printf("kernel:      %s\n", s.release.empty() ? "unknown" : escape_text(s.release).c_str());
   std::printf("arch:        %s, page size %u\n", escape_text(s.arch).c_str(), s.page_size);
   std::printf("cpus:        %d\n", s.nr_cpus);

@@ -2,7 +2,8 @@
 # `guestdump dump DOMAIN -c qemu:///system` against a real, private libvirtd (see
 # libvirt-env.sh): a TCG domain panics (pvpanic, on_crash=preserve) and is captured by name
 # through libvirt's core dump.
-# Environment: GUESTDUMP, WORK, VALIDATORS, GUESTDUMP_FIXTURE_CACHE.
+# Environment: GUESTDUMP, WORK, VALIDATORS, GUESTDUMP_FIXTURE_CACHE; SID_QEMU_DIR (optional):
+# the domain runs the newest QEMU of the sid root instead of Debian 12's (libvirt-env.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/libvirt-env.sh"
@@ -26,6 +27,12 @@ for _ in $(seq 600); do
 done
 echo "domain state: $state"
 case "$state" in crashed*) ;; *) tail -5 "$WORK/guest/gd-lv.console" >&2; fail "no panic" ;; esac
+version=$($V qemu-monitor-command gd-lv '{"execute":"query-version"}')
+echo "QEMU: $version"
+if [ -n "${SID_QEMU_DIR:-}" ]; then
+    major=$(echo "$version" | $PY -c 'import json,sys; print(json.load(sys.stdin)["return"]["qemu"]["major"])')
+    [ "$major" -ge 8 ] || fail "the domain runs QEMU $major.x, not the sid QEMU"
+fi
 
 dumped() { "$GUESTDUMP" info --json "$1" | $PY -c 'import json,sys; print(json.load(sys.stdin)["pages"]["dumped"])'; }
 step "virsh dump --memory-only of the panicked guest, converted at dump level 31"

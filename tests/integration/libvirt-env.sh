@@ -6,7 +6,9 @@
 #   libvirt_stop                     stops both (also on EXIT if the caller traps it)
 #   libvirt_define_guest NAME DIR MEM FILL MODE [VMCOREINFO=on]
 #                                    a TCG domain booting the fixture kernel + initramfs
-#                                    directly, pvpanic (isa), on_crash=preserve
+#                                    directly, pvpanic (isa), on_crash=preserve; its emulator
+#                                    is Debian 12's QEMU, or with SID_QEMU_DIR set the newest
+#                                    QEMU of the sid root (tests/fixtures/sid-qemu/build.sh)
 #
 # Needs GUESTDUMP_FIXTURE_CACHE (kernel + initramfs, see tests/fixtures/run-guest.sh).
 
@@ -88,6 +90,25 @@ libvirt_stop() {
     LIBVIRT_DIR=
 }
 
+# The emulator for a guest in DIR. libvirt starts it with a clean environment, so the sid QEMU
+# gets a wrapper in DIR that carries qemu.sh's settings: the fixture cache, DIR (the serial
+# console file) and libvirt's own directories are bound into the sid root.
+libvirt_emulator() {
+    local dir=$1 fixtures=$2
+    if [ -z "${SID_QEMU_DIR:-}" ]; then
+        echo /usr/bin/qemu-system-x86_64
+        return
+    fi
+    cat > "$dir/qemu-sid.sh" <<WRAPPER
+#!/bin/bash
+export SID_QEMU_ROOT='$SID_QEMU_DIR/root'
+export SID_QEMU_BINDS='$GUESTDUMP_FIXTURE_CACHE:$dir:/var/lib/libvirt:/run/libvirt:/var/log/libvirt:/var/cache/libvirt'
+exec '$fixtures/sid-qemu/qemu.sh' "\$@"
+WRAPPER
+    chmod +x "$dir/qemu-sid.sh"
+    echo "$dir/qemu-sid.sh"
+}
+
 libvirt_define_guest() {
     local name=$1 dir=$2 mem=$3 fill=$4 mode=$5 vmci=${6:-on}
     local fixtures; fixtures=$(cd "$(dirname "${BASH_SOURCE[0]}")/../fixtures" && pwd)
@@ -99,6 +120,8 @@ libvirt_define_guest() {
     local initrd=$cache/initramfs-$release-$irhash.cpio.gz
     [ -f "$initrd" ] || "$fixtures/build-initramfs.sh" "$cache" "$initrd" >/dev/null
     mkdir -p "$dir"
+    dir=$(cd "$dir" && pwd)
+    local emulator; emulator=$(libvirt_emulator "$dir" "$fixtures")
     cat > "$dir/$name.xml" <<XML
 <domain type='qemu'>
   <name>$name</name>
@@ -114,7 +137,7 @@ libvirt_define_guest() {
   <cpu mode='maximum'/>
   <on_crash>preserve</on_crash>
   <devices>
-    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <emulator>$emulator</emulator>
     <serial type='file'><source path='$dir/$name.console'/></serial>
     <panic model='isa'/>
     <memballoon model='none'/>

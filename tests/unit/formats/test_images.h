@@ -5,7 +5,10 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "elf_core_builder.h"
+#include "guestdump/formats/dump_source.h"
 
 namespace guestdump::formats::testimg {
 
@@ -56,6 +59,25 @@ inline std::vector<std::byte> expected_page(const test::ElfCoreSpec& spec, std::
     }
   }
   return out;
+}
+
+/// Whether every page `src` holds reads back as the spec's bytes, and there are `count` of them.
+inline testing::AssertionResult
+pages_match_spec(const DumpSource& src, const test::ElfCoreSpec& spec, std::uint64_t count) {
+  const auto& m = src.metadata();
+  auto reader = src.make_reader();
+  std::vector<std::byte> scratch(4096);
+  std::uint64_t n = 0;
+  for (std::uint64_t pfn = m.available.next_set(0); pfn < m.max_pfn;
+       pfn = m.available.next_set(pfn + 1)) {
+    auto p = reader->read(pfn, scratch);
+    if (!p) return testing::AssertionFailure() << p.error().what();
+    if (std::memcmp(*p, expected_page(spec, pfn).data(), 4096) != 0)
+      return testing::AssertionFailure() << "pfn " << pfn << " differs";
+    ++n;
+  }
+  if (n != count) return testing::AssertionFailure() << n << " pages, expected " << count;
+  return testing::AssertionSuccess();
 }
 
 } // namespace guestdump::formats::testimg

@@ -51,6 +51,71 @@ TEST(LiveMemory, IgnoresRangesBeyondThePhysicalAddressSpace) {
                                 "  0000000000000000-ffffffffffffffff (prio 0, ram): evil\n"));
 }
 
+// `info mtree -f` of QEMU 11.1.3 (Debian unstable) with the fixture guest booted (q35, 128 MiB;
+// the I/O view cut short). Unlike 7.2, the I/O view comes first and has "container" entries;
+// the "memory" view must still be found by its name and parse as 7.2's does, and the SMM view
+// after it (the same ranges) must not count twice. The I/O view and the head of the memory view:
+constexpr const char* kQemu11Head = R"(FlatView #0
+ AS "I/O", root: io
+ Root memory region: io
+  0000000000000000-0000000000000007 (prio 0, i/o): dma-chan
+  0000000000000008-000000000000000f (prio 0, i/o): dma-cont
+  0000000000000010-000000000000001f (prio 0, container): io @0000000000000010
+  0000000000000020-0000000000000021 (prio 0, i/o): pic
+  0000000000000022-000000000000003f (prio 0, container): io @0000000000000022
+  0000000000000040-0000000000000043 (prio 0, i/o): pit
+  0000000000000044-000000000000005f (prio 0, container): io @0000000000000044
+
+FlatView #1
+ AS "memory", root: system
+ AS "cpu-memory-0", root: system
+ AS "cpu-memory-1", root: system
+ AS "ich9-ahci", root: bus master container
+ Root memory region: system
+)";
+// The ranges of the memory view; the SMM view (FlatView #2) lists the same ones.
+constexpr const char* kQemu11Ranges = R"(  0000000000000000-00000000000c2fff (prio 0, ram): pc.ram
+  00000000000c3000-00000000000e7fff (prio 0, rom): pc.ram @00000000000c3000
+  00000000000e8000-00000000000effff (prio 0, ram): pc.ram @00000000000e8000
+  00000000000f0000-00000000000fffff (prio 0, rom): pc.ram @00000000000f0000
+  0000000000100000-0000000007ffffff (prio 0, ram): pc.ram @0000000000100000
+  00000000b0000000-00000000bfffffff (prio 0, i/o): pcie-mmcfg-mmio
+  00000000febff000-00000000febfffff (prio 1, i/o): ahci
+  00000000fec00000-00000000fec00fff (prio 0, i/o): ioapic
+  00000000fed00000-00000000fed003ff (prio 0, i/o): hpet
+  00000000fed1c000-00000000fed1ffff (prio 1, i/o): lpc-rcrb-mmio
+  00000000fee00000-00000000feefffff (prio 4096, i/o): apic-msi
+  00000000fffc0000-00000000ffffffff (prio 0, rom): pc.bios
+)";
+constexpr const char* kQemu11SmmHead = R"(
+FlatView #2
+ AS "cpu-smm-0", root: memory
+ Root memory region: memory
+)";
+
+TEST(LiveMemory, ParsesQemu11Output) {
+  const std::string text =
+      std::string(kQemu11Head) + kQemu11Ranges + kQemu11SmmHead + kQemu11Ranges;
+  auto r = parse_mtree_flat(text);
+  ASSERT_TRUE(r) << r.error().what();
+  ASSERT_EQ(r->size(), 6u);
+  const struct {
+    std::uint64_t gpa, size, offset;
+    const char* block;
+  } want[] = {{0, 0xc3000, 0, "pc.ram"},
+              {0xc3000, 0x25000, 0xc3000, "pc.ram"},
+              {0xe8000, 0x8000, 0xe8000, "pc.ram"},
+              {0xf0000, 0x10000, 0xf0000, "pc.ram"},
+              {0x100000, 0x7f00000, 0x100000, "pc.ram"},
+              {0xfffc0000, 0x40000, 0, "pc.bios"}};
+  for (std::size_t i = 0; i < r->size(); ++i) {
+    EXPECT_EQ((*r)[i].gpa, want[i].gpa) << i;
+    EXPECT_EQ((*r)[i].size, want[i].size) << i;
+    EXPECT_EQ((*r)[i].block_offset, want[i].offset) << i;
+    EXPECT_EQ((*r)[i].block, want[i].block) << i;
+  }
+}
+
 TEST(LiveMemory, ParsesProcMaps) {
   auto maps = parse_proc_maps("7f3a40000000-7f3a80000000 rw-p 00000000 00:00 0 \n"
                               "7f3a80000000-7f3a80021000 rw-s 00000000 00:01 1034    "

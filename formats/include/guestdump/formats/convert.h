@@ -86,6 +86,8 @@ struct DumpSummary {
   std::string vmcoreinfo_origin; // the filter record's when the file has one
   std::uint64_t file_size = 0;
   std::optional<FilterRecord> filter; // guestdump's filter note, when the file has one
+  std::string producer;               // who wrote the file, where it shows; empty if unknown
+  std::vector<std::string> warnings;  // what the file claims and the reader did not believe
 };
 
 /// Reads a dump's headers (and, for kdump files, its descriptors) without reading page data.

@@ -36,6 +36,10 @@ struct DumpMetadata {
   std::array<std::string, 6> utsname;
   std::optional<std::uint64_t> phys_base;
   int kdump_header_version = 0; // 0 for non-kdump input
+  std::string producer;         // who wrote the file, where it shows (dump_producer()); or empty
+  // Degraded but readable: what the file claims and the reader did not believe ("kdump header
+  // says machine 'Unknown'; ..."). `guestdump info` prints them.
+  std::vector<std::string> warnings;
 };
 
 /// Reads page contents; one per thread.

@@ -1,13 +1,17 @@
 #pragma once
 // ELF note blobs (the bytes of a PT_NOTE segment), as kept in kdump files and ELF cores.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "guestdump/common/result.h"
+#include "guestdump/formats/kdump_format.h"
 
 namespace guestdump::formats {
 
@@ -33,5 +37,22 @@ int count_prstatus(const std::vector<NoteView>& notes);
 
 /// The VMCOREINFO note, if any.
 const NoteView* find_vmcoreinfo(const std::vector<NoteView>& notes);
+
+/// An architecture proven by a dump's notes, and the proof ("NT_PRSTATUS notes of 336 bytes").
+struct NotesArch {
+  KdumpArch arch = KdumpArch::kX86_64;
+  std::string evidence;
+};
+
+/// The architecture the notes prove: the size of the NT_PRSTATUS registers (x86_64 336 bytes,
+/// i386 144) and VMCOREINFO (x86_64 page-table symbols, symbol values above 4 GiB). nullopt when
+/// they prove nothing; kBadData when they contradict each other.
+Result<std::optional<NotesArch>> arch_from_notes(const std::vector<NoteView>& notes);
+
+/// Who wrote the dump, as far as its notes and kdump header show ("guestdump", "QEMU
+/// dump-guest-memory", ...); empty when nothing names the writer. `utsname` is a kdump
+/// header's (all empty for ELF input).
+std::string dump_producer(const std::vector<NoteView>& notes,
+                          const std::array<std::string, 6>& utsname);
 
 } // namespace guestdump::formats

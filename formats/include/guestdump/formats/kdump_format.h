@@ -6,8 +6,10 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "guestdump/common/result.h"
@@ -16,6 +18,12 @@ namespace guestdump::formats {
 
 /// The dumped machine's C ABI decides the header layout.
 enum class KdumpArch { kX86_64, kI386 };
+
+/// The architecture a utsname.machine string names ("x86_64", "i386" to "i686"), or nullopt for
+/// anything else (QEMU 11.1 writes "Unknown", some writers leave it empty).
+std::optional<KdumpArch> arch_from_machine(std::string_view machine);
+/// The utsname.machine guestdump writes for `arch` ("x86_64", "i686").
+std::string_view machine_name(KdumpArch arch);
 
 inline constexpr char kKdumpSignature[8] = {'K', 'D', 'U', 'M', 'P', ' ', ' ', ' '};
 inline constexpr std::size_t kUtsFieldLen = 65;
@@ -84,7 +92,11 @@ std::vector<std::byte> encode_header_blocks(const KdumpHeader& hdr,
                                             std::span<const std::byte> notes);
 
 /// Decodes and sanity-checks the headers from the file's first bytes (at least one block plus
-/// the sub header). The architecture is taken from utsname.machine, or detected.
+/// the sub header) with the layout of `layout`; utsname.machine is only carried, never checked.
+Result<KdumpHeader> decode_header(std::span<const std::byte> head, KdumpArch layout);
+/// Same, with a guessed layout: the one utsname.machine names when it decodes, else the one
+/// whose block size is plausible. An unknown or lying machine name is not an error here: the
+/// reader confirms the layout from the notes (kdump_reader.cpp).
 Result<KdumpHeader> decode_header(std::span<const std::byte> head);
 
 struct PageDesc {
