@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "capture_config.h"
+#include "guestdump/guest/capture_config.h"
 
 using namespace guestdump::guest;
 

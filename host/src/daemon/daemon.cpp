@@ -18,6 +18,7 @@
 #include "guestdump/policies/free_space.h"
 #include "guestdump/policies/retention.h"
 #include "guestdump/policies/selection.h"
+#include "guestdump/store/retention.h"
 
 namespace guestdump::host {
 
@@ -133,9 +134,9 @@ const Hypervisor* Daemon::watcher(const std::string& uri) const {
 
 Result<void> Daemon::start() {
   auto cfg = config();
-  auto opened = DumpStore::open(cfg->dump_dir);
+  auto opened = store::DumpStore::open(cfg->dump_dir);
   if (!opened) return std::move(opened).error().context("dump-dir '" + cfg->dump_dir + "'");
-  DumpStore store = std::move(opened).value();
+  store::DumpStore store = std::move(opened).value();
   GUESTDUMP_CHECK(check_store_writable(store.dir()));
   // Dumps whose writer died (this daemon killed, a `guestdump dump` killed) become failure
   // records first, so they count for the crash-loop limit and their crash is not dumped again.
@@ -195,7 +196,7 @@ void Daemon::reload(DaemonConfig next) {
     GUESTDUMP_LOG(kWarn, kLog) << "reload: 'connect' changed; restart guestdumpd to apply it";
     next.connect = old->connect;
   }
-  auto store = DumpStore::open(next.dump_dir);
+  auto store = store::DumpStore::open(next.dump_dir);
   if (!store) {
     GUESTDUMP_LOG(kError, kLog) << "reload refused, keeping the running configuration: dump-dir: "
                                 << store.error().message;
@@ -689,32 +690,13 @@ void Daemon::sample_once() {
   }
 }
 
-void Daemon::apply_retention(const DumpStore& store, const DaemonConfig& cfg,
+void Daemon::apply_retention(const store::DumpStore& store, const DaemonConfig& cfg,
                              std::uint64_t incoming, const std::string& when) {
-  auto listed = store.list();
-  if (!listed) {
-    GUESTDUMP_LOG(kWarn, kLog) << "retention (" << when << "): " << listed.error().message;
-    return;
-  }
   // In-use partial directories are those whose writer (this daemon or a `guestdump dump`)
   // holds their lock: retention never deletes them.
-  auto view = retention_view(*listed);
-  policies::RetentionPlan plan =
-      policies::plan_retention(view, wall_now(), cfg.policy.retention, incoming);
-  for (const policies::Deletion& del : plan.deletions) {
-    for (const StoredDump& d : *listed) {
-      if (d.domain != del.dump.guest || d.name != del.dump.id) continue;
-      Result<void> r = store.remove(d);
-      if (r) {
-        GUESTDUMP_LOG(kInfo, kLog) << "retention: deleted " << d.path << " (" << del.reason << ")";
-      } else {
-        GUESTDUMP_LOG(kWarn, kLog) << "retention: " << r.error().message;
-      }
-    }
-  }
-  if (plan.over_budget) {
-    GUESTDUMP_LOG(kWarn, kLog) << "retention: the store is over max-total with only dumps in use "
-                                  "left";
+  auto pruned = store::prune(store, cfg.policy.retention, wall_now(), {incoming, std::nullopt});
+  if (!pruned) {
+    GUESTDUMP_LOG(kWarn, kLog) << "retention (" << when << "): " << pruned.error().message;
   }
 }
 
@@ -762,12 +744,13 @@ void Daemon::job_failed_unexpectedly(const DumpJob& job, const std::string& what
                               << ") ended by an unexpected error: " << what;
   // The event stays on record (and counts for the crash-loop limit at the next start).
   guarded("recording the failure", [&] {
-    auto store = DumpStore::open(config()->dump_dir);
+    auto store = store::DumpStore::open(config()->dump_dir);
     if (!store) return;
-    DumpMeta meta;
+    store::DumpMeta meta;
     meta.domain = job.name;
     meta.uuid = job.uuid;
     meta.trigger = job.trigger;
+    meta.tool = "guestdumpd";
     meta.tool_version = GUESTDUMP_VERSION;
     meta.started_at = static_cast<std::int64_t>(std::time(nullptr));
     meta.finished_at = meta.started_at;
@@ -807,7 +790,7 @@ void Daemon::dump_job(const DumpJob& job) {
     tracker_.release(key, mark);
     after_dump(*w, job, settings);
   };
-  auto store = DumpStore::open(cfg->dump_dir);
+  auto store = store::DumpStore::open(cfg->dump_dir);
   if (!store) {
     not_taken("dump of '" + job.name + "' not taken: " + store.error().message);
     return;
@@ -853,6 +836,7 @@ void Daemon::dump_job(const DumpJob& job) {
   opts.dump_level = settings.dump_level;
   // In meta.json from the first moment: an interrupted dump still names its crash.
   opts.daemon_record = crash_record(job.uri, mark);
+  opts.tool = "guestdumpd";
   {
     std::lock_guard lock(hang_mu_);
     if (auto it = vmcoreinfo_pa_.find(key); it != vmcoreinfo_pa_.end()) {

@@ -1,7 +1,7 @@
 // The dump store on a real temporary directory: modes, atomic commit, failure records,
 // collisions, listing order, and what an abandoned dump leaves behind.
 
-#include "guestdump/host/dump_store.h"
+#include "guestdump/store/dump_store.h"
 
 #include <filesystem>
 #include <fstream>
@@ -11,7 +11,7 @@
 
 #include "temp_dir.h"
 
-namespace guestdump::host {
+namespace guestdump::store {
 namespace {
 
 namespace fs = std::filesystem;
@@ -107,6 +107,23 @@ TEST(DumpStore, FailureKeepsOnlyTheRecord) {
   EXPECT_EQ((*listed)[0].meta->status, "failed: disk full");
 }
 
+// guestdump-guest keeps the kernel log of a dump that failed (it was written first).
+TEST(DumpStore, FailureKeepsTheFilesNamed) {
+  test::TempDir tmp;
+  auto store = DumpStore::open(tmp.file("s"), Layout::kOneGuest);
+  ASSERT_TRUE(store);
+  auto pending = store->begin(DumpMeta{});
+  ASSERT_TRUE(pending) << pending.error().message;
+  std::ofstream(pending->file("vmcore")) << "half a dump";
+  ASSERT_TRUE(pending->write_text("dmesg.txt", "log\n"));
+  auto dir = pending->fail(DumpMeta{}, "disk full", {"dmesg.txt"});
+  ASSERT_TRUE(dir);
+  EXPECT_EQ(fs::path(*dir).parent_path(), fs::path(tmp.file("s")));
+  EXPECT_FALSE(fs::exists(*dir + "/vmcore"));
+  EXPECT_TRUE(fs::exists(*dir + "/dmesg.txt"));
+  EXPECT_TRUE(fs::exists(*dir + "/meta.json"));
+}
+
 TEST(DumpStore, AbandonedDumpLeavesNothing) {
   test::TempDir tmp;
   auto store = DumpStore::open(tmp.file("s"));
@@ -173,4 +190,4 @@ TEST(DumpStore, CorruptMetaIsListedWithoutMeta) {
 }
 
 } // namespace
-} // namespace guestdump::host
+} // namespace guestdump::store
