@@ -247,22 +247,32 @@ Result<void> DumpStore::list_domain(const std::string& ddir, const std::string& 
   return {};
 }
 
+Result<std::vector<std::pair<std::string, std::string>>> DumpStore::domain_dirs() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (layout_ == Layout::kOneGuest) {
+    out.emplace_back(dir_, std::string());
+    return out;
+  }
+  std::error_code ec;
+  fs::directory_iterator top(dir_, ec);
+  if (ec) return make_error(ErrorCode::kOs, "list '" + dir_ + "': " + ec.message());
+  for (const auto& d : top) {
+    if (d.is_symlink(ec) || !d.is_directory(ec)) continue;
+    std::string dom = d.path().filename().string();
+    if (dom.empty() || dom[0] == '.') continue;
+    out.emplace_back(d.path().string(), std::move(dom));
+  }
+  return out;
+}
+
 Result<std::vector<StoredDump>> DumpStore::list(const std::optional<std::string>& domain) const {
   std::vector<StoredDump> out;
-  if (layout_ == Layout::kOneGuest) {
-    GUESTDUMP_CHECK(list_domain(dir_, {}, out));
-  } else {
-    std::error_code ec;
-    fs::directory_iterator top(dir_, ec);
-    if (ec) return make_error(ErrorCode::kOs, "list '" + dir_ + "': " + ec.message());
-    for (const auto& d : top) {
-      if (d.is_symlink(ec) || !d.is_directory(ec)) continue;
-      std::string dom = d.path().filename().string();
-      if (dom.empty() || dom[0] == '.') continue;
-      if (domain && dom != *domain) continue;
-      // A domain directory that vanished or cannot be read is skipped, as before.
-      (void)list_domain(d.path().string(), dom, out);
-    }
+  GUESTDUMP_TRY(auto dirs, domain_dirs());
+  for (const auto& [ddir, dom] : dirs) {
+    if (layout_ == Layout::kPerDomain && domain && dom != *domain) continue;
+    // A domain directory that vanished or cannot be read is skipped.
+    auto listed = list_domain(ddir, dom, out);
+    if (!listed && layout_ == Layout::kOneGuest) return std::move(listed).error();
   }
   // Timestamps sort lexically; newest first, then domain for a stable order.
   std::sort(out.begin(), out.end(), [](const StoredDump& a, const StoredDump& b) {
@@ -292,13 +302,9 @@ Result<void> DumpStore::remove(const StoredDump& dump) const {
 Result<std::vector<std::string>> DumpStore::recover_interrupted() const {
   std::vector<std::string> recovered;
   std::error_code ec;
-  fs::directory_iterator top(dir_, ec);
-  if (ec) return make_error(ErrorCode::kOs, "list '" + dir_ + "': " + ec.message());
-  for (const auto& d : top) {
-    if (!d.is_directory(ec) || d.is_symlink(ec)) continue;
-    const std::string domain = d.path().filename().string();
-    if (domain.empty() || domain[0] == '.') continue;
-    for (const auto& e : fs::directory_iterator(d.path(), ec)) {
+  GUESTDUMP_TRY(auto dirs, domain_dirs());
+  for (const auto& [ddir, domain] : dirs) {
+    for (const auto& e : fs::directory_iterator(ddir, ec)) {
       const std::string name = e.path().filename().string();
       const std::string path = e.path().string();
       if (e.is_symlink(ec) || !e.is_directory(ec)) continue;
@@ -320,12 +326,12 @@ Result<std::vector<std::string>> DumpStore::recover_interrupted() const {
       meta.vmcore_bytes = 0;
       if (auto w = write_meta_file(path, meta); !w) return std::move(w).error();
       GUESTDUMP_CHECK(sync_directory(path));
-      std::string final_dir = d.path().string() + "/" + ts;
+      std::string final_dir = ddir + "/" + ts;
       for (int n = 2; fs::exists(final_dir, ec) && n < 1000; ++n) {
-        final_dir = d.path().string() + "/" + ts + "-" + std::to_string(n);
+        final_dir = ddir + "/" + ts + "-" + std::to_string(n);
       }
       GUESTDUMP_CHECK(rename_no_replace(path, final_dir));
-      GUESTDUMP_CHECK(sync_directory(d.path().string()));
+      GUESTDUMP_CHECK(sync_directory(ddir));
       recovered.push_back(final_dir);
     }
   }

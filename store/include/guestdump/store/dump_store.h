@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "guestdump/common/result.h"
@@ -68,6 +69,8 @@ private:
   DumpStore(std::string dir, Layout layout) : dir_(std::move(dir)), layout_(layout) {}
   /// The directory holding `domain`'s dumps.
   std::string domain_dir(const std::string& domain) const;
+  /// Every {directory, domain} holding dumps: the store itself in a one-guest store.
+  Result<std::vector<std::pair<std::string, std::string>>> domain_dirs() const;
   Result<void> list_domain(const std::string& ddir, const std::string& domain,
                            std::vector<StoredDump>& out) const;
   std::string dir_;
