@@ -7,15 +7,12 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <filesystem>
 #include <string_view>
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -30,8 +27,6 @@
 #include "guestdump/policies/free_space.h"
 #include "guestdump/store/dump_store.h"
 #include "guestdump/store/retention.h"
-
-namespace fs = std::filesystem;
 
 namespace guestdump::guest {
 
