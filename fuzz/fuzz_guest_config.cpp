@@ -1,8 +1,7 @@
 // Fuzz target: the configuration parsers of guestdump-guest capture (capture_config.h): the
 // capture initramfs's config file, the guestdump.* kernel parameters, sizes, and the dump
-// directory names retention reads. Checked besides the sanitizers' findings: an accepted
-// configuration holds only values the parsers allow, and retention only ever removes names it
-// was given.
+// directory names the store reads (store/dump_store.h). Checked besides the sanitizers'
+// findings: an accepted configuration holds only values the parsers allow.
 
 #include <algorithm>
 #include <cstddef>
@@ -11,9 +10,9 @@
 #include <cstdlib>
 #include <string>
 #include <string_view>
-#include <vector>
 
-#include "capture_config.h"
+#include "guestdump/guest/capture_config.h"
+#include "guestdump/store/dump_store.h"
 
 using namespace guestdump::guest;
 
@@ -49,19 +48,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (int bits = 0; bits < 32; ++bits)
     (void)decide_after(parse_after(first), bits & 1, bits & 2, bits & 4, bits & 8);
 
-  // Directory entries, one per line (bounded), through retention.
-  std::vector<std::string> entries;
+  // Directory entries, one per line (bounded), as the store reads their names.
   std::string_view rest = text;
-  while (!rest.empty() && entries.size() < 256) {
-    std::size_t nl = rest.find('\n');
-    entries.emplace_back(rest.substr(0, nl));
+  for (int n = 0; !rest.empty() && n < 256; ++n) {
+    const std::size_t nl = rest.find('\n');
+    const std::string entry(rest.substr(0, nl));
     rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+    if (guestdump::store::is_store_name(entry) && entry.size() < 16) fail("short store name");
+    (void)guestdump::store::store_time(entry);
   }
-  for (unsigned keep : {0u, 1u, 3u}) {
-    for (const std::string& r : plan_dump_cleanup(entries, keep))
-      if (std::find(entries.begin(), entries.end(), r) == entries.end())
-        fail("retention removes a name it was not given");
-  }
-  for (const std::string& e : entries) (void)is_dump_dir_name(e);
   return 0;
 }

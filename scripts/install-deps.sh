@@ -14,6 +14,8 @@ build_pkgs=(
 test_pkgs=(
   qemu-system-x86 qemu-utils busybox-static cpio kmod xz-utils zstd
   crash makedumpfile python3-libkdumpfile python3-drgn
+  # meta.json samples of every producer are checked against docs/meta.schema.json.
+  python3-jsonschema
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
   e2fsprogs util-linux kexec-tools time bc clang-format git
   clang libclang-rt-14-dev

@@ -13,7 +13,7 @@
 #include "fs_util.h"
 #include "guestdump/common/io.h"
 #include "guestdump/guest/config_edit.h"
-#include "paths.h"
+#include "guestdump/guest/paths.h"
 
 namespace guestdump::guest {
 

@@ -1,6 +1,6 @@
 // Dump device lookup without udev; see block_device.h.
 
-#include "block_device.h"
+#include "guestdump/guest/block_device.h"
 
 #include <algorithm>
 #include <cctype>
@@ -19,6 +19,7 @@
 
 #include "guestdump/common/io.h"
 #include "guestdump/common/log.h"
+#include "guestdump/common/text.h"
 #include "guestdump/common/unique_fd.h"
 
 namespace fs = std::filesystem;
@@ -51,13 +52,6 @@ std::string c_string(std::span<const std::byte> b) {
 bool bytes_equal(std::span<const std::byte> b, std::size_t off, std::string_view what) {
   if (b.size() < off + what.size()) return false;
   return std::memcmp(b.data() + off, what.data(), what.size()) == 0;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
 }
 
 std::string read_small_file(const std::string& path) {

@@ -1,34 +1,32 @@
 // Capture in the capture kernel; see capture.h.
 
-#include "capture.h"
+#include "guestdump/guest/capture.h"
 
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <filesystem>
 #include <string_view>
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "block_device.h"
-#include "commands.h"
-#include "guestdump/common/io.h"
 #include "guestdump/common/log.h"
+#include "guestdump/common/text.h"
 #include "guestdump/common/unique_fd.h"
 #include "guestdump/formats/dump_source.h"
 #include "guestdump/formats/kernel_log.h"
-
-namespace fs = std::filesystem;
+#include "guestdump/formats/vmcoreinfo_locator.h"
+#include "guestdump/guest/block_device.h"
+#include "guestdump/policies/free_space.h"
+#include "guestdump/store/dump_store.h"
+#include "guestdump/store/retention.h"
 
 namespace guestdump::guest {
 
@@ -36,96 +34,21 @@ namespace {
 
 constexpr std::string_view kLog = "capture";
 
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-
-/// mkdir -p with mode 0700 for the directories it creates.
-Result<void> make_dirs(const std::string& path) {
-  std::string cur;
-  std::size_t pos = 0;
-  while (pos != std::string::npos) {
-    pos = path.find('/', pos + 1);
-    cur = path.substr(0, pos);
-    if (cur.empty()) continue;
-    if (::mkdir(cur.c_str(), 0700) != 0 && errno != EEXIST) return errno_error("mkdir", cur);
-  }
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return errno_error("stat", path);
-  if (!S_ISDIR(st.st_mode))
-    return make_error(ErrorCode::kInvalidArgument, "'" + path + "' is not a directory");
-  return {};
-}
-
-Result<void> fsync_path(const std::string& path) {
-  GUESTDUMP_TRY(UniqueFd fd, UniqueFd::open(path, O_RDONLY | O_DIRECTORY));
-  if (::fsync(fd.get()) != 0) return errno_error("fsync", path);
-  return {};
-}
-
-/// Writes `name` in `dir` under a temporary name (mode 0600), fsyncs and renames it.
-Result<void> write_small_file(const std::string& dir, const std::string& name,
-                              std::string_view text) {
-  std::string tmp = dir + "/." + name + ".tmp";
-  std::string path = dir + "/" + name;
-  GUESTDUMP_TRY(UniqueFd fd, UniqueFd::open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600));
-  if (auto w = write_all(fd.get(), std::as_bytes(std::span(text.data(), text.size())), tmp); !w) {
-    ::unlink(tmp.c_str());
-    return std::move(w).error();
-  }
-  if (::fsync(fd.get()) != 0) {
-    Error e = errno_error("fsync", tmp);
-    ::unlink(tmp.c_str());
-    return e;
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    Error e = errno_error("rename", tmp);
-    ::unlink(tmp.c_str());
-    return e;
-  }
-  return {};
-}
-
-std::string utc_now_iso() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-std::string meta_json(const CaptureConfig& cfg, const CaptureReport& rep, std::string_view status,
-                      std::string_view started) {
-  const auto& c = rep.convert;
-  std::string j = "{\n";
-  j += "  \"status\": " + json_string(status) + ",\n";
-  j += "  \"tool\": \"guestdump-guest\",\n";
-  j += "  \"source\": " + json_string(cfg.vmcore) + ",\n";
-  j += "  \"device\": " + json_string(rep.device.empty() ? cfg.device : rep.device) + ",\n";
-  j += "  \"started\": " + json_string(started) + ",\n";
-  j += "  \"finished\": " + json_string(utc_now_iso()) + ",\n";
-  j += "  \"seconds\": " + std::to_string(rep.seconds) + ",\n";
-  j += "  \"dump_level\": " + std::to_string(cfg.dump_level) + ",\n";
-  j += "  \"codec\": " + json_string(formats::codec_name(cfg.codec)) + ",\n";
-  j += "  \"pages_ram\": " + std::to_string(c.pages_ram) + ",\n";
-  j += "  \"pages_dumped\": " + std::to_string(c.stats.pages_dumped) + ",\n";
-  j += "  \"vmcore_bytes\": " + std::to_string(c.stats.file_size) + ",\n";
-  j += "  \"dmesg\": " + std::string(rep.dmesg_saved ? "true" : "false") + "\n";
-  return j + "}\n";
+/// Refuses to start when the target has less than `min_free` bytes available (the decision is
+/// policies::check_free_space with nothing reserved for the dump itself).
+Result<void> check_min_free(const std::string& dir, std::uint64_t min_free) {
+  GUESTDUMP_TRY(policies::StoreSpace space, store::store_space(dir));
+  policies::MinFree mf;
+  mf.bytes = min_free;
+  mf.percent = 0;
+  const policies::SpaceDecision d =
+      policies::check_free_space(space, mf, {}, 0, "dump in '" + dir + "'");
+  if (d.allowed) return {};
+  Error e = make_error(ErrorCode::kOs, "not enough free space in '" + dir +
+                                           "': " + format_bytes(space.free_bytes) +
+                                           " available, min-free is " + format_bytes(min_free));
+  e.sys_errno = ENOSPC;
+  return e;
 }
 
 } // namespace
@@ -172,36 +95,44 @@ Result<CaptureReport> capture_dump(const CaptureConfig& cfg) {
     while (!rel.empty() && rel.front() == '/') rel.erase(0, 1);
     base = std::string(kCaptureMountPoint) + (rel.empty() ? "" : "/" + rel);
   }
-  GUESTDUMP_CHECK(make_dirs(base));
+  // The guest's disk holds one machine's dumps: no domain level (dump_store.h).
+  GUESTDUMP_TRY(store::DumpStore dumps, store::DumpStore::open(base, store::Layout::kOneGuest));
 
-  // Retention before the space check: old dumps make room for the new one.
-  std::vector<std::string> entries;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(base, ec)) entries.push_back(e.path().filename());
-  if (ec) return errno_error("list", base, ec.value());
-  for (const std::string& name : plan_dump_cleanup(entries, cfg.keep)) {
-    fs::remove_all(base + "/" + name, ec);
-    if (ec) return errno_error("delete old dump", base + "/" + name, ec.value());
-    GUESTDUMP_LOG(kInfo, kLog) << "deleted old dump '" << base << "/" << name << "' (keep "
-                               << cfg.keep << ")";
-    rep.deleted.push_back(name);
+  // Retention before the space check: old dumps make room for the new one. `keep` counts the
+  // new dump; leftovers of interrupted captures always go.
+  policies::RetentionPolicy retention;
+  retention.keep = cfg.keep;
+  store::Incoming next;
+  next.counted_in_keep = std::string(); // the one-guest store's only domain
+  const auto now = policies::WallTime(std::chrono::seconds(std::time(nullptr)));
+  GUESTDUMP_TRY(std::vector<store::StoredDump> deleted, store::prune(dumps, retention, now, next));
+  for (const store::StoredDump& d : deleted) rep.deleted.push_back(d.name);
+  GUESTDUMP_CHECK(check_min_free(base, cfg.min_free));
+
+  store::DumpMeta meta;
+  meta.tool = "guestdump-guest";
+  meta.tool_version = GUESTDUMP_VERSION;
+  meta.trigger = "kdump";
+  meta.path = "guest-vmcore";
+  meta.started_at = static_cast<std::int64_t>(std::time(nullptr));
+  meta.dump_level = cfg.dump_level;
+  meta.codec = std::string(formats::codec_name(cfg.codec));
+  meta.extra["source"] = cfg.vmcore;
+  meta.extra["device"] = rep.device.empty() ? cfg.device : rep.device;
+  {
+    const formats::DumpMetadata& smeta = src->metadata();
+    meta.guest_ram_bytes = smeta.ram.count() * smeta.page_size;
+    meta.vmcoreinfo_source = formats::vmcoreinfo_origin(smeta);
+    if (smeta.vmcoreinfo) {
+      if (auto rel = smeta.vmcoreinfo->osrelease()) meta.kernel_release = std::string(*rel);
+    }
   }
-
-  struct statvfs sv {};
-  if (::statvfs(base.c_str(), &sv) != 0) return errno_error("statvfs", base);
-  GUESTDUMP_CHECK(check_min_free(std::uint64_t{sv.f_bavail} * sv.f_frsize, cfg.min_free, base));
-
-  std::string name = dump_dir_name(std::time(nullptr));
-  for (int i = 1; fs::exists(base + "/" + name, ec); ++i)
-    name = dump_dir_name(std::time(nullptr)).substr(0, 16) + "-" + std::to_string(i);
-  std::string partial = base + "/." + name + ".partial";
-  std::string final_dir = base + "/" + name;
-  if (::mkdir(partial.c_str(), 0700) != 0) return errno_error("mkdir", partial);
-  std::string started = utc_now_iso();
+  GUESTDUMP_TRY(store::PendingDump pending, dumps.begin(meta));
+  const std::string final_dir = pending.final_dir();
 
   // The kernel log first: it survives a dump that fails later (full disk, bad memory).
   if (auto log = formats::read_kernel_log(*src)) {
-    if (auto w = write_small_file(partial, "dmesg.txt", log->text); w)
+    if (auto w = pending.write_text("dmesg.txt", log->text); w)
       rep.dmesg_saved = true;
     else
       rep.dmesg_error = w.error().message;
@@ -210,39 +141,38 @@ Result<CaptureReport> capture_dump(const CaptureConfig& cfg) {
   }
   if (!rep.dmesg_saved) {
     GUESTDUMP_LOG(kWarn, kLog) << "no kernel log saved: " << rep.dmesg_error;
+    meta.extra["dmesg_error"] = rep.dmesg_error;
   }
   src.reset();
 
   formats::ConvertOptions o;
   o.input = cfg.vmcore;
-  o.output = partial + "/vmcore";
+  o.output = pending.file("vmcore");
   o.dump_level = cfg.dump_level;
   o.codec = cfg.codec;
   auto r = formats::convert(o);
-  Error failure;
-  bool ok = r.has_value();
-  if (ok)
-    rep.convert = std::move(*r);
-  else
-    failure = std::move(r).error().context("dump '" + final_dir + "'");
   rep.seconds = elapsed();
-
-  std::string status = ok ? "complete" : "failed: " + failure.message;
-  // meta.json may not fit on a full disk; the directory is still renamed so that it is seen.
-  auto meta = write_small_file(partial, "meta.json", meta_json(cfg, rep, status, started));
-  if (!ok && !rep.dmesg_saved && !meta) {
-    fs::remove_all(partial, ec); // nothing worth keeping
+  meta.finished_at = static_cast<std::int64_t>(std::time(nullptr));
+  meta.extra["seconds"] = rep.seconds;
+  if (!r) {
+    Error failure = std::move(r).error().context("dump '" + final_dir + "'");
+    // The record and the kernel log stay under the final name, so that the crash is seen.
+    auto rec = pending.fail(meta, failure.message, {"dmesg.txt"});
+    if (rec) {
+      rep.dir = *rec;
+    } else {
+      GUESTDUMP_LOG(kWarn, kLog) << "cannot record the failure: " << rec.error().message;
+    }
+    ::sync();
     return failure;
   }
-  if (::rename(partial.c_str(), final_dir.c_str()) != 0) {
-    if (!ok) return failure;
-    return errno_error("rename", partial);
-  }
-  rep.dir = final_dir;
-  (void)fsync_path(base);
+  rep.convert = std::move(*r);
+  meta.vmcore_bytes = rep.convert.stats.file_size;
+  meta.pages_dumped = rep.convert.stats.pages_dumped;
+  if (!rep.convert.vmcoreinfo_origin.empty())
+    meta.vmcoreinfo_source = rep.convert.vmcoreinfo_origin;
+  GUESTDUMP_TRY(rep.dir, pending.commit(meta));
   ::sync();
-  if (!ok) return failure;
-  if (!meta) return std::move(meta).error();
   return rep;
 }
 

@@ -1,6 +1,6 @@
 // Capture configuration and the pure decisions around it; see capture_config.h.
 
-#include "capture_config.h"
+#include "guestdump/guest/capture_config.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -8,17 +8,11 @@
 #include <cstdio>
 #include <ctime>
 
+#include "guestdump/common/text.h"
+
 namespace guestdump::guest {
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
-    s.remove_suffix(1);
-  return s;
-}
 
 template <typename T> bool parse_uint(std::string_view s, T& out) {
   if (s.empty()) return false;
@@ -61,37 +55,12 @@ std::string_view after_name(AfterAction action) {
 }
 
 Result<std::uint64_t> parse_size(std::string_view text, std::string_view what) {
-  std::string_view s = trim(text);
-  std::size_t digits = 0;
-  while (digits < s.size() && s[digits] >= '0' && s[digits] <= '9') ++digits;
-  std::uint64_t n = 0;
-  if (!parse_uint(s.substr(0, digits), n))
+  auto n = parse_byte_size(text);
+  if (!n) {
     return make_error(ErrorCode::kInvalidArgument,
-                      std::string(what) + " '" + std::string(text) + "': not a size");
-  std::string suffix(s.substr(digits));
-  for (char& c : suffix) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
-  if (suffix.ends_with("IB"))
-    suffix.resize(suffix.size() - 2);
-  else if (suffix.ends_with("B"))
-    suffix.resize(suffix.size() - 1);
-  unsigned shift = 0;
-  if (suffix.empty())
-    shift = 0;
-  else if (suffix == "K")
-    shift = 10;
-  else if (suffix == "M")
-    shift = 20;
-  else if (suffix == "G")
-    shift = 30;
-  else if (suffix == "T")
-    shift = 40;
-  else
-    return make_error(ErrorCode::kInvalidArgument,
-                      std::string(what) + " '" + std::string(text) + "': unknown unit");
-  if (shift != 0 && n > (~std::uint64_t{0} >> shift))
-    return make_error(ErrorCode::kInvalidArgument,
-                      std::string(what) + " '" + std::string(text) + "': too large");
-  return n << shift;
+                      std::string(what) + " '" + std::string(text) + "': " + n.error().message);
+  }
+  return *n;
 }
 
 Result<void> apply_capture_setting(CaptureConfig& cfg, std::string_view key, std::string_view value,
@@ -194,64 +163,6 @@ AfterDecision decide_after(std::optional<AfterAction> requested, bool pid1, bool
     why = outcome + "; no /bin/sh in this initramfs for 'shell', rebooting";
   }
   return {a, why};
-}
-
-std::string dump_dir_name(std::int64_t unix_seconds) {
-  std::time_t t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
-  return buf;
-}
-
-bool is_dump_dir_name(std::string_view name) {
-  if (name.size() < 16) return false;
-  for (std::size_t i = 0; i < 16; ++i) {
-    char c = name[i];
-    bool ok = i == 8 ? c == 'T' : i == 15 ? c == 'Z' : (c >= '0' && c <= '9');
-    if (!ok) return false;
-  }
-  if (name.size() == 16) return true;
-  unsigned n = 0;
-  return name[16] == '-' && parse_uint(name.substr(17), n);
-}
-
-std::vector<std::string> plan_dump_cleanup(const std::vector<std::string>& entries, unsigned keep) {
-  std::vector<std::string> remove;
-  std::vector<std::string> dumps;
-  for (const std::string& e : entries) {
-    if (e.size() > 9 && e.front() == '.' && e.ends_with(".partial") &&
-        is_dump_dir_name(std::string_view(e).substr(1, e.size() - 9)))
-      remove.push_back(e);
-    else if (is_dump_dir_name(e))
-      dumps.push_back(e);
-  }
-  // Names sort by time (fixed-width UTC timestamps); "-N" suffixes of one second sort after it.
-  std::sort(dumps.begin(), dumps.end(), [](const std::string& a, const std::string& b) {
-    std::string_view ta = std::string_view(a).substr(0, 16), tb = std::string_view(b).substr(0, 16);
-    if (ta != tb) return ta < tb;
-    if (a.size() != b.size()) return a.size() < b.size();
-    return a < b;
-  });
-  std::sort(remove.begin(), remove.end());
-  if (keep > 0 && dumps.size() > keep - 1) {
-    std::size_t n = dumps.size() - (keep - 1);
-    remove.insert(remove.end(), dumps.begin(), dumps.begin() + static_cast<std::ptrdiff_t>(n));
-  }
-  return remove;
-}
-
-Result<void> check_min_free(std::uint64_t available, std::uint64_t min_free, std::string_view dir) {
-  if (available >= min_free) return {};
-  char buf[160];
-  std::snprintf(buf, sizeof buf, ": %.1f MiB available, min-free is %.1f MiB",
-                static_cast<double>(available) / 1048576.0,
-                static_cast<double>(min_free) / 1048576.0);
-  Error e = make_error(ErrorCode::kOs,
-                       "not enough free space in '" + std::string(dir) + "'" + std::string(buf));
-  e.sys_errno = ENOSPC;
-  return e;
 }
 
 } // namespace guestdump::guest

@@ -197,13 +197,4 @@ std::optional<std::vector<std::string>> list_dir_under(const std::string& root,
   return out;
 }
 
-std::string trim(const std::string& s) {
-  const char* ws = " \t\r\n\v\f";
-  std::string t = s;
-  while (!t.empty() && (t.back() == '\0' || std::strchr(ws, t.back()) != nullptr)) t.pop_back();
-  std::size_t b = 0;
-  while (b < t.size() && std::strchr(ws, t[b]) != nullptr) ++b;
-  return t.substr(b);
-}
-
 } // namespace guestdump::guest

@@ -57,7 +57,4 @@ std::optional<std::vector<std::string>> list_dir_under(const std::string& root,
 /// The regular file `path` under root opened read-only, or nullopt.
 std::optional<UniqueFd> open_file_under(const std::string& root, const std::string& path);
 
-/// Strips leading and trailing whitespace (and NULs).
-std::string trim(const std::string& s);
-
 } // namespace guestdump::guest

@@ -1,6 +1,6 @@
 // Capture initramfs builder; see initramfs.h.
 
-#include "initramfs.h"
+#include "guestdump/guest/initramfs.h"
 
 #include <cstdio>
 #include <cstring>
@@ -11,8 +11,8 @@
 
 #include <zlib.h>
 
-#include "capture_config.h"
 #include "guestdump/common/io.h"
+#include "guestdump/guest/capture_config.h"
 
 namespace fs = std::filesystem;
 

@@ -19,7 +19,8 @@
 
 #include "fs_util.h"
 #include "guestdump/common/log.h"
-#include "paths.h"
+#include "guestdump/common/text.h"
+#include "guestdump/guest/paths.h"
 
 namespace guestdump::guest {
 
@@ -301,7 +302,7 @@ void detect_dump_target(SystemInfo& info, const DetectOptions& opt) {
     std::string p = part.string();
     if (p.size() == 36 && p[8] == '-' && p[13] == '-' && p[18] == '-' && p[23] == '-') {
       auto cls = read_file_under(root, "/sys/bus/vmbus/devices/" + p + "/class_id");
-      std::string c = cls ? lower(trim(*cls)) : "";
+      std::string c = cls ? lower(std::string(trim(*cls))) : "";
       if (c.find(kVmbusIdeClass) != std::string::npos)
         info.dump_target_bus = "vmbus-ide";
       else if (c.find(kVmbusScsiClass) != std::string::npos)
@@ -399,7 +400,9 @@ Result<SystemInfo> detect_system(const DetectOptions& opt) {
   auto read = [&](const char* p) -> std::optional<std::string> {
     auto t = read_file_under(root, p);
     if (!t) return std::nullopt;
-    std::string v = trim(*t);
+    // sysfs and DMI values may end in NULs as well as whitespace.
+    std::string_view raw(*t);
+    std::string v(trim(raw.substr(0, raw.find_last_not_of('\0') + 1)));
     return v.empty() ? std::nullopt : std::optional<std::string>(v);
   };
 
@@ -426,7 +429,7 @@ Result<SystemInfo> detect_system(const DetectOptions& opt) {
         info.hyperv_host_version = version;
       }
       auto v = line.find("Vmbus version:");
-      if (v != std::string::npos) info.vmbus_version = trim(line.substr(v + 14));
+      if (v != std::string::npos) info.vmbus_version = std::string(trim(line.substr(v + 14)));
     }
   }
 

@@ -18,9 +18,9 @@
 #include "guestdump/common/text.h"
 #include "guestdump/formats/convert.h"
 #include "guestdump/host/capture.h"
-#include "guestdump/host/dump_store.h"
 #include "guestdump/host/libvirt_capture.h"
 #include "guestdump/qmp/client.h"
+#include "guestdump/store/dump_store.h"
 
 namespace po = boost::program_options;
 
@@ -84,7 +84,7 @@ int run_dump(const std::vector<std::string>& args) {
   if (qmp_socket.empty() == domain.empty()) {
     return usage_error("give either --qmp SOCKET or a DOMAIN");
   }
-  auto store = host::DumpStore::open(dir);
+  auto store = store::DumpStore::open(dir);
   if (!store) return fail("dump: " + store.error().message);
 
   host::CaptureOptions opts;
@@ -142,7 +142,7 @@ int run_list(const std::vector<std::string>& args) {
   pos.add("domain", 1);
   int code = 0;
   if (!parse_args(args, desc, pos, "usage: guestdump list [-o DIR] [DOMAIN]", code)) return code;
-  auto store = host::DumpStore::open(dir);
+  auto store = store::DumpStore::open(dir);
   if (!store) return fail("list: " + store.error().message);
   auto dumps = store->list(domain.empty() ? std::nullopt : std::optional(domain));
   if (!dumps) return fail("list: " + dumps.error().message);

@@ -64,7 +64,7 @@ Result<void> dump_verdict(qmp::EventQueue& events, std::chrono::milliseconds tim
 
 namespace detail {
 
-Error record_failure(PendingDump& pending, DumpMeta& meta, Error e) {
+Error record_failure(store::PendingDump& pending, store::DumpMeta& meta, Error e) {
   meta.finished_at = static_cast<std::int64_t>(std::time(nullptr));
   if (auto rec = pending.fail(meta, e.message); !rec) {
     GUESTDUMP_LOG(kWarn, "capture")
@@ -73,8 +73,8 @@ Error record_failure(PendingDump& pending, DumpMeta& meta, Error e) {
   return e;
 }
 
-Result<bool> write_capture(formats::SpooledDump& spool, PendingDump& pending, DumpMeta& meta,
-                           const CaptureOptions& opts) {
+Result<bool> write_capture(formats::SpooledDump& spool, store::PendingDump& pending,
+                           store::DumpMeta& meta, const CaptureOptions& opts) {
   const std::string& guest = meta.domain;
   auto ctx = [&](Error e) { return std::move(e).context("capture '" + guest + "'"); };
   auto failed = [&](Error e) -> Error { return record_failure(pending, meta, ctx(std::move(e))); };
@@ -132,9 +132,9 @@ Result<bool> write_capture(formats::SpooledDump& spool, PendingDump& pending, Du
   return true;
 }
 
-DumpMeta initial_meta(const CaptureOptions& opts, std::string domain, std::string uuid,
-                      const char* path) {
-  DumpMeta meta;
+store::DumpMeta initial_meta(const CaptureOptions& opts, std::string domain, std::string uuid,
+                             const char* path) {
+  store::DumpMeta meta;
   meta.domain = std::move(domain);
   meta.uuid = std::move(uuid);
   meta.host = host_name();
@@ -142,13 +142,14 @@ DumpMeta initial_meta(const CaptureOptions& opts, std::string domain, std::strin
   meta.path = path;
   meta.dump_level = opts.dump_level;
   meta.codec = std::string(formats::codec_name(opts.codec));
+  meta.tool = opts.tool;
   meta.tool_version = GUESTDUMP_VERSION;
   meta.started_at = static_cast<std::int64_t>(std::time(nullptr));
   meta.daemon = opts.daemon_record;
   return meta;
 }
 
-formats::StreamCaptureOptions stream_options(int fd, const PendingDump& pending,
+formats::StreamCaptureOptions stream_options(int fd, const store::PendingDump& pending,
                                              const CaptureOptions& opts, std::string name) {
   formats::StreamCaptureOptions so;
   so.input_fd = fd;
@@ -169,7 +170,7 @@ formats::StreamCaptureOptions stream_options(int fd, const PendingDump& pending,
 using detail::record_failure;
 using detail::write_capture;
 
-Result<CaptureResult> capture_qmp(qmp::Client& c, const DumpStore& store,
+Result<CaptureResult> capture_qmp(qmp::Client& c, const store::DumpStore& store,
                                   const CaptureOptions& opts) {
   CaptureResult res;
   std::string name = opts.domain;
@@ -178,7 +179,7 @@ Result<CaptureResult> capture_qmp(qmp::Client& c, const DumpStore& store,
   res.meta = detail::initial_meta(
       opts, name, opts.uuid.empty() ? query_string(c, "query-uuid", "UUID") : opts.uuid,
       "qmp-stream");
-  DumpMeta& meta = res.meta;
+  store::DumpMeta& meta = res.meta;
   const std::string& guest = meta.domain;
 
   auto ctx = [&](Error e) { return std::move(e).context("capture '" + guest + "'"); };
@@ -198,7 +199,7 @@ Result<CaptureResult> capture_qmp(qmp::Client& c, const DumpStore& store,
                       "capture '" + guest + "': this QEMU cannot write ELF dumps");
   }
 
-  GUESTDUMP_TRY(PendingDump pending, store.begin(meta));
+  GUESTDUMP_TRY(store::PendingDump pending, store.begin(meta));
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) return errno_error("pipe", "capture '" + guest + "'");
   UniqueFd rd(p[0]);
@@ -255,7 +256,7 @@ Result<CaptureResult> capture_qmp(qmp::Client& c, const DumpStore& store,
 }
 
 Result<CaptureResult> capture_qmp_auto(qmp::Client& c, std::optional<pid_t> qemu_pid,
-                                       const DumpStore& store, const CaptureOptions& opts) {
+                                       const store::DumpStore& store, const CaptureOptions& opts) {
   if (opts.path == CapturePath::kStream) return capture_qmp(c, store, opts);
   if (!qemu_pid) {
     if (opts.path == CapturePath::kSelective) {

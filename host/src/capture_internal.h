@@ -9,16 +9,16 @@
 namespace guestdump::host::detail {
 
 /// meta.json fields known before any byte arrives.
-DumpMeta initial_meta(const CaptureOptions& opts, std::string domain, std::string uuid,
-                      const char* path);
+store::DumpMeta initial_meta(const CaptureOptions& opts, std::string domain, std::string uuid,
+                             const char* path);
 /// Options for SpooledDump::receive() reading `fd` into the pending dump's vmcore.
-formats::StreamCaptureOptions stream_options(int fd, const PendingDump& pending,
+formats::StreamCaptureOptions stream_options(int fd, const store::PendingDump& pending,
                                              const CaptureOptions& opts, std::string name);
 /// Phase 2 for any transport: filter, kernel log (dmesg.txt), write the vmcore; fills `meta`.
 /// On failure the pending dump is turned into a failure record.
-Result<bool> write_capture(formats::SpooledDump& spool, PendingDump& pending, DumpMeta& meta,
-                           const CaptureOptions& opts);
+Result<bool> write_capture(formats::SpooledDump& spool, store::PendingDump& pending,
+                           store::DumpMeta& meta, const CaptureOptions& opts);
 /// Records `e` as the dump's failure (meta.json "failed: ...") and returns it.
-Error record_failure(PendingDump& pending, DumpMeta& meta, Error e);
+Error record_failure(store::PendingDump& pending, store::DumpMeta& meta, Error e);
 
 } // namespace guestdump::host::detail

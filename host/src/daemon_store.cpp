@@ -21,9 +21,9 @@ nlohmann::json crash_record(const std::string& uri, const CrashMark& mark) {
   return d;
 }
 
-std::map<std::string, CrashMark> crash_marks(const std::vector<StoredDump>& dumps) {
+std::map<std::string, CrashMark> crash_marks(const std::vector<store::StoredDump>& dumps) {
   std::map<std::string, std::pair<std::int64_t, CrashMark>> newest;
-  for (const StoredDump& d : dumps) {
+  for (const store::StoredDump& d : dumps) {
     if (d.partial || !d.meta || d.meta->uuid.empty() || !d.meta->daemon.is_object()) continue;
     const nlohmann::json& m = d.meta->daemon;
     if (!m.contains("uri") || !m["uri"].is_string() || !m.contains("domain_id") ||
@@ -46,41 +46,12 @@ std::map<std::string, CrashMark> crash_marks(const std::vector<StoredDump>& dump
   return out;
 }
 
-std::map<std::string, std::vector<std::int64_t>> dump_times(const std::vector<StoredDump>& dumps) {
+std::map<std::string, std::vector<std::int64_t>>
+dump_times(const std::vector<store::StoredDump>& dumps) {
   std::map<std::string, std::vector<std::int64_t>> out;
-  for (const StoredDump& d : dumps) {
+  for (const store::StoredDump& d : dumps) {
     if (d.partial || !d.meta || d.meta->uuid.empty()) continue;
     out[d.meta->uuid].push_back(d.meta->started_at);
-  }
-  return out;
-}
-
-std::vector<policies::StoredDump> retention_view(const std::vector<StoredDump>& dumps) {
-  std::vector<policies::StoredDump> out;
-  for (const StoredDump& d : dumps) {
-    policies::StoredDump p;
-    p.guest = d.domain;
-    p.id = d.name;
-    p.bytes = d.bytes;
-    std::int64_t t = d.meta ? d.meta->started_at : 0;
-    if (t == 0) {
-      // No readable meta.json: the directory name is the time (YYYYmmddTHHMMSSZ[-N]).
-      std::string name = d.name;
-      if (!name.empty() && name[0] == '.') name = name.substr(1);
-      t = store_time(name);
-    }
-    p.time = policies::WallTime(std::chrono::seconds(t));
-    if (d.partial) {
-      p.status = policies::DumpStatus::kIncomplete;
-      p.in_use = d.in_use;
-    } else if (d.meta && d.meta->status != "complete") {
-      p.status = policies::DumpStatus::kFailed;
-    } else if (!d.meta) {
-      p.status = policies::DumpStatus::kFailed;
-    } else {
-      p.status = policies::DumpStatus::kComplete;
-    }
-    out.push_back(std::move(p));
   }
   return out;
 }

@@ -32,7 +32,7 @@ using Domain = LibvirtDomain;
 } // namespace
 
 Result<CaptureResult> capture_libvirt(const std::string& uri, const std::string& domain,
-                                      const DumpStore& store, const CaptureOptions& opts) {
+                                      const store::DumpStore& store, const CaptureOptions& opts) {
   const std::string where = "capture '" + domain + "' on " + uri;
   if (auto r = load_libvirt(); !r) return std::move(r).error().context(where);
   Connection conn(lv().virConnectOpen(uri.c_str()));
@@ -47,7 +47,7 @@ Result<CaptureResult> capture_libvirt(const std::string& uri, const std::string&
   CaptureResult res;
   res.meta = detail::initial_meta(opts, opts.domain.empty() ? std::string(name) : opts.domain, uuid,
                                   "libvirt-coredump");
-  DumpMeta& meta = res.meta;
+  store::DumpMeta& meta = res.meta;
   res.run_state_before = libvirt_state_text(dom.get());
   int active = lv().virDomainIsActive(dom.get());
   if (active != 1) {
@@ -70,7 +70,7 @@ Result<CaptureResult> capture_libvirt(const std::string& uri, const std::string&
                               "libvirt domains are captured through libvirt's core dump");
   }
 
-  GUESTDUMP_TRY(PendingDump pending, store.begin(meta));
+  GUESTDUMP_TRY(store::PendingDump pending, store.begin(meta));
   // libvirtd opens the path itself and hands the descriptor to QEMU: a FIFO in our private
   // dump directory (0700) makes that a stream we read, not a RAM-sized file.
   const std::string fifo = pending.file(".memory-stream");

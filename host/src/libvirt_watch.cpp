@@ -571,7 +571,8 @@ Result<void> LibvirtWatcher::create(const std::string& uuid) const {
   return impl_->domain_call(uuid, "start", [](virDomainPtr d) { return lv().virDomainCreate(d); });
 }
 
-Result<CaptureResult> LibvirtWatcher::capture(const std::string& uuid, const DumpStore& store,
+Result<CaptureResult> LibvirtWatcher::capture(const std::string& uuid,
+                                              const store::DumpStore& store,
                                               const CaptureOptions& opts) const {
   return capture_libvirt(options_.uri, uuid, store, opts);
 }

@@ -86,8 +86,8 @@ std::optional<pid_t> qemu_pid_of(int qmp_socket_fd) {
   return cred.pid;
 }
 
-Result<CaptureResult> capture_selective(qmp::Client& c, pid_t qemu_pid, const DumpStore& store,
-                                        const CaptureOptions& opts) {
+Result<CaptureResult> capture_selective(qmp::Client& c, pid_t qemu_pid,
+                                        const store::DumpStore& store, const CaptureOptions& opts) {
   CaptureResult res;
   std::string name = opts.domain;
   if (name.empty()) {
@@ -101,7 +101,7 @@ Result<CaptureResult> capture_selective(qmp::Client& c, pid_t qemu_pid, const Du
     if (r && r->is_object() && r->contains("UUID")) uuid = (*r)["UUID"].get<std::string>();
   }
   res.meta = detail::initial_meta(opts, name, uuid, "selective");
-  DumpMeta& meta = res.meta;
+  store::DumpMeta& meta = res.meta;
   const std::string& guest = meta.domain;
   auto ctx = [&](Error e) { return std::move(e).context("capture '" + guest + "'"); };
 
@@ -212,7 +212,7 @@ Result<CaptureResult> capture_selective(qmp::Client& c, pid_t qemu_pid, const Du
   GUESTDUMP_LOG(kDebug, "capture")
       << "selective: kernel log at "
       << std::chrono::duration<double>(Clock::now() - pause_start).count() << " s";
-  GUESTDUMP_TRY(PendingDump pending, store.begin(meta));
+  GUESTDUMP_TRY(store::PendingDump pending, store.begin(meta));
   // Copy the kept pages and let the guest go; a copy too big for memory is compressed
   // straight from the guest instead, which holds it stopped longer.
   std::unique_ptr<detail::PageSnapshot> snap;

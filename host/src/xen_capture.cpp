@@ -33,8 +33,8 @@ LibvirtDumpMethod libvirt_dump_method(std::string_view uri, std::string_view dri
                                                             : LibvirtDumpMethod::kMemoryOnlyStream;
 }
 
-Result<std::string> store_xen_core(const std::string& core, PendingDump& pending, DumpMeta& meta,
-                                   const CaptureOptions& opts) {
+Result<std::string> store_xen_core(const std::string& core, store::PendingDump& pending,
+                                   store::DumpMeta& meta, const CaptureOptions& opts) {
   struct Remove {
     const std::string& path;
     ~Remove() { (void)::unlink(path.c_str()); }
@@ -92,14 +92,15 @@ struct TempCore {
 
 Result<CaptureResult> capture_libvirt_xen(virDomainPtr dom, const std::string& uri,
                                           const std::string& where, CaptureResult res,
-                                          const DumpStore& store, const CaptureOptions& opts) {
+                                          const store::DumpStore& store,
+                                          const CaptureOptions& opts) {
   if (opts.path == CapturePath::kSelective) {
     return make_error(ErrorCode::kUnsupported,
                       where + ": selective capture needs the QEMU driver (this is Xen)");
   }
-  DumpMeta& meta = res.meta;
+  store::DumpMeta& meta = res.meta;
   meta.path = "libvirt-xen-coredump";
-  GUESTDUMP_TRY(PendingDump pending, store.begin(meta));
+  GUESTDUMP_TRY(store::PendingDump pending, store.begin(meta));
   auto failed = [&](Error e) { return record_failure(pending, meta, std::move(e)); };
   TempCore core{pending.file(".xen-core")};
   // xc_core puts the PFN index after the pages it describes, so pages cannot be placed while

@@ -8,8 +8,8 @@
 
 #include "guestdump/common/result.h"
 #include "guestdump/host/capture.h"
-#include "guestdump/host/dump_store.h"
 #include "guestdump/host/libvirt_dump_method.h"
+#include "guestdump/store/dump_store.h"
 
 namespace guestdump::host::detail {
 
@@ -19,6 +19,7 @@ namespace guestdump::host::detail {
 /// meta.json fields known so far; `where` names the capture in errors.
 Result<CaptureResult> capture_libvirt_xen(virDomainPtr dom, const std::string& uri,
                                           const std::string& where, CaptureResult res,
-                                          const DumpStore& store, const CaptureOptions& opts);
+                                          const store::DumpStore& store,
+                                          const CaptureOptions& opts);
 
 } // namespace guestdump::host::detail

@@ -97,6 +97,12 @@ log_has() { grep -q -- "$1" "$LOG"; }
 is_crashed() { $V domstate "$1" 2>/dev/null | grep -q crashed; }
 console_has() { grep -q -- "$2" "$WORK/guest/$1.console" 2>/dev/null; }
 
+# save_meta_sample FILE NAME: keeps a meta.json this test produced for e2e.store.meta-schema.
+save_meta_sample() {
+    [ -n "${META_SAMPLES:-}" ] || return 0
+    mkdir -p "$META_SAMPLES" && cp "$1" "$META_SAMPLES/$2.json"
+}
+
 check_dump() { # DIR TRIGGER
     local d=$1 trigger=$2
     [ -s "$d/vmcore" ] || fail "$d: no vmcore"
@@ -166,6 +172,7 @@ HOOK
     first=$(dumps_of gd-p1 | head -1)
     echo "first dump: $first"
     check_dump "$first" panic
+    save_meta_sample "$first/meta.json" guestdumpd-panic
     grep -q 'Kernel panic - not syncing: sysrq triggered crash' "$first/dmesg.txt" ||
         fail "dmesg.txt lacks the panic line"
     wait_for 60 "the post-hook" grep -qx "$first" "$WORK/hook.calls"

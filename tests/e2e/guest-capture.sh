@@ -49,6 +49,12 @@ moddir=$cache/kernel/lib/modules/$release
 # The binary goes into two initramfs images: strip its debug info (24 MB -> 4 MB).
 strip -o "$WORK/guestdump-guest" "$GUESTDUMP_GUEST"
 
+# save_meta_sample FILE NAME: keeps a meta.json this test produced for e2e.store.meta-schema.
+save_meta_sample() {
+    [ -n "${META_SAMPLES:-}" ] || return 0
+    mkdir -p "$META_SAMPLES" && cp "$1" "$META_SAMPLES/$2.json"
+}
+
 # run_qemu SECONDS ARGS...: boots and waits for QEMU to exit by itself (poweroff or -no-reboot
 # reboot); kills it and fails after SECONDS.
 run_qemu() {
@@ -157,6 +163,7 @@ capture)
     [ "$(mode "$dir/vmcore")" = 0600 ] || fail "vmcore has mode $(mode "$dir/vmcore"), expected 0600"
     [ "$(mode "$dir/dmesg.txt")" = 0600 ] || fail "dmesg.txt has mode $(mode "$dir/dmesg.txt")"
     grep -q '"status": "complete"' "$WORK/out/meta.json" || fail "meta.json: $(cat "$WORK/out/meta.json")"
+    save_meta_sample "$WORK/out/meta.json" guestdump-guest-e2e
     grep -q "sysrq triggered crash" "$WORK/out/dmesg.txt" || fail "dmesg.txt lacks the panic line"
     ls -l "$WORK/out"
 

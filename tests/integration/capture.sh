@@ -23,6 +23,12 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 step() { echo "--- $*"; }
 qmp() { "$PY" "$fixtures/qmp.py" "$guest/qmp.sock" "$@"; }
 run_state() { qmp exec query-status | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["status"])'; }
+# save_meta_sample FILE NAME: keeps a meta.json this test produced for e2e.store.meta-schema.
+save_meta_sample() {
+    [ -n "${META_SAMPLES:-}" ] || return 0
+    mkdir -p "$META_SAMPLES" && cp "$1" "$META_SAMPLES/$2.json"
+}
+
 meta() { "$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); v=j
 for k in sys.argv[2].split("."): v=v[k]
 print(v)' "$1/meta.json" "$2"; }
@@ -70,6 +76,7 @@ panic)
     done
     [ "$(meta "$d" status)" = complete ] || fail "meta.json status"
     [ "$(meta "$d" extra.run_state_after)" = guest-panicked ] || fail "guest left its panicked state"
+    save_meta_sample "$d/meta.json" guestdump-capture-panic
     grep -q 'Kernel panic - not syncing: sysrq triggered crash' "$d/dmesg.txt" ||
         fail "dmesg.txt lacks the panic line"
     crash --osrelease "$d/vmcore" | grep -q . || fail "crash --osrelease"

@@ -43,6 +43,12 @@ expect_fail() {
         fail "capture decided to stop the machine outside a capture kernel"
 }
 
+# save_meta_sample FILE NAME: keeps a meta.json this test produced for e2e.store.meta-schema.
+save_meta_sample() {
+    [ -n "${META_SAMPLES:-}" ] || return 0
+    mkdir -p "$META_SAMPLES" && cp "$1" "$META_SAMPLES/$2.json"
+}
+
 dump_dirs() { find "$1" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | sort; }
 
 case "$case_name" in
@@ -97,6 +103,7 @@ retention)
         [ "$(stat -c %a "$d/vmcore")" = 600 ] || fail "$d/vmcore mode $(stat -c %a "$d/vmcore")"
         grep -q '"status": "complete"' "$d/meta.json" || fail "$d/meta.json"
     done
+    save_meta_sample "${dirs[1]}/meta.json" guestdump-guest-integration
     [ -n "$release" ] || fail "no kernel release in $FIXTURE/fixture.json"
     "$PY" "$VALIDATORS/kdumpcheck.py" crash-osrelease "${dirs[1]}/vmcore" "$release" || fail "crash"
     ;;

@@ -19,6 +19,7 @@
 #include "guestdump/policies/free_space.h"
 #include "guestdump/policies/retention.h"
 #include "guestdump/policies/selection.h"
+#include "guestdump/store/retention.h"
 
 namespace guestdump::host {
 
@@ -46,9 +47,9 @@ const Hypervisor* Daemon::watcher(const std::string& uri) const {
 
 Result<void> Daemon::start() {
   auto cfg = config();
-  auto opened = DumpStore::open(cfg->dump_dir);
+  auto opened = store::DumpStore::open(cfg->dump_dir);
   if (!opened) return std::move(opened).error().context("dump-dir '" + cfg->dump_dir + "'");
-  DumpStore store = std::move(opened).value();
+  store::DumpStore store = std::move(opened).value();
   GUESTDUMP_CHECK(check_store_writable(store.dir()));
   // Dumps whose writer died (this daemon killed, a `guestdump dump` killed) become failure
   // records first, so they count for the crash-loop limit and their crash is not dumped again.
@@ -108,7 +109,7 @@ void Daemon::reload(DaemonConfig next) {
     GUESTDUMP_LOG(kWarn, kLog) << "reload: 'connect' changed; restart guestdumpd to apply it";
     next.connect = old->connect;
   }
-  auto store = DumpStore::open(next.dump_dir);
+  auto store = store::DumpStore::open(next.dump_dir);
   if (!store) {
     GUESTDUMP_LOG(kError, kLog) << "reload refused, keeping the running configuration: dump-dir: "
                                 << store.error().message;

@@ -20,40 +20,19 @@
 #include "guestdump/policies/free_space.h"
 #include "guestdump/policies/retention.h"
 #include "guestdump/policies/selection.h"
+#include "guestdump/store/retention.h"
 
 namespace guestdump::host {
 
 using namespace daemon_detail;
 
-void Daemon::apply_retention(const DumpStore& store, const DaemonConfig& cfg,
+void Daemon::apply_retention(const store::DumpStore& store, const DaemonConfig& cfg,
                              std::uint64_t incoming, const std::string& when) {
-  auto listed = store.list();
-  if (!listed) {
-    GUESTDUMP_LOG(kWarn, kLog) << "retention (" << when << "): " << listed.error().message;
-    return;
-  }
   // In-use partial directories are those whose writer (this daemon or a `guestdump dump`)
   // holds their lock: retention never deletes them.
-  auto view = retention_view(*listed);
-  policies::RetentionPlan plan =
-      policies::plan_retention(view, wall_now(), cfg.policy.retention, incoming);
-  for (const policies::Deletion& del : plan.deletions) {
-    for (const StoredDump& d : *listed) {
-      if (d.domain != del.dump.guest || d.name != del.dump.id) continue;
-      Result<void> r = store.remove(d);
-      if (r) {
-        GUESTDUMP_LOG_WITH(kInfo, kLog,
-                           guest_event_fields(message_id::kRetentionDeleted, d.domain,
-                                              d.meta ? d.meta->uuid : "", {}, d.path, "deleted"))
-            << "retention: deleted " << d.path << " (" << del.reason << ")";
-      } else {
-        GUESTDUMP_LOG(kWarn, kLog) << "retention: " << r.error().message;
-      }
-    }
-  }
-  if (plan.over_budget) {
-    GUESTDUMP_LOG(kWarn, kLog) << "retention: the store is over max-total with only dumps in use "
-                                  "left";
+  auto pruned = store::prune(store, cfg.policy.retention, wall_now(), {incoming, std::nullopt});
+  if (!pruned) {
+    GUESTDUMP_LOG(kWarn, kLog) << "retention (" << when << "): " << pruned.error().message;
   }
 }
 
@@ -104,12 +83,13 @@ void Daemon::job_failed_unexpectedly(const DumpJob& job, const std::string& what
       << ") ended by an unexpected error: " << what;
   // The event stays on record (and counts for the crash-loop limit at the next start).
   guarded("recording the failure", [&] {
-    auto store = DumpStore::open(config()->dump_dir);
+    auto store = store::DumpStore::open(config()->dump_dir);
     if (!store) return;
-    DumpMeta meta;
+    store::DumpMeta meta;
     meta.domain = job.name;
     meta.uuid = job.uuid;
     meta.trigger = std::string(policies::to_string(job.trigger));
+    meta.tool = "guestdumpd";
     meta.tool_version = GUESTDUMP_VERSION;
     meta.started_at = static_cast<std::int64_t>(std::time(nullptr));
     meta.finished_at = meta.started_at;
@@ -152,7 +132,7 @@ void Daemon::dump_job(const DumpJob& job) {
     tracker_.release(key, mark);
     after_dump(*w, job, settings);
   };
-  auto store = DumpStore::open(cfg->dump_dir);
+  auto store = store::DumpStore::open(cfg->dump_dir);
   if (!store) {
     not_taken("dump of '" + job.name + "' not taken: " + store.error().message);
     return;
@@ -199,6 +179,7 @@ void Daemon::dump_job(const DumpJob& job) {
   opts.dump_level = settings.dump_level;
   // In meta.json from the first moment: an interrupted dump still names its crash.
   opts.daemon_record = crash_record(job.uri, mark);
+  opts.tool = "guestdumpd";
   {
     std::lock_guard lock(hang_mu_);
     if (auto it = vmcoreinfo_pa_.find(key); it != vmcoreinfo_pa_.end()) {

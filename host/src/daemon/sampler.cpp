@@ -19,6 +19,7 @@
 #include "guestdump/policies/free_space.h"
 #include "guestdump/policies/retention.h"
 #include "guestdump/policies/selection.h"
+#include "guestdump/store/retention.h"
 
 namespace guestdump::host {
 

@@ -1,4 +1,4 @@
-#include "block_device.h"
+#include "guestdump/guest/block_device.h"
 
 #include <cstring>
 #include <filesystem>

@@ -1,4 +1,4 @@
-#include "capture_config.h"
+#include "guestdump/guest/capture_config.h"
 
 #include <gtest/gtest.h>
 
@@ -61,6 +61,11 @@ TEST(CaptureConfig, Sizes) {
   EXPECT_FALSE(parse_size("12Q", "x"));
   EXPECT_FALSE(parse_size("-1", "x"));
   EXPECT_FALSE(parse_size("99999999999999T", "x"));
+  // The error names the setting and the text, then says what is wrong.
+  auto r = parse_size("12Q", "--min-free");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message.rfind("--min-free '12Q': expected bytes", 0), 0u)
+      << r.error().message;
 }
 
 // The machine is never left hanging, and never rebooted outside a capture kernel.
@@ -96,41 +101,6 @@ TEST(AfterDecision, EveryCombination) {
               expected = AfterAction::kReboot;
             EXPECT_EQ(d.action, expected);
           }
-}
-
-TEST(DumpDirs, NamesAndCleanup) {
-  EXPECT_EQ(dump_dir_name(0), "19700101T000000Z");
-  EXPECT_EQ(dump_dir_name(1795435200), "20261123T120000Z");
-  EXPECT_TRUE(is_dump_dir_name("20261120T120000Z"));
-  EXPECT_TRUE(is_dump_dir_name("20261120T120000Z-2"));
-  EXPECT_FALSE(is_dump_dir_name("20261120T120000"));
-  EXPECT_FALSE(is_dump_dir_name("20261120X120000Z"));
-  EXPECT_FALSE(is_dump_dir_name("20261120T120000Z-"));
-  EXPECT_FALSE(is_dump_dir_name("lost+found"));
-
-  std::vector<std::string> entries = {
-      "20261120T120000Z",          "lost+found", "20261101T000000Z", "20261120T120000Z-1",
-      ".20261121T000000Z.partial", "notes.txt",  "20261115T080000Z"};
-  // keep=0: only leftovers of interrupted captures go.
-  EXPECT_EQ(plan_dump_cleanup(entries, 0), std::vector<std::string>{".20261121T000000Z.partial"});
-  // keep=2: one old dump stays besides the new one, the newest.
-  EXPECT_EQ(plan_dump_cleanup(entries, 2),
-            (std::vector<std::string>{".20261121T000000Z.partial", "20261101T000000Z",
-                                      "20261115T080000Z", "20261120T120000Z"}));
-  // keep=1: all old dumps go; foreign names never.
-  auto all = plan_dump_cleanup(entries, 1);
-  EXPECT_EQ(all.size(), 5u);
-  for (const auto& n : all) EXPECT_TRUE(n != "lost+found" && n != "notes.txt");
-  EXPECT_TRUE(plan_dump_cleanup(entries, 10).size() == 1);
-}
-
-TEST(MinFree, RefusesWithAClearMessage) {
-  EXPECT_TRUE(check_min_free(100, 100, "/x"));
-  EXPECT_TRUE(check_min_free(100, 0, "/x"));
-  auto r = check_min_free(10 << 20, 512 << 20, "/var/crash");
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().message,
-            "not enough free space in '/var/crash': 10.0 MiB available, min-free is 512.0 MiB");
 }
 
 } // namespace

@@ -1,4 +1,4 @@
-#include "initramfs.h"
+#include "guestdump/guest/initramfs.h"
 
 #include <cstring>
 #include <filesystem>

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "guestdump/store/retention.h"
 #include "temp_dir.h"
 
 namespace guestdump::host {
@@ -22,9 +23,9 @@ namespace {
 
 constexpr std::int64_t kT = 1795000000;
 
-std::string commit_dump(const DumpStore& store, const std::string& domain, const std::string& uuid,
-                        std::int64_t t, nlohmann::json record = nullptr) {
-  DumpMeta m;
+std::string commit_dump(const store::DumpStore& store, const std::string& domain,
+                        const std::string& uuid, std::int64_t t, nlohmann::json record = nullptr) {
+  store::DumpMeta m;
   m.domain = domain;
   m.uuid = uuid;
   m.trigger = "panic";
@@ -39,7 +40,7 @@ std::string commit_dump(const DumpStore& store, const std::string& domain, const
 
 TEST(DaemonStore, CrashMarksOfTheNewestDumpPerGuest) {
   test::TempDir tmp;
-  auto store = DumpStore::open(tmp.file("store"));
+  auto store = store::DumpStore::open(tmp.file("store"));
   ASSERT_TRUE(store);
   commit_dump(*store, "web1", "u-1", kT, crash_record("qemu:///system", {3, 100}));
   const std::string new_dir =
@@ -50,7 +51,7 @@ TEST(DaemonStore, CrashMarksOfTheNewestDumpPerGuest) {
   auto listed = store->list();
   ASSERT_TRUE(listed);
   // meta.json stays readable by the store after the rewrite.
-  for (const StoredDump& d : *listed) ASSERT_TRUE(d.meta.has_value()) << d.path;
+  for (const store::StoredDump& d : *listed) ASSERT_TRUE(d.meta.has_value()) << d.path;
   auto marks = crash_marks(*listed);
   ASSERT_EQ(marks.size(), 2u);
   EXPECT_EQ(marks["qemu:///system u-1"].domain_id, 4);
@@ -69,12 +70,12 @@ TEST(DaemonStore, CrashMarksOfTheNewestDumpPerGuest) {
 
 // A writer that dies without cleaning up, as SIGKILL leaves it: the child begins a dump in
 // `store` and kills itself; its partial directory stays, unlocked.
-void begin_and_die(const DumpStore& store, const std::string& domain, std::int64_t t,
+void begin_and_die(const store::DumpStore& store, const std::string& domain, std::int64_t t,
                    nlohmann::json record = nullptr) {
   const pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
-    DumpMeta m;
+    store::DumpMeta m;
     m.domain = domain;
     m.uuid = "u-" + domain;
     m.trigger = "panic";
@@ -91,7 +92,7 @@ void begin_and_die(const DumpStore& store, const std::string& domain, std::int64
 
 TEST(DaemonStore, RetentionViewMarksLockedPartialsInUse) {
   test::TempDir tmp;
-  auto store = DumpStore::open(tmp.file("store"));
+  auto store = store::DumpStore::open(tmp.file("store"));
   ASSERT_TRUE(store);
   commit_dump(*store, "web1", "u-1", kT);
   auto writing = store->begin("web1", kT + 10);
@@ -99,7 +100,7 @@ TEST(DaemonStore, RetentionViewMarksLockedPartialsInUse) {
   begin_and_die(*store, "db", kT + 20);
   auto listed = store->list();
   ASSERT_TRUE(listed);
-  auto view = retention_view(*listed);
+  auto view = store::retention_view(*listed);
   ASSERT_EQ(view.size(), 3u);
   int in_use = 0, incomplete = 0;
   for (const policies::StoredDump& d : view) {
@@ -116,7 +117,7 @@ TEST(DaemonStore, RetentionViewMarksLockedPartialsInUse) {
   EXPECT_EQ(in_use, 1);
 
   // remove() refuses the one being written and takes the interrupted one.
-  for (const StoredDump& d : *listed) {
+  for (const store::StoredDump& d : *listed) {
     if (!d.partial) continue;
     auto r = store->remove(d);
     EXPECT_EQ(static_cast<bool>(r), d.domain == "db") << d.path;
@@ -127,7 +128,7 @@ TEST(DaemonStore, RetentionViewMarksLockedPartialsInUse) {
 
 TEST(DaemonStore, InterruptedDumpsBecomeFailureRecordsThatCount) {
   test::TempDir tmp;
-  auto store = DumpStore::open(tmp.file("store"));
+  auto store = store::DumpStore::open(tmp.file("store"));
   ASSERT_TRUE(store);
   begin_and_die(*store, "web1", kT, crash_record("qemu:///system", {7, 5000}));
   auto alive = store->begin("db", kT + 5);
@@ -148,14 +149,14 @@ TEST(DaemonStore, InterruptedDumpsBecomeFailureRecordsThatCount) {
 
   auto listed = store->list();
   ASSERT_TRUE(listed);
-  const StoredDump* web1 = nullptr;
-  for (const StoredDump& d : *listed) {
+  const store::StoredDump* web1 = nullptr;
+  for (const store::StoredDump& d : *listed) {
     if (d.domain == "web1") web1 = &d;
   }
   ASSERT_NE(web1, nullptr);
   EXPECT_FALSE(web1->partial);
   ASSERT_TRUE(web1->meta);
-  EXPECT_EQ(web1->meta->status, kInterruptedStatus);
+  EXPECT_EQ(web1->meta->status, store::kInterruptedStatus);
   EXPECT_EQ(web1->meta->uuid, "u-web1");
   // It counts for the crash-loop limit, and its crash is not dumped again.
   EXPECT_EQ(dump_times(*listed)["u-web1"].size(), 1u);

@@ -136,7 +136,7 @@ public:
   Result<void> create(const std::string& uuid) const override {
     return step("create", uuid, DomainRunState::kRunning);
   }
-  Result<CaptureResult> capture(const std::string& uuid, const DumpStore& store,
+  Result<CaptureResult> capture(const std::string& uuid, const store::DumpStore& store,
                                 const CaptureOptions& opts) const override {
     {
       std::lock_guard lock(world_->mu);
@@ -144,13 +144,13 @@ public:
     }
     world_->record("capture " + opts.domain);
     CaptureResult res;
-    DumpMeta& m = res.meta;
+    store::DumpMeta& m = res.meta;
     m.domain = opts.domain;
     m.uuid = uuid;
     m.trigger = std::string(policies::to_string(opts.trigger));
     m.daemon = opts.daemon_record;
     m.started_at = static_cast<std::int64_t>(std::time(nullptr));
-    GUESTDUMP_TRY(PendingDump pending, store.begin(m));
+    GUESTDUMP_TRY(store::PendingDump pending, store.begin(m));
     std::ofstream(pending.file("vmcore")) << "fake dump of " << opts.domain;
     if (world_->capture_hook) {
       if (auto err = world_->capture_hook(opts.domain)) {
@@ -305,13 +305,13 @@ struct Fixture {
     return daemon;
   }
   // Final-named dump directories of a guest, with their meta.json status.
-  std::vector<DumpMeta> dumps(const std::string& name) {
-    std::vector<DumpMeta> out;
-    auto store = DumpStore::open(tmp.file("store"));
+  std::vector<store::DumpMeta> dumps(const std::string& name) {
+    std::vector<store::DumpMeta> out;
+    auto store = store::DumpStore::open(tmp.file("store"));
     if (!store) return out;
     auto listed = store->list(name);
     if (!listed) return out;
-    for (const StoredDump& d : *listed) {
+    for (const store::StoredDump& d : *listed) {
       if (!d.partial && d.meta) out.push_back(*d.meta);
     }
     return out;
@@ -382,9 +382,9 @@ TEST(Daemon, InterruptedDumpIsRecordedAndNotRepeated) {
   f.world->set(crashed("web1"));
   // What a daemon killed during its dump leaves: a partial directory nobody holds.
   {
-    auto store = DumpStore::open(f.tmp.file("store"));
+    auto store = store::DumpStore::open(f.tmp.file("store"));
     ASSERT_TRUE(store);
-    DumpMeta m;
+    store::DumpMeta m;
     m.domain = "web1";
     m.uuid = "uuid-web1";
     m.trigger = "panic";
@@ -404,7 +404,7 @@ TEST(Daemon, InterruptedDumpIsRecordedAndNotRepeated) {
   daemon->stop();
   auto d = f.dumps("web1");
   ASSERT_EQ(d.size(), 1u);
-  EXPECT_EQ(d[0].status, kInterruptedStatus);
+  EXPECT_EQ(d[0].status, store::kInterruptedStatus);
   EXPECT_FALSE(f.world->called("capture web1"));
 }
 
@@ -435,7 +435,7 @@ TEST(Daemon, RetentionNeverDeletesADumpInProgress) {
   DaemonConfig c = f.config();
   c.policy.retention.keep = 1;
   // A `guestdump dump` of web1 into the same store, still being written.
-  auto store = DumpStore::open(c.dump_dir);
+  auto store = store::DumpStore::open(c.dump_dir);
   ASSERT_TRUE(store);
   auto writing = store->begin("web1", 1795000000);
   ASSERT_TRUE(writing);
@@ -481,7 +481,7 @@ TEST(Daemon, ACrashDuringTheLastDumpIsDumpedWhenItEnds) {
   auto d = f.dumps("web1");
   ASSERT_EQ(d.size(), 2u);
   std::set<int> ids;
-  for (const DumpMeta& m : d) ids.insert(m.daemon["domain_id"].get<int>());
+  for (const store::DumpMeta& m : d) ids.insert(m.daemon["domain_id"].get<int>());
   EXPECT_EQ(ids, (std::set<int>{1, 2}));
 }
 

@@ -35,13 +35,13 @@ nlohmann::json read_meta(const std::string& dir) {
 
 TEST(StoreXenCore, ConvertsCommitsAndRemovesTheCoreFile) {
   test::TempDir tmp;
-  auto store = DumpStore::open(tmp.path());
+  auto store = store::DumpStore::open(tmp.path());
   ASSERT_TRUE(store) << store.error().what();
   auto pending = store->begin("xg", 1795000000);
   ASSERT_TRUE(pending) << pending.error().what();
   const std::string core = pending->file(".xen-core");
   test::write_file(core, test::build_xen_core(small_guest()));
-  DumpMeta meta;
+  store::DumpMeta meta;
   meta.domain = "xg";
   CaptureOptions opts;
   opts.dump_level = 1;
@@ -67,7 +67,7 @@ TEST(StoreXenCore, ConvertsCommitsAndRemovesTheCoreFile) {
 
 TEST(StoreXenCore, BadCoreFileLeavesAFailureRecordOnly) {
   test::TempDir tmp;
-  auto store = DumpStore::open(tmp.path());
+  auto store = store::DumpStore::open(tmp.path());
   ASSERT_TRUE(store) << store.error().what();
   auto pending = store->begin("xg", 1795000000);
   ASSERT_TRUE(pending) << pending.error().what();
@@ -75,7 +75,7 @@ TEST(StoreXenCore, BadCoreFileLeavesAFailureRecordOnly) {
   auto spec = small_guest();
   spec.nr_vcpus = 9; // the header note lies
   test::write_file(core, test::build_xen_core(spec));
-  DumpMeta meta;
+  store::DumpMeta meta;
   meta.domain = "xg";
   CaptureOptions opts;
   auto dir = store_xen_core(core, *pending, meta, opts);

@@ -17,9 +17,9 @@
 
 #include "guestdump/common/result.h"
 #include "guestdump/formats/codec.h"
-#include "guestdump/host/dump_store.h"
+#include "guestdump/policies/after_dump.h"
 #include "guestdump/qmp/client.h"
-#include <guestdump/policies/after_dump.h>
+#include "guestdump/store/dump_store.h"
 
 namespace guestdump::host {
 
@@ -50,13 +50,15 @@ struct CaptureOptions {
   /// The QMP socket the client came from: with it, the selective path starts a ResumeGuard
   /// (resume_guard.h) before it stops a running guest.
   std::string qmp_socket;
-  /// guestdumpd's crash record for meta.json's "daemon" member (DumpMeta::daemon).
+  /// guestdumpd's crash record for meta.json's "daemon" member (store::DumpMeta::daemon).
   nlohmann::json daemon_record;
+  /// The program taking the dump, for meta.json's "tool".
+  std::string tool = "guestdump";
 };
 
 struct CaptureResult {
   std::string dir; // the committed dump directory
-  DumpMeta meta;
+  store::DumpMeta meta;
   std::string run_state_before;
   std::string run_state_after;
 };
@@ -64,17 +66,17 @@ struct CaptureResult {
 /// Captures the guest behind `client` into `store` by the stream path. On failure the dump
 /// directory is either removed (nothing was received) or committed as a failure record; the
 /// error names the guest.
-Result<CaptureResult> capture_qmp(qmp::Client& client, const DumpStore& store,
+Result<CaptureResult> capture_qmp(qmp::Client& client, const store::DumpStore& store,
                                   const CaptureOptions& opts);
 
 /// The selective path (see CapturePath) for the QEMU process `qemu_pid` behind `client`.
-Result<CaptureResult> capture_selective(qmp::Client& client, pid_t qemu_pid, const DumpStore& store,
-                                        const CaptureOptions& opts);
+Result<CaptureResult> capture_selective(qmp::Client& client, pid_t qemu_pid,
+                                        const store::DumpStore& store, const CaptureOptions& opts);
 
 /// opts.path decides: selective when asked (or, for kAuto, when `qemu_pid` is known and the
 /// selective path works), else the stream; logs which path ran.
 Result<CaptureResult> capture_qmp_auto(qmp::Client& client, std::optional<pid_t> qemu_pid,
-                                       const DumpStore& store, const CaptureOptions& opts);
+                                       const store::DumpStore& store, const CaptureOptions& opts);
 
 /// The pid of the process at the other end of a UNIX socket (SO_PEERCRED).
 std::optional<pid_t> qemu_pid_of(int qmp_socket_fd);

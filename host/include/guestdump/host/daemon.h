@@ -20,12 +20,12 @@
 
 #include <guestdump/common/result.h>
 #include <guestdump/host/daemon_config.h>
-#include <guestdump/host/dump_store.h>
 #include <guestdump/host/guest_calls.h>
 #include <guestdump/host/hypervisor.h>
 #include <guestdump/host/job_queue.h>
 #include <guestdump/policies/crash_loop.h>
 #include <guestdump/policies/hang_detector.h>
+#include <guestdump/store/dump_store.h>
 
 namespace guestdump::host {
 
@@ -85,8 +85,8 @@ private:
   void job_failed_unexpectedly(const DumpJob& job, const std::string& what);
   /// Runs `fn`, logging (never propagating) anything it throws.
   static void guarded(const char* what, const std::function<void()>& fn);
-  void apply_retention(const DumpStore& store, const DaemonConfig& cfg, std::uint64_t incoming,
-                       const std::string& when);
+  void apply_retention(const store::DumpStore& store, const DaemonConfig& cfg,
+                       std::uint64_t incoming, const std::string& when);
   void after_dump(const Hypervisor& w, const DumpJob& job, const policies::DumpSettings& settings);
 
   std::shared_ptr<const DaemonConfig> config() const;
@@ -97,7 +97,7 @@ private:
   mutable std::mutex config_mu_;
   std::shared_ptr<const DaemonConfig> config_;
   HypervisorDriver driver_;
-  std::optional<DumpStore> store_;
+  std::optional<store::DumpStore> store_;
 
   std::vector<std::unique_ptr<Hypervisor>> watchers_;
   std::unique_ptr<JobQueue> jobs_;

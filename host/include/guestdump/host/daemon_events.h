@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include <guestdump/common/log.h>
+#include <guestdump/store/retention.h>
 
 namespace guestdump::host {
 
@@ -18,7 +19,7 @@ inline constexpr std::string_view kDumpFailed = "16b9ed74141a4dc89cae257bcf58f2f
 inline constexpr std::string_view kDumpRefused = "bd9b8280c75e4210947791093a12768f";
 inline constexpr std::string_view kHangDetected = "3f3be614163844729128ab5c177c2204";
 inline constexpr std::string_view kAfterDump = "cabc1fb39f364a58a9aaebc00cf62e05";
-inline constexpr std::string_view kRetentionDeleted = "7446588fe3004d2aad15f35abe9236fb";
+inline constexpr std::string_view kRetentionDeleted = store::kRetentionDeletedMessageId;
 inline constexpr std::string_view kPostHook = "c1b227ac8154402488d41aa383ea65f1";
 } // namespace message_id
 

@@ -1,6 +1,6 @@
 #pragma once
 // What guestdumpd keeps in, and reads back from, the dump store: the crash mark of each dump
-// (so a restarted daemon does not dump the same crash again), the retention inputs, and the
+// (so a restarted daemon does not dump the same crash again), the crash-loop inputs, and the
 // post-dump hook.
 
 #include <chrono>
@@ -13,9 +13,8 @@
 #include <nlohmann/json.hpp>
 
 #include <guestdump/common/result.h>
-#include <guestdump/host/dump_store.h>
 #include <guestdump/host/job_queue.h>
-#include <guestdump/policies/retention.h>
+#include <guestdump/store/dump_store.h>
 
 namespace guestdump::host {
 
@@ -25,14 +24,11 @@ nlohmann::json crash_record(const std::string& uri, const CrashMark& mark);
 
 /// The crash mark of the newest dump of each guest, keyed "URI UUID", from meta.json files
 /// that have one.
-std::map<std::string, CrashMark> crash_marks(const std::vector<StoredDump>& dumps);
+std::map<std::string, CrashMark> crash_marks(const std::vector<store::StoredDump>& dumps);
 
 /// Start times of the dumps of each guest (by UUID), for the crash-loop limiter.
-std::map<std::string, std::vector<std::int64_t>> dump_times(const std::vector<StoredDump>& dumps);
-
-/// The store as the retention policy sees it. A partial directory whose writer holds its lock
-/// is in use; other partial directories are incomplete leftovers.
-std::vector<policies::StoredDump> retention_view(const std::vector<StoredDump>& dumps);
+std::map<std::string, std::vector<std::int64_t>>
+dump_times(const std::vector<store::StoredDump>& dumps);
 
 /// Proves that `dir` takes a new file (creates and removes a probe); the error names the path.
 /// access(2) is not enough: it says yes to root on read-only mounts.

@@ -15,7 +15,7 @@
 
 #include <guestdump/common/result.h>
 #include <guestdump/host/capture.h>
-#include <guestdump/host/dump_store.h>
+#include <guestdump/store/dump_store.h>
 
 namespace guestdump::host {
 
@@ -123,7 +123,7 @@ public:
 
   /// Dumps the domain into `store` (meta.json, vmcore, dmesg.txt); on failure the store holds a
   /// failure record or nothing, never a dump that looks complete.
-  virtual Result<CaptureResult> capture(const std::string& uuid, const DumpStore& store,
+  virtual Result<CaptureResult> capture(const std::string& uuid, const store::DumpStore& store,
                                         const CaptureOptions& opts) const = 0;
 };
 

@@ -9,12 +9,12 @@
 
 #include "guestdump/common/result.h"
 #include "guestdump/host/capture.h"
-#include "guestdump/host/dump_store.h"
+#include "guestdump/store/dump_store.h"
 
 namespace guestdump::host {
 
 /// Captures `domain` (name or UUID) on libvirt connection `uri` into `store`.
 Result<CaptureResult> capture_libvirt(const std::string& uri, const std::string& domain,
-                                      const DumpStore& store, const CaptureOptions& opts);
+                                      const store::DumpStore& store, const CaptureOptions& opts);
 
 } // namespace guestdump::host

@@ -6,7 +6,7 @@
 
 #include "guestdump/common/result.h"
 #include "guestdump/host/capture.h"
-#include "guestdump/host/dump_store.h"
+#include "guestdump/store/dump_store.h"
 
 namespace guestdump::host {
 
@@ -29,7 +29,7 @@ LibvirtDumpMethod libvirt_dump_method(std::string_view uri, std::string_view dri
 /// directory) into the dump's vmcore and dmesg.txt, fills `meta` and commits the dump. `core`
 /// is removed on every path; on failure the dump becomes a failure record (meta.json
 /// "failed: ...", no vmcore) and the error names the xc_core file.
-Result<std::string> store_xen_core(const std::string& core, PendingDump& pending, DumpMeta& meta,
-                                   const CaptureOptions& opts);
+Result<std::string> store_xen_core(const std::string& core, store::PendingDump& pending,
+                                   store::DumpMeta& meta, const CaptureOptions& opts);
 
 } // namespace guestdump::host

@@ -66,7 +66,7 @@ public:
   Result<void> destroy(const std::string& uuid) const override;
   Result<void> create(const std::string& uuid) const override;
   /// capture_libvirt() of the domain on this URI.
-  Result<CaptureResult> capture(const std::string& uuid, const DumpStore& store,
+  Result<CaptureResult> capture(const std::string& uuid, const store::DumpStore& store,
                                 const CaptureOptions& opts) const override;
 
   struct Impl;

@@ -1,9 +1,10 @@
 // The dump store: partial directories, atomic commit, listing. See dump_store.h.
 
-#include "guestdump/host/dump_store.h"
+#include "guestdump/store/dump_store.h"
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -17,9 +18,8 @@
 #include <unistd.h>
 
 #include "guestdump/common/io.h"
-#include "guestdump/common/json_text.h"
 
-namespace guestdump::host {
+namespace guestdump::store {
 
 namespace fs = std::filesystem;
 
@@ -79,15 +79,17 @@ Result<void> write_small_file(const std::string& path, const std::string& text) 
 }
 
 Result<void> write_meta_file(const std::string& dir, const DumpMeta& meta) {
-  return write_small_file(dir + "/meta.json", dump_json(to_json(meta), 2) + "\n");
+  return write_small_file(dir + "/meta.json", meta_text(meta));
 }
 
-/// Deletes everything in a dump directory but meta.json: a failed or interrupted dump keeps
-/// only its record, never partial guest memory under a final name.
-void keep_only_meta(const std::string& dir) {
+/// Deletes everything in a dump directory but meta.json and the files named in `keep`: a failed
+/// or interrupted dump keeps only its record, never partial guest memory under a final name.
+void keep_only_meta(const std::string& dir, const std::vector<std::string>& keep = {}) {
   std::error_code ec;
   for (const auto& f : fs::directory_iterator(dir, ec)) {
-    if (f.path().filename() != "meta.json") fs::remove_all(f.path(), ec);
+    const std::string name = f.path().filename().string();
+    if (name == "meta.json" || std::find(keep.begin(), keep.end(), name) != keep.end()) continue;
+    fs::remove_all(f.path(), ec);
   }
 }
 
@@ -137,64 +139,22 @@ std::string store_timestamp(std::int64_t unix_time) {
   return buf;
 }
 
-nlohmann::json to_json(const DumpMeta& m) {
-  nlohmann::json j{{"domain", m.domain},
-                   {"uuid", m.uuid},
-                   {"host", m.host},
-                   {"trigger", m.trigger},
-                   {"capture_path", m.path},
-                   {"started_at", m.started_at},
-                   {"finished_at", m.finished_at},
-                   {"pause_seconds", m.pause_seconds},
-                   {"dump_level", m.dump_level},
-                   {"codec", m.codec},
-                   {"guest_ram_bytes", m.guest_ram_bytes},
-                   {"vmcore_bytes", m.vmcore_bytes},
-                   {"pages_dumped", m.pages_dumped},
-                   {"kernel_release", m.kernel_release},
-                   {"vmcoreinfo_source", m.vmcoreinfo_source},
-                   {"tool_version", m.tool_version},
-                   {"status", m.status},
-                   {"extra", m.extra}};
-  if (!m.daemon.is_null()) j["daemon"] = m.daemon;
-  return j;
+bool is_store_name(std::string_view name) {
+  if (name.size() < 16) return false;
+  for (std::size_t i = 0; i < 16; ++i) {
+    const char c = name[i];
+    const bool ok = i == 8 ? c == 'T' : i == 15 ? c == 'Z' : (c >= '0' && c <= '9');
+    if (!ok) return false;
+  }
+  if (name.size() == 16) return true;
+  if (name[16] != '-' || name.size() == 17) return false;
+  unsigned n = 0;
+  const char* end = name.data() + name.size();
+  auto [p, ec] = std::from_chars(name.data() + 17, end, n);
+  return ec == std::errc() && p == end;
 }
 
-DumpMeta meta_from_json(const nlohmann::json& j) {
-  DumpMeta m;
-  auto get = [&](const char* key, auto& field) {
-    auto it = j.find(key);
-    if (it != j.end() && !it->is_null()) {
-      try {
-        it->get_to(field);
-      } catch (const nlohmann::json::exception&) {
-        // A field of the wrong type is left at its default: list() must survive odd files.
-      }
-    }
-  };
-  get("domain", m.domain);
-  get("uuid", m.uuid);
-  get("host", m.host);
-  get("trigger", m.trigger);
-  get("capture_path", m.path);
-  get("started_at", m.started_at);
-  get("finished_at", m.finished_at);
-  get("pause_seconds", m.pause_seconds);
-  get("dump_level", m.dump_level);
-  get("codec", m.codec);
-  get("guest_ram_bytes", m.guest_ram_bytes);
-  get("vmcore_bytes", m.vmcore_bytes);
-  get("pages_dumped", m.pages_dumped);
-  get("kernel_release", m.kernel_release);
-  get("vmcoreinfo_source", m.vmcoreinfo_source);
-  get("tool_version", m.tool_version);
-  get("status", m.status);
-  if (auto it = j.find("extra"); it != j.end() && it->is_object()) m.extra = *it;
-  if (auto it = j.find("daemon"); it != j.end() && it->is_object()) m.daemon = *it;
-  return m;
-}
-
-Result<DumpStore> DumpStore::open(const std::string& dir) {
+Result<DumpStore> DumpStore::open(const std::string& dir, Layout layout) {
   if (dir.empty()) return make_error(ErrorCode::kInvalidArgument, "empty dump directory");
   std::error_code ec;
   fs::path p(dir);
@@ -211,7 +171,11 @@ Result<DumpStore> DumpStore::open(const std::string& dir) {
   if (::access(dir.c_str(), W_OK | X_OK) != 0) {
     return errno_error("write to dump directory", dir);
   }
-  return DumpStore(dir);
+  return DumpStore(dir, layout);
+}
+
+std::string DumpStore::domain_dir(const std::string& domain) const {
+  return layout_ == Layout::kOneGuest ? dir_ : dir_ + "/" + domain;
 }
 
 Result<PendingDump> DumpStore::begin(const std::string& domain, std::int64_t unix_time) const {
@@ -223,9 +187,9 @@ Result<PendingDump> DumpStore::begin(const std::string& domain, std::int64_t uni
 
 Result<PendingDump> DumpStore::begin(const DumpMeta& initial) const {
   const std::string& domain = initial.domain;
-  GUESTDUMP_CHECK(check_domain_name(domain));
-  const std::string ddir = dir_ + "/" + domain;
-  GUESTDUMP_CHECK(make_dir_0700(ddir));
+  if (layout_ == Layout::kPerDomain) GUESTDUMP_CHECK(check_domain_name(domain));
+  const std::string ddir = domain_dir(domain);
+  if (layout_ == Layout::kPerDomain) GUESTDUMP_CHECK(make_dir_0700(ddir));
   const std::string base = store_timestamp(initial.started_at);
   // The directory is made, locked and given its "in progress" meta.json under a name list()
   // ignores, and only then renamed to `.<ts>.partial`: a partial directory is never seen
@@ -258,34 +222,57 @@ Result<PendingDump> DumpStore::begin(const DumpMeta& initial) const {
                          "too many dumps of '" + domain + "' at " + base + " in " + ddir));
 }
 
-Result<std::vector<StoredDump>> DumpStore::list(const std::optional<std::string>& domain) const {
-  std::vector<StoredDump> out;
+Result<void> DumpStore::list_domain(const std::string& ddir, const std::string& domain,
+                                    std::vector<StoredDump>& out) const {
+  std::error_code ec;
+  fs::directory_iterator it(ddir, ec);
+  if (ec) return make_error(ErrorCode::kOs, "list '" + ddir + "': " + ec.message());
+  for (const auto& e : it) {
+    if (e.is_symlink(ec) || !e.is_directory(ec)) continue;
+    StoredDump s;
+    s.domain = domain;
+    s.path = e.path().string();
+    std::string name = e.path().filename().string();
+    if (is_partial_name(name)) {
+      s.partial = true;
+      name = name.substr(1, name.size() - 1 - std::string_view(kPartialSuffix).size());
+    }
+    if (!is_store_name(name)) continue;
+    if (s.partial) s.in_use = locked_by_writer(s.path);
+    s.name = name;
+    s.bytes = dir_bytes(e.path());
+    s.meta = read_meta_file(s.path);
+    out.push_back(std::move(s));
+  }
+  return {};
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> DumpStore::domain_dirs() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (layout_ == Layout::kOneGuest) {
+    out.emplace_back(dir_, std::string());
+    return out;
+  }
   std::error_code ec;
   fs::directory_iterator top(dir_, ec);
   if (ec) return make_error(ErrorCode::kOs, "list '" + dir_ + "': " + ec.message());
   for (const auto& d : top) {
-    if (!d.is_directory(ec)) continue;
+    if (d.is_symlink(ec) || !d.is_directory(ec)) continue;
     std::string dom = d.path().filename().string();
     if (dom.empty() || dom[0] == '.') continue;
-    if (domain && dom != *domain) continue;
-    for (const auto& e : fs::directory_iterator(d.path(), ec)) {
-      if (!e.is_directory(ec)) continue;
-      StoredDump s;
-      s.domain = dom;
-      s.path = e.path().string();
-      std::string name = e.path().filename().string();
-      if (is_partial_name(name)) {
-        s.partial = true;
-        s.in_use = locked_by_writer(s.path);
-        name = name.substr(1, name.size() - 1 - std::string_view(kPartialSuffix).size());
-      } else if (name[0] == '.') {
-        continue;
-      }
-      s.name = name;
-      s.bytes = dir_bytes(e.path());
-      s.meta = read_meta_file(s.path);
-      out.push_back(std::move(s));
-    }
+    out.emplace_back(d.path().string(), std::move(dom));
+  }
+  return out;
+}
+
+Result<std::vector<StoredDump>> DumpStore::list(const std::optional<std::string>& domain) const {
+  std::vector<StoredDump> out;
+  GUESTDUMP_TRY(auto dirs, domain_dirs());
+  for (const auto& [ddir, dom] : dirs) {
+    if (layout_ == Layout::kPerDomain && domain && dom != *domain) continue;
+    // A domain directory that vanished or cannot be read is skipped.
+    auto listed = list_domain(ddir, dom, out);
+    if (!listed && layout_ == Layout::kOneGuest) return std::move(listed).error();
   }
   // Timestamps sort lexically; newest first, then domain for a stable order.
   std::sort(out.begin(), out.end(), [](const StoredDump& a, const StoredDump& b) {
@@ -315,13 +302,9 @@ Result<void> DumpStore::remove(const StoredDump& dump) const {
 Result<std::vector<std::string>> DumpStore::recover_interrupted() const {
   std::vector<std::string> recovered;
   std::error_code ec;
-  fs::directory_iterator top(dir_, ec);
-  if (ec) return make_error(ErrorCode::kOs, "list '" + dir_ + "': " + ec.message());
-  for (const auto& d : top) {
-    if (!d.is_directory(ec) || d.is_symlink(ec)) continue;
-    const std::string domain = d.path().filename().string();
-    if (domain.empty() || domain[0] == '.') continue;
-    for (const auto& e : fs::directory_iterator(d.path(), ec)) {
+  GUESTDUMP_TRY(auto dirs, domain_dirs());
+  for (const auto& [ddir, domain] : dirs) {
+    for (const auto& e : fs::directory_iterator(ddir, ec)) {
       const std::string name = e.path().filename().string();
       const std::string path = e.path().string();
       if (e.is_symlink(ec) || !e.is_directory(ec)) continue;
@@ -343,12 +326,12 @@ Result<std::vector<std::string>> DumpStore::recover_interrupted() const {
       meta.vmcore_bytes = 0;
       if (auto w = write_meta_file(path, meta); !w) return std::move(w).error();
       GUESTDUMP_CHECK(sync_directory(path));
-      std::string final_dir = d.path().string() + "/" + ts;
+      std::string final_dir = ddir + "/" + ts;
       for (int n = 2; fs::exists(final_dir, ec) && n < 1000; ++n) {
-        final_dir = d.path().string() + "/" + ts + "-" + std::to_string(n);
+        final_dir = ddir + "/" + ts + "-" + std::to_string(n);
       }
       GUESTDUMP_CHECK(rename_no_replace(path, final_dir));
-      GUESTDUMP_CHECK(sync_directory(d.path().string()));
+      GUESTDUMP_CHECK(sync_directory(ddir));
       recovered.push_back(final_dir);
     }
   }
@@ -388,11 +371,12 @@ Result<std::string> PendingDump::commit(DumpMeta meta) {
   return finish(meta);
 }
 
-Result<std::string> PendingDump::fail(DumpMeta meta, const std::string& reason) {
-  keep_only_meta(partial_dir_);
+Result<std::string> PendingDump::fail(DumpMeta meta, const std::string& reason,
+                                      const std::vector<std::string>& keep) {
+  keep_only_meta(partial_dir_, keep);
   meta.status = "failed: " + reason;
   meta.vmcore_bytes = 0;
   return finish(meta);
 }
 
-} // namespace guestdump::host
+} // namespace guestdump::store

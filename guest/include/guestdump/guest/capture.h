@@ -1,16 +1,15 @@
 #pragma once
 // The capture itself (in the capture kernel): the guest kernel log first, then the filtered,
 // compressed kdump file, into /var/crash/<timestamp>/ on the configured device, or a flattened
-// stream on stdout. The capture initramfs's /init is
-// run_capture_init() (commands.h), also here.
+// stream on stdout. The capture initramfs's /init is run_capture_init(), also here.
 
 #include <cstdint>
 #include <optional>
 #include <string>
 
-#include "capture_config.h"
 #include "guestdump/common/result.h"
 #include "guestdump/formats/convert.h"
+#include "guestdump/guest/capture_config.h"
 
 namespace guestdump::guest {
 
@@ -32,5 +31,9 @@ Result<CaptureReport> capture_dump(const CaptureConfig& cfg);
 
 /// Carries out an after action (sync first). Returns only for kNone or when reboot(2) failed.
 void perform_after(AfterAction action);
+
+/// PID 1 of the capture initramfs: mounts /proc, /sys and /dev, loads the listed modules, runs
+/// the configured capture and carries out the after action. Never returns normally.
+int run_capture_init();
 
 } // namespace guestdump::guest

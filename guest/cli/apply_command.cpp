@@ -1,16 +1,25 @@
 // guestdump-guest apply.
 
+#include <chrono>
 #include <iostream>
 
 #include "cli.h"
 #include "commands.h"
 #include "guestdump/guest/apply.h"
+#include "guestdump/guest/run_command.h"
 #include "report.h"
-#include "run_command.h"
 
 namespace po = boost::program_options;
 
 namespace guestdump::guest {
+
+namespace {
+
+/// A follow-up rebuilds a boot loader configuration or (kdumpctl restart) an initramfs: minutes
+/// on a slow disk, never an hour.
+constexpr std::chrono::minutes kFollowUpTimeout{15};
+
+} // namespace
 
 int run_apply(const std::vector<std::string>& args) {
   po::options_description desc("apply options");
@@ -66,7 +75,7 @@ int run_apply(const std::vector<std::string>& args) {
   auto run_all = [&](const std::vector<std::string>& cmds) -> Result<void> {
     for (const auto& c : cmds) {
       std::cout << "running: " << c << std::endl;
-      GUESTDUMP_CHECK(run_command(c));
+      GUESTDUMP_CHECK(run_command(c, kFollowUpTimeout));
     }
     return {};
   };

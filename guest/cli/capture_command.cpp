@@ -6,10 +6,10 @@
 
 #include <unistd.h>
 
-#include "capture.h"
-#include "capture_config.h"
 #include "cli.h"
 #include "commands.h"
+#include "guestdump/guest/capture.h"
+#include "guestdump/guest/capture_config.h"
 
 namespace po = boost::program_options;
 

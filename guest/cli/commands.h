@@ -16,7 +16,5 @@ int run_unload(const std::vector<std::string>& args);
 int run_status(const std::vector<std::string>& args);
 int run_capture(const std::vector<std::string>& args);
 int run_initramfs(const std::vector<std::string>& args);
-/// PID 1 of the capture initramfs (capture.cpp): never returns normally.
-int run_capture_init();
 
 } // namespace guestdump::guest

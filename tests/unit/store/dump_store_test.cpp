@@ -1,17 +1,21 @@
 // The dump store on a real temporary directory: modes, atomic commit, failure records,
 // collisions, listing order, and what an abandoned dump leaves behind.
 
-#include "guestdump/host/dump_store.h"
+#include "guestdump/store/dump_store.h"
 
+#include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "temp_dir.h"
 
-namespace guestdump::host {
+namespace guestdump::store {
 namespace {
 
 namespace fs = std::filesystem;
@@ -107,6 +111,52 @@ TEST(DumpStore, FailureKeepsOnlyTheRecord) {
   EXPECT_EQ((*listed)[0].meta->status, "failed: disk full");
 }
 
+// guestdump-guest keeps the kernel log of a dump that failed (it was written first).
+TEST(DumpStore, FailureKeepsTheFilesNamed) {
+  test::TempDir tmp;
+  auto store = DumpStore::open(tmp.file("s"), Layout::kOneGuest);
+  ASSERT_TRUE(store);
+  auto pending = store->begin(DumpMeta{});
+  ASSERT_TRUE(pending) << pending.error().message;
+  std::ofstream(pending->file("vmcore")) << "half a dump";
+  ASSERT_TRUE(pending->write_text("dmesg.txt", "log\n"));
+  auto dir = pending->fail(DumpMeta{}, "disk full", {"dmesg.txt"});
+  ASSERT_TRUE(dir);
+  EXPECT_EQ(fs::path(*dir).parent_path(), fs::path(tmp.file("s")));
+  EXPECT_FALSE(fs::exists(*dir + "/vmcore"));
+  EXPECT_TRUE(fs::exists(*dir + "/dmesg.txt"));
+  EXPECT_TRUE(fs::exists(*dir + "/meta.json"));
+}
+
+// A one-guest store has no domain level, for recovery as for everything else.
+TEST(DumpStore, OneGuestRecoversAnInterruptedDumpInPlace) {
+  test::TempDir tmp;
+  auto store = DumpStore::open(tmp.file("s"), Layout::kOneGuest);
+  ASSERT_TRUE(store);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) { // a writer killed mid-dump: its partial directory stays, unlocked
+    DumpMeta m;
+    m.started_at = kT;
+    auto pending = store->begin(m);
+    if (pending) std::raise(SIGKILL);
+    std::_Exit(1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the child could not begin its dump";
+  auto recovered = store->recover_interrupted();
+  ASSERT_TRUE(recovered) << recovered.error().message;
+  ASSERT_EQ(recovered->size(), 1u);
+  EXPECT_EQ((*recovered)[0], tmp.file("s") + "/20261118T110640Z");
+  auto listed = store->list();
+  ASSERT_TRUE(listed);
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_FALSE((*listed)[0].partial);
+  ASSERT_TRUE((*listed)[0].meta);
+  EXPECT_EQ((*listed)[0].meta->status, kInterruptedStatus);
+}
+
 TEST(DumpStore, AbandonedDumpLeavesNothing) {
   test::TempDir tmp;
   auto store = DumpStore::open(tmp.file("s"));
@@ -173,4 +223,4 @@ TEST(DumpStore, CorruptMetaIsListedWithoutMeta) {
 }
 
 } // namespace
-} // namespace guestdump::host
+} // namespace guestdump::store

@@ -5,7 +5,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "guestdump/guest/kexec.h"
-#include "paths.h"
+#include "guestdump/guest/paths.h"
 #include "report.h"
 
 namespace po = boost::program_options;

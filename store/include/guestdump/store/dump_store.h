@@ -1,6 +1,8 @@
 #pragma once
-// The dump store (design.md §3):
+// The local dump store (design.md §3):
 //   <dump_dir>/<domain>/<UTC timestamp YYYYmmddTHHMMSSZ>/{vmcore, dmesg.txt, meta.json}
+// or, in a one-guest store (guestdump-guest's target inside the guest), without the domain level:
+//   <dump_dir>/<UTC timestamp YYYYmmddTHHMMSSZ>/{vmcore, dmesg.txt, meta.json}
 // A dump is assembled in `.<timestamp>.partial` and renamed when complete, so a directory
 // under its final name always holds a finished dump (or the record of a failed one, whose
 // meta.json says "failed: <reason>" and which has no vmcore). Directories are 0700, files
@@ -15,76 +17,46 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "guestdump/common/result.h"
 #include "guestdump/common/unique_fd.h"
+#include "guestdump/store/backend.h"
+#include "guestdump/store/meta.h"
 
-namespace guestdump::host {
-
-/// What meta.json records about one dump.
-struct DumpMeta {
-  std::string domain;
-  std::string uuid;
-  std::string host;
-  std::string trigger;          // "manual", "panic", "crashloaded", "watchdog", "hang", ...
-  std::string path;             // how memory was read: "qmp-stream", "libvirt-coredump", ...
-  std::int64_t started_at = 0;  // Unix seconds
-  std::int64_t finished_at = 0; // Unix seconds
-  double pause_seconds = 0;     // how long the guest was held paused by us
-  int dump_level = 0;
-  std::string codec;
-  std::uint64_t guest_ram_bytes = 0;
-  std::uint64_t vmcore_bytes = 0;
-  std::uint64_t pages_dumped = 0;
-  std::string kernel_release;
-  std::string vmcoreinfo_source; // "dump note", "none", ...
-  std::string tool_version;
-  std::string status = "complete";                 // "complete" or "failed: <reason>"
-  nlohmann::json extra = nlohmann::json::object(); // filter counts, notes, ...
-  /// guestdumpd's record of the crash it dumped ({"uri", "domain_id", "vcpu_time_ns"}); null
-  /// for on-demand dumps. Written from the start, so an interrupted dump still names its crash.
-  nlohmann::json daemon;
-};
-
-nlohmann::json to_json(const DumpMeta& meta);
-DumpMeta meta_from_json(const nlohmann::json& j);
-
-/// One directory of the store as list() sees it.
-struct StoredDump {
-  std::string domain;
-  std::string name;             // the timestamp directory name
-  std::string path;             // full path of the directory
-  bool partial = false;         // still `.NAME.partial`: being written, or left by a crash
-  bool in_use = false;          // partial and locked: a live process is writing it
-  std::optional<DumpMeta> meta; // nullopt if meta.json is missing or unreadable
-  std::uint64_t bytes = 0;      // sum of the files' sizes
-};
+namespace guestdump::store {
 
 class PendingDump;
 
-class DumpStore {
+/// Whether the store has a directory level per domain.
+enum class Layout { kPerDomain, kOneGuest };
+
+class DumpStore final : public Backend {
 public:
   /// Opens (creating with mode 0700 if missing) the store at `dir`; fails naming the path if
   /// it cannot be created or is not a writable directory.
-  static Result<DumpStore> open(const std::string& dir);
+  static Result<DumpStore> open(const std::string& dir, Layout layout = Layout::kPerDomain);
 
   const std::string& dir() const { return dir_; }
+  const std::string& location() const override { return dir_; }
 
   /// Starts a dump of `initial.domain` at `initial.started_at`: creates
-  /// `<dir>/<domain>/.<ts>.partial` (0700), locks it, and writes `initial` as its meta.json with
-  /// status "in progress". Two dumps in the same second get `-2`, `-3`, ... suffixes.
+  /// `<dir>/<domain>/.<ts>.partial` (0700; no domain level in a one-guest store), locks it, and
+  /// writes `initial` as its meta.json with status "in progress". Two dumps in the same second get
+  /// `-2`, `-3`, ... suffixes.
   Result<PendingDump> begin(const DumpMeta& initial) const;
   Result<PendingDump> begin(const std::string& domain, std::int64_t unix_time) const;
 
-  /// Every dump directory (optionally of one domain), newest first.
-  Result<std::vector<StoredDump>> list(const std::optional<std::string>& domain = {}) const;
+  /// Every dump directory (optionally of one domain), newest first. Only names begin() makes
+  /// are dumps: other directories (lost+found, an operator's notes) are never listed.
+  Result<std::vector<StoredDump>> list(const std::optional<std::string>& domain) const override;
+  Result<std::vector<StoredDump>> list() const { return list(std::nullopt); }
 
   /// Removes one dump directory (retention). A partial directory is removed only while no
   /// process holds its lock (an interrupted dump); one being written is refused.
-  Result<void> remove(const StoredDump& dump) const;
+  Result<void> remove(const StoredDump& dump) const override;
 
   /// Turns every interrupted dump (partial and unlocked) into a failure record under its final
   /// name: everything but meta.json is deleted and its status becomes "failed: interrupted
@@ -94,8 +66,15 @@ public:
   Result<std::vector<std::string>> recover_interrupted() const;
 
 private:
-  explicit DumpStore(std::string dir) : dir_(std::move(dir)) {}
+  DumpStore(std::string dir, Layout layout) : dir_(std::move(dir)), layout_(layout) {}
+  /// The directory holding `domain`'s dumps.
+  std::string domain_dir(const std::string& domain) const;
+  /// Every {directory, domain} holding dumps: the store itself in a one-guest store.
+  Result<std::vector<std::pair<std::string, std::string>>> domain_dirs() const;
+  Result<void> list_domain(const std::string& ddir, const std::string& domain,
+                           std::vector<StoredDump>& out) const;
   std::string dir_;
+  Layout layout_ = Layout::kPerDomain;
 };
 
 /// A dump being assembled. Dies uncommitted → its directory is removed.
@@ -117,9 +96,11 @@ public:
 
   /// Writes meta.json (status "complete") and renames the directory to its final name.
   Result<std::string> commit(DumpMeta meta);
-  /// Records a failure: removes any vmcore, writes meta.json with "failed: <reason>" and
-  /// renames the directory to its final name, so the event stays on record.
-  Result<std::string> fail(DumpMeta meta, const std::string& reason);
+  /// Records a failure: removes every file but meta.json and those named in `keep` (the
+  /// guest tool keeps dmesg.txt), writes meta.json with "failed: <reason>" and renames the
+  /// directory to its final name, so the event stays on record.
+  Result<std::string> fail(DumpMeta meta, const std::string& reason,
+                           const std::vector<std::string>& keep = {});
 
 private:
   friend class DumpStore;
@@ -142,5 +123,7 @@ inline constexpr const char* kInterruptedStatus =
 std::string store_timestamp(std::int64_t unix_time);
 /// The Unix time a store name ("YYYYmmddTHHMMSSZ[-N]") stands for, or 0 if it is none.
 std::int64_t store_time(const std::string& name);
+/// True for the names begin() gives a dump: "YYYYmmddTHHMMSSZ", optionally followed by "-N".
+bool is_store_name(std::string_view name);
 
-} // namespace guestdump::host
+} // namespace guestdump::store

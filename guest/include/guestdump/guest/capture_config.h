@@ -1,8 +1,7 @@
 #pragma once
 // What `guestdump-guest capture` does, decided without I/O: its configuration (defaults, the
 // capture initramfs's config file, `guestdump.*=` kernel parameters, command-line flags, in that
-// order of precedence), what happens to the machine afterwards, which old dumps retention
-// removes, and whether the target has room.
+// order of precedence) and what happens to the machine afterwards.
 
 #include <cstdint>
 #include <optional>
@@ -73,18 +72,5 @@ struct AfterDecision {
 /// the machine.
 AfterDecision decide_after(std::optional<AfterAction> requested, bool pid1, bool in_capture_kernel,
                            bool capture_ok, bool shell_available);
-
-/// Name of a dump directory for a UTC time (seconds since the epoch): YYYYmmddTHHMMSSZ.
-std::string dump_dir_name(std::int64_t unix_seconds);
-/// True for names dump_dir_name() produces, optionally followed by "-N".
-bool is_dump_dir_name(std::string_view name);
-
-/// Which entries of the dump directory to delete before a new dump is written: leftovers of
-/// interrupted captures (".<name>.partial") always; with `keep` > 0, the oldest dumps so that
-/// `keep` - 1 remain besides the new one. Other names are never touched. Oldest first.
-std::vector<std::string> plan_dump_cleanup(const std::vector<std::string>& entries, unsigned keep);
-
-/// Refuses to start when the target has less than `min_free` bytes available.
-Result<void> check_min_free(std::uint64_t available, std::uint64_t min_free, std::string_view dir);
 
 } // namespace guestdump::guest

@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "guestdump/common/log.h"
+#include "guestdump/guest/capture.h"
 
 namespace {
 

@@ -4,12 +4,12 @@
 
 #include <sys/utsname.h>
 
-#include "block_device.h"
-#include "capture_config.h"
 #include "cli.h"
 #include "commands.h"
-#include "initramfs.h"
-#include "paths.h"
+#include "guestdump/guest/block_device.h"
+#include "guestdump/guest/capture_config.h"
+#include "guestdump/guest/initramfs.h"
+#include "guestdump/guest/paths.h"
 
 namespace po = boost::program_options;
 
