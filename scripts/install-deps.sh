@@ -19,6 +19,8 @@ test_pkgs=(
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
   e2fsprogs util-linux kexec-tools time bc clang-format git
   clang libclang-rt-14-dev
+  # packaging: systemd-analyze (the unit's exposure score), the packages and their install test
+  systemd debhelper lintian dpkg-dev
   # e2e.daemon.hostile builds tests/fixtures/hostile/hostile.ko for the fixture kernel, the one
   # linux-image-cloud-amd64 names; build-module.sh installs the exact linux-headers-<release>
   # itself when the fixture cache holds an older kernel.
