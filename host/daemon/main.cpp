@@ -157,6 +157,7 @@ int main(int argc, char** argv) {
     const auto tick = watchdog ? std::chrono::microseconds(watchdog_usec / 2)
                                : std::chrono::microseconds(std::chrono::seconds(10));
     auto report = [&](const char* prefix) {
+      daemon.write_metrics();
       const guestdump::host::DaemonStatus st = daemon.status();
       std::string msg = prefix;
       msg += "STATUS=" + guestdump::host::status_line(st);

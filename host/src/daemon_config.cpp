@@ -36,6 +36,8 @@ constexpr DaemonKey kDaemonKeys[] = {
     {"reconnect-max", "60", false, "longest wait between reconnect attempts"},
     {"stop-timeout", "60", false, "on SIGTERM, let running dumps finish this long"},
     {"log-level", "info", false, "debug, info, warn or error"},
+    {"metrics-file", kDefaultMetricsFile, false,
+     "Prometheus textfile for node-exporter (empty: none)"},
 };
 
 Error bad_value(const std::string& key, const std::string& value, const std::string& expected) {
@@ -99,6 +101,9 @@ Result<void> apply_daemon_key(DaemonConfig& c, const std::string& key, const std
     if (c.reconnect_max.count() < 1) return bad_value(key, value, "at least 1s");
   } else if (key == "stop-timeout") {
     GUESTDUMP_TRY(c.stop_timeout, seconds_value(key, value));
+  } else if (key == "metrics-file") {
+    if (!value.empty() && value.front() != '/') return bad_value(key, value, "an absolute path");
+    c.metrics_file = value;
   } else if (key == "log-level") {
     if (value != "debug" && value != "info" && value != "warn" && value != "error") {
       return bad_value(key, value, "debug, info, warn or error");

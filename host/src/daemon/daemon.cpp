@@ -249,4 +249,32 @@ std::string status_line(const DaemonStatus& s) {
   return out;
 }
 
+std::string Daemon::metrics_text() const {
+  std::optional<std::uint64_t> free_bytes;
+  std::optional<std::uint64_t> size_bytes;
+  if (auto space = store::store_space(config()->dump_dir)) {
+    free_bytes = space->free_bytes;
+    size_bytes = space->total_bytes;
+  }
+  return metrics_.render(status(), free_bytes, size_bytes);
+}
+
+void Daemon::write_metrics() {
+  const std::string path = config()->metrics_file;
+  if (path.empty()) return;
+  const std::string text = metrics_text();
+  std::lock_guard lock(metrics_file_mu_);
+  auto r = write_metrics_file(path, text);
+  const std::string err = r ? std::string() : r.error().message;
+  if (err != metrics_error_) {
+    if (!err.empty()) {
+      GUESTDUMP_LOG(kWarn, kLog) << "metrics: " << err << " (is node-exporter installed? set "
+                                 << "metrics-file, or leave it empty for none)";
+    } else {
+      GUESTDUMP_LOG(kInfo, kLog) << "metrics: writing " << path << " again";
+    }
+    metrics_error_ = err;
+  }
+}
+
 } // namespace guestdump::host

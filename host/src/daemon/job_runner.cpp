@@ -81,6 +81,7 @@ void Daemon::job_failed_unexpectedly(const DumpJob& job, const std::string& what
                                         policies::to_string(job.trigger), {}, "failed"))
       << "dump of '" << job.name << "' (" << policies::to_string(job.trigger)
       << ") ended by an unexpected error: " << what;
+  metrics_.dump_ended(policies::to_string(job.trigger), "failed", 0, 0, 0, 0);
   // The event stays on record (and counts for the crash-loop limit at the next start).
   guarded("recording the failure", [&] {
     auto store = store::DumpStore::open(config()->dump_dir);
@@ -124,7 +125,8 @@ void Daemon::dump_job(const DumpJob& job) {
   }
   // Every way out below that takes no dump still applies the after-dump policy: a refused or
   // failed dump must not leave the guest crashed when the operator asked for a restart.
-  auto not_taken = [&](const std::string& why) {
+  auto not_taken = [&](const std::string& why, RefusalReason reason) {
+    metrics_.refused(policies::to_string(job.trigger), reason);
     GUESTDUMP_LOG_WITH(kError, kLog,
                        guest_event_fields(message_id::kDumpRefused, job.name, job.uuid,
                                           policies::to_string(job.trigger), {}, "refused"))
@@ -134,7 +136,8 @@ void Daemon::dump_job(const DumpJob& job) {
   };
   auto store = store::DumpStore::open(cfg->dump_dir);
   if (!store) {
-    not_taken("dump of '" + job.name + "' not taken: " + store.error().message);
+    not_taken("dump of '" + job.name + "' not taken: " + store.error().message,
+              RefusalReason::kStore);
     return;
   }
   const policies::DumpSizeEstimate est =
@@ -144,7 +147,8 @@ void Daemon::dump_job(const DumpJob& job) {
   struct statvfs vfs {};
   if (::statvfs(store->dir().c_str(), &vfs) != 0) {
     not_taken("dump of '" + job.name +
-              "' not taken: " + errno_error("statvfs", store->dir()).message);
+                  "' not taken: " + errno_error("statvfs", store->dir()).message,
+              RefusalReason::kStore);
     return;
   }
   policies::StoreSpace space;
@@ -156,8 +160,8 @@ void Daemon::dump_job(const DumpJob& job) {
         space, cfg->policy.min_free, est, reserved_bytes_, "dump of '" + job.name + "'");
     if (!sd.allowed) {
       lock.unlock();
-      not_taken("refusing " + std::string(policies::to_string(job.trigger)) +
-                " dump: " + sd.reason);
+      not_taken("refusing " + std::string(policies::to_string(job.trigger)) + " dump: " + sd.reason,
+                RefusalReason::kFreeSpace);
       return;
     }
     reserved_bytes_ += est.upper_bound;
@@ -204,6 +208,10 @@ void Daemon::dump_job(const DumpJob& job) {
         << "dump of '" << job.name << "' failed after " << static_cast<int>(secs)
         << "s: " << res.error().message;
     set_last_dump("'" + job.name + "' failed at " + utc_now_text());
+    metrics_.dump_ended(policies::to_string(job.trigger),
+                        res.error().code == ErrorCode::kCancelled ? "cancelled" : "failed", secs, 0,
+                        0, 0);
+    write_metrics();
     if (res.error().code == ErrorCode::kCancelled) return;
     apply_retention(*store, *cfg, 0, "after dump");
     after_dump(*w, job, settings);
@@ -217,6 +225,9 @@ void Daemon::dump_job(const DumpJob& job) {
       << static_cast<int>(secs + 0.5) << "s, guest paused "
       << static_cast<int>(res->meta.pause_seconds + 0.5) << "s)";
   set_last_dump("'" + job.name + "' complete at " + utc_now_text());
+  metrics_.dump_ended(policies::to_string(job.trigger), "complete", secs, res->meta.pause_seconds,
+                      res->meta.vmcore_bytes, static_cast<std::int64_t>(std::time(nullptr)));
+  write_metrics();
   apply_retention(*store, *cfg, 0, "after dump");
   after_dump(*w, job, settings);
   if (!cfg->post_hook.empty()) {

@@ -23,6 +23,7 @@
 #include <guestdump/host/guest_calls.h>
 #include <guestdump/host/hypervisor.h>
 #include <guestdump/host/job_queue.h>
+#include <guestdump/host/metrics.h>
 #include <guestdump/policies/crash_loop.h>
 #include <guestdump/policies/hang_detector.h>
 #include <guestdump/store/dump_store.h>
@@ -65,6 +66,11 @@ public:
   void stop();
   /// A snapshot for STATUS= and the watchdog; never blocks on libvirt.
   DaemonStatus status() const;
+  /// Rewrites the metrics file (metrics-file; nothing when it is empty). Called after every
+  /// dump and periodically by the main loop.
+  void write_metrics();
+  /// The metrics file's text as it would be written now.
+  std::string metrics_text() const;
 
 private:
   struct Guest; // per-guest hang state
@@ -134,6 +140,9 @@ private:
   // Progress of the core threads, for status(): when the current step began (0: idle).
   std::atomic<std::int64_t> dispatcher_busy_since_{0}; // steady_clock ns
   std::atomic<std::int64_t> sampler_busy_since_{0};
+  DaemonMetrics metrics_;
+  std::mutex metrics_file_mu_;
+  std::string metrics_error_; // the last write error, logged once until it changes
   mutable std::mutex status_mu_;
   std::map<std::string, std::size_t> watched_by_uri_; // at the last listing of each URI
   std::string last_dump_;

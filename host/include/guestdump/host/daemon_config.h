@@ -19,6 +19,9 @@ namespace guestdump::host {
 
 inline constexpr const char* kDefaultConfigFile = "/etc/guestdump/guestdumpd.conf";
 inline constexpr const char* kDefaultDumpDir = "/var/lib/guestdump/dumps";
+// node-exporter's textfile collector directory on Debian (prometheus-node-exporter).
+inline constexpr const char* kDefaultMetricsFile =
+    "/var/lib/prometheus/node-exporter/guestdumpd.prom";
 
 struct DaemonConfig {
   std::vector<std::string> connect;            // libvirt URIs; default {"qemu:///system"}
@@ -28,9 +31,10 @@ struct DaemonConfig {
   std::uint32_t jobs = 1;                      // dumps at once (1-64)
   std::chrono::seconds keepalive_interval{5};  // libvirt client keepalive; 0 turns it off
   std::uint32_t keepalive_count = 3;
-  std::chrono::seconds reconnect_max{60}; // longest wait between reconnect attempts
-  std::chrono::seconds stop_timeout{60};  // SIGTERM: let running dumps finish this long
-  std::string log_level = "info";         // debug, info, warn, error
+  std::chrono::seconds reconnect_max{60};         // longest wait between reconnect attempts
+  std::chrono::seconds stop_timeout{60};          // SIGTERM: let running dumps finish this long
+  std::string log_level = "info";                 // debug, info, warn, error
+  std::string metrics_file = kDefaultMetricsFile; // empty: no metrics file
   policies::PolicyConfig policy;
   std::string config_file; // the file that was read; empty if none existed at the default path
 };
