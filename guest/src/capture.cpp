@@ -26,7 +26,7 @@
 #include "guestdump/common/log.h"
 #include "guestdump/common/unique_fd.h"
 #include "guestdump/formats/dump_source.h"
-#include "guestdump/formats/kernel_log.h"
+#include "guestdump/kernel/kernel_log.h"
 
 namespace fs = std::filesystem;
 
@@ -136,16 +136,16 @@ Result<CaptureReport> capture_dump(const CaptureConfig& cfg) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
   CaptureReport rep;
-  GUESTDUMP_CHECK(formats::check_dump_level(cfg.dump_level));
+  GUESTDUMP_CHECK(kernel::check_dump_level(cfg.dump_level));
 
   if (cfg.to == "-") { // stream: the log has nowhere to go but the dump itself
-    formats::ConvertOptions o;
+    kernel::ConvertOptions o;
     o.input = cfg.vmcore;
     o.output = "-";
     o.flattened = true;
     o.dump_level = cfg.dump_level;
     o.codec = cfg.codec;
-    auto r = formats::convert(o);
+    auto r = kernel::convert(o);
     if (!r) return std::move(r).error().context("capture '" + cfg.vmcore + "' to stdout");
     rep.convert = std::move(*r);
     rep.seconds = elapsed();
@@ -200,7 +200,7 @@ Result<CaptureReport> capture_dump(const CaptureConfig& cfg) {
   std::string started = utc_now_iso();
 
   // The kernel log first: it survives a dump that fails later (full disk, bad memory).
-  if (auto log = formats::read_kernel_log(*src)) {
+  if (auto log = kernel::read_kernel_log(*src)) {
     if (auto w = write_small_file(partial, "dmesg.txt", log->text); w)
       rep.dmesg_saved = true;
     else
@@ -213,12 +213,12 @@ Result<CaptureReport> capture_dump(const CaptureConfig& cfg) {
   }
   src.reset();
 
-  formats::ConvertOptions o;
+  kernel::ConvertOptions o;
   o.input = cfg.vmcore;
   o.output = partial + "/vmcore";
   o.dump_level = cfg.dump_level;
   o.codec = cfg.codec;
-  auto r = formats::convert(o);
+  auto r = kernel::convert(o);
   Error failure;
   bool ok = r.has_value();
   if (ok)

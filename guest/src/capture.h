@@ -10,7 +10,7 @@
 
 #include "capture_config.h"
 #include "guestdump/common/result.h"
-#include "guestdump/formats/convert.h"
+#include "guestdump/kernel/convert.h"
 
 namespace guestdump::guest {
 
@@ -20,7 +20,7 @@ struct CaptureReport {
   bool dmesg_saved = false;         // dmesg.txt written
   std::string dmesg_error;          // why not
   std::vector<std::string> deleted; // retention
-  formats::ConvertResult convert;
+  kernel::ConvertResult convert;
   double seconds = 0;
 };
 
