@@ -100,12 +100,11 @@ public:
   Result<KdumpWriteStats> run(OutputSink& sink, std::uint64_t data_start,
                               std::uint64_t desc_start) {
     const std::uint32_t ps = req_.source->metadata().page_size;
-    std::vector<std::unique_ptr<PageReader>> readers;
-    std::vector<std::vector<std::byte>> scratch;
-    for (unsigned i = 0; i < threads_; ++i) {
-      readers.push_back(req_.source->make_reader());
-      scratch.emplace_back(ps);
-    }
+    // Each worker makes its reader and scratch page on its own thread, at its first chunk, so
+    // they come from that thread's allocator arena: readers made here, side by side, would share
+    // cache lines between the workers.
+    std::vector<std::unique_ptr<PageReader>> readers(threads_);
+    std::vector<std::vector<std::byte>> scratch(threads_);
     detail::CompressPipelineOptions opts;
     opts.codec = req_.codec;
     opts.page_size = ps;
@@ -113,6 +112,10 @@ public:
     opts.detect_zero_pages = req_.share_zero_pages;
     opts.max_chunk_pages = max_chunk_pages_;
     auto fill = [&](unsigned worker, detail::ChunkBuilder& chunk) -> Result<void> {
+      if (!readers[worker]) {
+        readers[worker] = req_.source->make_reader();
+        scratch[worker].resize(ps);
+      }
       const std::uint64_t c = chunk.index();
       const std::uint64_t first = c == 0 ? 0 : bounds_[c - 1];
       const std::uint64_t end = bounds_[c];
