@@ -7,10 +7,11 @@
 #include <cstring>
 
 #include "fuzz_support.h"
-#include "guestdump/formats/kernel_log.h"
+#include "guestdump/kernel/kernel_log.h"
 
 using namespace guestdump;
 using namespace guestdump::formats;
+using namespace guestdump::kernel;
 
 namespace {
 constexpr std::uint64_t kDirectMap = 0xffff888000000000ULL;

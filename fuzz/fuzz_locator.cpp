@@ -8,10 +8,11 @@
 #include <cstring>
 
 #include "fuzz_support.h"
-#include "guestdump/formats/vmcoreinfo_locator.h"
+#include "guestdump/kernel/vmcoreinfo_locator.h"
 
 using namespace guestdump;
 using namespace guestdump::formats;
+using namespace guestdump::kernel;
 
 namespace {
 

@@ -9,10 +9,11 @@
 #include <vector>
 
 #include "fuzz_support.h"
-#include "guestdump/formats/page_filter.h"
+#include "guestdump/kernel/page_filter.h"
 
 using namespace guestdump;
 using namespace guestdump::formats;
+using namespace guestdump::kernel;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   auto in = fuzz::split_memory_input(data, size);

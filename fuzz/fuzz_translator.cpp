@@ -6,10 +6,11 @@
 #include <cstring>
 
 #include "fuzz_support.h"
-#include "guestdump/formats/kernel_memory.h"
+#include "guestdump/kernel/kernel_memory.h"
 
 using namespace guestdump;
 using namespace guestdump::formats;
+using namespace guestdump::kernel;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   auto in = fuzz::split_memory_input(data, size);

@@ -5,10 +5,12 @@
 #include <string>
 #include <string_view>
 
-#include "guestdump/formats/kernel_memory.h"
 #include "guestdump/formats/vmcoreinfo.h"
+#include "guestdump/kernel/kernel_memory.h"
 
 using namespace guestdump::formats;
+
+using namespace guestdump::kernel;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);

@@ -17,14 +17,15 @@
 #include "elf_core_builder.h"
 #include "fuzz_support.h"
 #include "guestdump/common/log.h"
-#include "guestdump/formats/convert.h"
 #include "guestdump/formats/elf_notes.h"
+#include "guestdump/kernel/convert.h"
 #include "kernel_log_image.h"
 #include "xen_core_builder.h"
 
 namespace fs = std::filesystem;
 using namespace guestdump;
 using namespace guestdump::formats;
+using namespace guestdump::kernel;
 using testlog::GuestRam;
 using testlog::hexs;
 using testlog::kDirectMap;

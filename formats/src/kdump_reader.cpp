@@ -6,14 +6,11 @@
 #include <bit>
 #include <cstring>
 
-#include <fcntl.h>
-
 #include "guestdump/common/io.h"
 #include "guestdump/formats/codec.h"
 #include "guestdump/formats/dump_source.h"
 #include "guestdump/formats/elf_notes.h"
 #include "guestdump/formats/kdump_format.h"
-#include "guestdump/formats/xen_core.h"
 
 namespace guestdump::formats {
 namespace {
@@ -382,34 +379,6 @@ Result<std::unique_ptr<DumpSource>> KdumpSource::open(const std::string& path) {
 
 Result<std::unique_ptr<DumpSource>> open_kdump(const std::string& path) {
   return KdumpSource::open(path);
-}
-
-Result<std::unique_ptr<DumpSource>> open_dump(const std::string& path) {
-  GUESTDUMP_TRY(UniqueFd fd, UniqueFd::open(path, O_RDONLY));
-  std::byte head[4096 + 16 + 8] = {};
-  GUESTDUMP_TRY(std::size_t n, read_full(fd.get(), head, path));
-  std::span<const std::byte> h(head, n);
-  if (n == 0) return make_error(ErrorCode::kBadData, "empty file");
-  if (n >= 4 && std::memcmp(head,
-                            "\x7f"
-                            "ELF",
-                            4) == 0) {
-    // xl dump-core files are ELF cores with section headers only.
-    return looks_like_xen_core(h) ? open_xen_core(path) : open_elf_core(path);
-  }
-  if (n >= 8 && std::memcmp(head, kKdumpSignature, 8) == 0) return open_kdump(path);
-  if (is_flat_header(h)) {
-    // The first record of a flattened kdump carries the main header at offset 0.
-    if (n >= kFlatHeaderSize + kFlatRecordHeaderSize + 8 &&
-        std::memcmp(head + kFlatHeaderSize + kFlatRecordHeaderSize, kKdumpSignature, 8) == 0) {
-      return open_kdump(path);
-    }
-    return make_error(ErrorCode::kUnsupported,
-                      "flattened file does not start with a kdump header (flattened ELF is not "
-                      "supported; reassemble it with makedumpfile -R)");
-  }
-  return make_error(ErrorCode::kBadData,
-                    "unrecognised format (not an ELF core, kdump-compressed or flattened file)");
 }
 
 } // namespace guestdump::formats

@@ -1,15 +1,12 @@
 #include "guestdump/formats/kdump_writer.h"
 
 #include <algorithm>
-#include <condition_variable>
 #include <cstring>
-#include <mutex>
-#include <optional>
 #include <thread>
 #include <vector>
 
+#include "compress_pipeline.h"
 #include "guestdump/common/io.h"
-#include "guestdump/common/page_buffer.h"
 #include "guestdump/formats/elf_notes.h"
 
 namespace guestdump::formats {
@@ -80,34 +77,11 @@ constexpr std::uint64_t kChunkPages = 512;
 // ...but spans at most this many PFNs, so progress still moves through long excluded ranges.
 constexpr std::uint64_t kChunkSpanLimit = 64 * kChunkPages;
 
-// Per-page result inside a chunk.
-struct PageOut {
-  std::uint32_t size = 0;  // stored bytes (0 for a shared zero page)
-  std::uint32_t flags = 0; // codec flag or 0 = raw
-  bool zero = false;
-};
-
-struct Slot {
-  std::uint64_t chunk = UINT64_MAX;
-  bool ready = false;
-  std::vector<PageOut> pages;
-  // Compressed bytes of the chunk: sized once for the largest chunk and reused, never zero-filled
-  // (a growing std::vector's memset of ~2 MiB per chunk showed up as several percent of a
-  // conversion), and THP-backed (see PageBuffer: 4 KiB faults on fresh buffers were ~6% of
-  // the CPU time of a dump level 31 conversion).
-  PageBuffer buf;
-  std::size_t used = 0;
-  std::span<const std::byte> data() const { return {buf.data(), used}; }
-  void reserve(std::size_t n) {
-    if (n > buf.size()) buf = PageBuffer(n);
-  }
-  std::optional<Error> error;
-};
-
+// Chunks of the 2nd bitmap, compressed on `threads` workers (each with its own reader) and
+// written by the calling thread in chunk order (compress_pipeline.h).
 class Pipeline {
 public:
-  Pipeline(const KdumpWriteRequest& req, unsigned threads)
-      : req_(req), threads_(threads), slots_(4 * threads) {
+  Pipeline(const KdumpWriteRequest& req, unsigned threads) : req_(req), threads_(threads) {
     // Chunk boundaries, in PFNs: cut after ~kChunkPages dumpable pages or kChunkSpanLimit PFNs.
     const std::uint64_t size = req.dumpable->size();
     std::uint64_t start = 0, kept = 0;
@@ -121,95 +95,45 @@ public:
         kept = 0;
       }
     }
-    nchunks_ = bounds_.size();
   }
 
   Result<KdumpWriteStats> run(OutputSink& sink, std::uint64_t data_start,
                               std::uint64_t desc_start) {
     const std::uint32_t ps = req_.source->metadata().page_size;
-    // Compressors are created up front so a codec failure is reported before any thread runs.
-    std::vector<std::unique_ptr<PageCompressor>> comps;
-    for (unsigned i = 0; i < threads_; ++i) {
-      GUESTDUMP_TRY(auto c, PageCompressor::create(req_.codec, ps));
-      comps.push_back(std::move(c));
-    }
-    std::vector<std::thread> workers;
-    workers.reserve(threads_);
-    for (unsigned i = 0; i < threads_; ++i) {
-      workers.emplace_back([this, c = comps[i].get()] { work(*c); });
-    }
-    auto result = consume(sink, data_start, desc_start);
-    {
-      std::lock_guard lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    for (auto& t : workers) t.join();
-    return result;
+    // Each worker makes its reader and scratch page on its own thread, at its first chunk, so
+    // they come from that thread's allocator arena: readers made here, side by side, would share
+    // cache lines between the workers.
+    std::vector<std::unique_ptr<PageReader>> readers(threads_);
+    std::vector<std::vector<std::byte>> scratch(threads_);
+    detail::CompressPipelineOptions opts;
+    opts.codec = req_.codec;
+    opts.page_size = ps;
+    opts.threads = threads_;
+    opts.detect_zero_pages = req_.share_zero_pages;
+    opts.max_chunk_pages = max_chunk_pages_;
+    auto fill = [&](unsigned worker, detail::ChunkBuilder& chunk) -> Result<void> {
+      if (!readers[worker]) {
+        readers[worker] = req_.source->make_reader();
+        scratch[worker].resize(ps);
+      }
+      const std::uint64_t c = chunk.index();
+      const std::uint64_t first = c == 0 ? 0 : bounds_[c - 1];
+      const std::uint64_t end = bounds_[c];
+      for (std::uint64_t pfn = req_.dumpable->next_set(first); pfn < end;
+           pfn = req_.dumpable->next_set(pfn + 1)) {
+        GUESTDUMP_TRY(const std::byte* page, readers[worker]->read(pfn, scratch[worker]));
+        chunk.add(std::span<const std::byte>(page, ps));
+      }
+      return {};
+    };
+    GUESTDUMP_TRY(auto pipeline,
+                  detail::CompressPipeline::start(opts, bounds_.size(), std::move(fill)));
+    return consume(*pipeline, sink, data_start, desc_start);
   }
 
 private:
-  void work(PageCompressor& comp) {
-    const auto& meta = req_.source->metadata();
-    const std::uint32_t ps = meta.page_size;
-    auto reader = req_.source->make_reader();
-    std::vector<std::byte> scratch(ps);
-    const std::size_t bound = std::max<std::size_t>(comp.bound(), ps);
-    while (true) {
-      std::uint64_t c;
-      Slot* slot;
-      {
-        std::unique_lock lock(mu_);
-        cv_.wait(lock,
-                 [&] { return stop_ || next_ >= nchunks_ || next_ < consumed_ + slots_.size(); });
-        if (stop_ || next_ >= nchunks_) return;
-        c = next_++;
-        slot = &slots_[c % slots_.size()];
-      }
-      slot->pages.clear();
-      slot->error.reset();
-      std::uint64_t first = c == 0 ? 0 : bounds_[c - 1];
-      std::uint64_t end = bounds_[c];
-      // Every slot gets room for the largest chunk at once: regrowing per chunk unmapped and
-      // faulted in fresh buffers again and again.
-      slot->reserve(max_chunk_pages_ * bound);
-      std::size_t used = 0;
-      for (std::uint64_t pfn = req_.dumpable->next_set(first); pfn < end;
-           pfn = req_.dumpable->next_set(pfn + 1)) {
-        auto page = reader->read(pfn, scratch);
-        if (!page) {
-          slot->error = std::move(page).error();
-          break;
-        }
-        std::span<const std::byte> in(*page, ps);
-        PageOut out;
-        if (req_.share_zero_pages && is_zero_page(in)) {
-          out.zero = true;
-        } else {
-          std::size_t n = comp.compress(in, std::span(slot->buf.data() + used, bound));
-          if (n == 0) {
-            std::memcpy(slot->buf.data() + used, in.data(), ps);
-            out.size = ps;
-          } else {
-            out.size = static_cast<std::uint32_t>(n);
-            out.flags = codec_flag(req_.codec);
-          }
-          used += out.size;
-        }
-        slot->pages.push_back(out);
-      }
-      slot->used = used;
-      {
-        std::lock_guard lock(mu_);
-        slot->chunk = c;
-        slot->ready = true;
-      }
-      cv_.notify_all();
-    }
-  }
-
-  Result<KdumpWriteStats> consume(OutputSink& sink, std::uint64_t data_start,
-                                  std::uint64_t desc_start) {
+  Result<KdumpWriteStats> consume(detail::CompressPipeline& pipeline, OutputSink& sink,
+                                  std::uint64_t data_start, std::uint64_t desc_start) {
     const std::uint32_t ps = req_.source->metadata().page_size;
     KdumpWriteStats stats;
     stats.threads = threads_;
@@ -222,23 +146,16 @@ private:
       data_pos += ps;
     }
     const std::uint64_t total = req_.dumpable->count();
+    const std::uint64_t nchunks = bounds_.size();
     std::uint64_t desc_index = 0;
     std::vector<std::byte> descs;
-    for (std::uint64_t c = 0; c < nchunks_; ++c) {
-      Slot* slot = &slots_[c % slots_.size()];
-      {
-        std::unique_lock lock(mu_);
-        cv_.wait(lock, [&] { return slot->ready && slot->chunk == c; });
-      }
-      if (slot->error) {
-        Error e = std::move(*slot->error);
-        return e;
-      }
+    for (std::uint64_t c = 0; c < nchunks; ++c) {
+      GUESTDUMP_TRY(const detail::CompressedChunk* chunk, pipeline.next());
       GUESTDUMP_CHECK(check_cancel());
-      descs.resize(slot->pages.size() * kPageDescSize);
+      descs.resize(chunk->pages.size() * kPageDescSize);
       std::uint64_t chunk_data_pos = data_pos;
-      for (std::size_t i = 0; i < slot->pages.size(); ++i) {
-        const PageOut& p = slot->pages[i];
+      for (std::size_t i = 0; i < chunk->pages.size(); ++i) {
+        const detail::CompressedPage& p = chunk->pages[i];
         PageDesc d;
         if (p.zero) {
           d = zero_desc;
@@ -250,19 +167,14 @@ private:
         }
         encode_page_desc(d, descs.data() + i * kPageDescSize);
       }
-      if (slot->used != 0) GUESTDUMP_CHECK(sink.write_at(chunk_data_pos, slot->data()));
+      if (!chunk->data.empty()) GUESTDUMP_CHECK(sink.write_at(chunk_data_pos, chunk->data));
       if (!descs.empty()) {
         GUESTDUMP_CHECK(sink.write_at(desc_start + desc_index * kPageDescSize, descs));
       }
-      desc_index += slot->pages.size();
-      stats.pages_dumped += slot->pages.size();
-      {
-        std::lock_guard lock(mu_);
-        slot->ready = false;
-        ++consumed_;
-      }
-      cv_.notify_all();
-      if (req_.progress && (c % 16 == 15 || c + 1 == nchunks_)) req_.progress(desc_index, total);
+      desc_index += chunk->pages.size();
+      stats.pages_dumped += chunk->pages.size();
+      pipeline.release();
+      if (req_.progress && (c % 16 == 15 || c + 1 == nchunks)) req_.progress(desc_index, total);
     }
     stats.file_size = data_pos;
     return stats;
@@ -270,15 +182,8 @@ private:
 
   const KdumpWriteRequest& req_;
   unsigned threads_;
-  std::vector<Slot> slots_;
   std::vector<std::uint64_t> bounds_; // end PFN (exclusive) of each chunk
   std::uint64_t max_chunk_pages_ = 0; // most dumpable pages in one chunk
-  std::uint64_t nchunks_ = 0;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::uint64_t next_ = 0;     // next chunk a worker takes
-  std::uint64_t consumed_ = 0; // chunks the writer has emitted
-  bool stop_ = false;
 };
 
 } // namespace

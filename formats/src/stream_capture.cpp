@@ -4,15 +4,14 @@
 #include "guestdump/formats/stream_capture.h"
 
 #include <algorithm>
-#include <condition_variable>
 #include <cstring>
-#include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
 
 #include <unistd.h>
 
+#include "compress_pipeline.h"
 #include "elf_core_layout.h"
 #include "guestdump/common/io.h"
 #include "guestdump/common/log.h"
@@ -108,192 +107,80 @@ private:
   PageDecompressor dec_;
 };
 
-// One work item of the receive pipeline.
-struct Chunk {
-  enum class State { kFree, kFilled, kDone };
-  State state = State::kFree;
-  std::uint64_t seq = 0;
-  std::uint64_t first_pfn = 0;
-  std::uint32_t npages = 0;
-  std::unique_ptr<std::byte[]> in;
-  std::unique_ptr<std::byte[]> out;
-  std::vector<PageRec> pages; // offset = position inside `out`
-  std::size_t used = 0;
-};
-
 // Reader (calling thread) → compressors (N threads) → spool writer (1 thread), strictly in
-// stream order, through a ring of 4 × N chunks: memory stays bounded for any guest size.
+// stream order (compress_pipeline.h): memory stays bounded for any guest size.
 class ReceivePipeline {
 public:
-  ReceivePipeline(SpooledDump::Impl& d, unsigned threads, std::size_t bound)
-      : d_(d), threads_(threads), bound_(bound), ring_(4 * threads) {
-    const std::uint32_t ps = d.meta.page_size;
-    for (Chunk& c : ring_) {
-      c.in.reset(new std::byte[std::size_t{kChunkPages} * ps]);
-      c.out.reset(new std::byte[std::size_t{kChunkPages} * bound]);
-      c.pages.reserve(kChunkPages);
-    }
-  }
+  explicit ReceivePipeline(SpooledDump::Impl& d) : d_(d) {}
 
-  Result<void> start() {
-    for (unsigned i = 0; i < threads_; ++i) {
-      GUESTDUMP_TRY(auto c, PageCompressor::create(d_.codec, d_.meta.page_size));
-      comps_.push_back(std::move(c));
-    }
-    for (unsigned i = 0; i < threads_; ++i) {
-      threads_v_.emplace_back([this, c = comps_[i].get()] { work(*c); });
-    }
-    threads_v_.emplace_back([this] { write(); });
+  Result<void> start(unsigned threads) {
+    const std::uint32_t ps = d_.meta.page_size;
+    detail::CompressPipelineOptions opts;
+    opts.codec = d_.codec;
+    opts.page_size = ps;
+    opts.threads = threads;
+    opts.detect_zero_pages = true;
+    opts.max_chunk_pages = kChunkPages;
+    opts.input_bytes = std::size_t{kChunkPages} * ps;
+    auto fill = [ps](unsigned, detail::ChunkBuilder& chunk) -> Result<void> {
+      auto in = chunk.input();
+      for (std::size_t off = 0; off + ps <= in.size(); off += ps) chunk.add(in.subspan(off, ps));
+      return {};
+    };
+    GUESTDUMP_TRY(pipeline_, detail::CompressPipeline::start(opts, std::nullopt, fill));
+    writer_ = std::thread([this] { write(); });
     return {};
   }
 
   /// Hands one chunk of pages (read by `fill`) to the pipeline.
   Result<void> submit(std::uint64_t first_pfn, std::uint32_t npages,
                       const std::function<Result<void>(std::span<std::byte>)>& fill) {
-    Chunk* c = nullptr;
-    {
-      std::unique_lock lock(mu_);
-      Chunk& slot = ring_[produced_ % ring_.size()];
-      cv_.wait(lock, [&] { return failed() || slot.state == Chunk::State::kFree; });
-      if (failed()) return *error_;
-      c = &slot;
-    }
-    auto r = fill(std::span(c->in.get(), std::size_t{npages} * d_.meta.page_size));
-    if (!r) {
-      fail(std::move(r).error());
-      return *error_;
-    }
-    {
-      std::lock_guard lock(mu_);
-      c->seq = produced_++;
-      c->first_pfn = first_pfn;
-      c->npages = npages;
-      c->state = Chunk::State::kFilled;
-    }
-    cv_.notify_all();
-    return {};
+    return pipeline_->submit(first_pfn, std::size_t{npages} * d_.meta.page_size, fill);
   }
 
   /// Waits until everything submitted is in the spool; stops the threads.
   Result<void> finish() {
-    {
-      std::unique_lock lock(mu_);
-      input_done_ = true;
-    }
-    cv_.notify_all();
-    for (auto& t : threads_v_) t.join();
-    threads_v_.clear();
-    if (error_) return *error_;
-    return {};
+    pipeline_->close();
+    if (writer_.joinable()) writer_.join();
+    return pipeline_->status();
   }
 
   ~ReceivePipeline() {
-    {
-      std::lock_guard lock(mu_);
-      if (!error_) error_ = make_error(ErrorCode::kCancelled, "capture abandoned");
-    }
-    cv_.notify_all();
-    for (auto& t : threads_v_) t.join();
+    if (pipeline_) pipeline_->fail(make_error(ErrorCode::kCancelled, "capture abandoned"));
+    if (writer_.joinable()) writer_.join();
   }
 
 private:
-  bool failed() const { return error_.has_value(); }
-  void fail(Error e) {
-    {
-      std::lock_guard lock(mu_);
-      if (!error_) error_ = std::move(e);
-    }
-    cv_.notify_all();
-  }
-
-  void work(PageCompressor& comp) {
-    const std::uint32_t ps = d_.meta.page_size;
-    const std::uint32_t flag = codec_flag(d_.codec);
-    while (true) {
-      Chunk* c = nullptr;
-      {
-        std::unique_lock lock(mu_);
-        cv_.wait(lock, [&] { return failed() || next_work_ < produced_ || input_done_; });
-        if (failed() || next_work_ >= produced_) return;
-        c = &ring_[next_work_++ % ring_.size()];
-      }
-      c->pages.clear();
-      c->used = 0;
-      for (std::uint32_t i = 0; i < c->npages; ++i) {
-        std::span<const std::byte> page(c->in.get() + std::size_t{i} * ps, ps);
-        PageRec rec;
-        if (is_zero_page(page)) {
-          rec.flags = kZeroRec;
-        } else {
-          std::byte* dst = c->out.get() + c->used;
-          std::size_t n = comp.compress(page, std::span(dst, bound_));
-          if (n == 0) {
-            std::memcpy(dst, page.data(), ps);
-            n = ps;
-          } else {
-            rec.flags = flag;
-          }
-          rec.offset = c->used;
-          rec.size = static_cast<std::uint32_t>(n);
-          c->used += n;
-        }
-        c->pages.push_back(rec);
-      }
-      {
-        std::lock_guard lock(mu_);
-        c->state = Chunk::State::kDone;
-      }
-      cv_.notify_all();
-    }
-  }
-
   void write() {
     while (true) {
-      Chunk* c = nullptr;
-      {
-        std::unique_lock lock(mu_);
-        Chunk& slot = ring_[consumed_ % ring_.size()];
-        cv_.wait(lock, [&] {
-          return failed() || (slot.state == Chunk::State::kDone && slot.seq == consumed_) ||
-                 (input_done_ && consumed_ == produced_);
-        });
-        if (failed() || (input_done_ && consumed_ == produced_)) return;
-        c = &slot;
-      }
-      auto r =
-          pwrite_all(d_.out->fd(), std::span(c->out.get(), c->used), d_.spool_end, d_.out->path());
+      auto next = pipeline_->next();
+      if (!next || *next == nullptr) return;
+      const detail::CompressedChunk& c = **next;
+      auto r = pwrite_all(d_.out->fd(), c.data, d_.spool_end, d_.out->path());
       if (!r) {
-        fail(std::move(r).error());
+        pipeline_->fail(std::move(r).error());
         return;
       }
-      for (std::uint32_t i = 0; i < c->npages; ++i) {
-        PageRec rec = c->pages[i];
-        if (rec.flags != kZeroRec) rec.offset += d_.spool_end;
-        d_.rec(c->first_pfn + i) = rec;
+      for (std::size_t i = 0; i < c.pages.size(); ++i) {
+        const detail::CompressedPage& p = c.pages[i];
+        PageRec rec;
+        if (p.zero) {
+          rec.flags = kZeroRec;
+        } else {
+          rec.offset = d_.spool_end + p.offset;
+          rec.size = p.size;
+          rec.flags = p.flags;
+        }
+        d_.rec(c.tag + i) = rec;
       }
-      d_.spool_end += c->used;
-      {
-        std::lock_guard lock(mu_);
-        c->state = Chunk::State::kFree;
-        ++consumed_;
-      }
-      cv_.notify_all();
+      d_.spool_end += c.data.size();
+      pipeline_->release();
     }
   }
 
   SpooledDump::Impl& d_;
-  unsigned threads_;
-  std::size_t bound_;
-  std::vector<Chunk> ring_;
-  std::vector<std::unique_ptr<PageCompressor>> comps_;
-  std::vector<std::thread> threads_v_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::uint64_t produced_ = 0;
-  std::uint64_t next_work_ = 0;
-  std::uint64_t consumed_ = 0;
-  bool input_done_ = false;
-  std::optional<Error> error_;
+  std::unique_ptr<detail::CompressPipeline> pipeline_;
+  std::thread writer_;
 };
 
 // Reads exactly `out.size()` bytes of the stream or says where it ended.
@@ -383,10 +270,8 @@ Result<std::unique_ptr<SpooledDump>> SpooledDump::receive(const StreamCaptureOpt
 
   unsigned threads =
       opts.threads != 0 ? opts.threads : std::max(1u, std::thread::hardware_concurrency());
-  GUESTDUMP_TRY(auto probe, PageCompressor::create(opts.codec, ps));
-  const std::size_t bound = std::max<std::size_t>(probe->bound(), ps);
-  ReceivePipeline pipe(*d, threads, bound);
-  GUESTDUMP_CHECK(pipe.start());
+  ReceivePipeline pipe(*d);
+  GUESTDUMP_CHECK(pipe.start(threads));
 
   std::vector<std::byte> skip(1u << 20);
   std::uint64_t chunks = 0;

@@ -21,9 +21,9 @@
 #include "guestdump/common/text.h"
 #include "guestdump/common/unique_fd.h"
 #include "guestdump/formats/dump_source.h"
-#include "guestdump/formats/kernel_log.h"
-#include "guestdump/formats/vmcoreinfo_locator.h"
 #include "guestdump/guest/block_device.h"
+#include "guestdump/kernel/kernel_log.h"
+#include "guestdump/kernel/vmcoreinfo_locator.h"
 #include "guestdump/policies/free_space.h"
 #include "guestdump/store/dump_store.h"
 #include "guestdump/store/retention.h"
@@ -59,16 +59,16 @@ Result<CaptureReport> capture_dump(const CaptureConfig& cfg) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
   CaptureReport rep;
-  GUESTDUMP_CHECK(formats::check_dump_level(cfg.dump_level));
+  GUESTDUMP_CHECK(kernel::check_dump_level(cfg.dump_level));
 
   if (cfg.to == "-") { // stream: the log has nowhere to go but the dump itself
-    formats::ConvertOptions o;
+    kernel::ConvertOptions o;
     o.input = cfg.vmcore;
     o.output = "-";
     o.flattened = true;
     o.dump_level = cfg.dump_level;
     o.codec = cfg.codec;
-    auto r = formats::convert(o);
+    auto r = kernel::convert(o);
     if (!r) return std::move(r).error().context("capture '" + cfg.vmcore + "' to stdout");
     rep.convert = std::move(*r);
     rep.seconds = elapsed();
@@ -122,7 +122,7 @@ Result<CaptureReport> capture_dump(const CaptureConfig& cfg) {
   {
     const formats::DumpMetadata& smeta = src->metadata();
     meta.guest_ram_bytes = smeta.ram.count() * smeta.page_size;
-    meta.vmcoreinfo_source = formats::vmcoreinfo_origin(smeta);
+    meta.vmcoreinfo_source = kernel::vmcoreinfo_origin(smeta);
     if (smeta.vmcoreinfo) {
       if (auto rel = smeta.vmcoreinfo->osrelease()) meta.kernel_release = std::string(*rel);
     }
@@ -131,7 +131,7 @@ Result<CaptureReport> capture_dump(const CaptureConfig& cfg) {
   const std::string final_dir = pending.final_dir();
 
   // The kernel log first: it survives a dump that fails later (full disk, bad memory).
-  if (auto log = formats::read_kernel_log(*src)) {
+  if (auto log = kernel::read_kernel_log(*src)) {
     if (auto w = pending.write_text("dmesg.txt", log->text); w)
       rep.dmesg_saved = true;
     else
@@ -145,12 +145,12 @@ Result<CaptureReport> capture_dump(const CaptureConfig& cfg) {
   }
   src.reset();
 
-  formats::ConvertOptions o;
+  kernel::ConvertOptions o;
   o.input = cfg.vmcore;
   o.output = pending.file("vmcore");
   o.dump_level = cfg.dump_level;
   o.codec = cfg.codec;
-  auto r = formats::convert(o);
+  auto r = kernel::convert(o);
   rep.seconds = elapsed();
   meta.finished_at = static_cast<std::int64_t>(std::time(nullptr));
   meta.extra["seconds"] = rep.seconds;

@@ -13,7 +13,7 @@
 #include "cli_support.h"
 #include "guestdump/common/json_text.h"
 #include "guestdump/common/text.h"
-#include "guestdump/formats/convert.h"
+#include "guestdump/kernel/convert.h"
 
 namespace po = boost::program_options;
 
@@ -44,7 +44,7 @@ int usage_error(const std::string& message) {
 }
 
 int run_convert(const std::vector<std::string>& args) {
-  formats::ConvertOptions opts;
+  kernel::ConvertOptions opts;
   std::string codec = "zstd";
   std::string format = "kdump";
   po::options_description desc("convert options");
@@ -72,12 +72,12 @@ int run_convert(const std::vector<std::string>& args) {
   if (!c) return usage_error("unknown codec '" + codec + "' (zstd, zlib, lzo, snappy, none)");
   opts.codec = *c;
   if (format == "elf") {
-    opts.format = formats::OutputFormat::kElf;
+    opts.format = kernel::OutputFormat::kElf;
     if (opts.flattened) return usage_error("--flattened applies to --format kdump only");
   } else if (format != "kdump") {
     return usage_error("unknown output format '" + format + "' (kdump, elf)");
   }
-  if (auto r = formats::check_dump_level(opts.dump_level); !r) {
+  if (auto r = kernel::check_dump_level(opts.dump_level); !r) {
     return r.error().code == ErrorCode::kInvalidArgument ? usage_error(r.error().message)
                                                          : fail(r.error().message);
   }
@@ -85,12 +85,12 @@ int run_convert(const std::vector<std::string>& args) {
   Progress bar("converting", 4096, false);
   opts.progress = [&bar](std::uint64_t done, std::uint64_t total) { bar.update(done, total); };
   auto t0 = std::chrono::steady_clock::now();
-  auto res = formats::convert(opts);
+  auto res = kernel::convert(opts);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!res) return fail("convert: " + res.error().message);
   const auto& s = res->stats;
   std::FILE* out = opts.output == "-" ? stderr : stdout;
-  if (res->format == formats::OutputFormat::kElf) {
+  if (res->format == kernel::OutputFormat::kElf) {
     std::fprintf(out,
                  "wrote %s: %s, ELF core, %llu pages dumped in %llu PT_LOAD segments (%llu zero "
                  "pages left out), dump level %d, %.2f s\n",
@@ -113,7 +113,7 @@ int run_convert(const std::vector<std::string>& args) {
                  res->flattened ? ", flattened" : "", secs, s.threads);
   }
   const auto& x = res->excluded;
-  if (x.total() != 0 || (res->dump_level & ~formats::kDumpLevelZero) != 0) {
+  if (x.total() != 0 || (res->dump_level & ~kernel::kDumpLevelZero) != 0) {
     std::fprintf(
         out,
         "excluded %llu pages: %llu cache, %llu cache private, %llu user, %llu free, "
@@ -144,7 +144,7 @@ int run_info(const std::vector<std::string>& args) {
   int code = 0;
   auto vm = parse_args(args, desc, pos, "usage: guestdump info [--json] FILE", code);
   if (!vm) return code;
-  auto r = formats::inspect(file);
+  auto r = kernel::inspect(file);
   if (!r) return fail("info: " + r.error().message);
   const auto& s = *r;
   // Degraded but readable (a header that names no or the wrong machine): said on stderr, so
@@ -237,7 +237,7 @@ int run_verify(const std::vector<std::string>& args) {
   if (!against.empty()) ref = against;
   Progress bar("verifying", 4096, false);
   auto r =
-      formats::verify(file, ref, [&bar](std::uint64_t d, std::uint64_t t) { bar.update(d, t); });
+      kernel::verify(file, ref, [&bar](std::uint64_t d, std::uint64_t t) { bar.update(d, t); });
   if (!r) return fail("verify: " + r.error().message);
   if (ref) {
     std::printf("%s: ok, %llu pages checked, all equal to %s\n", file.c_str(),

@@ -13,8 +13,8 @@
 #include "guestdump/common/io.h"
 #include "guestdump/common/log.h"
 #include "guestdump/formats/dump_source.h"
-#include "guestdump/formats/kernel_log.h"
-#include "guestdump/formats/vmcoreinfo_locator.h"
+#include "guestdump/kernel/kernel_log.h"
+#include "guestdump/kernel/vmcoreinfo_locator.h"
 
 namespace po = boost::program_options;
 
@@ -34,13 +34,13 @@ int run_dmesg(const std::vector<std::string>& args) {
   if (!parse_args(args, desc, pos, "usage: guestdump dmesg FILE [-o OUT]\n", code)) return code;
 
   auto src = formats::open_dump(file);
-  if (src) src = formats::with_vmcoreinfo(std::move(src).value());
+  if (src) src = kernel::with_vmcoreinfo(std::move(src).value());
   if (!src) {
     std::string msg = src.error().message;
     if (msg.find("'" + file + "'") == std::string::npos) msg = "'" + file + "': " + msg;
     return fail("dmesg: " + msg);
   }
-  auto log = formats::read_kernel_log(**src);
+  auto log = kernel::read_kernel_log(**src);
   if (!log) return fail("dmesg: '" + file + "': " + log.error().message);
   for (const auto& w : log->warnings) {
     GUESTDUMP_LOG(kWarn, "dmesg") << "'" << file << "': " << w;

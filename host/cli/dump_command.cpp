@@ -16,9 +16,9 @@
 #include "commands.h"
 #include "guestdump/common/log.h"
 #include "guestdump/common/text.h"
-#include "guestdump/formats/convert.h"
 #include "guestdump/host/capture.h"
 #include "guestdump/host/libvirt_capture.h"
+#include "guestdump/kernel/convert.h"
 #include "guestdump/qmp/client.h"
 #include "guestdump/store/dump_store.h"
 
@@ -80,7 +80,7 @@ int run_dump(const std::vector<std::string>& args) {
   }
   auto codec = formats::parse_codec(codec_name.empty() ? "zstd" : codec_name);
   if (!codec) return usage_error("unknown codec '" + codec_name + "'");
-  if (auto r = formats::check_dump_level(level); !r) return usage_error(r.error().message);
+  if (auto r = kernel::check_dump_level(level); !r) return usage_error(r.error().message);
   if (qmp_socket.empty() == domain.empty()) {
     return usage_error("give either --qmp SOCKET or a DOMAIN");
   }

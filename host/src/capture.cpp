@@ -12,10 +12,10 @@
 #include "capture_internal.h"
 #include "guestdump/common/log.h"
 #include "guestdump/common/unique_fd.h"
-#include "guestdump/formats/kernel_log.h"
-#include "guestdump/formats/output_plan.h"
 #include "guestdump/formats/stream_capture.h"
-#include "guestdump/formats/vmcoreinfo_locator.h"
+#include "guestdump/kernel/kernel_log.h"
+#include "guestdump/kernel/output_plan.h"
+#include "guestdump/kernel/vmcoreinfo_locator.h"
 #include "guestdump/qmp/commands.h"
 #include "guestdump/qmp/events.h"
 
@@ -82,14 +82,14 @@ Result<bool> write_capture(formats::SpooledDump& spool, store::PendingDump& pend
                                   << " bytes in " << meta.pause_seconds << " s";
   // No VMCOREINFO note (no vmcoreinfo device, or no qemu_fw_cfg driver): find the kernel's own
   // copy in guest memory, at the address the guest agent reported first.
-  formats::LocateOptions locate;
+  kernel::LocateOptions locate;
   locate.hint_pa = opts.vmcoreinfo_hint;
-  auto view = formats::view_with_vmcoreinfo(spool, locate);
+  auto view = kernel::view_with_vmcoreinfo(spool, locate);
   if (!view) return failed(std::move(view).error());
   const formats::DumpSource& src = **view;
   const auto& smeta = src.metadata();
   meta.guest_ram_bytes = smeta.ram.count() * smeta.page_size;
-  meta.vmcoreinfo_source = formats::vmcoreinfo_origin(smeta);
+  meta.vmcoreinfo_source = kernel::vmcoreinfo_origin(smeta);
   if (smeta.vmcoreinfo) {
     if (auto rel = smeta.vmcoreinfo->osrelease()) meta.kernel_release = std::string(*rel);
   } else {
@@ -100,7 +100,7 @@ Result<bool> write_capture(formats::SpooledDump& spool, store::PendingDump& pend
         << "guest memory; falling back to dump level " << meta.dump_level;
   }
   if (opts.progress) opts.progress("filter", 0, smeta.ram.count());
-  auto plan = formats::plan_output(src, opts.dump_level, [&](std::uint64_t d, std::uint64_t t) {
+  auto plan = kernel::plan_output(src, opts.dump_level, [&](std::uint64_t d, std::uint64_t t) {
     if (opts.progress) opts.progress("filter", d, t);
   });
   if (!plan) return failed(std::move(plan).error());
@@ -112,7 +112,7 @@ Result<bool> write_capture(formats::SpooledDump& spool, store::PendingDump& pend
   meta.extra["excluded"] = {{"cache", x.cache},       {"cache_private", x.cache_private},
                             {"user", x.user},         {"free", x.free},
                             {"hwpoison", x.hwpoison}, {"offline", x.offline}};
-  auto log = formats::read_kernel_log(src);
+  auto log = kernel::read_kernel_log(src);
   if (log) {
     if (auto w = pending.write_text("dmesg.txt", log->text); !w) {
       return failed(std::move(w).error());

@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "guestdump/formats/vmcoreinfo_locator.h"
+#include "guestdump/kernel/vmcoreinfo_locator.h"
 
 namespace guestdump::host {
 
@@ -96,7 +96,7 @@ std::optional<std::string> parse_agent_file_read(std::string_view reply) {
 }
 
 std::optional<std::uint64_t> vmcoreinfo_address(std::string_view sysfs_text) {
-  auto v = formats::parse_sysfs_vmcoreinfo(sysfs_text);
+  auto v = kernel::parse_sysfs_vmcoreinfo(sysfs_text);
   if (!v) return std::nullopt;
   return v->pa;
 }

@@ -18,10 +18,10 @@
 #include "guestdump/common/log.h"
 #include "guestdump/common/unique_fd.h"
 #include "guestdump/formats/kdump_writer.h"
-#include "guestdump/formats/kernel_log.h"
-#include "guestdump/formats/output_plan.h"
 #include "guestdump/host/capture.h"
 #include "guestdump/host/resume_guard.h"
+#include "guestdump/kernel/kernel_log.h"
+#include "guestdump/kernel/output_plan.h"
 #include "guestdump/qmp/commands.h"
 #include "live_memory.h"
 
@@ -203,12 +203,12 @@ Result<CaptureResult> capture_selective(qmp::Client& c, pid_t qemu_pid,
 
   // Nothing is stored before this point, so a failure above leaves the store untouched and
   // the automatic path choice can still fall back to the stream.
-  auto plan = formats::plan_output(live, opts.dump_level);
+  auto plan = kernel::plan_output(live, opts.dump_level);
   GUESTDUMP_LOG(kDebug, "capture")
       << "selective: filtered at "
       << std::chrono::duration<double>(Clock::now() - pause_start).count() << " s";
   if (!plan) return ctx(std::move(plan).error());
-  auto log = formats::read_kernel_log(live);
+  auto log = kernel::read_kernel_log(live);
   GUESTDUMP_LOG(kDebug, "capture")
       << "selective: kernel log at "
       << std::chrono::duration<double>(Clock::now() - pause_start).count() << " s";

@@ -13,7 +13,7 @@
 #include "capture_internal.h"
 #include "guestdump/common/log.h"
 #include "guestdump/common/text.h"
-#include "guestdump/formats/convert.h"
+#include "guestdump/kernel/convert.h"
 #include "libvirt_api.h"
 
 namespace guestdump::host {
@@ -40,7 +40,7 @@ Result<std::string> store_xen_core(const std::string& core, store::PendingDump& 
     ~Remove() { (void)::unlink(path.c_str()); }
   } remove{core};
   auto failed = [&](Error e) { return detail::record_failure(pending, meta, std::move(e)); };
-  formats::ConvertOptions co;
+  kernel::ConvertOptions co;
   co.input = core;
   co.output = pending.file("vmcore");
   co.dump_level = opts.dump_level;
@@ -53,7 +53,7 @@ Result<std::string> store_xen_core(const std::string& core, store::PendingDump& 
     };
   }
   co.locate.hint_pa = opts.vmcoreinfo_hint; // the agent's address, tried first
-  auto conv = formats::convert(co);
+  auto conv = kernel::convert(co);
   if (!conv) return failed(std::move(conv).error());
   (void)::unlink(core.c_str()); // before the commit: only the dump is renamed into place
   meta.guest_ram_bytes = conv->pages_ram * 4096;
@@ -63,7 +63,7 @@ Result<std::string> store_xen_core(const std::string& core, store::PendingDump& 
   if (!conv->filter_fallback.empty()) meta.extra["filter_fallback"] = conv->filter_fallback;
   meta.extra["input_format"] = conv->input_format;
   meta.extra["temporary_core_file"] = true;
-  auto summary = formats::inspect(co.output);
+  auto summary = kernel::inspect(co.output);
   if (!summary) return failed(std::move(summary).error());
   meta.vmcoreinfo_source = summary->vmcoreinfo_origin; // "guest memory at PA 0x…" or "none"
   if (summary->has_vmcoreinfo) meta.kernel_release = summary->release;

@@ -8,10 +8,11 @@
 #include <string>
 
 #include "guestdump/formats/dump_source.h"
-#include "guestdump/formats/vmcoreinfo_locator.h"
+#include "guestdump/kernel/vmcoreinfo_locator.h"
 
 int main(int argc, char** argv) {
   using namespace guestdump::formats;
+  using namespace guestdump::kernel;
   if (argc < 2) {
     std::fprintf(stderr, "usage: locate_bench DUMP [RUNS]\n");
     return 2;

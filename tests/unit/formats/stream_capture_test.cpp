@@ -11,12 +11,16 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "guestdump/formats/convert.h"
 #include "guestdump/formats/dump_source.h"
+#include "guestdump/kernel/convert.h"
 #include "temp_dir.h"
 #include "test_images.h"
 
 namespace guestdump::formats {
+
+// The spool and the Xen reader are checked end to end through the converter.
+using namespace guestdump::kernel;
+
 namespace {
 
 namespace fs = std::filesystem;

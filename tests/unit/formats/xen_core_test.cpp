@@ -6,13 +6,17 @@
 #include <gtest/gtest.h>
 
 #include "elf_core_builder.h"
-#include "guestdump/formats/convert.h"
 #include "guestdump/formats/dump_source.h"
 #include "guestdump/formats/elf_notes.h"
+#include "guestdump/kernel/convert.h"
 #include "temp_dir.h"
 #include "xen_core_builder.h"
 
 namespace guestdump::formats {
+
+// The spool and the Xen reader are checked end to end through the converter.
+using namespace guestdump::kernel;
+
 namespace {
 
 constexpr std::uint64_t kInvalid = ~0ULL;

@@ -8,8 +8,8 @@
 #include <string>
 
 #include "guestdump/common/result.h"
-#include "guestdump/formats/convert.h"
 #include "guestdump/guest/capture_config.h"
+#include "guestdump/kernel/convert.h"
 
 namespace guestdump::guest {
 
@@ -19,7 +19,7 @@ struct CaptureReport {
   bool dmesg_saved = false;         // dmesg.txt written
   std::string dmesg_error;          // why not
   std::vector<std::string> deleted; // retention
-  formats::ConvertResult convert;
+  kernel::ConvertResult convert;
   double seconds = 0;
 };
 

@@ -11,12 +11,12 @@
 #include "guestdump/common/result.h"
 #include "guestdump/formats/dump_source.h"
 #include "guestdump/formats/kdump_format.h"
-#include "guestdump/formats/page_filter.h"
+#include "guestdump/kernel/page_filter.h"
 
-namespace guestdump::formats {
+namespace guestdump::kernel {
 
 struct OutputPlan {
-  KdumpHeader header;
+  formats::KdumpHeader header;
   std::vector<std::byte> notes;
   PageFilterResult filter;
 };
@@ -24,8 +24,8 @@ struct OutputPlan {
 /// Plans the output of `src` at `dump_level` (0-31, checked by the caller). Errors only for
 /// unreadable notes and cancellation; filtering problems keep pages (see filter.fallback).
 /// `threads` as for filter_pages().
-Result<OutputPlan> plan_output(const DumpSource& src, int dump_level,
+Result<OutputPlan> plan_output(const formats::DumpSource& src, int dump_level,
                                std::function<void(std::uint64_t, std::uint64_t)> progress = {},
                                unsigned threads = 0);
 
-} // namespace guestdump::formats
+} // namespace guestdump::kernel

@@ -1,4 +1,4 @@
-#include "guestdump/formats/convert.h"
+#include "guestdump/kernel/convert.h"
 
 #include <cstring>
 #include <string>
@@ -11,12 +11,15 @@
 #include "guestdump/formats/dump_source.h"
 #include "guestdump/formats/elf_notes.h"
 #include "guestdump/formats/elf_writer.h"
-#include "guestdump/formats/kernel_log.h"
-#include "guestdump/formats/kernel_memory.h"
-#include "guestdump/formats/output_plan.h"
-#include "guestdump/formats/vmcoreinfo_locator.h"
+#include "guestdump/kernel/kernel_log.h"
+#include "guestdump/kernel/kernel_memory.h"
+#include "guestdump/kernel/output_plan.h"
+#include "guestdump/kernel/vmcoreinfo_locator.h"
 
-namespace guestdump::formats {
+namespace guestdump::kernel {
+
+using namespace guestdump::formats;
+
 namespace {
 
 std::string quoted(const std::string& s) {
@@ -244,4 +247,4 @@ Result<VerifyReport> verify(const std::string& path, const std::optional<std::st
   return rep;
 }
 
-} // namespace guestdump::formats
+} // namespace guestdump::kernel

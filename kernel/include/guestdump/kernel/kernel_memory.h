@@ -14,18 +14,18 @@
 #include "guestdump/formats/dump_source.h"
 #include "guestdump/formats/vmcoreinfo.h"
 
-namespace guestdump::formats {
+namespace guestdump::kernel {
 
 /// Physical reads from a dump (pages missing from the dump are kNotFound errors).
 class PhysicalMemory {
 public:
-  explicit PhysicalMemory(const DumpSource& src);
+  explicit PhysicalMemory(const formats::DumpSource& src);
   Result<void> read(std::uint64_t pa, std::span<std::byte> out);
   Result<std::uint64_t> read_u64(std::uint64_t pa);
 
 private:
-  const DumpSource& src_;
-  std::unique_ptr<PageReader> reader_;
+  const formats::DumpSource& src_;
+  std::unique_ptr<formats::PageReader> reader_;
   std::vector<std::byte> scratch_;
 };
 
@@ -34,7 +34,7 @@ class X86_64Translator {
 public:
   /// Needs SYMBOL(init_top_pgt) (or swapper_pg_dir / init_level4_pgt); NUMBER(phys_base),
   /// NUMBER(pgtable_l5_enabled) and NUMBER(sme_mask) default to 0.
-  static Result<X86_64Translator> from_vmcoreinfo(const VmcoreInfo& vi);
+  static Result<X86_64Translator> from_vmcoreinfo(const formats::VmcoreInfo& vi);
   Result<std::uint64_t> translate(PhysicalMemory& mem, std::uint64_t va) const;
   /// Reads `out.size()` bytes at kernel virtual address `va` (may cross pages).
   Result<void> read(PhysicalMemory& mem, std::uint64_t va, std::span<std::byte> out) const;
@@ -49,6 +49,6 @@ private:
 
 /// The guest's utsname (sysname nodename release version machine domainname) read from
 /// init_uts_ns, as makedumpfile puts it into the kdump header.
-Result<std::array<std::string, 6>> read_guest_utsname(const DumpSource& src);
+Result<std::array<std::string, 6>> read_guest_utsname(const formats::DumpSource& src);
 
-} // namespace guestdump::formats
+} // namespace guestdump::kernel

@@ -17,7 +17,7 @@
 #include "guestdump/formats/dump_source.h"
 #include "guestdump/formats/vmcoreinfo.h"
 
-namespace guestdump::formats {
+namespace guestdump::kernel {
 
 /// Where a kernel virtual address is mapped: its physical address and the leaf mapping
 /// (4 KiB page, 2 MiB or 1 GiB large page) that contains it.
@@ -52,7 +52,7 @@ public:
   /// Builds the model. Fails with kNotFound when a needed VMCOREINFO key is missing and with
   /// kBadData when the dump contradicts VMCOREINFO (page-table root outside the dump, no valid
   /// mem_section, ...). The message names the key or address.
-  static Result<std::unique_ptr<GuestKernel>> open(const DumpSource& src);
+  static Result<std::unique_ptr<GuestKernel>> open(const formats::DumpSource& src);
 
   GuestKernel(const GuestKernel&) = delete;
   GuestKernel& operator=(const GuestKernel&) = delete;
@@ -61,7 +61,7 @@ public:
   /// thread-safe). Cheap: nothing is read from the dump.
   std::unique_ptr<GuestKernel> clone() const;
 
-  const VmcoreInfo& vmcoreinfo() const { return vi_; }
+  const formats::VmcoreInfo& vmcoreinfo() const { return vi_; }
   std::uint64_t kaslr_offset() const { return kaslr_offset_; }
   std::int64_t phys_base() const { return phys_base_; }
   std::uint64_t page_table_root() const { return root_; }
@@ -100,14 +100,14 @@ public:
 
 private:
   class PhysCache;
-  GuestKernel(const DumpSource& src, const VmcoreInfo& vi);
+  GuestKernel(const formats::DumpSource& src, const formats::VmcoreInfo& vi);
   Result<void> init_paging();
   Result<void> init_mem_sections();
   Result<bool> load_sections(std::uint64_t root_addr, bool extreme, std::uint64_t spr);
   Result<void> read_with(PhysCache& mem, std::uint64_t va, std::span<std::byte> out);
 
-  const DumpSource& src_;
-  const VmcoreInfo& vi_;
+  const formats::DumpSource& src_;
+  const formats::VmcoreInfo& vi_;
   std::unique_ptr<PhysCache> scattered_; // page tables, mem_section: small cached reads
   std::unique_ptr<PhysCache> bulk_;      // struct page arrays: sequential reads
   KernelMapping tlb_{};                  // last leaf mapping (size 0 = empty)
@@ -116,4 +116,4 @@ private:
 /// Parses "6.1.0-56-cloud-amd64" into GuestKernel::version(6, 1, 0); 0 if unparsable.
 std::uint32_t parse_kernel_version(std::string_view release);
 
-} // namespace guestdump::formats
+} // namespace guestdump::kernel

@@ -1,4 +1,4 @@
-#include "guestdump/formats/page_filter.h"
+#include "guestdump/kernel/page_filter.h"
 
 #include <algorithm>
 #include <array>
@@ -10,10 +10,13 @@
 #include "guestdump/common/checked.h"
 #include "guestdump/common/io.h"
 #include "guestdump/formats/elf_notes.h"
-#include "guestdump/formats/guest_kernel.h"
-#include "guestdump/formats/limits.h"
+#include "guestdump/kernel/guest_kernel.h"
+#include "guestdump/kernel/limits.h"
 
-namespace guestdump::formats {
+namespace guestdump::kernel {
+
+using namespace guestdump::formats;
+
 namespace {
 
 constexpr int kCache = 2;
@@ -629,4 +632,4 @@ std::optional<FilterRecord> find_filter_note(std::span<const std::byte> notes) {
   return std::nullopt;
 }
 
-} // namespace guestdump::formats
+} // namespace guestdump::kernel

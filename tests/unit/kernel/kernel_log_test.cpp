@@ -2,7 +2,7 @@
 // ids and text, states, data-less records, lying metadata), the 3.5-5.9 record buffer and the
 // pre-3.5 character buffer; plus one walk through real page tables in a synthetic ELF core.
 
-#include "guestdump/formats/kernel_log.h"
+#include "guestdump/kernel/kernel_log.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,10 @@
 #include "kernel_log_image.h"
 #include "temp_dir.h"
 
-namespace guestdump::formats {
+namespace guestdump::kernel {
+
+using namespace guestdump::formats;
+
 namespace {
 
 using testlog::GuestRam;
@@ -374,4 +377,4 @@ TEST(KernelLogDump, ReadsThroughPageTablesOfASyntheticCore) {
 }
 
 } // namespace
-} // namespace guestdump::formats
+} // namespace guestdump::kernel

@@ -3,7 +3,7 @@
 // the shape of a Debian 6.1 kernel. One test per makedumpfile rule, plus lying and incomplete
 // input.
 
-#include "guestdump/formats/page_filter.h"
+#include "guestdump/kernel/page_filter.h"
 
 #include <algorithm>
 #include <cstring>
@@ -14,10 +14,13 @@
 
 #include "elf_core_builder.h"
 #include "guestdump/formats/elf_notes.h"
-#include "guestdump/formats/guest_kernel.h"
+#include "guestdump/kernel/guest_kernel.h"
 #include "temp_dir.h"
 
-namespace guestdump::formats {
+namespace guestdump::kernel {
+
+using namespace guestdump::formats;
+
 namespace {
 
 constexpr std::uint64_t kKernelMap = 0xffffffff80000000ULL;
@@ -670,4 +673,4 @@ TEST(FilterRecord, RoundTripAndNoteReplacement) {
 }
 
 } // namespace
-} // namespace guestdump::formats
+} // namespace guestdump::kernel

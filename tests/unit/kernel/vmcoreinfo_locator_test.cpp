@@ -4,7 +4,7 @@
 // safecopy, page-cache copies, symbols that do not translate, the agent's address, no note at
 // all, and the hook that carries the result into the output plan.
 
-#include "guestdump/formats/vmcoreinfo_locator.h"
+#include "guestdump/kernel/vmcoreinfo_locator.h"
 
 #include <algorithm>
 #include <cstring>
@@ -15,10 +15,13 @@
 
 #include "elf_core_builder.h"
 #include "guestdump/formats/elf_notes.h"
-#include "guestdump/formats/output_plan.h"
+#include "guestdump/kernel/output_plan.h"
 #include "temp_dir.h"
 
-namespace guestdump::formats {
+namespace guestdump::kernel {
+
+using namespace guestdump::formats;
+
 namespace {
 
 constexpr std::uint64_t kKernelMap = 0xffffffff80000000ULL;
@@ -561,4 +564,4 @@ TEST(SysfsVmcoreinfo, Parses) {
 }
 
 } // namespace
-} // namespace guestdump::formats
+} // namespace guestdump::kernel

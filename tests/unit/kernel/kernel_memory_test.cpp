@@ -1,6 +1,6 @@
 // The x86_64 translator on hand-built page tables in a synthetic ELF core.
 
-#include "guestdump/formats/kernel_memory.h"
+#include "guestdump/kernel/kernel_memory.h"
 
 #include <cstring>
 
@@ -9,7 +9,10 @@
 #include "elf_core_builder.h"
 #include "temp_dir.h"
 
-namespace guestdump::formats {
+namespace guestdump::kernel {
+
+using namespace guestdump::formats;
+
 namespace {
 
 constexpr std::uint64_t kKernelMap = 0xffffffff80000000ULL;
@@ -164,4 +167,4 @@ TEST(GuestUtsname, ReadsInitUtsNsAndChecksRelease) {
 }
 
 } // namespace
-} // namespace guestdump::formats
+} // namespace guestdump::kernel

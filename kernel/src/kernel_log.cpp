@@ -1,4 +1,4 @@
-#include "guestdump/formats/kernel_log.h"
+#include "guestdump/kernel/kernel_log.h"
 
 #include <cstdio>
 #include <cstring>
@@ -6,9 +6,12 @@
 #include <optional>
 
 #include "guestdump/common/checked.h"
-#include "guestdump/formats/kernel_memory.h"
+#include "guestdump/kernel/kernel_memory.h"
 
-namespace guestdump::formats {
+namespace guestdump::kernel {
+
+using namespace guestdump::formats;
+
 namespace {
 
 Error bad(std::string msg) {
@@ -472,4 +475,4 @@ Result<KernelLog> read_kernel_log(const DumpSource& src) {
   return extract_kernel_log(*meta.vmcoreinfo, read);
 }
 
-} // namespace guestdump::formats
+} // namespace guestdump::kernel

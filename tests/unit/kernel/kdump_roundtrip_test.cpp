@@ -7,12 +7,15 @@
 
 #include <gtest/gtest.h>
 
-#include "guestdump/formats/convert.h"
 #include "guestdump/formats/dump_source.h"
+#include "guestdump/kernel/convert.h"
 #include "temp_dir.h"
 #include "test_images.h"
 
-namespace guestdump::formats {
+namespace guestdump::kernel {
+
+using namespace guestdump::formats;
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -216,4 +219,4 @@ TEST_F(RoundTrip, TruncatedKdumpIsRejected) {
 }
 
 } // namespace
-} // namespace guestdump::formats
+} // namespace guestdump::kernel

@@ -16,10 +16,10 @@
 
 #include "guestdump/common/result.h"
 #include "guestdump/formats/dump_source.h"
-#include "guestdump/formats/limits.h"
 #include "guestdump/formats/vmcoreinfo.h"
+#include "guestdump/kernel/limits.h"
 
-namespace guestdump::formats {
+namespace guestdump::kernel {
 
 /// Reads guest kernel virtual memory; the extractor's only view of the guest. Errors name the
 /// address.
@@ -48,10 +48,10 @@ struct KernelLogLimits {
 /// unusable (VMCOREINFO sizes or offsets beyond their structures, rings beyond the caps in
 /// limits.h or beyond readable memory). Every byte that is neither printable ASCII nor
 /// whitespace is escaped; a log beyond `limits` loses its oldest records, with a warning.
-Result<KernelLog> extract_kernel_log(const VmcoreInfo& vi, const KernelReadFn& read,
+Result<KernelLog> extract_kernel_log(const formats::VmcoreInfo& vi, const KernelReadFn& read,
                                      const KernelLogLimits& limits = {});
 
 /// The log of the guest in `src` (x86_64 page-table translation from VMCOREINFO).
-Result<KernelLog> read_kernel_log(const DumpSource& src);
+Result<KernelLog> read_kernel_log(const formats::DumpSource& src);
 
-} // namespace guestdump::formats
+} // namespace guestdump::kernel

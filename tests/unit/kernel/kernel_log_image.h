@@ -13,7 +13,7 @@
 
 #include "guestdump/common/result.h"
 
-namespace guestdump::formats::testlog {
+namespace guestdump::kernel::testlog {
 
 /// Guest virtual address of physical address 0 (the x86_64 direct map without KASLR).
 inline constexpr std::uint64_t kDirectMap = 0xffff888000000000ULL;
@@ -259,4 +259,4 @@ inline auto flat_reader(const GuestRam& ram) {
   };
 }
 
-} // namespace guestdump::formats::testlog
+} // namespace guestdump::kernel::testlog

@@ -7,13 +7,16 @@
 
 #include <gtest/gtest.h>
 
-#include "guestdump/formats/convert.h"
 #include "guestdump/formats/dump_source.h"
 #include "guestdump/formats/elf_notes.h"
+#include "guestdump/kernel/convert.h"
 #include "temp_dir.h"
 #include "test_images.h"
 
-namespace guestdump::formats {
+namespace guestdump::kernel {
+
+using namespace guestdump::formats;
+
 namespace {
 
 constexpr std::size_t kMachineOffset = 12 + 4 * kUtsFieldLen; // utsname.machine
@@ -206,4 +209,4 @@ TEST(DumpProducer, NamedByNotesAndHeader) {
 }
 
 } // namespace
-} // namespace guestdump::formats
+} // namespace guestdump::kernel

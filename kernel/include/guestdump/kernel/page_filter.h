@@ -18,7 +18,7 @@
 #include "guestdump/formats/pfn_bitmap.h"
 #include "guestdump/formats/vmcoreinfo.h"
 
-namespace guestdump::formats {
+namespace guestdump::kernel {
 
 /// Pages excluded per class (makedumpfile's pfn_cache, pfn_cache_private, pfn_user, pfn_free,
 /// pfn_hwpoison, pfn_offline).
@@ -67,7 +67,7 @@ public:
 
   /// Reads offsets and numbers from VMCOREINFO. Never fails: rules whose keys are missing are
   /// switched off and listed in missing().
-  static PageRules create(const VmcoreInfo& vi, int dump_level);
+  static PageRules create(const formats::VmcoreInfo& vi, int dump_level);
 
   /// makedumpfile runs the struct page scan only for some levels (or when PG_hwpoison exists).
   bool scan_needed() const { return scan_; }
@@ -106,7 +106,7 @@ private:
 };
 
 struct PageFilterResult {
-  PfnBitmap dumpable;                 // the 2nd bitmap before zero-page handling
+  formats::PfnBitmap dumpable;        // the 2nd bitmap before zero-page handling
   PageClassCounts excluded;           // per class
   bool scanned = false;               // the struct page scan ran (possibly in part)
   std::uint64_t pages_unfiltered = 0; // pages kept because their struct page was unreadable
@@ -149,7 +149,7 @@ std::optional<FilterRecord> find_filter_note(std::span<const std::byte> notes);
 /// reaching into pages another thread classified differently) a page may be counted under a
 /// different class. `progress` gets (sections scanned, sections to scan), serialized.
 Result<PageFilterResult>
-filter_pages(const DumpSource& src, int dump_level,
+filter_pages(const formats::DumpSource& src, int dump_level,
              std::function<void(std::uint64_t, std::uint64_t)> progress = {}, unsigned threads = 0);
 
-} // namespace guestdump::formats
+} // namespace guestdump::kernel

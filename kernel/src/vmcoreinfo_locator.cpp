@@ -3,7 +3,7 @@
 // text at +24) and the raw text in another page; older kernels keep both in .bss, 4-byte
 // aligned. /sys/kernel/vmcoreinfo prints the note's physical address.
 
-#include "guestdump/formats/vmcoreinfo_locator.h"
+#include "guestdump/kernel/vmcoreinfo_locator.h"
 
 #include <algorithm>
 #include <array>
@@ -16,7 +16,10 @@
 #include "guestdump/common/log.h"
 #include "guestdump/formats/elf_notes.h"
 
-namespace guestdump::formats {
+namespace guestdump::kernel {
+
+using namespace guestdump::formats;
+
 namespace {
 
 constexpr std::uint64_t kKernelMap = 0xffffffff80000000ULL;    // __START_KERNEL_map
@@ -585,4 +588,4 @@ std::optional<SysfsVmcoreinfo> parse_sysfs_vmcoreinfo(std::string_view text) {
   return SysfsVmcoreinfo{*pa, *size};
 }
 
-} // namespace guestdump::formats
+} // namespace guestdump::kernel

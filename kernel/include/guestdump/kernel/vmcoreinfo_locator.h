@@ -17,10 +17,10 @@
 
 #include "guestdump/common/result.h"
 #include "guestdump/formats/dump_source.h"
-#include "guestdump/formats/limits.h"
 #include "guestdump/formats/vmcoreinfo.h"
+#include "guestdump/kernel/limits.h"
 
-namespace guestdump::formats {
+namespace guestdump::kernel {
 
 /// Origin strings (DumpMetadata::vmcoreinfo_origin, `info`, meta.json).
 inline constexpr std::string_view kOriginDumpNote = "dump note";
@@ -54,7 +54,7 @@ struct LocateCandidate {
 };
 
 struct LocateReport {
-  std::optional<VmcoreInfo> vmcoreinfo;
+  std::optional<formats::VmcoreInfo> vmcoreinfo;
   std::string origin{kOriginNone}; // one of the origin strings above
   std::uint64_t pa = 0;            // of the accepted copy
   int cpus_usable = 0;             // vCPUs in long mode with paging, from the QEMU notes
@@ -67,19 +67,20 @@ struct LocateReport {
 /// starts of the DMA32 and Normal zones, then the rest of RAM), stopping as soon as a note
 /// proves itself against every usable vCPU. Guest data never makes it fail: unreadable pages
 /// are skipped. Errors only for cancellation.
-Result<LocateReport> locate_vmcoreinfo(const DumpSource& src, const LocateOptions& opts = {});
+Result<LocateReport> locate_vmcoreinfo(const formats::DumpSource& src,
+                                       const LocateOptions& opts = {});
 
 /// The one hook every input goes through: `src` itself when it has VMCOREINFO (origin "dump
 /// note"), else a view of it whose metadata carries the located VMCOREINFO and its origin (or
 /// origin "none"). The view forwards page reads to `src`. Errors only for cancellation.
-Result<std::unique_ptr<DumpSource>> with_vmcoreinfo(std::unique_ptr<DumpSource> src,
-                                                    const LocateOptions& opts = {});
+Result<std::unique_ptr<formats::DumpSource>>
+with_vmcoreinfo(std::unique_ptr<formats::DumpSource> src, const LocateOptions& opts = {});
 /// The same for a source the caller keeps alive (the capture spool); never null.
-Result<std::unique_ptr<DumpSource>> view_with_vmcoreinfo(const DumpSource& src,
-                                                         const LocateOptions& opts = {});
+Result<std::unique_ptr<formats::DumpSource>> view_with_vmcoreinfo(const formats::DumpSource& src,
+                                                                  const LocateOptions& opts = {});
 
 /// Where VMCOREINFO of `meta` came from: its vmcoreinfo_origin, else "dump note" or "none".
-std::string vmcoreinfo_origin(const DumpMetadata& meta);
+std::string vmcoreinfo_origin(const formats::DumpMetadata& meta);
 
 struct SysfsVmcoreinfo {
   std::uint64_t pa = 0;
@@ -88,4 +89,4 @@ struct SysfsVmcoreinfo {
 /// Parses /sys/kernel/vmcoreinfo ("%pa %x": "0x000000000123e000 1024"); nullopt if malformed.
 std::optional<SysfsVmcoreinfo> parse_sysfs_vmcoreinfo(std::string_view text);
 
-} // namespace guestdump::formats
+} // namespace guestdump::kernel

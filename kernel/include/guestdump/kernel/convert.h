@@ -9,10 +9,10 @@
 #include "guestdump/common/result.h"
 #include "guestdump/formats/codec.h"
 #include "guestdump/formats/kdump_writer.h"
-#include "guestdump/formats/page_filter.h"
-#include "guestdump/formats/vmcoreinfo_locator.h"
+#include "guestdump/kernel/page_filter.h"
+#include "guestdump/kernel/vmcoreinfo_locator.h"
 
-namespace guestdump::formats {
+namespace guestdump::kernel {
 
 inline constexpr int kDumpLevelZero = 1;  // exclude zero pages
 inline constexpr int kDumpLevelCache = 2; // page cache without private data
@@ -34,7 +34,7 @@ struct ConvertOptions {
   std::string input;
   std::string output;  // "-" = flattened stream on standard output
   int dump_level = 31; // design.md: makedumpfile -d 31 unless asked otherwise
-  Codec codec = Codec::kZstd;
+  formats::Codec codec = formats::Codec::kZstd;
   unsigned threads = 0;   // 0 = online CPUs
   bool flattened = false; // forced for "-" and non-seekable outputs
   /// The user named the output: a FIFO or character device there is written as a stream.
@@ -50,7 +50,7 @@ struct ConvertResult {
   std::uint64_t pages_not_in_source = 0; // excluded by whoever wrote the input
   int dump_level = 0;
   bool flattened = false;
-  KdumpWriteStats stats;
+  formats::KdumpWriteStats stats;
   PageClassCounts excluded;           // pages the filter excluded, per class
   std::uint64_t pages_unfiltered = 0; // pages kept because their struct page was unreadable
   std::string filter_fallback;        // why pages were kept without a decision; empty if none
@@ -105,4 +105,4 @@ struct VerifyReport {
 Result<VerifyReport> verify(const std::string& path, const std::optional<std::string>& against,
                             std::function<void(std::uint64_t, std::uint64_t)> progress = {});
 
-} // namespace guestdump::formats
+} // namespace guestdump::kernel

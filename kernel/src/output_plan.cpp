@@ -1,15 +1,17 @@
 // Output planning shared by convert() and the streaming capture; see output_plan.h.
 
-#include "guestdump/formats/output_plan.h"
+#include "guestdump/kernel/output_plan.h"
 
 #include <string>
 
 #include "guestdump/common/log.h"
 #include "guestdump/formats/elf_notes.h"
-#include "guestdump/formats/kernel_memory.h"
-#include "guestdump/formats/vmcoreinfo_locator.h"
+#include "guestdump/kernel/kernel_memory.h"
+#include "guestdump/kernel/vmcoreinfo_locator.h"
 
-namespace guestdump::formats {
+namespace guestdump::kernel {
+
+using namespace guestdump::formats;
 
 namespace {
 
@@ -94,4 +96,4 @@ Result<OutputPlan> plan_output(const DumpSource& src, int dump_level,
   return plan;
 }
 
-} // namespace guestdump::formats
+} // namespace guestdump::kernel

@@ -1,4 +1,4 @@
-#include "guestdump/formats/guest_kernel.h"
+#include "guestdump/kernel/guest_kernel.h"
 
 #include <algorithm>
 #include <bit>
@@ -7,9 +7,12 @@
 #include <string>
 
 #include "guestdump/common/io.h"
-#include "guestdump/formats/limits.h"
+#include "guestdump/kernel/limits.h"
 
-namespace guestdump::formats {
+namespace guestdump::kernel {
+
+using namespace guestdump::formats;
+
 namespace {
 
 constexpr std::uint64_t kStartKernelMap = 0xffffffff80000000ULL; // __START_KERNEL_map
@@ -362,4 +365,4 @@ Result<bool> GuestKernel::load_sections(std::uint64_t root_addr, bool extreme, s
   return any;
 }
 
-} // namespace guestdump::formats
+} // namespace guestdump::kernel

@@ -1,11 +1,14 @@
-#include "guestdump/formats/kernel_memory.h"
+#include "guestdump/kernel/kernel_memory.h"
 
 #include <cstdio>
 #include <cstring>
 
-#include "guestdump/formats/limits.h"
+#include "guestdump/kernel/limits.h"
 
-namespace guestdump::formats {
+namespace guestdump::kernel {
+
+using namespace guestdump::formats;
+
 namespace {
 
 constexpr std::uint64_t kStartKernelMap = 0xffffffff80000000ULL; // __START_KERNEL_map
@@ -139,4 +142,4 @@ Result<std::array<std::string, 6>> read_guest_utsname(const DumpSource& src) {
   return uts;
 }
 
-} // namespace guestdump::formats
+} // namespace guestdump::kernel
