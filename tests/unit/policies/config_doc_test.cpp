@@ -14,9 +14,7 @@ namespace guestdump::policies {
 namespace {
 
 std::string read_config_doc() {
-  // tests/unit/policies/<this file> -> docs/config.md
-  const std::filesystem::path doc =
-      std::filesystem::path(__FILE__).parent_path() / "../../../docs/config.md";
+  const std::filesystem::path doc = std::filesystem::path(GUESTDUMP_SOURCE_DIR) / "docs/config.md";
   std::ifstream in(doc);
   std::ostringstream text;
   text << in.rdbuf();
