@@ -64,6 +64,16 @@ Result<void> dump_verdict(qmp::EventQueue& events, std::chrono::milliseconds tim
 
 namespace detail {
 
+Result<CaptureResult> commit_capture(store::PendingDump& pending, CaptureResult res,
+                                     const std::string& guest) {
+  res.meta.extra["run_state_before"] = res.run_state_before;
+  res.meta.extra["run_state_after"] = res.run_state_after;
+  auto dir = pending.commit(res.meta);
+  if (!dir) return std::move(dir).error().context("capture '" + guest + "'");
+  res.dir = *dir;
+  return res;
+}
+
 Error record_failure(store::PendingDump& pending, store::DumpMeta& meta, Error e) {
   meta.finished_at = static_cast<std::int64_t>(std::time(nullptr));
   if (auto rec = pending.fail(meta, e.message); !rec) {
@@ -247,12 +257,7 @@ Result<CaptureResult> capture_qmp(qmp::Client& c, const store::DumpStore& store,
       }
     }
   }
-  meta.extra["run_state_before"] = res.run_state_before;
-  meta.extra["run_state_after"] = res.run_state_after;
-  auto dir = pending.commit(meta);
-  if (!dir) return ctx(std::move(dir).error());
-  res.dir = *dir;
-  return res;
+  return detail::commit_capture(pending, std::move(res), guest);
 }
 
 Result<CaptureResult> capture_qmp_auto(qmp::Client& c, std::optional<pid_t> qemu_pid,

@@ -18,6 +18,10 @@ formats::StreamCaptureOptions stream_options(int fd, const store::PendingDump& p
 /// On failure the pending dump is turned into a failure record.
 Result<bool> write_capture(formats::SpooledDump& spool, store::PendingDump& pending,
                            store::DumpMeta& meta, const CaptureOptions& opts);
+/// The last step of a successful capture: the guest's states before and after go into
+/// meta.json's extra, and the dump is renamed into place; `res.dir` names it.
+Result<CaptureResult> commit_capture(store::PendingDump& pending, CaptureResult res,
+                                     const std::string& guest);
 /// Records `e` as the dump's failure (meta.json "failed: ...") and returns it.
 Error record_failure(store::PendingDump& pending, store::DumpMeta& meta, Error e);
 

@@ -135,13 +135,8 @@ Result<CaptureResult> capture_libvirt(const std::string& uri, const std::string&
   GUESTDUMP_TRY(auto written, detail::write_capture(**spool, pending, meta, opts));
   (void)written;
   res.run_state_after = libvirt_state_text(dom.get());
-  meta.extra["run_state_before"] = res.run_state_before;
-  meta.extra["run_state_after"] = res.run_state_after;
   meta.extra["libvirt_uri"] = uri;
-  auto dir = pending.commit(meta);
-  if (!dir) return ctx(std::move(dir).error());
-  res.dir = *dir;
-  return res;
+  return detail::commit_capture(pending, std::move(res), domain);
 }
 
 } // namespace guestdump::host

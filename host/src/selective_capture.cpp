@@ -267,12 +267,7 @@ Result<CaptureResult> capture_selective(qmp::Client& c, pid_t qemu_pid,
   meta.pages_dumped = stats->pages_dumped;
   meta.finished_at = static_cast<std::int64_t>(std::time(nullptr));
   if (auto after = qmp::query_status(c)) res.run_state_after = after->status;
-  meta.extra["run_state_before"] = res.run_state_before;
-  meta.extra["run_state_after"] = res.run_state_after;
-  auto dir = pending.commit(meta);
-  if (!dir) return ctx(std::move(dir).error());
-  res.dir = *dir;
-  return res;
+  return detail::commit_capture(pending, std::move(res), guest);
 }
 
 } // namespace guestdump::host

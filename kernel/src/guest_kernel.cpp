@@ -8,6 +8,7 @@
 
 #include "guestdump/common/io.h"
 #include "guestdump/kernel/limits.h"
+#include "x86_paging.h"
 
 namespace guestdump::kernel {
 
@@ -15,10 +16,7 @@ using namespace guestdump::formats;
 
 namespace {
 
-constexpr std::uint64_t kStartKernelMap = 0xffffffff80000000ULL; // __START_KERNEL_map
-constexpr std::uint64_t kEntryAddrMask = ~0xfff0000000000fffULL; // makedumpfile's ENTRY_MASK
-constexpr std::uint64_t kPresent = 1;
-constexpr std::uint64_t kPse = 1 << 7;
+using namespace x86;
 // Lowest kernel-half address with 4- and 5-level paging (makedumpfile's is_kvaddr test).
 constexpr std::uint64_t kKernelHalf4 = 0xffff800000000000ULL;
 constexpr std::uint64_t kKernelHalf5 = 0xff00000000000000ULL;

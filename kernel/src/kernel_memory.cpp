@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "guestdump/kernel/limits.h"
+#include "x86_paging.h"
 
 namespace guestdump::kernel {
 
@@ -11,10 +12,7 @@ using namespace guestdump::formats;
 
 namespace {
 
-constexpr std::uint64_t kStartKernelMap = 0xffffffff80000000ULL; // __START_KERNEL_map
-constexpr std::uint64_t kEntryAddrMask = ~0xfff0000000000fffULL; // makedumpfile's ENTRY_MASK
-constexpr std::uint64_t kPresent = 1;
-constexpr std::uint64_t kPse = 1 << 7;
+using namespace x86;
 constexpr std::size_t kUtsLen = 65;
 
 } // namespace
