@@ -23,13 +23,16 @@ fail() { echo "install-test: FAIL: $*" >&2; exit 1; }
 base=$cache/bookworm-apt.tar
 if [[ ! -s $base ]]; then
     step "mmdebstrap: Debian 12 (variant apt) -> $base"
-    mmdebstrap --variant=apt --quiet bookworm "$base.tmp" "$(. /etc/os-release; echo http://deb.debian.org/debian)"
-    mv "$base.tmp" "$base"
+    # mmdebstrap picks the output format from the name: keep ".tar" at the end.
+    mmdebstrap --variant=apt --quiet bookworm "$cache/bookworm-apt.partial.tar" \
+        http://deb.debian.org/debian
+    mv "$cache/bookworm-apt.partial.tar" "$base"
 fi
 mkdir -p "$root"
 tar -xf "$base" -C "$root"
 mount -t proc proc "$root/proc"
 mount --bind /dev "$root/dev"
+mount --bind /dev/pts "$root/dev/pts"
 cp /etc/resolv.conf "$root/etc/resolv.conf" 2> /dev/null || true
 in_root() { chroot "$root" env DEBIAN_FRONTEND=noninteractive LC_ALL=C "$@"; }
 # No service may start inside the chroot (there is no init): what Debian's policy-rc.d is for.
@@ -64,7 +67,7 @@ in_root apt-get install -y -qq --no-install-recommends libvirt0 systemd > /dev/n
 before=$(snapshot)
 
 step "install the previous build"
-in_root apt-get install -y -qq --no-install-recommends /debs/prev/*.deb > /dev/null
+in_root sh -c 'apt-get install -y -qq --no-install-recommends /debs/prev/*.deb' > /dev/null
 [[ -x $root/usr/bin/guestdump && -x $root/usr/sbin/guestdumpd && -x $root/usr/sbin/guestdump-guest ]] ||
     fail "binaries missing after install"
 in_root guestdump --help > /dev/null || fail "guestdump does not run in the root"
@@ -84,8 +87,8 @@ done
 step "the operator changes the conffile, then upgrades"
 sed -i 's/^#keep = 5$/keep = 3/' "$root/etc/guestdump/guestdumpd.conf"
 grep -q '^keep = 3$' "$root/etc/guestdump/guestdumpd.conf" || fail "sample conffile has no '#keep = 5'"
-in_root apt-get install -y -qq --no-install-recommends -o Dpkg::Options::=--force-confold \
-    /debs/new/*.deb > /dev/null
+in_root sh -c 'apt-get install -y -qq --no-install-recommends \
+    -o Dpkg::Options::=--force-confold /debs/new/*.deb' > /dev/null
 [[ $(in_root dpkg-query -W -f '${Version}' guestdumpd) != 0.0~prev ]] || fail "not upgraded"
 grep -q '^keep = 3$' "$root/etc/guestdump/guestdumpd.conf" || fail "the upgrade lost the operator's change"
 in_root guestdumpd --config /etc/guestdump/guestdumpd.conf --dump-dir /tmp/store --check-config ||
@@ -93,6 +96,8 @@ in_root guestdumpd --config /etc/guestdump/guestdumpd.conf --dump-dir /tmp/store
 
 step "purge"
 in_root apt-get purge -y -qq guestdump guestdumpd guestdump-guest > /dev/null
+# The libraries our packages pulled in (libelf1, liblzo2-2, ...) go too, as piuparts does.
+in_root apt-get autoremove --purge -y -qq > /dev/null
 after=$(snapshot)
 if [[ $before != "$after" ]]; then
     diff <(echo "$before") <(echo "$after") >&2 || true
