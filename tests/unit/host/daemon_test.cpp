@@ -258,6 +258,30 @@ private:
   std::vector<LogFields> fields_;
 };
 
+// Holds every capture until open(): a dump that is still running.
+class CaptureGate {
+public:
+  explicit CaptureGate(FakeWorld& world) {
+    world.capture_hook = [this](const std::string&) -> std::optional<Error> {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return open_; });
+      return std::nullopt;
+    };
+  }
+  void open() {
+    {
+      std::lock_guard lock(mu_);
+      open_ = true;
+    }
+    cv_.notify_all();
+  }
+
+private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+};
+
 DomainStatus crashed(const std::string& name, int id = 1, std::uint64_t vcpu_ns = 5'000'000'000) {
   DomainStatus s;
   s.name = name;
@@ -455,14 +479,7 @@ TEST(Daemon, RetentionNeverDeletesADumpInProgress) {
 
 TEST(Daemon, ACrashDuringTheLastDumpIsDumpedWhenItEnds) {
   Fixture f;
-  std::mutex gate_mu;
-  std::condition_variable gate_cv;
-  bool open = false;
-  f.world->capture_hook = [&](const std::string&) -> std::optional<Error> {
-    std::unique_lock lock(gate_mu);
-    gate_cv.wait(lock, [&] { return open; });
-    return std::nullopt;
-  };
+  CaptureGate gate(*f.world);
   auto daemon = f.start(f.config());
   f.world->set(crashed("web1", 1, 10'000'000'000));
   f.world->emit(WatchEventKind::kPanicked, "uuid-web1");
@@ -471,11 +488,7 @@ TEST(Daemon, ACrashDuringTheLastDumpIsDumpedWhenItEnds) {
   f.world->set(crashed("web1", 2, 20'000'000'000));
   f.world->emit(WatchEventKind::kPanicked, "uuid-web1");
   ASSERT_TRUE(f.log.wait_for("looking again when it ends")) << f.log.all();
-  {
-    std::lock_guard lock(gate_mu);
-    open = true;
-  }
-  gate_cv.notify_all();
+  gate.open();
   EXPECT_TRUE(f.wait_dumps("web1", 2)) << f.log.all();
   daemon->stop();
   auto d = f.dumps("web1");
@@ -647,14 +660,7 @@ TEST(Daemon, StatusCountsWatchedGuestsRunningDumpsAndTheLastDump) {
   f.world->set(running("a"));
   f.world->set(running("b"));
   f.world->set(running("skip-me"));
-  std::mutex gate_mu;
-  std::condition_variable gate_cv;
-  bool open = false;
-  f.world->capture_hook = [&](const std::string&) -> std::optional<Error> {
-    std::unique_lock lock(gate_mu);
-    gate_cv.wait(lock, [&] { return open; });
-    return std::nullopt;
-  };
+  CaptureGate gate(*f.world);
   auto daemon = f.start(c);
   DaemonStatus st = daemon->status();
   EXPECT_EQ(st.connections, 1u);
@@ -667,11 +673,7 @@ TEST(Daemon, StatusCountsWatchedGuestsRunningDumpsAndTheLastDump) {
   f.world->emit(WatchEventKind::kPanicked, "uuid-a");
   ASSERT_TRUE(f.world->wait_call("capture a")) << f.log.all();
   EXPECT_EQ(daemon->status().dumps_running, 1u);
-  {
-    std::lock_guard lock(gate_mu);
-    open = true;
-  }
-  gate_cv.notify_all();
+  gate.open();
   ASSERT_TRUE(f.wait_dumps("a", 1)) << f.log.all();
   const auto end = Clock::now() + 10s;
   while (daemon->status().dumps_running != 0 && Clock::now() < end)
