@@ -23,6 +23,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include "guestdump/common/log.h"
 #include "guestdump/host/daemon_events.h"
@@ -687,6 +688,46 @@ TEST(Daemon, StatusCountsWatchedGuestsRunningDumpsAndTheLastDump) {
             std::string::npos)
       << line;
   daemon->stop();
+}
+
+TEST(Daemon, MetricsFileCountsDumpsAndRefusalsAndIsWellFormed) {
+  Fixture f;
+  DaemonConfig c = f.config();
+  c.metrics_file = f.tmp.file("guestdumpd.prom");
+  c.policy.crash_loop.dumps = 1;
+  auto daemon = f.start(c);
+  f.world->set(crashed("web1", 1));
+  f.world->emit(WatchEventKind::kPanicked, "uuid-web1");
+  ASSERT_TRUE(f.wait_dumps("web1", 1)) << f.log.all();
+  // A new crash of the same guest (a new QEMU process): over the crash-loop limit.
+  f.world->set(crashed("web1", 2));
+  f.world->emit(WatchEventKind::kPanicked, "uuid-web1");
+  ASSERT_TRUE(f.log.wait_for("recorded, not dumped")) << f.log.all();
+  daemon->write_metrics();
+  daemon->stop();
+  std::ifstream in(c.metrics_file);
+  ASSERT_TRUE(in) << "no metrics file";
+  std::map<std::string, std::string> values;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    const auto sp = line.rfind(' ');
+    ASSERT_NE(sp, std::string::npos) << line;
+    const std::string value = line.substr(sp + 1);
+    ASSERT_FALSE(value.empty()) << line;
+    EXPECT_NO_THROW((void)std::stod(value)) << line;
+    values[line.substr(0, sp)] = value;
+  }
+  EXPECT_EQ(values["guestdumpd_dumps_total{trigger=\"panic\",outcome=\"complete\"}"], "1");
+  EXPECT_EQ(values["guestdumpd_refusals_total{trigger=\"panic\",reason=\"crash_loop\"}"], "1");
+  EXPECT_EQ(values["guestdumpd_capture_seconds_count"], "1");
+  EXPECT_NE(values["guestdumpd_last_dump_timestamp_seconds"], "0");
+  EXPECT_EQ(values["guestdumpd_connections"], "1");
+  EXPECT_EQ(values["guestdumpd_stuck"], "0");
+  EXPECT_TRUE(values.count("guestdumpd_store_free_bytes"));
+  struct stat st {};
+  ASSERT_EQ(::stat(c.metrics_file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644u) << "node-exporter must be able to read it";
 }
 
 } // namespace
