@@ -27,7 +27,7 @@
 
 namespace {
 
-bool g_journal = false; // stderr is connected to the journal: send structured entries
+bool g_journal = false; // stderr is connected to the journal (JOURNAL_STREAM names it)
 
 int priority_of(guestdump::LogLevel level) {
   // syslog priorities: error 3, warning 4, info 6, debug 7.
@@ -72,10 +72,28 @@ void journal_entry(guestdump::LogLevel level, std::string_view component, std::s
   }
 }
 
+// systemd sets JOURNAL_STREAM to the device and inode of the stream it connected to the
+// journal; stderr is the journal only when they are stderr's (systemd.exec(5)): a variable
+// inherited by a child whose stderr was redirected does not count.
+bool stderr_is_journal() {
+  const char* js = std::getenv("JOURNAL_STREAM");
+  if (js == nullptr) return false;
+  unsigned long long dev = 0;
+  unsigned long long ino = 0;
+  if (std::sscanf(js, "%llu:%llu", &dev, &ino) != 2) return false;
+  struct stat st {};
+  if (::fstat(STDERR_FILENO, &st) != 0) return false;
+  return st.st_dev == static_cast<dev_t>(dev) && st.st_ino == static_cast<ino_t>(ino);
+}
+
 void install_log_sink() {
-  g_journal = std::getenv("JOURNAL_STREAM") != nullptr;
+  g_journal = stderr_is_journal();
   guestdump::set_log_sink(stderr_line);
-  if (g_journal) guestdump::set_log_fields_sink(journal_entry);
+  // Native entries (with fields) only when journald listens: sd_journal_sendv() drops entries
+  // silently when its socket is missing, and nothing would be logged at all.
+  if (g_journal && ::access("/run/systemd/journal/socket", W_OK) == 0) {
+    guestdump::set_log_fields_sink(journal_entry);
+  }
 }
 
 guestdump::LogLevel level_of(const std::string& name) {

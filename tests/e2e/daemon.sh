@@ -447,9 +447,13 @@ hostile)
     xml=$($V dumpxml gd-hostile)
     grep -q "hostile.cpio.gz" <<< "$xml" || fail "gd-hostile does not boot the hostile initramfs"
 
-    # As under systemd with stderr on the journal: every line starts with a priority prefix
-    # ("<6>daemon: ..."), which a guest newline followed by "<0>" would forge.
-    export JOURNAL_STREAM=0:0
+    # As under systemd with stderr on the journal and journald not taking native entries: every
+    # line starts with a priority prefix ("<6>daemon: ..."), which a guest newline followed by
+    # "<0>" would forge. JOURNAL_STREAM names the log file (device:inode), as systemd names
+    # the stream it hands the daemon; no journald listens here.
+    : > "$LOG"
+    export JOURNAL_STREAM
+    JOURNAL_STREAM=$(stat -c '%d:%i' "$LOG")
     start_daemon --jobs 2 --min-free 0
     unset JOURNAL_STREAM
     pid0=$DPID
