@@ -52,9 +52,9 @@ void stderr_line(guestdump::LogLevel level, std::string_view component, std::str
   std::fflush(stderr);
 }
 
-// Under systemd (JOURNAL_STREAM set) every line goes to the journal as an entry with its fields
-// (MESSAGE_ID, GUESTDUMP_DOMAIN, ...: `journalctl GUESTDUMP_DOMAIN=web1`); if the journal
-// cannot take it, the line goes to stderr, which systemd also hands to the journal.
+// With stderr on the journal and journald listening, every line is a journal entry with its
+// fields (MESSAGE_ID, GUESTDUMP_DOMAIN, ...: `journalctl GUESTDUMP_DOMAIN=web1`); if the
+// journal refuses one, the line goes to stderr, which systemd also hands to the journal.
 void journal_entry(guestdump::LogLevel level, std::string_view component, std::string_view text,
                    std::span<const guestdump::LogField> fields) {
   std::vector<std::string> items;

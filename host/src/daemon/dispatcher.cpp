@@ -6,8 +6,6 @@
 #include <ctime>
 #include <exception>
 
-#include <sys/statvfs.h>
-
 #include "daemon_internal.h"
 #include "guestdump/common/io.h"
 #include "guestdump/common/log.h"
@@ -290,19 +288,18 @@ void Daemon::consider_dump(const Hypervisor& w, const DomainStatus& s, policies:
 
 void Daemon::act_on_hang(const Hypervisor& w, const DomainStatus& s,
                          const policies::HangDecision& d, policies::Trigger trigger) {
+  auto hang_event = [&] {
+    return guest_event_fields(message_id::kHangDetected, s.name, s.uuid,
+                              policies::to_string(trigger));
+  };
   switch (d.step) {
   case policies::HangStep::kNone:
     return;
   case policies::HangStep::kReport:
-    GUESTDUMP_LOG_WITH(
-        kWarn, kLog,
-        guest_event_fields(message_id::kHangDetected, s.name, s.uuid, policies::to_string(trigger)))
-        << "'" << s.name << "': " << d.reason;
+    GUESTDUMP_LOG_WITH(kWarn, kLog, hang_event()) << "'" << s.name << "': " << d.reason;
     return;
   case policies::HangStep::kInjectNmi: {
-    GUESTDUMP_LOG_WITH(
-        kWarn, kLog,
-        guest_event_fields(message_id::kHangDetected, s.name, s.uuid, policies::to_string(trigger)))
+    GUESTDUMP_LOG_WITH(kWarn, kLog, hang_event())
         << "'" << s.name << "': " << d.reason << "; injecting an NMI";
     auto r = w.inject_nmi(s.uuid);
     if (!r) {
@@ -317,9 +314,7 @@ void Daemon::act_on_hang(const Hypervisor& w, const DomainStatus& s,
     return;
   }
   case policies::HangStep::kDump:
-    GUESTDUMP_LOG_WITH(
-        kWarn, kLog,
-        guest_event_fields(message_id::kHangDetected, s.name, s.uuid, policies::to_string(trigger)))
+    GUESTDUMP_LOG_WITH(kWarn, kLog, hang_event())
         << "'" << s.name << "': " << d.reason << "; dumping";
     consider_dump(w, s, trigger);
     return;

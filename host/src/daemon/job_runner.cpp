@@ -6,8 +6,6 @@
 #include <ctime>
 #include <exception>
 
-#include <sys/statvfs.h>
-
 #include "daemon_internal.h"
 #include "guestdump/common/io.h"
 #include "guestdump/common/log.h"
@@ -25,6 +23,17 @@
 namespace guestdump::host {
 
 using namespace daemon_detail;
+
+namespace {
+
+// The journal fields of an event of `job`'s dump.
+LogFields job_event(std::string_view id, const DumpJob& job, std::string_view dump_dir = {},
+                    std::string_view status = {}) {
+  return guest_event_fields(id, job.name, job.uuid, policies::to_string(job.trigger), dump_dir,
+                            status);
+}
+
+} // namespace
 
 void Daemon::apply_retention(const store::DumpStore& store, const DaemonConfig& cfg,
                              std::uint64_t incoming, const std::string& when) {
@@ -76,9 +85,7 @@ void Daemon::job_done(const DumpJob& job) {
 }
 
 void Daemon::job_failed_unexpectedly(const DumpJob& job, const std::string& what) {
-  GUESTDUMP_LOG_WITH(kError, kLog,
-                     guest_event_fields(message_id::kDumpFailed, job.name, job.uuid,
-                                        policies::to_string(job.trigger), {}, "failed"))
+  GUESTDUMP_LOG_WITH(kError, kLog, job_event(message_id::kDumpFailed, job, {}, "failed"))
       << "dump of '" << job.name << "' (" << policies::to_string(job.trigger)
       << ") ended by an unexpected error: " << what;
   metrics_.dump_ended(policies::to_string(job.trigger), "failed", 0, 0, 0, 0);
@@ -127,9 +134,7 @@ void Daemon::dump_job(const DumpJob& job) {
   // failed dump must not leave the guest crashed when the operator asked for a restart.
   auto not_taken = [&](const std::string& why, RefusalReason reason) {
     metrics_.refused(policies::to_string(job.trigger), reason);
-    GUESTDUMP_LOG_WITH(kError, kLog,
-                       guest_event_fields(message_id::kDumpRefused, job.name, job.uuid,
-                                          policies::to_string(job.trigger), {}, "refused"))
+    GUESTDUMP_LOG_WITH(kError, kLog, job_event(message_id::kDumpRefused, job, {}, "refused"))
         << why;
     tracker_.release(key, mark);
     after_dump(*w, job, settings);
@@ -144,20 +149,16 @@ void Daemon::dump_job(const DumpJob& job) {
       policies::estimate_dump_size({st->memory_bytes, settings.dump_level, settings.codec});
   apply_retention(*store, *cfg, est.upper_bound, "before dump");
 
-  struct statvfs vfs {};
-  if (::statvfs(store->dir().c_str(), &vfs) != 0) {
-    not_taken("dump of '" + job.name +
-                  "' not taken: " + errno_error("statvfs", store->dir()).message,
+  const auto space = store::store_space(store->dir());
+  if (!space) {
+    not_taken("dump of '" + job.name + "' not taken: " + space.error().message,
               RefusalReason::kStore);
     return;
   }
-  policies::StoreSpace space;
-  space.free_bytes = static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize;
-  space.total_bytes = static_cast<std::uint64_t>(vfs.f_blocks) * vfs.f_frsize;
   {
     std::unique_lock lock(space_mu_);
     policies::SpaceDecision sd = policies::check_free_space(
-        space, cfg->policy.min_free, est, reserved_bytes_, "dump of '" + job.name + "'");
+        *space, cfg->policy.min_free, est, reserved_bytes_, "dump of '" + job.name + "'");
     if (!sd.allowed) {
       lock.unlock();
       not_taken("refusing " + std::string(policies::to_string(job.trigger)) + " dump: " + sd.reason,
@@ -192,9 +193,7 @@ void Daemon::dump_job(const DumpJob& job) {
   }
   opts.codec =
       formats::parse_codec(policies::to_string(settings.codec)).value_or(formats::Codec::kZstd);
-  GUESTDUMP_LOG_WITH(kInfo, kLog,
-                     guest_event_fields(message_id::kDumpStarted, job.name, job.uuid,
-                                        policies::to_string(job.trigger), store->dir(), "running"))
+  GUESTDUMP_LOG_WITH(kInfo, kLog, job_event(message_id::kDumpStarted, job, store->dir(), "running"))
       << "dumping '" << job.name << "' (" << policies::to_string(job.trigger) << ", "
       << format_bytes(st->memory_bytes) << " RAM, level " << settings.dump_level << ", "
       << policies::to_string(settings.codec) << ") into " << store->dir();
@@ -203,8 +202,7 @@ void Daemon::dump_job(const DumpJob& job) {
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!res) {
     GUESTDUMP_LOG_WITH(kError, kLog,
-                       guest_event_fields(message_id::kDumpFailed, job.name, job.uuid,
-                                          policies::to_string(job.trigger), store->dir(), "failed"))
+                       job_event(message_id::kDumpFailed, job, store->dir(), "failed"))
         << "dump of '" << job.name << "' failed after " << static_cast<int>(secs)
         << "s: " << res.error().message;
     set_last_dump("'" + job.name + "' failed at " + utc_now_text());
@@ -217,9 +215,7 @@ void Daemon::dump_job(const DumpJob& job) {
     after_dump(*w, job, settings);
     return;
   }
-  GUESTDUMP_LOG_WITH(kInfo, kLog,
-                     guest_event_fields(message_id::kDumpComplete, job.name, job.uuid,
-                                        policies::to_string(job.trigger), res->dir, "complete"))
+  GUESTDUMP_LOG_WITH(kInfo, kLog, job_event(message_id::kDumpComplete, job, res->dir, "complete"))
       << "dump of '" << job.name << "' complete: " << res->dir << " ("
       << format_bytes(res->meta.vmcore_bytes) << ", " << res->meta.pages_dumped << " pages, "
       << static_cast<int>(secs + 0.5) << "s, guest paused "
@@ -233,19 +229,13 @@ void Daemon::dump_job(const DumpJob& job) {
   if (!cfg->post_hook.empty()) {
     auto rc = run_post_hook(cfg->post_hook, res->dir, cfg->post_hook_timeout);
     if (!rc) {
-      GUESTDUMP_LOG_WITH(kError, kLog,
-                         guest_event_fields(message_id::kPostHook, job.name, job.uuid,
-                                            policies::to_string(job.trigger), res->dir, "failed"))
+      GUESTDUMP_LOG_WITH(kError, kLog, job_event(message_id::kPostHook, job, res->dir, "failed"))
           << rc.error().message;
     } else if (*rc != 0) {
-      GUESTDUMP_LOG_WITH(kWarn, kLog,
-                         guest_event_fields(message_id::kPostHook, job.name, job.uuid,
-                                            policies::to_string(job.trigger), res->dir, "failed"))
+      GUESTDUMP_LOG_WITH(kWarn, kLog, job_event(message_id::kPostHook, job, res->dir, "failed"))
           << "post-hook '" << cfg->post_hook << "' exited with " << *rc << " for " << res->dir;
     } else {
-      GUESTDUMP_LOG_WITH(kInfo, kLog,
-                         guest_event_fields(message_id::kPostHook, job.name, job.uuid,
-                                            policies::to_string(job.trigger), res->dir, "complete"))
+      GUESTDUMP_LOG_WITH(kInfo, kLog, job_event(message_id::kPostHook, job, res->dir, "complete"))
           << "post-hook ran for " << res->dir;
     }
   }
@@ -265,9 +255,7 @@ void Daemon::after_dump(const Hypervisor& w, const DumpJob& job,
   in.paused_by_us = false; // libvirt pauses a running guest for the dump and resumes it itself
   in.persistent = st->persistent;
   const policies::AfterDumpPlan plan = policies::plan_after_dump(in);
-  GUESTDUMP_LOG_WITH(kInfo, kLog,
-                     guest_event_fields(message_id::kAfterDump, job.name, job.uuid,
-                                        policies::to_string(job.trigger), {}, {}))
+  GUESTDUMP_LOG_WITH(kInfo, kLog, job_event(message_id::kAfterDump, job))
       << "after-dump for '" << job.name << "': " << plan.reason;
   for (policies::GuestStep step : plan.steps) {
     Result<void> r;

@@ -2,15 +2,12 @@
 
 #include "guestdump/host/metrics.h"
 
-#include <cerrno>
 #include <cstdio>
+#include <span>
 
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "guestdump/common/io.h"
-#include "guestdump/common/unique_fd.h"
 #include "guestdump/host/daemon.h"
 
 namespace guestdump::host {
@@ -139,24 +136,11 @@ std::string DaemonMetrics::render(const DaemonStatus& st, std::optional<std::uin
 }
 
 Result<void> write_metrics_file(const std::string& path, const std::string& text) {
-  const auto slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
-  const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-  std::string tmp = dir + "/." + base + ".XXXXXX";
-  const int raw = ::mkostemp(tmp.data(), O_CLOEXEC);
-  if (raw < 0) return errno_error("create metrics file in", dir);
-  UniqueFd fd(raw);
-  auto fail = [&](Error e) {
-    (void)::unlink(tmp.c_str());
-    return e;
-  };
-  if (::fchmod(fd.get(), 0644) != 0) return fail(errno_error("chmod", tmp));
-  if (auto r = write_all(fd.get(), std::as_bytes(std::span(text.data(), text.size())), tmp); !r) {
-    return fail(std::move(r).error());
-  }
-  if (::close(fd.release()) != 0) return fail(errno_error("close", tmp));
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return fail(errno_error("rename to", path));
-  return {};
+  GUESTDUMP_TRY(OutputFile out, OutputFile::create(path));
+  // OutputFile creates 0600; the collector runs as another user.
+  if (::fchmod(out.fd(), 0644) != 0) return errno_error("chmod", path);
+  GUESTDUMP_CHECK(write_all(out.fd(), std::as_bytes(std::span(text.data(), text.size())), path));
+  return out.commit();
 }
 
 } // namespace guestdump::host

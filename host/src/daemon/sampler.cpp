@@ -6,8 +6,6 @@
 #include <ctime>
 #include <exception>
 
-#include <sys/statvfs.h>
-
 #include "daemon_internal.h"
 #include "guestdump/common/io.h"
 #include "guestdump/common/log.h"
