@@ -258,6 +258,7 @@ void Daemon::consider_dump(const Hypervisor& w, const DomainStatus& s, policies:
     d = limiter_.admit(s.uuid, wall_now());
   }
   if (!d.dump) {
+    metrics_.refused(policies::to_string(trigger), RefusalReason::kCrashLoop);
     GUESTDUMP_LOG_WITH(kWarn, kLog,
                        guest_event_fields(message_id::kDumpRefused, s.name, s.uuid,
                                           policies::to_string(trigger), {}, "refused"))
@@ -266,7 +267,6 @@ void Daemon::consider_dump(const Hypervisor& w, const DomainStatus& s, policies:
     // The after-dump policy still applies (on a worker: it talks to libvirt), so a guest in a
     // crash loop is restarted or destroyed as configured instead of staying crashed.
     job.refused = d.reason;
-    metrics_.refused(policies::to_string(trigger), RefusalReason::kCrashLoop);
   }
   switch (jobs_->submit(job)) {
   case JobQueue::Admit::kQueued:

@@ -703,6 +703,15 @@ TEST(Daemon, MetricsFileCountsDumpsAndRefusalsAndIsWellFormed) {
   f.world->set(crashed("web1", 2));
   f.world->emit(WatchEventKind::kPanicked, "uuid-web1");
   ASSERT_TRUE(f.log.wait_for("recorded, not dumped")) << f.log.all();
+  // The dump job counts its outcome after it has committed the dump: wait for both counts.
+  const auto end = Clock::now() + 10s;
+  for (std::string text = daemon->metrics_text();
+       text.find("outcome=\"complete\"} 1") == std::string::npos ||
+       text.find("reason=\"crash_loop\"} 1") == std::string::npos;
+       text = daemon->metrics_text()) {
+    ASSERT_LT(Clock::now(), end) << text;
+    std::this_thread::sleep_for(10ms);
+  }
   daemon->write_metrics();
   daemon->stop();
   std::ifstream in(c.metrics_file);
