@@ -104,6 +104,18 @@ const xmlNode* child_named(const xmlNode* node, std::string_view name) {
   return nullptr;
 }
 
+UniqueXmlDoc parse_xml(std::string_view xml) {
+  global_init();
+  if (xml.empty() || xml.size() > (std::size_t{1} << 30)) return nullptr;
+  return UniqueXmlDoc(xmlReadMemory(xml.data(), static_cast<int>(xml.size()), "reply.xml", nullptr,
+                                    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING));
+}
+
+std::string node_text(const xmlNode* node) {
+  UniqueXmlChar text(xmlNodeGetContent(node));
+  return text ? std::string(reinterpret_cast<const char*>(text.get())) : std::string();
+}
+
 } // namespace
 
 std::string HttpResponse::header(std::string_view name) const {
@@ -159,10 +171,7 @@ std::string sha256_hex(std::span<const std::byte> data) {
 }
 
 std::string xml_text(std::string_view xml, std::string_view path) {
-  global_init();
-  if (xml.empty() || xml.size() > (1u << 30)) return {};
-  UniqueXmlDoc doc(xmlReadMemory(xml.data(), static_cast<int>(xml.size()), "reply.xml", nullptr,
-                                 XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING));
+  auto doc = parse_xml(xml);
   if (!doc) return {};
   const xmlNode* node = xmlDocGetRootElement(doc.get());
   bool first = true;
@@ -172,9 +181,56 @@ std::string xml_text(std::string_view xml, std::string_view path) {
     first = false;
     path = slash == std::string_view::npos ? "" : path.substr(slash + 1);
   }
-  if (node == nullptr) return {};
-  UniqueXmlChar text(xmlNodeGetContent(node));
-  return text ? std::string(reinterpret_cast<const char*>(text.get())) : std::string();
+  return node == nullptr ? std::string() : node_text(node);
+}
+
+std::vector<std::map<std::string, std::string>> xml_records(std::string_view xml,
+                                                            std::string_view path) {
+  std::vector<std::map<std::string, std::string>> out;
+  auto doc = parse_xml(xml);
+  if (!doc) return out;
+  auto slash = path.rfind('/');
+  const std::string_view parent_path = slash == std::string_view::npos ? "" : path.substr(0, slash);
+  const std::string_view name = path.substr(slash + 1);
+  const xmlNode* parent = xmlDocGetRootElement(doc.get());
+  bool first = true;
+  for (std::string_view rest = parent_path; !rest.empty() && parent != nullptr;) {
+    auto s = rest.find('/');
+    parent = child_named(first ? parent : parent->children, rest.substr(0, s));
+    first = false;
+    rest = s == std::string_view::npos ? "" : rest.substr(s + 1);
+  }
+  if (parent == nullptr) return out;
+  for (const xmlNode* c = parent->children; c != nullptr; c = c->next) {
+    if (c->type != XML_ELEMENT_NODE || name != reinterpret_cast<const char*>(c->name)) continue;
+    auto& record = out.emplace_back();
+    for (const xmlNode* field = c->children; field != nullptr; field = field->next) {
+      if (field->type == XML_ELEMENT_NODE) {
+        record[reinterpret_cast<const char*>(field->name)] = node_text(field);
+      }
+    }
+  }
+  return out;
+}
+
+std::string complete_multipart_xml(const std::vector<std::pair<unsigned, std::string>>& parts) {
+  global_init();
+  UniqueXmlDoc doc(xmlNewDoc(BAD_CAST "1.0"));
+  xmlNode* root = xmlNewNode(nullptr, BAD_CAST "CompleteMultipartUpload");
+  xmlDocSetRootElement(doc.get(), root);
+  for (const auto& [number, etag] : parts) {
+    xmlNode* part = xmlNewChild(root, nullptr, BAD_CAST "Part", nullptr);
+    // xmlNewTextChild escapes the text: an ETag is the server's, untrusted.
+    xmlNewTextChild(part, nullptr, BAD_CAST "PartNumber", BAD_CAST std::to_string(number).c_str());
+    xmlNewTextChild(part, nullptr, BAD_CAST "ETag", BAD_CAST etag.c_str());
+  }
+  xmlChar* text = nullptr;
+  int size = 0;
+  xmlDocDumpMemory(doc.get(), &text, &size);
+  UniqueXmlChar owned(text);
+  return owned ? std::string(reinterpret_cast<const char*>(owned.get()),
+                             static_cast<std::size_t>(size))
+               : std::string();
 }
 
 std::string object_url(const S3Config& config, std::string_view bucket, std::string_view key,
@@ -202,7 +258,10 @@ Result<HttpResponse> perform(const Signer& signer, const HttpRequest& request) {
   curl_slist* raw = nullptr;
   auto add = [&raw](const std::string& line) { raw = curl_slist_append(raw, line.c_str()); };
   for (const auto& [name, value] : request.headers) add(name + ": " + value);
-  if (request.content_sha256) add("x-amz-content-sha256: " + sha256_hex(request.body));
+  if (request.content_sha256) {
+    add("x-amz-content-sha256: " +
+        (request.payload_sha256.empty() ? sha256_hex(request.body) : request.payload_sha256));
+  }
   if (!signer.credentials.session_token.empty()) {
     add("x-amz-security-token: " + signer.credentials.session_token);
   }

@@ -7,6 +7,7 @@
 // #10129). Both are fixed upstream after 7.88; the workarounds are harmless there.
 
 #include <cstddef>
+#include <map>
 #include <span>
 #include <string>
 #include <string_view>
@@ -35,6 +36,8 @@ struct HttpRequest {
   /// False only for AWS's generic SigV4 vectors, which sign no x-amz-content-sha256; S3 requires
   /// it, so every real request carries the body's SHA-256 in it and the server checks the body.
   bool content_sha256 = true;
+  /// The body's hex SHA-256 when the caller has it already; computed otherwise.
+  std::string payload_sha256;
   /// Largest body accepted in the reply; a longer one fails the request.
   std::size_t max_reply = 16u << 20;
 };
@@ -68,6 +71,14 @@ std::string sha256_hex(std::span<const std::byte> data);
 /// The text of the first element at `path` (local names from the root, "Error/Code"), empty if
 /// there is none or the body is not XML.
 std::string xml_text(std::string_view xml, std::string_view path);
+
+/// The child elements' texts of every element at `path` ("ListMultipartUploadsResult/Upload"):
+/// one map (local name → text) per element, in document order.
+std::vector<std::map<std::string, std::string>> xml_records(std::string_view xml,
+                                                            std::string_view path);
+
+/// `<CompleteMultipartUpload>` naming each part's number and ETag, in ascending order.
+std::string complete_multipart_xml(const std::vector<std::pair<unsigned, std::string>>& parts);
 
 /// The URL of an object (key empty: the bucket) with an optional query.
 std::string object_url(const S3Config& config, std::string_view bucket, std::string_view key,
