@@ -30,6 +30,8 @@ test_pkgs=(
   # integration.qemu-sid runs Debian unstable's newest QEMU from a root that mmdebstrap makes
   # (tests/fixtures/sid-qemu/build.sh).
   mmdebstrap
+  # integration.s3.*: a single-node Ceph RGW (tests/fixtures/rgw/rgw.sh)
+  ceph-mon ceph-osd radosgw ceph-common
 )
 
 pkgs=("${build_pkgs[@]}")

@@ -184,9 +184,34 @@ Result<void> abort_multipart(const S3Config& config, const std::string& bucket,
   return {};
 }
 
+Result<void> put_bytes(const S3Config& config, const std::string& bucket, const std::string& key,
+                       std::span<const std::byte> data, const std::string& sha256,
+                       const UploadOptions& options) {
+  HttpRequest put;
+  put.method = "PUT";
+  put.url = detail::object_url(config, bucket, key);
+  put.body = data;
+  put.payload_sha256 = sha256;
+  put.headers = {{"x-amz-meta-sha256", sha256}};
+  GUESTDUMP_TRY(auto reply, send(config, put, options));
+  (void)reply;
+  return {};
+}
+
 } // namespace
 
 S3Client::S3Client(S3Config config) : config_(std::move(config)) {}
+
+Result<std::string> S3Client::put_object(const std::string& bucket, const std::string& key,
+                                         std::string_view body,
+                                         const UploadOptions& options) const {
+  const auto data = std::as_bytes(std::span(body.data(), body.size()));
+  std::string sha256 = detail::sha256_hex(data);
+  if (auto put = put_bytes(config_, bucket, key, data, sha256, options); !put) {
+    return std::move(put).error().context("upload to 's3://" + bucket + "/" + key + "'");
+  }
+  return sha256;
+}
 
 Result<std::vector<PendingUpload>> S3Client::pending_uploads(const std::string& bucket,
                                                              const std::string& prefix) const {
@@ -239,15 +264,8 @@ Result<UploadedObject> S3Client::upload_file(const std::string& path, const std:
   result.sha256 = state ? state->sha256 : file_sha256(data);
 
   if (size <= part_size) {
-    HttpRequest put;
-    put.method = "PUT";
-    put.url = detail::object_url(config_, bucket, key);
-    put.body = data;
-    put.payload_sha256 = result.sha256;
-    put.headers = {{"x-amz-meta-sha256", result.sha256}};
-    if (auto reply = send(config_, put, options); !reply) {
-      return std::move(reply).error().context(what);
-    }
+    auto put = put_bytes(config_, bucket, key, data, result.sha256, options);
+    if (!put) return std::move(put).error().context(what);
     remove_state(state_path);
     return result;
   }

@@ -13,7 +13,9 @@
 
 #include <gtest/gtest.h>
 
+#include "guestdump/objstore/dump_upload.h"
 #include "guestdump/objstore/s3_client.h"
+#include "guestdump/store/dump_store.h"
 #include "s3_request.h"
 #include "scripted_http_server.h"
 #include "temp_dir.h"
@@ -387,6 +389,49 @@ TEST_F(Multipart, StateOfAnotherFileIsAbortedNotResumed) {
   EXPECT_EQ(s3.aborts, 1);
   EXPECT_EQ(s3.objects["k"].body, content);
   EXPECT_TRUE(s3.uploads.empty());
+}
+
+TEST(DumpKeyPrefix, KeepsGuestTextToOneLevel) {
+  store::DumpMeta meta;
+  meta.host = "../evil/x";
+  meta.uuid = "";
+  EXPECT_EQ(dump_key_prefix({"b", "fleet/eu"}, meta, "20261203T101010Z"),
+            "fleet/eu/.._evil_x/unknown/20261203T101010Z/");
+  meta.host = "..";
+  meta.uuid = "0b6e-4f";
+  EXPECT_EQ(dump_key_prefix({"b", ""}, meta, "t"), "unknown/0b6e-4f/t/");
+}
+
+TEST_F(Multipart, DumpGoesUnderItsPrefixWithChecksumsInMeta) {
+  const std::string dump = dir.file("20261203T101010Z");
+  std::filesystem::create_directory(dump);
+  std::filesystem::rename(file, dump + "/vmcore");
+  std::ofstream(dump + "/dmesg.txt") << "Kernel panic\n";
+  store::DumpMeta meta;
+  meta.tool = "guestdump";
+  meta.host = "hv1";
+  meta.uuid = "u-1";
+  std::ofstream(dump + "/meta.json") << store::meta_text(meta);
+
+  auto url = upload_dump(client(), {"dumps", "fleet"}, dump, options);
+  ASSERT_TRUE(url) << url.error().message;
+  EXPECT_EQ(*url, "s3://dumps/fleet/hv1/u-1/20261203T101010Z/");
+  const std::string prefix = "fleet/hv1/u-1/20261203T101010Z/";
+  EXPECT_EQ(s3.objects[prefix + "vmcore"].body, content);
+  EXPECT_EQ(s3.objects[prefix + "dmesg.txt"].body, "Kernel panic\n");
+  auto local = store::read_meta(dump);
+  ASSERT_TRUE(local);
+  EXPECT_EQ(local->checksums["vmcore"]["sha256"], sha256(content));
+  EXPECT_EQ(local->checksums["dmesg.txt"]["sha256"], sha256("Kernel panic\n"));
+  EXPECT_EQ(local->upload["url"], *url);
+  EXPECT_EQ(local->upload["state"], "complete");
+  EXPECT_EQ(s3.objects[prefix + "meta.json"].body, store::meta_text(*local));
+  // meta.json is stored last: it marks a complete remote dump.
+  auto all = server.requests();
+  ASSERT_FALSE(all.empty());
+  EXPECT_NE(all.back().target.find("meta.json"), std::string::npos);
+  EXPECT_EQ(s3.objects[prefix + "meta.json"].body.find("secret"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(dump + "/.vmcore.upload"));
 }
 
 } // namespace

@@ -55,6 +55,11 @@ public:
                                      const std::string& key, const std::string& state_path,
                                      const UploadOptions& options) const;
 
+  /// Stores a small object from memory in one PUT (retried like a part); its SHA-256 is sent for
+  /// the server to check and kept as x-amz-meta-sha256. Returns that SHA-256.
+  Result<std::string> put_object(const std::string& bucket, const std::string& key,
+                                 std::string_view body, const UploadOptions& options) const;
+
   /// Multipart uploads still open under a key prefix.
   Result<std::vector<PendingUpload>> pending_uploads(const std::string& bucket,
                                                      const std::string& prefix) const;
