@@ -29,8 +29,9 @@ s3() { # METHOD PATH [curl args...]
 }
 open_uploads() { s3 GET "/$BUCKET?uploads=" | grep -o '<UploadId>[^<]*' | sed 's/<UploadId>//' || true; }
 s3 PUT "/$BUCKET" -o /dev/null
-meta() { "$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); v=j
-for k in sys.argv[2].split("."): v=v[k]
+meta() { # FILE KEY/KEY...: a value of a JSON file
+    "$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); v=j
+for k in sys.argv[2].split("/"): v=v[k]
 print(v)' "$1" "$2"; }
 
 case $case_name in
@@ -43,18 +44,18 @@ dump)
         --upload "s3://$BUCKET/fleet/eu" --upload-part-size 5MiB | tee "$WORK/dump.out"
     d=$(find "$WORK/store" -mindepth 2 -maxdepth 2 -type d ! -name '.*')
     [ "$(echo "$d" | grep -c .)" = 1 ] || fail "expected one dump directory: $d"
-    url=$(meta "$d/meta.json" upload.url)
+    url=$(meta "$d/meta.json" upload/url)
     ts=$(basename "$d")
     expected="s3://$BUCKET/fleet/eu/$(meta "$d/meta.json" host)/$(meta "$d/meta.json" uuid)/$ts/"
     [ "$url" = "$expected" ] || fail "upload.url is '$url', expected '$expected'"
     grep -qF "uploaded to $url" "$WORK/dump.out" || fail "dump did not say where it uploaded"
-    [ "$(meta "$d/meta.json" upload.state)" = complete ] || fail "upload.state"
+    [ "$(meta "$d/meta.json" upload/state)" = complete ] || fail "upload.state"
     size=$(stat -c %s "$d/vmcore")
     [ "$size" -gt $((5 << 20)) ] || fail "vmcore ($size bytes) is too small for a multipart upload"
     key=${url#s3://$BUCKET/}
     for f in vmcore dmesg.txt; do
         sum=$(sha256sum "$d/$f" | cut -d' ' -f1)
-        [ "$(meta "$d/meta.json" "checksums.$f.sha256")" = "$sum" ] || fail "meta.json's SHA-256 of $f"
+        [ "$(meta "$d/meta.json" "checksums/$f/sha256")" = "$sum" ] || fail "meta.json's SHA-256 of $f"
         s3 GET "/$BUCKET/$key$f" -o "$WORK/remote-$f"
         cmp "$d/$f" "$WORK/remote-$f" || fail "remote $f differs"
         s3 HEAD "/$BUCKET/$key$f" -I | tr -d '\r' | grep -qi "^x-amz-meta-sha256: $sum" ||

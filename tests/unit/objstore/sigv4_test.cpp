@@ -203,15 +203,22 @@ TEST(SigV4, S3PutObjectHashesTheBody) {
                 "Signature=98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd");
 }
 
-TEST(SigV4, S3ValuelessParameterGetsItsEquals) {
-  // GET ?lifecycle: curl 7.88 signs "lifecycle" unless the URL says "lifecycle=" (curl #10129).
+// GET examplebucket/?QUERY of the S3 examples, its query made by canonical_query(): the URL
+// query it gave and the Authorization header curl sent.
+std::pair<std::string, std::string> s3_docs_bucket_get(const Headers& query) {
   HttpRequest request;
-  request.url = "/?" + canonical_query({{"lifecycle", ""}});
-  EXPECT_EQ(request.url, "/?lifecycle=");
+  const std::string sent = canonical_query(query);
+  request.url = "/?" + sent;
   request.headers = {{"Host", "examplebucket.s3.amazonaws.com"},
                      {"x-amz-date", "20130524T000000Z"}};
-  auto seen = send_one(kS3Docs, request);
-  EXPECT_EQ(seen.header("Authorization"),
+  return {sent, send_one(kS3Docs, request).header("Authorization")};
+}
+
+TEST(SigV4, S3ValuelessParameterGetsItsEquals) {
+  // GET ?lifecycle: curl 7.88 signs "lifecycle" unless the URL says "lifecycle=" (curl #10129).
+  auto [query, authorization] = s3_docs_bucket_get({{"lifecycle", ""}});
+  EXPECT_EQ(query, "lifecycle=");
+  EXPECT_EQ(authorization,
             kS3Scope +
                 "SignedHeaders=host;x-amz-content-sha256;x-amz-date, "
                 "Signature=fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543");
@@ -219,13 +226,9 @@ TEST(SigV4, S3ValuelessParameterGetsItsEquals) {
 
 TEST(SigV4, S3QueryIsSortedBeforeCurlSignsIt) {
   // GET ?max-keys=2&prefix=J given in the other order: curl 7.88 signs the URL's order (#9717).
-  HttpRequest request;
-  request.url = "/?" + canonical_query({{"prefix", "J"}, {"max-keys", "2"}});
-  EXPECT_EQ(request.url, "/?max-keys=2&prefix=J");
-  request.headers = {{"Host", "examplebucket.s3.amazonaws.com"},
-                     {"x-amz-date", "20130524T000000Z"}};
-  auto seen = send_one(kS3Docs, request);
-  EXPECT_EQ(seen.header("Authorization"),
+  auto [query, authorization] = s3_docs_bucket_get({{"prefix", "J"}, {"max-keys", "2"}});
+  EXPECT_EQ(query, "max-keys=2&prefix=J");
+  EXPECT_EQ(authorization,
             kS3Scope +
                 "SignedHeaders=host;x-amz-content-sha256;x-amz-date, "
                 "Signature=34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7");
