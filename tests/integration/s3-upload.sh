@@ -36,6 +36,19 @@ print(v)' "$1" "$2"; }
 
 case $case_name in
 dump)
+    step "the store is checked before any guest is touched"
+    set +e
+    "$GUESTDUMP" dump --qmp "$WORK/no-such.sock" -o "$WORK/store" --upload "http://$BUCKET" 2> "$WORK/err"
+    rc=$?
+    env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY HOME="$WORK" \
+        "$GUESTDUMP" dump --qmp "$WORK/no-such.sock" -o "$WORK/store" --upload "s3://$BUCKET/x" 2> "$WORK/err2"
+    rc2=$?
+    set -e
+    [ "$rc" = 2 ] && grep -q "store URL 'http://$BUCKET': expected s3://BUCKET\[/PREFIX\]" "$WORK/err" ||
+        fail "a bad --upload URL: exit $rc, $(cat "$WORK/err")"
+    [ "$rc2" = 1 ] && grep -q "guestdump: error: dump: no S3 credentials" "$WORK/err2" ||
+        fail "missing credentials: exit $rc2, $(cat "$WORK/err2")"
+    [ ! -e "$WORK/store" ] || fail "the store was created before the upload configuration was checked"
     guest=$WORK/guest
     trap '"$fixtures/run-guest.sh" stop --dir "$guest" || true' EXIT
     "$fixtures/run-guest.sh" start --dir "$guest" --mem 512 --fill 48 --mode panic
