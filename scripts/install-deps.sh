@@ -8,6 +8,8 @@ build_pkgs=(
   libvirt-dev nlohmann-json3-dev libelf-dev libzstd-dev zlib1g-dev liblzo2-dev libsnappy-dev
   libboost-program-options-dev googletest libgtest-dev libgmock-dev libfmt-dev libsystemd-dev
   libxml2-dev
+  # the S3 store (objstore/): libcurl's SigV4 signing, libcrypto's SHA-256
+  libcurl4-openssl-dev libssl-dev
   # man pages (docs/man/*.scd) and the sample configuration generated from one of them
   scdoc python3
 )
@@ -28,6 +30,8 @@ test_pkgs=(
   # integration.qemu-sid runs Debian unstable's newest QEMU from a root that mmdebstrap makes
   # (tests/fixtures/sid-qemu/build.sh).
   mmdebstrap
+  # integration.s3.*: a single-node Ceph RGW (tests/fixtures/rgw/rgw.sh)
+  ceph-mon ceph-osd radosgw ceph-common
 )
 
 pkgs=("${build_pkgs[@]}")

@@ -19,6 +19,7 @@
 #include "guestdump/host/capture.h"
 #include "guestdump/host/libvirt_capture.h"
 #include "guestdump/kernel/convert.h"
+#include "guestdump/objstore/dump_upload.h"
 #include "guestdump/qmp/client.h"
 #include "guestdump/store/dump_store.h"
 
@@ -30,8 +31,9 @@ namespace {
 
 constexpr const char* kDumpUsage =
     "usage: guestdump dump --qmp SOCKET [-o DIR] [-d LEVEL] [-c CODEC] [-j N] [--name NAME]\n"
-    "                      [--path auto|selective|stream]\n"
-    "       guestdump dump DOMAIN [-c URI] [-o DIR] [-d LEVEL] [--compress CODEC]";
+    "                      [--path auto|selective|stream] [--upload s3://BUCKET/PREFIX]\n"
+    "       guestdump dump DOMAIN [-c URI] [-o DIR] [-d LEVEL] [--compress CODEC]\n"
+    "                      [--upload s3://BUCKET/PREFIX]";
 
 Result<UniqueFd> connect_unix(const std::string& path) {
   sockaddr_un addr{};
@@ -52,7 +54,7 @@ Result<UniqueFd> connect_unix(const std::string& path) {
 
 int run_dump(const std::vector<std::string>& args) {
   std::string qmp_socket, domain, dir = kDefaultDumpDir, c_value, codec_name, uri, name;
-  std::string path_name = "auto";
+  std::string path_name = "auto", upload, part_size_text;
   int level = 31;
   unsigned threads = 0;
   po::options_description desc("dump options");
@@ -70,6 +72,10 @@ int run_dump(const std::vector<std::string>& args) {
       "guest name in the store (default: QEMU's -name, else 'qemu')")(
       "path", po::value<std::string>(&path_name),
       "how to read guest memory with --qmp: auto (default), selective, stream")(
+      "upload", po::value<std::string>(&upload),
+      "then upload the dump to s3://BUCKET/PREFIX (AWS CLI endpoint, region and credentials)")(
+      "upload-part-size", po::value<std::string>(&part_size_text),
+      "bytes per multipart upload part, at least 5MiB (default 64MiB)")(
       "domain", po::value<std::string>(&domain), "libvirt domain name or UUID");
   po::positional_options_description pos;
   pos.add("domain", 1);
@@ -83,6 +89,26 @@ int run_dump(const std::vector<std::string>& args) {
   if (auto r = kernel::check_dump_level(level); !r) return usage_error(r.error().message);
   if (qmp_socket.empty() == domain.empty()) {
     return usage_error("give either --qmp SOCKET or a DOMAIN");
+  }
+  // The remote store is checked before the guest is touched: a typo must not cost a capture.
+  std::optional<objstore::S3Url> upload_url;
+  std::optional<objstore::S3Client> upload_client;
+  objstore::UploadOptions upload_options;
+  if (!part_size_text.empty()) {
+    auto bytes = parse_byte_size(part_size_text);
+    // S3 and Ceph RGW refuse parts under 5 MiB (but the last).
+    if (!bytes || *bytes < (std::uint64_t{5} << 20)) {
+      return usage_error("--upload-part-size must be a size of at least 5MiB");
+    }
+    upload_options.part_size = *bytes;
+  }
+  if (!upload.empty()) {
+    auto url = objstore::parse_s3_url(upload);
+    if (!url) return usage_error(url.error().message);
+    auto config = objstore::resolve_s3_config(objstore::process_environment());
+    if (!config) return fail("dump: " + config.error().message);
+    upload_url = *url;
+    upload_client.emplace(std::move(*config));
   }
   auto store = store::DumpStore::open(dir);
   if (!store) return fail("dump: " + store.error().message);
@@ -129,6 +155,12 @@ int run_dump(const std::vector<std::string>& args) {
               format_bytes(static_cast<double>(m.vmcore_bytes)).c_str(),
               static_cast<unsigned long long>(m.pages_dumped), m.dump_level, m.codec.c_str(),
               m.pause_seconds, res->run_state_before.c_str(), res->run_state_after.c_str());
+  if (upload_client) {
+    // A failed upload leaves the local dump complete (the line above named it).
+    auto uploaded = objstore::upload_dump(*upload_client, *upload_url, res->dir, upload_options);
+    if (!uploaded) return fail("dump: " + uploaded.error().message);
+    std::printf("uploaded to %s\n", escape_text(*uploaded).c_str());
+  }
   return 0;
 }
 

@@ -130,6 +130,14 @@ std::int64_t store_time(const std::string& name) {
   return is.fail() ? 0 : static_cast<std::int64_t>(timegm(&tm));
 }
 
+std::optional<DumpMeta> read_meta(const std::string& dump_dir) {
+  return read_meta_file(dump_dir);
+}
+
+Result<void> rewrite_meta(const std::string& dump_dir, const DumpMeta& meta) {
+  return write_meta_file(dump_dir, meta);
+}
+
 std::string store_timestamp(std::int64_t unix_time) {
   std::time_t t = static_cast<std::time_t>(unix_time);
   std::tm tm{};

@@ -28,6 +28,8 @@ nlohmann::json to_json(const DumpMeta& m) {
                    {"status", m.status},
                    {"extra", m.extra.is_object() ? m.extra : nlohmann::json::object()}};
   if (!m.daemon.is_null()) j["daemon"] = m.daemon;
+  if (m.checksums.is_object()) j["checksums"] = m.checksums;
+  if (m.upload.is_object()) j["upload"] = m.upload;
   return j;
 }
 
@@ -63,6 +65,8 @@ DumpMeta meta_from_json(const nlohmann::json& j) {
   get("status", m.status);
   if (auto it = j.find("extra"); it != j.end() && it->is_object()) m.extra = *it;
   if (auto it = j.find("daemon"); it != j.end() && it->is_object()) m.daemon = *it;
+  if (auto it = j.find("checksums"); it != j.end() && it->is_object()) m.checksums = *it;
+  if (auto it = j.find("upload"); it != j.end() && it->is_object()) m.upload = *it;
   return m;
 }
 

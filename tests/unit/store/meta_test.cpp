@@ -97,10 +97,30 @@ Result<ProcessExit> check(const std::vector<std::string>& files) {
   return run_process(argv, std::chrono::seconds(60));
 }
 
+DumpMeta uploaded_meta() {
+  DumpMeta m = cli_meta();
+  const std::string sha(64, 'a');
+  m.checksums = {{"vmcore", {{"sha256", sha}}}, {"dmesg.txt", {{"sha256", sha}}}};
+  m.upload = {{"url", "s3://dumps/fleet/h1/u/20261203T101010Z/"},
+              {"state", "complete"},
+              {"finished_at", 1764756610}};
+  return m;
+}
+
+TEST(Meta, ChecksumsAndUploadRoundTrip) {
+  DumpMeta m = uploaded_meta();
+  DumpMeta back = meta_from_json(to_json(m));
+  EXPECT_EQ(back.checksums, m.checksums);
+  EXPECT_EQ(back.upload, m.upload);
+  EXPECT_FALSE(to_json(cli_meta()).contains("checksums"));
+  EXPECT_FALSE(to_json(cli_meta()).contains("upload"));
+}
+
 TEST(Meta, WriterOutputMatchesTheSchema) {
   test::TempDir tmp;
   std::vector<std::string> files;
   for (const auto& [name, meta] : {std::pair<const char*, DumpMeta>{"cli", cli_meta()},
+                                   {"uploaded", uploaded_meta()},
                                    {"daemon", daemon_meta()},
                                    {"guest", guest_meta()}}) {
     files.push_back(tmp.file(std::string(name) + ".json"));
@@ -117,7 +137,10 @@ TEST(Meta, WriterOutputMatchesTheSchema) {
   bad = cli_meta();
   bad.tool = "someone-else";
   std::ofstream(tmp.file("bad2.json")) << meta_text(bad);
-  for (const char* f : {"bad1.json", "bad2.json"}) {
+  bad = uploaded_meta();
+  bad.checksums["vmcore"]["sha256"] = "not-hex";
+  std::ofstream(tmp.file("bad3.json")) << meta_text(bad);
+  for (const char* f : {"bad1.json", "bad2.json", "bad3.json"}) {
     auto r = check({tmp.file(f)});
     ASSERT_TRUE(r) << r.error().message;
     EXPECT_EQ(r->code, 1) << f;

@@ -119,6 +119,11 @@ private:
 inline constexpr const char* kInterruptedStatus =
     "failed: interrupted: the capturing process ended before the dump was complete";
 
+/// meta.json of a finished dump directory; nullopt when missing or not a JSON object.
+std::optional<DumpMeta> read_meta(const std::string& dump_dir);
+/// Replaces meta.json of a finished dump directory (written whole, then renamed).
+Result<void> rewrite_meta(const std::string& dump_dir, const DumpMeta& meta);
+
 /// "YYYYmmddTHHMMSSZ" for a Unix time.
 std::string store_timestamp(std::int64_t unix_time);
 /// The Unix time a store name ("YYYYmmddTHHMMSSZ[-N]") stands for, or 0 if it is none.

@@ -39,6 +39,12 @@ struct DumpMeta {
   /// guestdumpd's record of the crash it dumped ({"uri", "domain_id", "vcpu_time_ns"}); null
   /// for on-demand dumps. Written from the start, so an interrupted dump still names its crash.
   nlohmann::json daemon;
+  /// SHA-256 of the dump's files once computed ({"vmcore": {"sha256": hex}, "dmesg.txt": ...});
+  /// null until then.
+  nlohmann::json checksums;
+  /// Where the dump was uploaded ({"url": "s3://…/", "state": "complete", "finished_at": N});
+  /// null when it was not.
+  nlohmann::json upload;
 };
 
 nlohmann::json to_json(const DumpMeta& meta);

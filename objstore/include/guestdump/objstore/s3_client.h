@@ -1,0 +1,74 @@
+#pragma once
+// A client of one S3-compatible store: uploads of whole files (one PUT, or a multipart upload in
+// parallel parts that survives a restart), and the housekeeping requests around them.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "guestdump/common/result.h"
+#include "guestdump/objstore/config.h"
+
+namespace guestdump::objstore {
+
+struct UploadOptions {
+  /// Bytes per part (S3 and RGW refuse parts under 5 MiB but the last); grown for files that
+  /// would need more than 10000 parts. A file no larger than one part goes in a single PUT.
+  std::uint64_t part_size = std::uint64_t{64} << 20;
+  unsigned parallel = 4;                       // parts in flight at once
+  unsigned attempts = 6;                       // per request, the first included
+  std::chrono::milliseconds backoff{500};      // before the 2nd attempt; doubled after each
+  std::chrono::milliseconds max_backoff{8000}; // cap of the doubling
+  /// Polled between requests: true stops the upload, keeping its state file for a resume
+  /// (daemon shutdown). Defaults to the process's cancel flag.
+  std::function<bool()> cancelled;
+};
+
+struct UploadedObject {
+  std::string key;
+  std::uint64_t bytes = 0;
+  std::string sha256; // hex SHA-256 of the whole object
+  unsigned parts = 0; // 0: a single PUT
+};
+
+/// A multipart upload the server holds open (not completed, not aborted).
+struct PendingUpload {
+  std::string key;
+  std::string upload_id;
+};
+
+class S3Client {
+public:
+  explicit S3Client(S3Config config);
+  const S3Config& config() const { return config_; }
+
+  /// Uploads the file at `path` to bucket/key, its SHA-256 sent with every request body (the
+  /// server checks it) and stored as the object's x-amz-meta-sha256. A file larger than one part
+  /// goes as a multipart upload whose upload id and finished parts are recorded in `state_path`
+  /// after every part: if that file exists (an earlier run was cut short), the upload resumes
+  /// from it, sending only the parts still missing, so nothing is uploaded twice and no upload is
+  /// left open. A request failing `attempts` times, or refused by the server, aborts the
+  /// multipart upload and removes the state; a cancel keeps both for the next run.
+  Result<UploadedObject> upload_file(const std::string& path, const std::string& bucket,
+                                     const std::string& key, const std::string& state_path,
+                                     const UploadOptions& options) const;
+
+  /// Stores a small object from memory in one PUT (retried like a part); its SHA-256 is sent for
+  /// the server to check and kept as x-amz-meta-sha256. Returns that SHA-256.
+  Result<std::string> put_object(const std::string& bucket, const std::string& key,
+                                 std::string_view body, const UploadOptions& options) const;
+
+  /// Multipart uploads still open under a key prefix.
+  Result<std::vector<PendingUpload>> pending_uploads(const std::string& bucket,
+                                                     const std::string& prefix) const;
+  /// Aborts one open multipart upload.
+  Result<void> abort_upload(const std::string& bucket, const std::string& key,
+                            const std::string& upload_id) const;
+
+private:
+  S3Config config_;
+};
+
+} // namespace guestdump::objstore
