@@ -31,7 +31,8 @@ namespace {
 constexpr const char* kDumpUsage =
     "usage: guestdump dump --qmp SOCKET [-o DIR] [-d LEVEL] [-c CODEC] [-j N] [--name NAME]\n"
     "                      [--path auto|selective|stream]\n"
-    "       guestdump dump DOMAIN [-c URI] [-o DIR] [-d LEVEL] [--compress CODEC]";
+    "       guestdump dump DOMAIN [-c URI] [-o DIR] [-d LEVEL] [--compress CODEC]\n"
+    "                      [--path auto|selective|stream]";
 
 Result<UniqueFd> connect_unix(const std::string& path) {
   sockaddr_un addr{};
@@ -69,7 +70,7 @@ int run_dump(const std::vector<std::string>& args) {
       "name", po::value<std::string>(&name),
       "guest name in the store (default: QEMU's -name, else 'qemu')")(
       "path", po::value<std::string>(&path_name),
-      "how to read guest memory with --qmp: auto (default), selective, stream")(
+      "how to read guest memory: auto (default), selective, stream")(
       "domain", po::value<std::string>(&domain), "libvirt domain name or UUID");
   po::positional_options_description pos;
   pos.add("domain", 1);

@@ -1,0 +1,24 @@
+#pragma once
+// The selective capture of a libvirt QEMU/KVM domain, without any QEMU dump (private to host/).
+// Before the pause: HMP `info mtree -f` (RAM layout), QMP `query-cpus-fast` (a vCPU thread, so
+// the QEMU process), a test read of that process (ptrace rights, LSM confinement). Paused
+// through virDomainSuspend (a running domain only): HMP `info registers -a` (the CPU notes),
+// `xp` of the page-table root (the probe that finds guest RAM in the process) and of small
+// firmware blocks, the VMCOREINFO locator on the process memory, then the kept pages are copied
+// and the domain resumed, on every path. No libvirt job stays open: each call takes and ends
+// its own.
+
+#include "guestdump/host/capture.h"
+#include "libvirt_api.h"
+
+namespace guestdump::host::detail {
+
+/// Captures `dom` (active, on the local QEMU connection `uri`: see
+/// libvirt_selective_refusal()) with `res` as prepared by capture_libvirt(). Fails without touching
+/// the store until the domain's memory is located, so the caller can still fall back to libvirt's
+/// core dump.
+Result<CaptureResult> capture_libvirt_selective(virDomainPtr dom, const std::string& uri,
+                                                CaptureResult res, const store::DumpStore& store,
+                                                const CaptureOptions& opts);
+
+} // namespace guestdump::host::detail
