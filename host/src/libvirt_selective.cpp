@@ -23,18 +23,13 @@
 #include "guestdump/host/libvirt_dump_method.h"
 #include "guestdump/host/resume_guard.h"
 #include "guestdump/kernel/vmcoreinfo_locator.h"
-#include "hmp_cpu_state.h"
-#include "live_memory.h"
+#include "live_monitor.h"
 
 namespace guestdump::host {
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-constexpr std::uint32_t kPageSize = 4096;
-constexpr std::uint64_t kMaxLocalRom = 16ull << 20; // firmware blocks copied through `xp`
-constexpr std::uint64_t kXpChunk = 64ull << 10;     // bytes per `xp` (its text is ~4x that)
 
 Result<std::string> monitor(virDomainPtr dom, const std::string& command, bool hmp) {
   char* out = nullptr;
@@ -53,6 +48,10 @@ Result<std::string> monitor(virDomainPtr dom, const std::string& command, bool h
                       "monitor command '" + command + "': " + text.substr(0, nl));
   }
   return text;
+}
+
+detail::MonitorFn libvirt_monitor(virDomainPtr dom) {
+  return [dom](const std::string& command, bool hmp) { return monitor(dom, command, hmp); };
 }
 
 // The QEMU process: the thread group of its vCPU threads (QMP query-cpus-fast "thread-id").
@@ -98,19 +97,6 @@ Result<void> check_access(pid_t pid) {
     return errno_error("read the memory of QEMU process", std::to_string(pid));
   }
   return {};
-}
-
-Result<std::vector<std::byte>> read_physical(virDomainPtr dom, std::uint64_t pa,
-                                             std::uint64_t size) {
-  std::vector<std::byte> out(size);
-  for (std::uint64_t off = 0; off < size; off += kXpChunk) {
-    const std::uint64_t n = std::min(kXpChunk, size - off);
-    std::ostringstream cmd;
-    cmd << "xp /" << n / 8 << "gx 0x" << std::hex << pa + off;
-    GUESTDUMP_TRY(auto text, monitor(dom, cmd.str(), true));
-    GUESTDUMP_CHECK(detail::parse_xp_quadwords(text, pa + off, std::span(out).subspan(off, n)));
-  }
-  return out;
 }
 
 } // namespace
@@ -199,69 +185,47 @@ Result<CaptureResult> capture_libvirt_selective(virDomainPtr dom, const std::str
     return std::chrono::duration<double>(Clock::now() - pause_start).count();
   };
 
-  auto regs_text = monitor(dom, "info registers -a", true);
-  if (!regs_text) return ctx(std::move(regs_text).error());
-  auto cpus = detail::parse_info_registers(*regs_text);
-  if (!cpus) return ctx(std::move(cpus).error());
-  // The probe page that identifies guest RAM in the process: the page-table root of the first
-  // vCPU with paging on, never all zeros.
-  std::optional<std::uint64_t> probe_pa;
-  for (const auto& c : *cpus) {
-    if ((c.cr[0] & (1u << 31)) != 0 && (c.cr[3] & 0x000ffffffffff000ull) != 0) {
-      probe_pa = c.cr[3] & 0x000ffffffffff000ull;
-      break;
-    }
-  }
-  if (!probe_pa) {
-    return make_error(ErrorCode::kUnsupported,
-                      "selective capture '" + guest + "': no vCPU has paging enabled");
-  }
-  auto probe = read_physical(dom, *probe_pa, kPageSize);
-  if (!probe) return ctx(std::move(probe).error());
-  auto hva = detail::locate_blocks(*pid, *ranges, *probe_pa / kPageSize, *probe, kPageSize);
-  if (!hva) return ctx(std::move(hva).error());
-  // Small blocks (BIOS, option ROMs) no mapping identifies: copied through `xp`.
-  std::vector<std::pair<std::uint64_t, std::vector<std::byte>>> local;
-  for (const auto& r : *ranges) {
-    const bool located =
-        std::any_of(hva->begin(), hva->end(), [&](const auto& h) { return h.first == r.block; });
-    if (located || r.size > kMaxLocalRom || r.gpa % kPageSize != 0 || r.size % kPageSize != 0) {
-      continue;
-    }
-    auto bytes = read_physical(dom, r.gpa, r.size);
-    if (!bytes) return ctx(std::move(bytes).error());
-    local.emplace_back(r.gpa, std::move(*bytes));
-  }
-  GUESTDUMP_LOG(kDebug, "capture") << "selective: blocks located at " << since() << " s";
-
-  formats::DumpMetadata base;
-  base.arch = formats::KdumpArch::kX86_64;
-  base.page_size = kPageSize;
-  base.notes = detail::cpu_notes(*cpus);
-  base.nr_cpus = static_cast<int>(cpus->size());
-  // No QEMU dump, so no VMCOREINFO note: the locator finds the kernel's own copy and proves it
-  // against the vCPUs' page tables.
-  kernel::LocateOptions lo;
-  lo.hint_pa = opts.vmcoreinfo_hint;
-  auto found = [&]() -> Result<kernel::LocateReport> {
-    detail::LiveGuestMemory bare(*pid, base, *ranges, *hva, local);
-    return kernel::locate_vmcoreinfo(bare, lo);
-  }();
-  if (!found) return ctx(std::move(found).error());
+  auto opened = detail::open_live_memory(libvirt_monitor(dom), *pid, std::move(*ranges),
+                                         opts.vmcoreinfo_hint);
   GUESTDUMP_LOG(kDebug, "capture")
-      << "selective: VMCOREINFO located at " << since() << " s (" << found->summary << ")";
-  if (!found->vmcoreinfo) {
-    return make_error(ErrorCode::kUnsupported,
-                      "selective capture '" + guest + "': no VMCOREINFO: " + found->summary);
-  }
-  base.vmcoreinfo = std::move(found->vmcoreinfo);
-  base.vmcoreinfo_origin = found->origin;
-  detail::LiveGuestMemory live(*pid, std::move(base), std::move(*ranges), std::move(*hva),
-                               std::move(local));
+      << "selective: memory and VMCOREINFO located at " << since() << " s";
+  if (!opened) return ctx(std::move(opened).error());
+  const detail::LiveGuestMemory& live = *opened->memory;
   GUESTDUMP_LOG(kInfo, "capture") << "'" << guest << "': selective capture from QEMU process "
                                   << *pid << " (" << live.metadata().ram.count() << " RAM pages)";
-  return detail::finish_selective(res, live, store, opts, found->origin, resume,
+  return detail::finish_selective(res, live, store, opts, opened->vmcoreinfo_origin, resume,
                                   [&] { return libvirt_state_text(dom); });
+}
+
+Result<LiveMemoryView> open_libvirt_live_memory(const std::string& uri, const std::string& domain) {
+  const std::string where = "'" + domain + "' on " + uri;
+  if (auto r = load_libvirt(); !r) return std::move(r).error().context(where);
+  if (auto no = libvirt_selective_refusal(uri, ""); no) {
+    return make_error(ErrorCode::kUnsupported, where + ": " + *no);
+  }
+  LibvirtConnection conn(lv().virConnectOpen(uri.c_str()));
+  if (!conn) return make_error(ErrorCode::kNotFound, where + ": " + libvirt_last_error());
+  const char* type = lv().virConnectGetType(conn.get());
+  if (auto no = libvirt_selective_refusal(uri, type != nullptr ? type : ""); no) {
+    return make_error(ErrorCode::kUnsupported, where + ": " + *no);
+  }
+  LibvirtDomain dom(lv().virDomainLookupByName(conn.get(), domain.c_str()));
+  if (!dom) dom.reset(lv().virDomainLookupByUUIDString(conn.get(), domain.c_str()));
+  if (!dom) return make_error(ErrorCode::kNotFound, where + ": no such domain");
+  if (lv().virDomainIsActive(dom.get()) != 1) {
+    return make_error(ErrorCode::kInvalidArgument, where + ": the domain is not running");
+  }
+  auto ctx = [&](Error e) { return std::move(e).context(where); };
+  auto mtree = monitor(dom.get(), "info mtree -f", true);
+  if (!mtree) return ctx(std::move(mtree).error());
+  auto ranges = parse_mtree_flat(*mtree);
+  if (!ranges) return ctx(std::move(ranges).error());
+  auto pid = qemu_pid(dom.get());
+  if (!pid) return ctx(std::move(pid).error());
+  if (auto a = check_access(*pid); !a) return ctx(std::move(a).error());
+  auto view = open_live_memory(libvirt_monitor(dom.get()), *pid, std::move(*ranges), std::nullopt);
+  if (!view) return ctx(std::move(view).error());
+  return view;
 }
 
 } // namespace detail

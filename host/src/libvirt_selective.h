@@ -10,6 +10,7 @@
 
 #include "guestdump/host/capture.h"
 #include "libvirt_api.h"
+#include "live_monitor.h"
 
 namespace guestdump::host::detail {
 
@@ -20,5 +21,9 @@ namespace guestdump::host::detail {
 Result<CaptureResult> capture_libvirt_selective(virDomainPtr dom, const std::string& uri,
                                                 CaptureResult res, const store::DumpStore& store,
                                                 const CaptureOptions& opts);
+
+/// The memory of the running libvirt domain `domain` on `uri` as a live view, without pausing
+/// it (reads race with the guest): for the live kernel log.
+Result<LiveMemoryView> open_libvirt_live_memory(const std::string& uri, const std::string& domain);
 
 } // namespace guestdump::host::detail

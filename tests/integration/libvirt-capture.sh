@@ -131,6 +131,32 @@ step "running: a short pause, and the domain runs again"
 capture gd-run auto libvirt-selective
 [ "$($V domstate gd-run)" = running ] || fail "the domain is not running after the capture"
 $PY -c 'import json,sys; j=json.load(open(sys.argv[1])); assert 0 < j["pause_seconds"] < 30, j; assert j["extra"]["run_state_before"] == "running", j' "$DUMP/meta.json"
+
+step "guestdump dmesg DOMAIN: the live log, as lines, equals the log of a dump taken right after"
+"$GUESTDUMP" dmesg gd-run > "$WORK/live.txt"
+n=$(wc -l < "$WORK/live.txt")
+[ "$n" -gt 100 ] || fail "the live log has $n lines"
+[ "$($V domstate gd-run)" = running ] || fail "reading the live log stopped the domain"
+capture gd-run auto libvirt-selective
+# The guest may log more in between: the dump's log starts with the live one.
+head -n "$n" "$DUMP/dmesg.txt" | cmp -s - "$WORK/live.txt" ||
+    { diff <(head -n "$n" "$DUMP/dmesg.txt") "$WORK/live.txt" | head >&2; fail "live log differs"; }
+echo "live log: $n lines, equal to the dump's"
+
+step "guestdump dmesg DOMAIN -f shows a line the guest logs after it started"
+"$GUESTDUMP" dmesg gd-run -f > "$WORK/follow.txt" 2> "$WORK/follow.err" &
+follower=$!
+for _ in $(seq 120); do [ "$(wc -l < "$WORK/follow.txt")" -ge "$n" ] && break; sleep 0.5; done
+[ "$(wc -l < "$WORK/follow.txt")" -ge "$n" ] || { cat "$WORK/follow.err" >&2; fail "--follow printed no log"; }
+! grep -q 'NMI received' "$WORK/follow.txt" || fail "the NMI line is there before the NMI"
+# An NMI nobody claims makes the kernel log "Uhhuh. NMI received for unknown reason".
+$V inject-nmi gd-run
+for _ in $(seq 120); do grep -q 'NMI received' "$WORK/follow.txt" && break; sleep 0.5; done
+kill -INT "$follower"
+rc=0; wait "$follower" || rc=$?
+grep 'NMI received' "$WORK/follow.txt" || { cat "$WORK/follow.err" >&2; fail "--follow missed the new line"; }
+[ "$rc" = 0 ] || { cat "$WORK/follow.err" >&2; fail "--follow ended with $rc on SIGINT"; }
+[ "$($V domstate gd-run)" = running ] || fail "the domain is not running"
 $V destroy gd-run >/dev/null
 
 step "an unknown domain"
