@@ -23,6 +23,7 @@
 #include "guestdump/host/libvirt_dump_method.h"
 #include "guestdump/host/resume_guard.h"
 #include "guestdump/kernel/vmcoreinfo_locator.h"
+#include "hmp_cpu_state.h"
 #include "live_monitor.h"
 
 namespace guestdump::host {
@@ -148,6 +149,12 @@ Result<CaptureResult> capture_libvirt_selective(virDomainPtr dom, const std::str
         " (needs ptrace rights, which an AppArmor or SELinux policy may withhold)"));
   }
 
+  // Where RAM is in the process and where VMCOREINFO is do not change while the guest runs:
+  // found before the pause, which then only covers the CPU state, the filter and the copy.
+  auto opened = detail::open_live_memory(libvirt_monitor(dom), *pid, std::move(*ranges),
+                                         opts.vmcoreinfo_hint);
+  if (!opened) return ctx(std::move(opened).error());
+
   // From here until `resume` the domain is suspended by us; every exit path resumes it, and a
   // guard process resumes it should we die (SIGKILL included) while it is suspended.
   std::optional<ResumeGuard> guard;
@@ -185,11 +192,15 @@ Result<CaptureResult> capture_libvirt_selective(virDomainPtr dom, const std::str
     return std::chrono::duration<double>(Clock::now() - pause_start).count();
   };
 
-  auto opened = detail::open_live_memory(libvirt_monitor(dom), *pid, std::move(*ranges),
-                                         opts.vmcoreinfo_hint);
-  GUESTDUMP_LOG(kDebug, "capture")
-      << "selective: memory and VMCOREINFO located at " << since() << " s";
-  if (!opened) return ctx(std::move(opened).error());
+  if (we_suspended) {
+    // The CPU notes of the stopped guest (those above were taken while it ran).
+    auto regs = monitor(dom, "info registers -a", true);
+    if (!regs) return ctx(std::move(regs).error());
+    auto cpus = detail::parse_info_registers(*regs);
+    if (!cpus) return ctx(std::move(cpus).error());
+    opened->memory->set_cpu_notes(detail::cpu_notes(*cpus), static_cast<int>(cpus->size()));
+    GUESTDUMP_LOG(kDebug, "capture") << "selective: CPU state read at " << since() << " s";
+  }
   const detail::LiveGuestMemory& live = *opened->memory;
   GUESTDUMP_LOG(kInfo, "capture") << "'" << guest << "': selective capture from QEMU process "
                                   << *pid << " (" << live.metadata().ram.count() << " RAM pages)";

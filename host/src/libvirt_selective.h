@@ -1,11 +1,11 @@
 #pragma once
 // The selective capture of a libvirt QEMU/KVM domain, without any QEMU dump (private to host/).
 // Before the pause: HMP `info mtree -f` (RAM layout), QMP `query-cpus-fast` (a vCPU thread, so
-// the QEMU process), a test read of that process (ptrace rights, LSM confinement). Paused
-// through virDomainSuspend (a running domain only): HMP `info registers -a` (the CPU notes),
-// `xp` of the page-table root (the probe that finds guest RAM in the process) and of small
-// firmware blocks, the VMCOREINFO locator on the process memory, then the kept pages are copied
-// and the domain resumed, on every path. No libvirt job stays open: each call takes and ends
+// the QEMU process), a test read of that process (ptrace rights, LSM confinement), then guest
+// RAM and VMCOREINFO located in it (live_monitor.h), none of which moves while the guest runs.
+// Paused through virDomainSuspend (a running domain only): HMP `info registers -a` again (the
+// CPU notes of the stopped guest), the filter, the copy of the kept pages, and the domain is
+// resumed, on every path. No libvirt job stays open: each call takes and ends
 // its own.
 
 #include "guestdump/host/capture.h"
