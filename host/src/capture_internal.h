@@ -28,6 +28,18 @@ Result<CaptureResult> commit_capture(store::PendingDump& pending, CaptureResult 
 /// Records `e` as the dump's failure (meta.json "failed: ...") and returns it.
 Error record_failure(store::PendingDump& pending, store::DumpMeta& meta, Error e);
 
+/// Runs `f` when it goes out of scope: resuming a guest we stopped, on every exit path.
+class OnScopeExit {
+public:
+  explicit OnScopeExit(std::function<void()> f) : f_(std::move(f)) {}
+  OnScopeExit(const OnScopeExit&) = delete;
+  OnScopeExit& operator=(const OnScopeExit&) = delete;
+  ~OnScopeExit() { f_(); }
+
+private:
+  std::function<void()> f_;
+};
+
 /// The selective capture once the guest is stopped and `live` (which must carry VMCOREINFO)
 /// located: filter, kernel log, copy the kept pages, `resume` (which records the pause), then
 /// compress and commit. `state_after` names the guest's state for meta.json at the end.

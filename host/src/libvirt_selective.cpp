@@ -184,10 +184,7 @@ Result<CaptureResult> capture_libvirt_selective(virDomainPtr dom, const std::str
     }
     if (guard) guard->resumed();
   };
-  struct Resumer {
-    std::function<void()> f;
-    ~Resumer() { f(); }
-  } resumer{resume};
+  const detail::OnScopeExit resumer(resume);
   const auto since = [&] {
     return std::chrono::duration<double>(Clock::now() - pause_start).count();
   };

@@ -145,10 +145,7 @@ Result<CaptureResult> capture_selective(qmp::Client& c, pid_t qemu_pid,
     }
     if (guard) guard->resumed();
   };
-  struct Resumer {
-    std::function<void()> f;
-    ~Resumer() { f(); }
-  } resumer{resume};
+  const detail::OnScopeExit resumer(resume);
 
   // Notes and VMCOREINFO: a one-page dump costs milliseconds.
   GUESTDUMP_TRY(auto probe, tiny_dump(c, 0, 4096, opts.qemu_timeout));
