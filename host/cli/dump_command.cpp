@@ -33,7 +33,7 @@ constexpr const char* kDumpUsage =
     "usage: guestdump dump --qmp SOCKET [-o DIR] [-d LEVEL] [-c CODEC] [-j N] [--name NAME]\n"
     "                      [--path auto|selective|stream] [--upload s3://BUCKET/PREFIX]\n"
     "       guestdump dump DOMAIN [-c URI] [-o DIR] [-d LEVEL] [--compress CODEC]\n"
-    "                      [--upload s3://BUCKET/PREFIX]";
+    "                      [--path auto|selective|stream] [--upload s3://BUCKET/PREFIX]";
 
 Result<UniqueFd> connect_unix(const std::string& path) {
   sockaddr_un addr{};
@@ -71,7 +71,7 @@ int run_dump(const std::vector<std::string>& args) {
       "name", po::value<std::string>(&name),
       "guest name in the store (default: QEMU's -name, else 'qemu')")(
       "path", po::value<std::string>(&path_name),
-      "how to read guest memory with --qmp: auto (default), selective, stream")(
+      "how to read guest memory: auto (default), selective, stream")(
       "upload", po::value<std::string>(&upload),
       "then upload the dump to s3://BUCKET/PREFIX (AWS CLI endpoint, region and credentials)")(
       "upload-part-size", po::value<std::string>(&part_size_text),

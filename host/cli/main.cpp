@@ -24,6 +24,8 @@ constexpr const char* kUsage =
     "  verify FILE [--against SOURCE]\n"
     "                     check a kdump file's structure; with SOURCE, compare every page\n"
     "  dmesg FILE [-o OUT] the guest kernel log, as makedumpfile --dump-dmesg prints it\n"
+    "  dmesg DOMAIN [-c URI] [-f]\n"
+    "                     the same, live, from a running libvirt domain (-f: follow)\n"
     "  dump --qmp SOCKET [-o DIR] [-d LEVEL] [-c CODEC]\n"
     "                     capture a running, hung or crashed guest into the dump store\n"
     "  list [-o DIR] [DOMAIN]\n"

@@ -24,6 +24,7 @@
 #include "guestdump/host/daemon.h"
 #include "guestdump/host/daemon_config.h"
 #include "guestdump/host/daemon_store.h"
+#include "guestdump/host/resume_guard.h"
 
 namespace {
 
@@ -134,6 +135,10 @@ std::string store_problem(const std::string& dir) {
 int main(int argc, char** argv) {
   try {
     const std::vector<std::string> args(argv + 1, argv + argc);
+    if (args.size() == 2 && args[0] == "--resume-guard") {
+      // Internal: started by the selective capture of a libvirt domain (host/resume_guard.h).
+      return guestdump::host::run_resume_guard(0, args[1]);
+    }
     auto parsed = guestdump::host::parse_daemon_command_line(args);
     if (!parsed) return error_line(parsed.error().message, 2);
     if (parsed->help) {

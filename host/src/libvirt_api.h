@@ -52,6 +52,7 @@
   X(virDomainReset)                                                                                \
   X(virDomainResume)                                                                               \
   X(virDomainStatsRecordListFree)                                                                  \
+  X(virDomainSuspend)                                                                              \
   X(virEventAddTimeout)                                                                            \
   X(virEventRegisterDefaultImpl)                                                                   \
   X(virEventRemoveTimeout)                                                                         \
@@ -60,7 +61,9 @@
   X(virSetErrorFunc)
 
 // The same for libvirt-qemu.so.0.
-#define GUESTDUMP_LIBVIRT_QEMU_FUNCTIONS(X) X(virDomainQemuAgentCommand)
+#define GUESTDUMP_LIBVIRT_QEMU_FUNCTIONS(X)                                                        \
+  X(virDomainQemuAgentCommand)                                                                     \
+  X(virDomainQemuMonitorCommand)
 
 namespace guestdump::host {
 

@@ -20,6 +20,7 @@
 #include "guestdump/common/log.h"
 #include "guestdump/common/unique_fd.h"
 #include "libvirt_api.h"
+#include "libvirt_selective.h"
 #include "xen_capture.h"
 
 namespace guestdump::host {
@@ -35,6 +36,12 @@ Result<CaptureResult> capture_libvirt(const std::string& uri, const std::string&
                                       const store::DumpStore& store, const CaptureOptions& opts) {
   const std::string where = "capture '" + domain + "' on " + uri;
   if (auto r = load_libvirt(); !r) return std::move(r).error().context(where);
+  if (opts.path == CapturePath::kSelective) {
+    // A remote URI or a Xen one is refused before connecting (the connection may take long).
+    if (auto no = libvirt_selective_refusal(uri, ""); no) {
+      return make_error(ErrorCode::kUnsupported, where + ": no selective path: " + *no);
+    }
+  }
   Connection conn(lv().virConnectOpen(uri.c_str()));
   if (!conn) return make_error(ErrorCode::kNotFound, where + ": " + libvirt_last_error());
   Domain dom(lv().virDomainLookupByName(conn.get(), domain.c_str()));
@@ -61,13 +68,23 @@ Result<CaptureResult> capture_libvirt(const std::string& uri, const std::string&
     return detail::capture_libvirt_xen(dom.get(), uri, where, std::move(res), store, opts);
   }
 
-  // No selective path for libvirt domains: it needs dump-guest-memory for the notes, and
-  // libvirtd 9.0 (Debian 12) crashes on the DUMP_COMPLETED event of a dump it did not start
-  // (seen with virsh qemu-monitor-command too). See docs/operations.md.
-  if (opts.path == CapturePath::kSelective) {
-    return make_error(ErrorCode::kUnsupported,
-                      where + ": the selective path is only for QEMU reached with --qmp; "
-                              "libvirt domains are captured through libvirt's core dump");
+  // The selective path first (reads the QEMU process, pauses briefly); libvirt's core dump
+  // when it cannot run, saying why.
+  meta.extra["libvirt_uri"] = uri;
+  if (opts.path != CapturePath::kStream) {
+    auto refusal = libvirt_selective_refusal(uri, conn_type != nullptr ? conn_type : "");
+    if (!refusal) {
+      auto r = detail::capture_libvirt_selective(dom.get(), uri, res, store, opts);
+      if (r || opts.path == CapturePath::kSelective) {
+        return r ? std::move(r) : Result<CaptureResult>(std::move(r).error().context(where));
+      }
+      refusal = r.error().message;
+    } else if (opts.path == CapturePath::kSelective) {
+      return make_error(ErrorCode::kUnsupported, where + ": no selective path: " + *refusal);
+    }
+    GUESTDUMP_LOG(kWarn, "capture")
+        << where << ": " << *refusal << "; using libvirt's core dump instead";
+    meta.extra["selective_fallback"] = *refusal;
   }
 
   GUESTDUMP_TRY(store::PendingDump pending, store.begin(meta));
@@ -135,7 +152,6 @@ Result<CaptureResult> capture_libvirt(const std::string& uri, const std::string&
   GUESTDUMP_TRY(auto written, detail::write_capture(**spool, pending, meta, opts));
   (void)written;
   res.run_state_after = libvirt_state_text(dom.get());
-  meta.extra["libvirt_uri"] = uri;
   return detail::commit_capture(pending, std::move(res), domain);
 }
 

@@ -53,6 +53,12 @@ public:
   const formats::DumpMetadata& metadata() const override { return meta_; }
   std::unique_ptr<formats::PageReader> make_reader() const override;
 
+  /// Replaces the CPU notes (and the CPU count) of metadata(), as when the guest was stopped
+  /// after its memory was located.
+  void set_cpu_notes(std::vector<std::byte> notes, int nr_cpus) {
+    meta_.notes = std::move(notes);
+    meta_.nr_cpus = nr_cpus;
+  }
   /// Host address of guest page `pfn`, or nullopt outside RAM.
   std::optional<std::uint64_t> host_address(std::uint64_t pfn) const;
   /// Reads the pages `pfns` (each in RAM) into `out` (pfns.size() pages), batching up to 1024

@@ -16,6 +16,7 @@
 #include "guestdump/common/text.h"
 #include "guestdump/qmp/client.h"
 #include "guestdump/qmp/commands.h"
+#include "libvirt_api.h"
 
 extern char** environ;
 
@@ -68,6 +69,45 @@ void ResumeGuard::resumed() {
   say('R');
 }
 
+std::string libvirt_guard_target(const std::string& uri, const std::string& uuid) {
+  return std::string(kLibvirtGuardPrefix) + uuid + "@" + uri;
+}
+
+namespace {
+
+// The libvirt half of the guard: resume the domain only if it is still paused by a user
+// (virDomainSuspend, ours), not paused for a panic, an I/O error or a migration.
+int resume_libvirt(const std::string& target) {
+  const std::string rest = target.substr(kLibvirtGuardPrefix.size());
+  const auto at = rest.find('@');
+  const std::string uuid = rest.substr(0, at);
+  const std::string uri = at == std::string::npos ? "" : rest.substr(at + 1);
+  const std::string where = "domain " + escape_text(uuid) + " on " + escape_text(uri);
+  auto fail = [&](const std::string& what) {
+    std::fprintf(stderr, "guestdump: resume guard: the capture ended while %s was paused, and %s\n",
+                 where.c_str(), escape_text(what).c_str());
+    return 1;
+  };
+  if (auto r = load_libvirt(); !r) return fail(r.error().message);
+  LibvirtConnection conn(lv().virConnectOpen(uri.c_str()));
+  if (!conn) return fail("libvirt is not reachable: " + libvirt_last_error());
+  LibvirtDomain dom(lv().virDomainLookupByUUIDString(conn.get(), uuid.c_str()));
+  if (!dom) return fail("it is gone: " + libvirt_last_error());
+  int state = 0;
+  int reason = 0;
+  if (lv().virDomainGetState(dom.get(), &state, &reason, 0) != 0) {
+    return fail("its state is unknown: " + libvirt_last_error());
+  }
+  if (state != VIR_DOMAIN_PAUSED || reason != VIR_DOMAIN_PAUSED_USER) return 0;
+  if (lv().virDomainResume(dom.get()) != 0) return fail("resume failed: " + libvirt_last_error());
+  std::fprintf(stderr,
+               "guestdump: resume guard: the capture ended while %s was paused; resumed it\n",
+               where.c_str());
+  return 0;
+}
+
+} // namespace
+
 int run_resume_guard(int in, const std::string& qmp_socket) {
   char state = 0;
   char buf[64];
@@ -80,6 +120,7 @@ int run_resume_guard(int in, const std::string& qmp_socket) {
     }
   }
   if (state != 'P') return 0;
+  if (qmp_socket.starts_with(kLibvirtGuardPrefix)) return resume_libvirt(qmp_socket);
   const std::string sock = escape_text(qmp_socket);
   // Our QMP connection closed when the capturing process died; QEMU takes the next client.
   auto client = qmp::Client::connect(qmp_socket, std::chrono::seconds(30));

@@ -145,10 +145,7 @@ Result<CaptureResult> capture_selective(qmp::Client& c, pid_t qemu_pid,
     }
     if (guard) guard->resumed();
   };
-  struct Resumer {
-    std::function<void()> f;
-    ~Resumer() { f(); }
-  } resumer{resume};
+  const detail::OnScopeExit resumer(resume);
 
   // Notes and VMCOREINFO: a one-page dump costs milliseconds.
   GUESTDUMP_TRY(auto probe, tiny_dump(c, 0, 4096, opts.qemu_timeout));
@@ -201,17 +198,32 @@ Result<CaptureResult> capture_selective(qmp::Client& c, pid_t qemu_pid,
                                   << qemu_pid << " (" << live.metadata().ram.count()
                                   << " RAM pages)";
 
+  return detail::finish_selective(res, live, store, opts, "dump note", resume,
+                                  [&]() -> std::string {
+                                    auto after = qmp::query_status(c);
+                                    return after ? after->status : std::string();
+                                  });
+}
+
+namespace detail {
+
+Result<CaptureResult> finish_selective(CaptureResult& res, const LiveGuestMemory& live,
+                                       const store::DumpStore& store, const CaptureOptions& opts,
+                                       const std::string& vmcoreinfo_source,
+                                       const std::function<void()>& resume,
+                                       const std::function<std::string()>& state_after) {
+  store::DumpMeta& meta = res.meta;
+  const std::string guest = meta.domain;
+  auto ctx = [&](Error e) { return std::move(e).context("capture '" + guest + "'"); };
+  const std::uint32_t ps = live.metadata().page_size;
+  const auto& vi = *live.metadata().vmcoreinfo;
   // Nothing is stored before this point, so a failure above leaves the store untouched and
   // the automatic path choice can still fall back to the stream.
   auto plan = kernel::plan_output(live, opts.dump_level);
-  GUESTDUMP_LOG(kDebug, "capture")
-      << "selective: filtered at "
-      << std::chrono::duration<double>(Clock::now() - pause_start).count() << " s";
+  GUESTDUMP_LOG(kDebug, "capture") << "selective: filtered";
   if (!plan) return ctx(std::move(plan).error());
   auto log = kernel::read_kernel_log(live);
-  GUESTDUMP_LOG(kDebug, "capture")
-      << "selective: kernel log at "
-      << std::chrono::duration<double>(Clock::now() - pause_start).count() << " s";
+  GUESTDUMP_LOG(kDebug, "capture") << "selective: kernel log read";
   GUESTDUMP_TRY(store::PendingDump pending, store.begin(meta));
   // Copy the kept pages and let the guest go; a copy too big for memory is compressed
   // straight from the guest instead, which holds it stopped longer.
@@ -230,7 +242,7 @@ Result<CaptureResult> capture_selective(qmp::Client& c, pid_t qemu_pid,
   // The guest runs again; the rest works on our copy.
   const auto& smeta = live.metadata();
   meta.guest_ram_bytes = smeta.ram.count() * ps;
-  meta.vmcoreinfo_source = "dump note";
+  meta.vmcoreinfo_source = vmcoreinfo_source;
   if (auto rel = vi.osrelease()) meta.kernel_release = std::string(*rel);
   if (!plan->filter.fallback.empty()) meta.extra["filter_fallback"] = plan->filter.fallback;
   const auto& x = plan->filter.excluded;
@@ -266,8 +278,10 @@ Result<CaptureResult> capture_selective(qmp::Client& c, pid_t qemu_pid,
   meta.vmcore_bytes = stats->file_size;
   meta.pages_dumped = stats->pages_dumped;
   meta.finished_at = static_cast<std::int64_t>(std::time(nullptr));
-  if (auto after = qmp::query_status(c)) res.run_state_after = after->status;
+  res.run_state_after = state_after();
   return detail::commit_capture(pending, std::move(res), guest);
 }
+
+} // namespace detail
 
 } // namespace guestdump::host

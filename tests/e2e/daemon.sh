@@ -172,6 +172,9 @@ HOOK
     first=$(dumps_of gd-p1 | head -1)
     echo "first dump: $first"
     check_dump "$first" panic
+    # The daemon takes the CLI's path: the selective capture out of the QEMU process.
+    $PY -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["capture_path"] == "libvirt-selective", j' \
+        "$first/meta.json" || fail "the daemon did not take the selective path"
     save_meta_sample "$first/meta.json" guestdumpd-panic
     grep -q 'Kernel panic - not syncing: sysrq triggered crash' "$first/dmesg.txt" ||
         fail "dmesg.txt lacks the panic line"

@@ -34,5 +34,20 @@ TEST(LibvirtDumpMethod, UriSchemeWhenTheDriverIsUnknown) {
   EXPECT_EQ(libvirt_dump_method("xen", ""), kStream); // no scheme at all
 }
 
+TEST(LibvirtSelectiveRefusal, LocalQemuOnly) {
+  EXPECT_FALSE(libvirt_selective_refusal("qemu:///system", "QEMU"));
+  EXPECT_FALSE(libvirt_selective_refusal("qemu:///session", ""));
+  EXPECT_FALSE(libvirt_selective_refusal("qemu+unix:///system", "QEMU"));
+  auto remote = libvirt_selective_refusal("qemu+ssh://root@host/system", "QEMU");
+  ASSERT_TRUE(remote);
+  EXPECT_NE(remote->find("is remote"), std::string::npos) << *remote;
+  EXPECT_TRUE(libvirt_selective_refusal("qemu://host/system", ""));
+  EXPECT_TRUE(libvirt_selective_refusal("qemu", ""));
+  auto xen = libvirt_selective_refusal("xen:///system", "Xen");
+  ASSERT_TRUE(xen);
+  EXPECT_NE(xen->find("Xen"), std::string::npos) << *xen;
+  EXPECT_TRUE(libvirt_selective_refusal("qemu:///system", "LXC"));
+}
+
 } // namespace
 } // namespace guestdump::host

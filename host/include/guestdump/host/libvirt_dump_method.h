@@ -1,6 +1,7 @@
 #pragma once
 // How `guestdump dump DOMAIN -c URI` asks libvirt for guest memory (see docs/operations.md).
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -24,6 +25,11 @@ enum class LibvirtDumpMethod {
 /// Decides from the connection's driver type (virConnectGetType: "QEMU", "Xen", ...; empty
 /// when unknown), which wins, and else from the URI scheme ("xen", "xen+ssh", ... or "libxl").
 LibvirtDumpMethod libvirt_dump_method(std::string_view uri, std::string_view driver_type);
+
+/// Why the selective path (read the QEMU process, short pause) cannot capture a domain of this
+/// connection, or nullopt when it may try: Xen, a driver other than QEMU, a remote URI.
+std::optional<std::string> libvirt_selective_refusal(std::string_view uri,
+                                                     std::string_view driver_type);
 
 /// The second half of a Xen capture: converts the xc_core file `core` (inside `pending`'s
 /// directory) into the dump's vmcore and dmesg.txt, fills `meta` and commits the dump. `core`

@@ -10,6 +10,7 @@
 // run state itself when the stream breaks.
 
 #include <string>
+#include <string_view>
 
 #include <sys/types.h>
 
@@ -20,8 +21,9 @@ namespace guestdump::host {
 
 class ResumeGuard {
 public:
-  /// Starts the guard for the QEMU behind `qmp_socket`; `self_exe` is the executable that
-  /// understands --resume-guard (the running guestdump: /proc/self/exe).
+  /// Starts the guard for the QEMU behind `qmp_socket` (or the libvirt domain a
+  /// libvirt_guard_target() names); `self_exe` is the executable that understands
+  /// --resume-guard (the running guestdump or guestdumpd: /proc/self/exe).
   static Result<ResumeGuard> start(const std::string& qmp_socket,
                                    const std::string& self_exe = "/proc/self/exe");
   ResumeGuard(ResumeGuard&&) noexcept = default;
@@ -38,6 +40,11 @@ private:
   UniqueFd pipe_;
   pid_t pid_ = -1;
 };
+
+/// A libvirt domain as a guard target (in place of a QMP socket): the guard resumes it through
+/// libvirt if it is still paused by a user (our virDomainSuspend).
+inline constexpr std::string_view kLibvirtGuardPrefix = "libvirt:";
+std::string libvirt_guard_target(const std::string& uri, const std::string& uuid);
 
 /// The guard's side: reads `in` until it closes, then acts as described above. Returns the
 /// process exit code.
