@@ -276,6 +276,7 @@ std::string standalone_unit_text() {
   return std::string("# Installed by guestdump-guest apply --mode standalone.\n"
                      "[Unit]\n"
                      "Description=Load the guestdump capture kernel (kexec on crash)\n"
+                     "Documentation=man:guestdump-guest(8)\n"
                      "After=local-fs.target\n"
                      "ConditionKernelCommandLine=crashkernel\n"
                      "ConditionPathExists=") +

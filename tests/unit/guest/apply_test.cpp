@@ -380,6 +380,14 @@ TEST(ApplyRefusals, BootConfigItCannotReadExactlyIsLeftAlone) {
   EXPECT_FALSE(r.exists("/etc/sysctl.d/90-guestdump.conf"));
 }
 
+// Where the unit's enablement link (multi-user.target.wants) points.
+std::string wants_target(const FakeRoot& r) {
+  std::error_code ec;
+  return std::filesystem::read_symlink(
+             r.at("/etc/systemd/system/multi-user.target.wants/guestdump-guest.service"), ec)
+      .string();
+}
+
 TEST(ApplyStandalone, InstallsTheUnitAndNotesTheInitramfs) {
   FakeRoot r;
   r.kvm().ram_gib(2, 64).cpus("0-1").kernel("6.1.0-18-cloud-amd64").os_release("alpine");
@@ -389,16 +397,10 @@ TEST(ApplyStandalone, InstallsTheUnitAndNotesTheInitramfs) {
   const std::string unit = r.read("/etc/systemd/system/guestdump-guest.service");
   EXPECT_NE(unit.find("ExecStart=/usr/sbin/guestdump-guest load\n"), std::string::npos);
   EXPECT_NE(unit.find("WantedBy=multi-user.target"), std::string::npos);
-  std::error_code ec;
-  EXPECT_EQ(std::filesystem::read_symlink(
-                r.at("/etc/systemd/system/multi-user.target.wants/guestdump-guest.service"), ec),
-            "/etc/systemd/system/guestdump-guest.service");
+  EXPECT_EQ(wants_target(r), "/etc/systemd/system/guestdump-guest.service");
   EXPECT_EQ(shell_var(r.read("/etc/default/grub"), "GRUB_CMDLINE_LINUX_DEFAULT"),
             "crashkernel=" + a.plan.crashkernel);
-  bool noted = false;
-  for (const auto& n : a.actions.notes)
-    noted = noted || n.find("guestdump-guest initramfs") != std::string::npos;
-  EXPECT_TRUE(noted);
+  EXPECT_TRUE(has_note(a.actions, "guestdump-guest initramfs"));
   // Linking again is a no-op, not an error.
   ASSERT_TRUE(write_actions(r.path(), a.actions));
 }
@@ -410,10 +412,7 @@ TEST(ApplyStandalone, PackagedUnitIsEnabledNotCopied) {
   Applied a = prepare(r, ApplyMode::kStandalone);
   ASSERT_TRUE(write_actions(r.path(), a.actions));
   EXPECT_FALSE(r.exists("/etc/systemd/system/guestdump-guest.service"));
-  std::error_code ec;
-  EXPECT_EQ(std::filesystem::read_symlink(
-                r.at("/etc/systemd/system/multi-user.target.wants/guestdump-guest.service"), ec),
-            "/lib/systemd/system/guestdump-guest.service");
+  EXPECT_EQ(wants_target(r), "/lib/systemd/system/guestdump-guest.service");
   EXPECT_TRUE(has_note(a.actions, "/var/lib/guestdump/capture-initrd-6.1.0-18-cloud-amd64.img"))
       << describe_actions(a.actions);
 }
