@@ -69,6 +69,14 @@ Applied prepare(const FakeRoot& r, ApplyMode mode, const std::string& sig = "KVM
   return {*info, *plan, *actions};
 }
 
+// prepare(), then the actions written under the root.
+Applied written(const FakeRoot& r, ApplyMode mode) {
+  Applied a = prepare(r, mode);
+  auto w = write_actions(r.path(), a.actions);
+  EXPECT_TRUE(w) << (w ? "" : w.error().what());
+  return a;
+}
+
 Result<ApplyActions> try_prepare(const FakeRoot& r, ApplyMode mode) {
   return test::apply_actions_for(r, mode);
 }
@@ -89,6 +97,12 @@ const char* kDebianGrub = "# run update-grub after editing\r\n"
                           "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\r\n"
                           "GRUB_CMDLINE_LINUX=\"console=ttyS0,115200\"\r\n"
                           "#GRUB_TERMINAL=console\r\n";
+
+// A 2 GiB, 2-vCPU KVM guest with the Debian 12 cloud kernel, distro `os`.
+FakeRoot& small_guest(FakeRoot& r, const char* os) {
+  r.kvm().ram_gib(2, 64).cpus("0-1").kernel("6.1.0-18-cloud-amd64").os_release(os);
+  return r;
+}
 
 FakeRoot& debian(FakeRoot& r) {
   r.kvm().ram_gib(4, 150).cpus("0-3").kernel("6.1.0-18-cloud-amd64");
@@ -245,7 +259,7 @@ TEST(ApplyDebian, StaleHypervBlacklistIsRemovedOnGen2) {
 
 TEST(ApplyOther, SymlinkedGrubDefaultsAreChangedWhereTheyPoint) {
   FakeRoot r;
-  r.kvm().ram_gib(2, 64).cpus("0-1").kernel("6.1.0-18-cloud-amd64").os_release("alpine");
+  small_guest(r, "alpine");
   r.file("/etc/grub-real/grub", kDebianGrub);
   r.link("/etc/default/grub", "/etc/grub-real/grub"); // absolute: resolved under the root
   Applied a = prepare(r, ApplyMode::kStandalone);
@@ -358,7 +372,7 @@ TEST(ApplyRefusals, BootConfigItCannotReadExactlyIsLeftAlone) {
   // with the file and line, and writes nothing (not even the files it could edit).
   const std::string grub = "GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX=\"console=ttyS0 \\\n  quiet\"\n";
   FakeRoot r;
-  r.kvm().ram_gib(2, 64).cpus("0-1").kernel("6.1.0-18-cloud-amd64").os_release("alpine");
+  small_guest(r, "alpine");
   r.file("/etc/default/grub", grub);
   auto a = try_prepare(r, ApplyMode::kStandalone);
   ASSERT_FALSE(a);
@@ -390,10 +404,9 @@ std::string wants_target(const FakeRoot& r) {
 
 TEST(ApplyStandalone, InstallsTheUnitAndNotesTheInitramfs) {
   FakeRoot r;
-  r.kvm().ram_gib(2, 64).cpus("0-1").kernel("6.1.0-18-cloud-amd64").os_release("alpine");
+  small_guest(r, "alpine");
   r.file("/etc/default/grub", "GRUB_CMDLINE_LINUX_DEFAULT=\"\"\n");
-  Applied a = prepare(r, ApplyMode::kStandalone);
-  ASSERT_TRUE(write_actions(r.path(), a.actions));
+  const Applied a = written(r, ApplyMode::kStandalone);
   const std::string unit = r.read("/etc/systemd/system/guestdump-guest.service");
   EXPECT_NE(unit.find("ExecStart=/usr/sbin/guestdump-guest load\n"), std::string::npos);
   EXPECT_NE(unit.find("WantedBy=multi-user.target"), std::string::npos);
@@ -407,10 +420,9 @@ TEST(ApplyStandalone, InstallsTheUnitAndNotesTheInitramfs) {
 
 TEST(ApplyStandalone, PackagedUnitIsEnabledNotCopied) {
   FakeRoot r;
-  r.kvm().ram_gib(2, 64).cpus("0-1").kernel("6.1.0-18-cloud-amd64").os_release("debian");
+  small_guest(r, "debian");
   r.file("/lib/systemd/system/guestdump-guest.service", "[Unit]\n");
-  Applied a = prepare(r, ApplyMode::kStandalone);
-  ASSERT_TRUE(write_actions(r.path(), a.actions));
+  const Applied a = written(r, ApplyMode::kStandalone);
   EXPECT_FALSE(r.exists("/etc/systemd/system/guestdump-guest.service"));
   EXPECT_EQ(wants_target(r), "/lib/systemd/system/guestdump-guest.service");
   EXPECT_TRUE(has_note(a.actions, "/var/lib/guestdump/capture-initrd-6.1.0-18-cloud-amd64.img"))
