@@ -23,7 +23,8 @@ int run_initramfs(const std::vector<std::string>& args) {
   unsigned keep = 0;
   bool no_compress = false;
   desc.add_options()("help,h", "show this help")(
-      "output,o", po::value(&spec.output)->default_value(kCaptureInitrd), "archive to write")(
+      "output,o", po::value(&spec.output),
+      "archive to write (default /var/lib/guestdump/capture-initrd-RELEASE.img)")(
       "kernel-release", po::value(&release), "kernel release of the capture kernel (uname -r)")(
       "modules-dir", po::value(&spec.modules_dir), "its modules (default /lib/modules/RELEASE)")(
       "target-device", po::value(&target)->required(),
@@ -53,6 +54,7 @@ int run_initramfs(const std::vector<std::string>& args) {
     release = u.release;
   }
   if (spec.modules_dir.empty()) spec.modules_dir = "/lib/modules/" + release;
+  if (spec.output.empty()) spec.output = capture_initrd_for(release);
 
   // The config the capture init reads, checked with the same parser before it is written.
   std::string conf = "# written by guestdump-guest initramfs\ndevice=" + target + "\n";

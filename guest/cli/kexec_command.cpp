@@ -29,7 +29,8 @@ int run_load(const std::vector<std::string>& args) {
   po::options_description desc("load options");
   desc.add_options()("help,h", "show this help")(
       "kernel", po::value<std::string>(), "capture kernel (default /boot/vmlinuz-$(uname -r))")(
-      "initrd", po::value<std::string>()->default_value(kCaptureInitrd), "capture initramfs")(
+      "initrd", po::value<std::string>(),
+      "capture initramfs (default /var/lib/guestdump/capture-initrd-$(uname -r).img)")(
       "cmdline", po::value<std::string>(), "capture command line (default: from plan)")(
       "hyperv-blacklist", po::value<std::string>()->default_value("auto"),
       "auto|always|never (as for plan)");
@@ -48,7 +49,9 @@ int run_load(const std::vector<std::string>& args) {
   ctx.kernel_path = vm->count("kernel") != 0
                         ? (*vm)["kernel"].as<std::string>()
                         : "/boot/vmlinuz-" + info->kernel_release.value_or("unknown");
-  ctx.initrd_path = (*vm)["initrd"].as<std::string>();
+  ctx.initrd_path = vm->count("initrd") != 0
+                        ? (*vm)["initrd"].as<std::string>()
+                        : capture_initrd_for(info->kernel_release.value_or("unknown"));
   std::string cmdline;
   if (vm->count("cmdline") != 0) {
     cmdline = (*vm)["cmdline"].as<std::string>();
@@ -91,6 +94,7 @@ int run_status(const std::vector<std::string>& args) {
   auto info = detect_system(dopt);
   if (!info) return cli::fail(info.error().what());
   const auto& i = *info;
+  const std::string initrd = capture_initrd_for(i.kernel_release.value_or("unknown"));
   if (vm->count("json") != 0) {
     nlohmann::json j;
     auto opt = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
@@ -98,7 +102,7 @@ int run_status(const std::vector<std::string>& args) {
     j["kexec_crash_size"] = opt(i.kexec_crash_size);
     j["crashkernel"] = opt(i.crashkernel);
     j["lockdown"] = opt(i.lockdown);
-    j["capture_initrd"] = kCaptureInitrd;
+    j["capture_initrd"] = initrd;
     j["capture_initrd_bytes"] = opt(i.capture_initrd_size);
     std::cout << j.dump(2) << "\n";
     return 0;
@@ -115,7 +119,7 @@ int run_status(const std::vector<std::string>& args) {
                                    : "unknown (no /sys/kernel/kexec_crash_size)")
             << "\n"
             << "crashkernel=:     " << i.crashkernel.value_or("not set") << "\n"
-            << "capture initrd:   " << kCaptureInitrd
+            << "capture initrd:   " << initrd
             << (i.capture_initrd_size ? "" : " (missing: run guestdump-guest initramfs)") << "\n";
   return 0;
 }

@@ -65,15 +65,45 @@ std::string distro_append(const std::optional<std::string>& current, const char*
   return merge_params(current ? *current : fallback, ours, remove);
 }
 
-// crashkernel= goes into whichever GRUB variable already has one, else into
-// GRUB_CMDLINE_LINUX_DEFAULT; Debian's kdump-tools snippet (sourced after /etc/default/grub,
-// so its value wins) is edited instead when it exists.
-Result<void> grub_crashkernel(ApplyActions& a, const SystemInfo& info, const Plan& plan) {
+// The boot loader command to run after the reservation changed.
+void add_bootloader_update(ApplyActions& a, const SystemInfo& info, const std::string& token) {
+  if (info.distro_family == DistroFamily::kRhel && info.grubby) {
+    a.commands.push_back("grubby --update-kernel=ALL --args=" + token);
+  } else if (info.distro_family == DistroFamily::kSuse) {
+    a.commands.push_back("update-bootloader --refresh");
+  } else if (info.distro_family == DistroFamily::kRhel) {
+    a.commands.push_back("grub2-mkconfig -o /boot/grub2/grub.cfg");
+  } else {
+    a.commands.push_back("update-grub");
+  }
+}
+
+// Debian: crashkernel= goes into our own GRUB drop-in, never into /etc/default/grub (ucf's,
+// from the grub packages) or kdump-tools' grub.d/kdump-tools.cfg. grub-mkconfig sources
+// grub.d/*.cfg in name order after /etc/default/grub, so "zz-" puts ours after kdump-tools.cfg,
+// and appending puts our crashkernel= last on the command line: the one the kernel uses.
+Result<void> grub_dropin(ApplyActions& a, const SystemInfo& info, const Plan& plan) {
   const std::string token = "crashkernel=" + plan.crashkernel;
-  const std::string snippet = "/etc/default/grub.d/kdump-tools.cfg";
-  std::string path = "/etc/default/grub";
-  if (info.kdump_tooling == KdumpTooling::kKdumpTools && exists_under(info.root, snippet))
-    path = snippet;
+  GUESTDUMP_TRY(auto before, read_config(info.root, kGrubDropin));
+  std::string after = std::string("# Written by guestdump-guest apply: the capture kernel's "
+                                  "reservation (") +
+                      plan.crashkernel_reason +
+                      ").\n"
+                      "# Sourced after /etc/default/grub and kdump-tools.cfg; the kernel uses "
+                      "the last crashkernel=.\n"
+                      "GRUB_CMDLINE_LINUX_DEFAULT=\"$GRUB_CMDLINE_LINUX_DEFAULT " +
+                      token + "\"\n";
+  add_change(a, kGrubDropin, before, after, "reserve the capture kernel's memory at boot");
+  add_bootloader_update(a, info, token);
+  return {};
+}
+
+// Other distributions: crashkernel= goes into whichever GRUB variable already has one, else
+// into GRUB_CMDLINE_LINUX_DEFAULT, of /etc/default/grub.
+Result<void> grub_crashkernel(ApplyActions& a, const SystemInfo& info, const Plan& plan) {
+  if (info.distro_family == DistroFamily::kDebian) return grub_dropin(a, info, plan);
+  const std::string token = "crashkernel=" + plan.crashkernel;
+  const std::string path = "/etc/default/grub";
   GUESTDUMP_TRY(auto before, read_config(info.root, path));
   if (!before) {
     a.notes.push_back("no " + path + ": add " + token + " to the boot loader's kernel command " +
@@ -105,16 +135,18 @@ Result<void> grub_crashkernel(ApplyActions& a, const SystemInfo& info, const Pla
   }
   add_change(a, path, before, after,
              "reserve the capture kernel's memory at boot (" + plan.crashkernel_reason + ")");
-  if (info.distro_family == DistroFamily::kRhel && info.grubby) {
-    a.commands.push_back("grubby --update-kernel=ALL --args=" + token);
-  } else if (info.distro_family == DistroFamily::kSuse) {
-    a.commands.push_back("update-bootloader --refresh");
-  } else if (info.distro_family == DistroFamily::kRhel) {
-    a.commands.push_back("grub2-mkconfig -o /boot/grub2/grub.cfg");
-  } else {
-    a.commands.push_back("update-grub");
-  }
+  add_bootloader_update(a, info, token);
   return {};
+}
+
+// `value` inside a double-quoted systemd setting: % starts a specifier, \\ and " escape.
+std::string systemd_quoted(const std::string& value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '%' || c == '\\' || c == '"') out += c == '%' ? '%' : '\\';
+    out += c;
+  }
+  return out;
 }
 
 // Sets KEY in `text` to the distro append value built from its current value (see
@@ -160,17 +192,36 @@ Result<void> distro_files(ApplyActions& a, const SystemInfo& info, const Plan& p
   const std::vector<std::string> args = plan.capture_args;
   switch (info.kdump_tooling) {
   case KdumpTooling::kKdumpTools: {
+    // /etc/default/kdump-tools belongs to kdump-tools (ucf) and has no drop-in directory, so
+    // it is only read. kdump-tools.service reads it as EnvironmentFile= and kdump-config
+    // sources it, and both leave an environment value alone that the file does not set
+    // (Debian ships KDUMP_CMDLINE_APPEND commented out): our arguments go into a systemd
+    // drop-in of kdump-tools.service as Environment=.
     const std::string path = "/etc/default/kdump-tools";
     const std::string source = under_root(root, path);
-    GUESTDUMP_TRY(auto before, read_config(root, path));
-    std::string after = before.value_or("");
-    GUESTDUMP_TRY(after, set_shell_var(after, "USE_KDUMP", "1", source));
-    GUESTDUMP_CHECK(
-        set_append(after, "KDUMP_CMDLINE_APPEND", kDebianDefaultAppend, args, plan, source));
-    add_change(a, path, before, after,
-               "kdump-tools: enable, and append the capture arguments (Debian's default "
-               "append kept)");
-    a.reload_commands.push_back("kdump-config load");
+    GUESTDUMP_TRY(auto defaults, read_config(root, path));
+    const std::string text = defaults.value_or("");
+    GUESTDUMP_TRY(auto use, get_shell_var(text, "USE_KDUMP", source));
+    GUESTDUMP_TRY(auto current, get_shell_var(text, "KDUMP_CMDLINE_APPEND", source));
+    const std::string value = distro_append(current, kDebianDefaultAppend, args, plan);
+    if (use && (use->empty() || *use == "0"))
+      a.notes.push_back(source + " sets USE_KDUMP=" + *use +
+                        ": kdump-tools stays off until it says USE_KDUMP=1");
+    if (current)
+      a.notes.push_back(source + " sets KDUMP_CMDLINE_APPEND itself, which wins over " +
+                        kKdumpToolsDropin + ": set it there to \"" + value + "\"");
+    GUESTDUMP_TRY(auto before, read_config(root, kKdumpToolsDropin));
+    add_change(a, kKdumpToolsDropin, before,
+               std::string("# Written by guestdump-guest apply: the capture kernel's arguments "
+                           "for kdump-tools\n"
+                           "# (Debian's default append kept). /etc/default/kdump-tools wins "
+                           "when it sets the variable.\n"
+                           "[Service]\n"
+                           "Environment=\"KDUMP_CMDLINE_APPEND=") +
+                   systemd_quoted(value) + "\"\n",
+               "kdump-tools: append the capture arguments (Debian's default append kept)");
+    a.commands.push_back("systemctl daemon-reload");
+    a.reload_commands.push_back("systemctl restart kdump-tools");
     break;
   }
   case KdumpTooling::kKdumpctl: {
@@ -225,10 +276,11 @@ std::string standalone_unit_text() {
   return std::string("# Installed by guestdump-guest apply --mode standalone.\n"
                      "[Unit]\n"
                      "Description=Load the guestdump capture kernel (kexec on crash)\n"
+                     "Documentation=man:guestdump-guest(8)\n"
                      "After=local-fs.target\n"
                      "ConditionKernelCommandLine=crashkernel\n"
                      "ConditionPathExists=") +
-         kCaptureInitrd +
+         kCaptureInitrdUnitPath +
          "\n"
          "\n"
          "[Service]\n"
@@ -253,13 +305,19 @@ Result<ApplyActions> plan_apply(const SystemInfo& info, const Plan& plan, ApplyM
                             " is built without CONFIG_KEXEC_FILE (" +
                             info.kernel_config.value_or("") +
                             "), which guestdump-guest load needs; use --mode distro");
-    GUESTDUMP_TRY(auto unit, read_config(info.root, kSystemdUnit));
-    add_change(a, kSystemdUnit, unit, standalone_unit_text(),
-               "loads the capture kernel at every boot");
+    // The package ships the unit; without the package apply installs its own copy.
+    std::string unit_path = kPackageUnit;
+    if (!exists_under(info.root, kPackageUnit)) {
+      unit_path = kSystemdUnit;
+      GUESTDUMP_TRY(auto unit, read_config(info.root, kSystemdUnit));
+      add_change(a, kSystemdUnit, unit, standalone_unit_text(),
+                 "loads the capture kernel at every boot");
+    }
     a.links.push_back(
-        {"/etc/systemd/system/multi-user.target.wants/guestdump-guest.service", kSystemdUnit});
+        {"/etc/systemd/system/multi-user.target.wants/guestdump-guest.service", unit_path});
     if (!info.capture_initrd_size)
-      a.notes.push_back(std::string("the capture initramfs ") + kCaptureInitrd +
+      a.notes.push_back("the capture initramfs " +
+                        capture_initrd_for(info.kernel_release.value_or("RELEASE")) +
                         " does not exist yet: run 'guestdump-guest initramfs' before rebooting");
   }
   GUESTDUMP_CHECK(grub_crashkernel(a, info, plan));

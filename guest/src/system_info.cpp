@@ -540,7 +540,10 @@ Result<SystemInfo> detect_system(const DetectOptions& opt) {
   if (auto s = read("/proc/sys/kernel/kexec_load_disabled")) info.kexec_load_disabled = *s == "1";
 
   detect_dump_target(info, opt);
-  if (auto initrd = open_file_under(root, kCaptureInitrd)) {
+  // The capture initramfs built for the running (or, under --root, the detected) kernel.
+  std::optional<UniqueFd> initrd;
+  if (info.kernel_release) initrd = open_file_under(root, capture_initrd_for(*info.kernel_release));
+  if (initrd) {
     struct stat st {};
     if (::fstat(initrd->get(), &st) == 0)
       info.capture_initrd_size = static_cast<std::uint64_t>(st.st_size);

@@ -5,6 +5,8 @@
 #include "guestdump/guest/apply.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <fstream>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -67,6 +69,14 @@ Applied prepare(const FakeRoot& r, ApplyMode mode, const std::string& sig = "KVM
   return {*info, *plan, *actions};
 }
 
+// prepare(), then the actions written under the root.
+Applied written(const FakeRoot& r, ApplyMode mode) {
+  Applied a = prepare(r, mode);
+  auto w = write_actions(r.path(), a.actions);
+  EXPECT_TRUE(w) << (w ? "" : w.error().what());
+  return a;
+}
+
 Result<ApplyActions> try_prepare(const FakeRoot& r, ApplyMode mode) {
   return test::apply_actions_for(r, mode);
 }
@@ -88,6 +98,12 @@ const char* kDebianGrub = "# run update-grub after editing\r\n"
                           "GRUB_CMDLINE_LINUX=\"console=ttyS0,115200\"\r\n"
                           "#GRUB_TERMINAL=console\r\n";
 
+// A 2 GiB, 2-vCPU KVM guest with the Debian 12 cloud kernel, distro `os`.
+FakeRoot& small_guest(FakeRoot& r, const char* os) {
+  r.kvm().ram_gib(2, 64).cpus("0-1").kernel("6.1.0-18-cloud-amd64").os_release(os);
+  return r;
+}
+
 FakeRoot& debian(FakeRoot& r) {
   r.kvm().ram_gib(4, 150).cpus("0-3").kernel("6.1.0-18-cloud-amd64");
   r.os_release("debian").cmdline("BOOT_IMAGE=/boot/vmlinuz root=/dev/vda1 ro quiet");
@@ -96,61 +112,82 @@ FakeRoot& debian(FakeRoot& r) {
   return r;
 }
 
-TEST(ApplyDebian, OnlyOurKeysChangeAndBackupsKeepTheOriginal) {
+// KDUMP_CMDLINE_APPEND of our kdump-tools.service drop-in (Environment="KDUMP_CMDLINE_APPEND=...").
+std::string dropin_append(const std::string& dropin) {
+  const std::string key = "\nEnvironment=\"KDUMP_CMDLINE_APPEND=";
+  const auto at = dropin.find(key);
+  EXPECT_NE(at, std::string::npos) << dropin;
+  if (at == std::string::npos) return "";
+  const auto from = at + key.size();
+  return dropin.substr(from, dropin.find("\"\n", from) - from);
+}
+
+bool has_note(const ApplyActions& a, const std::string& text) {
+  return std::any_of(a.notes.begin(), a.notes.end(),
+                     [&](const std::string& n) { return n.find(text) != std::string::npos; });
+}
+
+bool has(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+TEST(ApplyDebian, OwnDropinsOnlyAndOtherPackagesFilesUntouched) {
   FakeRoot r;
   debian(r);
   Applied a = prepare(r, ApplyMode::kDistro);
   ASSERT_TRUE(write_actions(r.path(), a.actions));
 
-  const std::string kt = r.read("/etc/default/kdump-tools");
-  EXPECT_EQ(shell_var(kt, "USE_KDUMP"), "1");
-  const std::string append = shell_var(kt, "KDUMP_CMDLINE_APPEND").value_or("");
-  const auto toks = split_cmdline(append);
+  // kdump-tools' and grub's files are read, never written (no backup either).
+  EXPECT_EQ(r.read("/etc/default/kdump-tools"), kDebianKdumpTools);
+  EXPECT_EQ(r.read("/etc/default/grub"), kDebianGrub);
+  EXPECT_FALSE(r.exists("/etc/default/kdump-tools.guestdump.bak"));
+  EXPECT_FALSE(r.exists("/etc/default/grub.guestdump.bak"));
+
+  const std::string dropin =
+      r.read("/etc/systemd/system/kdump-tools.service.d/guestdump-guest.conf");
+  EXPECT_NE(dropin.find("\n[Service]\n"), std::string::npos) << dropin;
+  const auto toks = split_cmdline(dropin_append(dropin));
   for (const char* t : {"reset_devices", "systemd.unit=kdump-tools-dump.service", "nr_cpus=1",
                         "irqpoll", "usbcore.nousb", "panic=10"})
-    EXPECT_NE(std::find(toks.begin(), toks.end(), t), toks.end()) << t << " in " << append;
+    EXPECT_TRUE(has(toks, t)) << t << " in " << dropin;
   EXPECT_EQ(std::count(toks.begin(), toks.end(), "irqpoll"), 1);
-  EXPECT_EQ(without_keys(kt, {"USE_KDUMP", "KDUMP_CMDLINE_APPEND"}),
-            without_keys(std::string(kDebianKdumpTools) + "\n", {"USE_KDUMP"}));
-  EXPECT_EQ(mode_of(r.at("/etc/default/kdump-tools")), 0640u);
-  EXPECT_EQ(r.read("/etc/default/kdump-tools.guestdump.bak"), kDebianKdumpTools);
-  EXPECT_EQ(mode_of(r.at("/etc/default/kdump-tools.guestdump.bak")), 0640u);
+  // USE_KDUMP=0 in kdump-tools' file is the operator's to change: a note, not an edit.
+  EXPECT_TRUE(has_note(a.actions, "sets USE_KDUMP=0")) << describe_actions(a.actions);
 
-  const std::string grub = r.read("/etc/default/grub");
-  EXPECT_EQ(shell_var(grub, "GRUB_CMDLINE_LINUX_DEFAULT"),
-            "quiet crashkernel=" + a.plan.crashkernel);
-  EXPECT_EQ(without_keys(grub, {"GRUB_CMDLINE_LINUX_DEFAULT"}),
-            without_keys(kDebianGrub, {"GRUB_CMDLINE_LINUX_DEFAULT"}));
-  EXPECT_NE(grub.find("GRUB_CMDLINE_LINUX_DEFAULT=\"quiet crashkernel="), std::string::npos);
-  EXPECT_NE(grub.find("\"\r\nGRUB_CMDLINE_LINUX="), std::string::npos); // CRLF kept
-  EXPECT_EQ(r.read("/etc/default/grub.guestdump.bak"), kDebianGrub);
+  const std::string grub = r.read("/etc/default/grub.d/zz-guestdump-guest.cfg");
+  EXPECT_NE(grub.find("\nGRUB_CMDLINE_LINUX_DEFAULT=\"$GRUB_CMDLINE_LINUX_DEFAULT crashkernel=" +
+                      a.plan.crashkernel + "\"\n"),
+            std::string::npos)
+      << grub;
 
   const std::string sysctl = r.read("/etc/sysctl.d/90-guestdump.conf");
   EXPECT_NE(sysctl.find("\nkernel.panic_on_oops = 1\n"), std::string::npos);
   EXPECT_NE(sysctl.find("\nkernel.unknown_nmi_panic = 1\n"), std::string::npos);
   EXPECT_EQ(mode_of(r.at("/etc/sysctl.d/90-guestdump.conf")), 0644u);
-  EXPECT_NE(std::find(a.actions.commands.begin(), a.actions.commands.end(), "update-grub"),
-            a.actions.commands.end());
+  EXPECT_TRUE(has(a.actions.commands, "update-grub"));
+  EXPECT_TRUE(has(a.actions.commands, "systemctl daemon-reload"));
+  EXPECT_TRUE(has(a.actions.reload_commands, "systemctl restart kdump-tools"));
 
-  // A second run finds nothing to do and leaves the original backup alone.
+  // A second run finds nothing to do.
   Applied again = prepare(r, ApplyMode::kDistro);
   EXPECT_TRUE(again.actions.files.empty()) << describe_actions(again.actions);
-  ASSERT_TRUE(write_actions(r.path(), again.actions));
-  EXPECT_EQ(r.read("/etc/default/kdump-tools.guestdump.bak"), kDebianKdumpTools);
 }
 
-TEST(ApplyDebian, SymlinkedConfigIsChangedWhereItPoints) {
+TEST(ApplyDebian, AppendSetInKdumpToolsFileIsNotedNotEdited) {
   FakeRoot r;
   debian(r);
-  r.file("/etc/grub-real/grub", kDebianGrub);
-  std::filesystem::remove(r.at("/etc/default/grub"));
-  r.link("/etc/default/grub", "/etc/grub-real/grub"); // absolute: resolved under the root
+  const std::string kt = "USE_KDUMP=1\nKDUMP_CMDLINE_APPEND=\"irqpoll my.option=1\"\n";
+  r.file("/etc/default/kdump-tools", kt);
   Applied a = prepare(r, ApplyMode::kDistro);
   ASSERT_TRUE(write_actions(r.path(), a.actions));
-  EXPECT_TRUE(std::filesystem::is_symlink(r.at("/etc/default/grub")));
-  EXPECT_NE(r.read("/etc/grub-real/grub").find("crashkernel=" + a.plan.crashkernel),
-            std::string::npos);
-  EXPECT_EQ(r.read("/etc/grub-real/grub.guestdump.bak"), kDebianGrub);
+  EXPECT_EQ(r.read("/etc/default/kdump-tools"), kt);
+  // The file's value wins over the environment: the operator is told what to set there.
+  EXPECT_TRUE(has_note(a.actions, "sets KDUMP_CMDLINE_APPEND itself"))
+      << describe_actions(a.actions);
+  EXPECT_FALSE(has_note(a.actions, "USE_KDUMP"));
+  const std::string append =
+      dropin_append(r.read("/etc/systemd/system/kdump-tools.service.d/guestdump-guest.conf"));
+  EXPECT_NE(append.find("my.option=1"), std::string::npos) << append;
 }
 
 TEST(ApplyDebian, DryRunDescribesWithoutWriting) {
@@ -158,27 +195,50 @@ TEST(ApplyDebian, DryRunDescribesWithoutWriting) {
   debian(r);
   Applied a = prepare(r, ApplyMode::kDistro);
   const std::string d = describe_actions(a.actions);
-  EXPECT_NE(d.find("--- a/etc/default/kdump-tools\n+++ b/etc/default/kdump-tools\n"),
+  EXPECT_NE(d.find("--- /dev/null\n+++ b/etc/systemd/system/kdump-tools.service.d/"
+                   "guestdump-guest.conf\n"),
             std::string::npos)
       << d;
-  EXPECT_NE(d.find("-USE_KDUMP=0\n+USE_KDUMP=\"1\"\n"), std::string::npos) << d;
   EXPECT_NE(d.find("--- /dev/null\n+++ b/etc/sysctl.d/90-guestdump.conf\n"), std::string::npos);
-  EXPECT_EQ(r.read("/etc/default/kdump-tools"), kDebianKdumpTools);
+  EXPECT_EQ(d.find("etc/default/kdump-tools\n"), std::string::npos) << d;
   EXPECT_FALSE(r.exists("/etc/sysctl.d/90-guestdump.conf"));
+  EXPECT_FALSE(r.exists("/etc/systemd/system/kdump-tools.service.d"));
 }
 
-TEST(ApplyDebian, KdumpToolsGrubSnippetWinsOverDefaultGrub) {
+// What grub-mkconfig does with /etc/default/grub and grub.d/*.cfg (sources them in order), run
+// by sh: the kernel command line's defaults part.
+std::string grub_default_cmdline(const FakeRoot& r) {
+  const std::string cmd = "cd '" + r.path() +
+                          "/etc/default' && . ./grub && for x in grub.d/*.cfg; do . \"./$x\"; "
+                          "done && printf %s \"$GRUB_CMDLINE_LINUX_DEFAULT\"";
+  std::string out;
+  FILE* p = ::popen(cmd.c_str(), "r"); // /bin/sh -c
+  if (p == nullptr) {
+    ADD_FAILURE() << "popen " << cmd;
+    return out;
+  }
+  char buf[512];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  EXPECT_EQ(::pclose(p), 0) << cmd;
+  return out;
+}
+
+TEST(ApplyDebian, OurCrashkernelComesLastAfterKdumpToolsSnippet) {
   FakeRoot r;
   debian(r);
+  r.file("/etc/default/grub", "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet crashkernel=256M\"\n");
   const std::string snippet =
       "GRUB_CMDLINE_LINUX_DEFAULT=\"$GRUB_CMDLINE_LINUX_DEFAULT crashkernel=384M-:128M\"\n";
   r.file("/etc/default/grub.d/kdump-tools.cfg", snippet);
   Applied a = prepare(r, ApplyMode::kDistro);
   ASSERT_TRUE(write_actions(r.path(), a.actions));
-  EXPECT_EQ(r.read("/etc/default/grub"), kDebianGrub);
-  EXPECT_EQ(r.read("/etc/default/grub.d/kdump-tools.cfg"),
-            "GRUB_CMDLINE_LINUX_DEFAULT=\"$GRUB_CMDLINE_LINUX_DEFAULT crashkernel=" +
-                a.plan.crashkernel + "\"\n");
+  EXPECT_EQ(r.read("/etc/default/grub.d/kdump-tools.cfg"), snippet);
+  // The kernel uses the last crashkernel= of its command line.
+  const auto toks = split_cmdline(grub_default_cmdline(r));
+  auto last = std::find_if(toks.rbegin(), toks.rend(),
+                           [](const std::string& t) { return t.rfind("crashkernel=", 0) == 0; });
+  ASSERT_NE(last, toks.rend());
+  EXPECT_EQ(*last, "crashkernel=" + a.plan.crashkernel);
 }
 
 TEST(ApplyDebian, StaleHypervBlacklistIsRemovedOnGen2) {
@@ -188,14 +248,30 @@ TEST(ApplyDebian, StaleHypervBlacklistIsRemovedOnGen2) {
          "USE_KDUMP=1\nKDUMP_CMDLINE_APPEND=\"reset_devices nr_cpus=1 "
          "modprobe.blacklist=hv_vmbus,hv_storvsc,hv_utils,hv_netvsc,hid_hyperv "
          "ata_piix.prefer_ms_hyperv=0 my.option=1\"\n");
-  r.file("/etc/default/grub", "GRUB_CMDLINE_LINUX_DEFAULT=\"\"\n");
   Applied a = prepare(r, ApplyMode::kDistro, "Microsoft Hv");
   ASSERT_TRUE(write_actions(r.path(), a.actions));
   const auto append =
-      shell_var(r.read("/etc/default/kdump-tools"), "KDUMP_CMDLINE_APPEND").value_or("");
+      dropin_append(r.read("/etc/systemd/system/kdump-tools.service.d/guestdump-guest.conf"));
   EXPECT_EQ(append.find("hv_vmbus"), std::string::npos) << append;
   EXPECT_EQ(append.find("prefer_ms_hyperv"), std::string::npos) << append;
   EXPECT_NE(append.find("my.option=1"), std::string::npos) << append;
+}
+
+TEST(ApplyOther, SymlinkedGrubDefaultsAreChangedWhereTheyPoint) {
+  FakeRoot r;
+  small_guest(r, "alpine");
+  r.file("/etc/grub-real/grub", kDebianGrub);
+  r.link("/etc/default/grub", "/etc/grub-real/grub"); // absolute: resolved under the root
+  Applied a = prepare(r, ApplyMode::kStandalone);
+  ASSERT_TRUE(write_actions(r.path(), a.actions));
+  EXPECT_TRUE(std::filesystem::is_symlink(r.at("/etc/default/grub")));
+  const std::string grub = r.read("/etc/grub-real/grub");
+  EXPECT_EQ(shell_var(grub, "GRUB_CMDLINE_LINUX_DEFAULT"),
+            "quiet crashkernel=" + a.plan.crashkernel);
+  EXPECT_EQ(without_keys(grub, {"GRUB_CMDLINE_LINUX_DEFAULT"}),
+            without_keys(kDebianGrub, {"GRUB_CMDLINE_LINUX_DEFAULT"}));
+  EXPECT_NE(grub.find("\"\r\nGRUB_CMDLINE_LINUX="), std::string::npos); // CRLF kept
+  EXPECT_EQ(r.read("/etc/grub-real/grub.guestdump.bak"), kDebianGrub);
 }
 
 const char* kRhelSysconfig =
@@ -296,9 +372,9 @@ TEST(ApplyRefusals, BootConfigItCannotReadExactlyIsLeftAlone) {
   // with the file and line, and writes nothing (not even the files it could edit).
   const std::string grub = "GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX=\"console=ttyS0 \\\n  quiet\"\n";
   FakeRoot r;
-  debian(r);
+  small_guest(r, "alpine");
   r.file("/etc/default/grub", grub);
-  auto a = try_prepare(r, ApplyMode::kDistro);
+  auto a = try_prepare(r, ApplyMode::kStandalone);
   ASSERT_FALSE(a);
   EXPECT_EQ(
       a.error().what().rfind(r.path() + "/etc/default/grub:2: backslash continuation line", 0), 0u)
@@ -318,27 +394,50 @@ TEST(ApplyRefusals, BootConfigItCannotReadExactlyIsLeftAlone) {
   EXPECT_FALSE(r.exists("/etc/sysctl.d/90-guestdump.conf"));
 }
 
+// Where the unit's enablement link (multi-user.target.wants) points.
+std::string wants_target(const FakeRoot& r) {
+  std::error_code ec;
+  return std::filesystem::read_symlink(
+             r.at("/etc/systemd/system/multi-user.target.wants/guestdump-guest.service"), ec)
+      .string();
+}
+
 TEST(ApplyStandalone, InstallsTheUnitAndNotesTheInitramfs) {
   FakeRoot r;
-  r.kvm().ram_gib(2, 64).cpus("0-1").kernel("6.1.0-18-cloud-amd64").os_release("alpine");
+  small_guest(r, "alpine");
   r.file("/etc/default/grub", "GRUB_CMDLINE_LINUX_DEFAULT=\"\"\n");
-  Applied a = prepare(r, ApplyMode::kStandalone);
-  ASSERT_TRUE(write_actions(r.path(), a.actions));
+  const Applied a = written(r, ApplyMode::kStandalone);
   const std::string unit = r.read("/etc/systemd/system/guestdump-guest.service");
   EXPECT_NE(unit.find("ExecStart=/usr/sbin/guestdump-guest load\n"), std::string::npos);
   EXPECT_NE(unit.find("WantedBy=multi-user.target"), std::string::npos);
-  std::error_code ec;
-  EXPECT_EQ(std::filesystem::read_symlink(
-                r.at("/etc/systemd/system/multi-user.target.wants/guestdump-guest.service"), ec),
-            "/etc/systemd/system/guestdump-guest.service");
+  EXPECT_EQ(wants_target(r), "/etc/systemd/system/guestdump-guest.service");
   EXPECT_EQ(shell_var(r.read("/etc/default/grub"), "GRUB_CMDLINE_LINUX_DEFAULT"),
             "crashkernel=" + a.plan.crashkernel);
-  bool noted = false;
-  for (const auto& n : a.actions.notes)
-    noted = noted || n.find("guestdump-guest initramfs") != std::string::npos;
-  EXPECT_TRUE(noted);
+  EXPECT_TRUE(has_note(a.actions, "guestdump-guest initramfs"));
   // Linking again is a no-op, not an error.
   ASSERT_TRUE(write_actions(r.path(), a.actions));
+}
+
+TEST(ApplyStandalone, PackagedUnitIsEnabledNotCopied) {
+  FakeRoot r;
+  small_guest(r, "debian");
+  r.file("/lib/systemd/system/guestdump-guest.service", "[Unit]\n");
+  const Applied a = written(r, ApplyMode::kStandalone);
+  EXPECT_FALSE(r.exists("/etc/systemd/system/guestdump-guest.service"));
+  EXPECT_EQ(wants_target(r), "/lib/systemd/system/guestdump-guest.service");
+  EXPECT_TRUE(has_note(a.actions, "/var/lib/guestdump/capture-initrd-6.1.0-18-cloud-amd64.img"))
+      << describe_actions(a.actions);
+}
+
+// The package's unit (packaging/guestdump-guest.service) is the one apply writes without the
+// package, but for its leading comment.
+TEST(ApplyStandalone, PackagedUnitMatchesTheWrittenOne) {
+  std::ifstream in(std::string(GUESTDUMP_SOURCE_DIR) + "/packaging/guestdump-guest.service");
+  ASSERT_TRUE(in);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto body = [](const std::string& unit) { return unit.substr(unit.find("\n[Unit]\n")); };
+  EXPECT_EQ(body(ss.str()), body(standalone_unit_text()));
 }
 
 TEST(ApplyStandalone, RefusesWithoutKexecFile) {

@@ -42,9 +42,14 @@ before=$(cat "$root/kvm/etc/default/kdump-tools")
 out=$("$bin" apply --dry-run --root "$root/kvm" --cpuid-signature KVMKVMKVM 2>/dev/null)
 rc=$?
 [ $rc = 0 ] || fail "apply --dry-run exit $rc"
-[[ $out == *"+USE_KDUMP=\"1\""* ]] || fail "dry-run diff lacks USE_KDUMP: $out"
+[[ $out == *"+++ b/etc/systemd/system/kdump-tools.service.d/guestdump-guest.conf"* ]] ||
+    fail "dry-run diff lacks the kdump-tools drop-in: $out"
+[[ $out == *"Environment=\"KDUMP_CMDLINE_APPEND="*"panic=10"* ]] ||
+    fail "dry-run drop-in lacks the capture arguments: $out"
+[[ $out == *"sets USE_KDUMP=0"* ]] || fail "dry-run does not note USE_KDUMP=0: $out"
 [ "$(cat "$root/kvm/etc/default/kdump-tools")" = "$before" ] || fail "dry-run changed the file"
 [ ! -e "$root/kvm/etc/sysctl.d/90-guestdump.conf" ] || fail "dry-run wrote sysctl.d"
+[ ! -e "$root/kvm/etc/systemd/system/kdump-tools.service.d" ] || fail "dry-run wrote the drop-in"
 
 printf 'ID=plan9\n' >"$root/kvm/etc/os-release"
 err=$("$bin" apply --root "$root/kvm" --cpuid-signature KVMKVMKVM 2>&1 >/dev/null)

@@ -97,8 +97,10 @@ TEST(Crashkernel, TwoGibGuestAboveMeasuredMinimumBelowDebianDefault) {
 
 TEST(Crashkernel, BuiltInitramfsSizeIsUsed) {
   FakeRoot r;
-  r.kvm().ram_gib(2, 100).cpus("0");
-  r.file("/var/lib/guestdump/capture-initrd.img", std::string(30 << 20, 'x'));
+  r.kvm().ram_gib(2, 100).cpus("0").kernel("6.1.0-18-cloud-amd64");
+  // The running kernel's initramfs counts; another kernel's does not.
+  r.file("/var/lib/guestdump/capture-initrd-6.1.0-18-cloud-amd64.img", std::string(30 << 20, 'x'));
+  r.file("/var/lib/guestdump/capture-initrd-6.1.0-17-cloud-amd64.img", std::string(60 << 20, 'x'));
   Plan p = plan_for(r, "KVMKVMKVM");
   // 1948 MiB rounds up to 2G: range 2G-4G at 4G: 52 + 90 + 4 + 1 + 0.016 = 147.0M,
   // +20% = 176.4M -> 184M.
