@@ -40,10 +40,18 @@ if ! echo 'extern "C" int LLVMFuzzerTestOneInput(const char*, unsigned long) { r
 fi
 
 mkdir -p "$build"
+# A tree scripts/sanitize.sh configured (GUESTDUMP_FUZZ=ON with the tests) is used as it is: its
+# fuzz targets are built already and reconfiguring would drop its tests.
+if grep -qs '^GUESTDUMP_FUZZ:BOOL=ON' "$build/CMakeCache.txt" &&
+    grep -qs '^GUESTDUMP_BUILD_TESTS:BOOL=ON' "$build/CMakeCache.txt"; then
+    configured=1
+else
+    configured=0
+fi
 launcher=()
 command -v ccache > /dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
 # -O1 and line tables only: the build is most of the tier's time; asserts stay on.
-CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DGUESTDUMP_FUZZ=ON \
+((configured)) || CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DGUESTDUMP_FUZZ=ON \
     -DGUESTDUMP_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" \
     -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" \
     -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" \
