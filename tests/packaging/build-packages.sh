@@ -13,7 +13,8 @@ mkdir -p "$out/src"
 git -C "$here" ls-files -z -co --exclude-standard | (cd "$here" && tar --null -cf - -T -) |
     tar -xf - -C "$out/src"
 start=$SECONDS
-(cd "$out/src" && dpkg-buildpackage -b -us -uc) > "$out/build.log" 2>&1 || {
+# -J: dh builds with one job unless DEB_BUILD_OPTIONS says parallel=N; -J sets it to the CPUs.
+(cd "$out/src" && dpkg-buildpackage -b -us -uc -J) > "$out/build.log" 2>&1 || {
     tail -n 40 "$out/build.log" >&2
     echo "build-packages: dpkg-buildpackage failed (log: $out/build.log)" >&2
     exit 1
