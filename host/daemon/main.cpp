@@ -23,6 +23,7 @@
 #include "guestdump/common/text.h"
 #include "guestdump/host/daemon.h"
 #include "guestdump/host/daemon_config.h"
+#include "guestdump/host/daemon_events.h"
 #include "guestdump/host/daemon_store.h"
 #include "guestdump/host/resume_guard.h"
 
@@ -207,7 +208,9 @@ int main(int argc, char** argv) {
         GUESTDUMP_LOG(kInfo, "daemon") << "SIGHUP: reloading the configuration";
         auto next = guestdump::host::parse_daemon_command_line(args);
         if (!next) {
-          GUESTDUMP_LOG(kError, "daemon")
+          GUESTDUMP_LOG_WITH(
+              kError, "daemon",
+              guestdump::host::daemon_event_fields(guestdump::host::message_id::kConfigRefused))
               << "reload refused, keeping the running configuration: " << next.error().message;
         } else {
           guestdump::set_log_level(level_of(next->config.log_level));

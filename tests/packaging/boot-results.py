@@ -5,6 +5,7 @@ entries carry the daemon's fields, and systemd-analyze security scored the unit 
 import json
 import re
 import sys
+from pathlib import Path
 
 REQUIRED = [
     "guestdumpd-active", "guestdumpd-notify", "status-text", "watchdog", "metrics-file",
@@ -106,6 +107,16 @@ def main():
     refused = [e for e in ours if "reload refused" in str(e.get("MESSAGE", ""))]
     if not refused or refused[0].get("PRIORITY") != "3":
         errors.append("journal: no 'reload refused' entry at priority 3 (error)")
+    # The reload's two outcomes carry their MESSAGE_ID (the IDs are read from the header that
+    # defines them, host/include/guestdump/host/daemon_events.h).
+    header = (Path(__file__).resolve().parents[2] / "host" / "include" / "guestdump" / "host" /
+              "daemon_events.h").read_text()
+    ids = dict(re.findall(r'(k[A-Za-z]+) = "([0-9a-f]{32})"', header))
+    for what, entry, key in (("configuration reloaded", reload, "kConfigReloaded"),
+                             ("reload refused", refused, "kConfigRefused")):
+        if entry and entry[0].get("MESSAGE_ID") != ids.get(key):
+            errors.append(f"journal: the '{what}' entry has MESSAGE_ID "
+                          f"{entry[0].get('MESSAGE_ID')!r}, expected {key} {ids.get(key)!r}")
     with_id = [e for e in ours if "MESSAGE_ID" in e]
     for e in with_id:
         if not re.fullmatch(r"[0-9a-f]{32}", e["MESSAGE_ID"]):

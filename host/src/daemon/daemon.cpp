@@ -12,6 +12,7 @@
 #include "guestdump/common/log.h"
 #include "guestdump/common/text.h"
 #include "guestdump/formats/codec.h"
+#include "guestdump/host/daemon_events.h"
 #include "guestdump/host/daemon_store.h"
 #include "guestdump/policies/after_dump.h"
 #include "guestdump/policies/free_space.h"
@@ -109,8 +110,8 @@ void Daemon::reload(DaemonConfig next) {
   }
   auto store = store::DumpStore::open(next.dump_dir);
   if (!store) {
-    GUESTDUMP_LOG(kError, kLog) << "reload refused, keeping the running configuration: dump-dir: "
-                                << store.error().message;
+    GUESTDUMP_LOG_WITH(kError, kLog, daemon_event_fields(message_id::kConfigRefused))
+        << "reload refused, keeping the running configuration: dump-dir: " << store.error().message;
     return;
   }
   {
@@ -130,7 +131,8 @@ void Daemon::reload(DaemonConfig next) {
     config_ = std::make_shared<const DaemonConfig>(std::move(next));
   }
   sampler_cv_.notify_all();
-  GUESTDUMP_LOG(kInfo, kLog) << "configuration reloaded";
+  GUESTDUMP_LOG_WITH(kInfo, kLog, daemon_event_fields(message_id::kConfigReloaded))
+      << "configuration reloaded";
 }
 
 void Daemon::stop() {

@@ -21,7 +21,16 @@ inline constexpr std::string_view kHangDetected = "3f3be614163844729128ab5c177c2
 inline constexpr std::string_view kAfterDump = "cabc1fb39f364a58a9aaebc00cf62e05";
 inline constexpr std::string_view kRetentionDeleted = store::kRetentionDeletedMessageId;
 inline constexpr std::string_view kPostHook = "c1b227ac8154402488d41aa383ea65f1";
+inline constexpr std::string_view kConfigReloaded = "147d91a9a41d45e988a70672e0c097d0";
+inline constexpr std::string_view kConfigRefused = "0862a3ac3a2841d48e24dbb0733ac4e3";
 } // namespace message_id
+
+/// The fields of a daemon event that concerns no guest (a reload): its MESSAGE_ID only.
+inline LogFields daemon_event_fields(std::string_view id) {
+  LogFields f;
+  f.push_back({"MESSAGE_ID", std::string(id)});
+  return f;
+}
 
 /// The fields of one guest event: MESSAGE_ID, GUESTDUMP_DOMAIN, GUESTDUMP_UUID and, when not
 /// empty, GUESTDUMP_TRIGGER, GUESTDUMP_DUMP_DIR and GUESTDUMP_STATUS.
