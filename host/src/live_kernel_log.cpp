@@ -28,17 +28,22 @@ std::vector<std::string> split_lines(const std::string& text) {
 bool log_reads_agree(const std::vector<std::string>& earlier,
                      const std::vector<std::string>& later) {
   if (earlier.empty() || later.empty()) return true;
-  // The first line of `later` must be somewhere in `earlier`, and from there on `earlier` must
-  // be a prefix of `later`; if it is nowhere, the ring wrapped past everything we read before.
-  for (std::size_t k = 0; k < earlier.size(); ++k) {
-    if (earlier[k] != later.front()) continue;
-    const std::size_t n = earlier.size() - k;
-    if (n <= later.size() && std::equal(earlier.begin() + static_cast<std::ptrdiff_t>(k),
-                                        earlier.end(), later.begin())) {
-      return true;
-    }
+  // They agree when a non-empty suffix of `earlier` is a prefix of `later`. Knuth-Morris-Pratt
+  // over lines finds the longest such suffix in time linear in the lines: a guest that fills its
+  // ring with near-identical lines cannot make the comparison quadratic.
+  std::vector<std::size_t> border(later.size(), 0);
+  for (std::size_t i = 1, k = 0; i < later.size(); ++i) {
+    while (k > 0 && later[i] != later[k]) k = border[k - 1];
+    if (later[i] == later[k]) ++k;
+    border[i] = k;
   }
-  return false;
+  std::size_t matched = 0;
+  for (const std::string& line : earlier) {
+    if (matched == later.size()) matched = border[matched - 1];
+    while (matched > 0 && line != later[matched]) matched = border[matched - 1];
+    if (line == later[matched]) ++matched;
+  }
+  return matched > 0;
 }
 
 std::size_t first_new_line(const std::vector<std::string>& now, const std::string& last) {

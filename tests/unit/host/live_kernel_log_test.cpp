@@ -27,6 +27,24 @@ TEST(LiveKernelLog, TornReadsDisagree) {
   EXPECT_FALSE(log_reads_agree(a, {"garbage"}));
 }
 
+TEST(LiveKernelLog, RepeatedLinesAreComparedInLinearTime) {
+  // A hostile ring: 200000 identical lines, the second read one line further on, and a last line
+  // that differs. A comparison that restarts at every equal first line is quadratic here (4e10
+  // string compares, hours); the linear one answers at once.
+  Lines earlier(200000, "[1.0] same");
+  earlier.push_back("[2.0] end");
+  Lines later(earlier.begin() + 1, earlier.end());
+  later.push_back("[3.0] new");
+  EXPECT_TRUE(log_reads_agree(earlier, later));
+  later.back() = "[2.0] end";
+  later[later.size() - 2] = "[1.5] rewritten";
+  EXPECT_FALSE(log_reads_agree(earlier, later));
+  // The overlap is the longest one: all but the first line of `earlier`.
+  EXPECT_TRUE(
+      log_reads_agree({"x", "[1.0] same", "[1.0] same"}, {"[1.0] same", "[1.0] same", "y"}));
+  EXPECT_FALSE(log_reads_agree({"[1.0] same", "x"}, {"[1.0] same", "[1.0] same"}));
+}
+
 TEST(LiveKernelLog, FollowResumesAfterTheLastPrintedLine) {
   const Lines now = {"[0.2] b", "[0.3] c", "[0.4] d"};
   EXPECT_EQ(first_new_line(now, "[0.3] c"), 2u);
