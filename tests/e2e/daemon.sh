@@ -16,6 +16,10 @@
 #   sigkill    SIGKILL while a dump runs: guest as the policy says, no libvirt job left, the
 #              next start records the dump as interrupted and does not dump the event again
 #   sigterm    SIGTERM while a dump runs (stop-timeout 0): cancelled, recorded as failed
+#   journal    the daemon's stderr is a stream of a real systemd-journald (started in the test's
+#              mount namespace) and a guest panics -> `journalctl -o json GUESTDUMP_DOMAIN=gd-j`
+#              shows the queued, started and complete events with their MESSAGE_IDs, the
+#              guest's UUID, trigger, dump directory and status
 #   badconfig  unknown key, bad value, missing --config file, unreachable URI, unwritable store
 #   hostile    a hostile guest (gd.mode=hostile: tests/fixtures/hostile/hostile.ko rewrites its
 #              VMCOREINFO with invalid UTF-8, escape sequences and a newline in OSRELEASE and
@@ -42,6 +46,10 @@ fail() {
     if [ -z "${SOFT:-}" ] && [ -f "$LOG" ]; then
         echo "--- daemon log (last 40 lines)" >&2
         tail -40 "$LOG" | cat -v >&2
+    fi
+    if [ "${case_name:-}" = journal ] && [ -S /run/systemd/journal/socket ]; then
+        echo "--- journal (last 40 entries)" >&2
+        journalctl --no-pager -o cat -n 40 2>&1 | cat -v >&2 || true
     fi
     exit 1
 }
@@ -194,6 +202,74 @@ HOOK
     [ "$panics" = "$started" ] || fail "$panics panics queued, $started dumps started"
     $V destroy gd-p1 >/dev/null 2>&1 || true
     stop_daemon
+    ;;
+journal)
+    # A journald of the test's own: tmpfs on /run/systemd (its sockets) and /run/log (a volatile
+    # journal) in this mount namespace, so nothing reaches the host's.
+    mount -t tmpfs -o mode=0755 tmpfs /run/systemd
+    mount -t tmpfs -o mode=0755 tmpfs /run/log
+    /lib/systemd/systemd-journald > "$WORK/journald.out" 2>&1 &
+    BG_PIDS="$BG_PIDS $!"
+    wait_for 30 "journald's sockets" test -S /run/systemd/journal/stdout -a -S /run/systemd/journal/socket
+    libvirt_define_guest gd-j "$WORK/guest" 256 16 panic
+    # systemd-cat connects the daemon's stdout and stderr to a journal stream as systemd does for
+    # a unit; systemd sets JOURNAL_STREAM to that stream's device:inode, systemd-cat 252 does not,
+    # so the wrapper does.
+    systemd-cat -t guestdumpd sh -c 'JOURNAL_STREAM=$(stat -L -c %d:%i /proc/self/fd/2) && export JOURNAL_STREAM &&
+        exec "$0" "$@"' "$GUESTDUMPD" --connect qemu:///system --dump-dir "$STORE" --codec zlib \
+        --log-level debug --min-free 0 &
+    DPID=$!
+    jq_has() { journalctl --no-pager -o cat SYSLOG_IDENTIFIER=guestdumpd | grep -q -- "$1"; }
+    wait_for 60 "the daemon's first reconcile (in the journal)" jq_has "reconciled qemu:///system"
+    $V start gd-j >/dev/null
+    wait_for 600 "the dump of gd-j" has_dumps gd-j 1
+    d=$(dumps_of gd-j)
+    wait_for 60 "the complete event in the journal" jq_has "dump of 'gd-j' complete"
+    uuid=$($V domuuid gd-j)
+    journalctl --no-pager -o json GUESTDUMP_DOMAIN=gd-j > "$WORK/journal.json"
+    [ -s "$WORK/journal.json" ] || fail "journalctl GUESTDUMP_DOMAIN=gd-j found nothing"
+    ids=$(sed -n 's/^ *inline constexpr std::string_view \(kDump[A-Za-z]*\) = "\([0-9a-f]*\)";/\1=\2/p' \
+        "$here/../../host/include/guestdump/host/daemon_events.h")
+    id_of() { echo "$ids" | sed -n "s/^$1=//p"; }
+    [ -n "$(id_of kDumpComplete)" ] || fail "no MESSAGE_IDs read from daemon_events.h"
+    $PY - "$WORK/journal.json" "$uuid" "$d" "$(id_of kDumpQueued)" "$(id_of kDumpStarted)" \
+        "$(id_of kDumpComplete)" <<'PYEOF' || fail "the journal's fields (above)"
+import json, sys
+path, uuid, dump_dir, queued, started, complete = sys.argv[1:]
+entries = [json.loads(line) for line in open(path) if line.strip()]
+by_id = {}
+for e in entries:
+    by_id.setdefault(e.get("MESSAGE_ID"), []).append(e)
+def one(mid, what):
+    got = by_id.get(mid, [])
+    if len(got) != 1:
+        sys.exit(f"{what}: {len(got)} entries with MESSAGE_ID {mid}; ids seen: {sorted(k or '' for k in by_id)}")
+    e = got[0]
+    for k, v in (("GUESTDUMP_DOMAIN", "gd-j"), ("GUESTDUMP_UUID", uuid), ("SYSLOG_IDENTIFIER", "guestdumpd"),
+                 ("_TRANSPORT", "journal")):
+        if e.get(k) != v:
+            sys.exit(f"{what}: {k} is {e.get(k)!r}, expected {v!r}")
+    return e
+q = one(queued, "queued")
+s = one(started, "started")
+c = one(complete, "complete")
+for e, what in ((q, "queued"), (s, "started"), (c, "complete")):
+    if e.get("GUESTDUMP_TRIGGER") != "panic":
+        sys.exit(f"{what}: GUESTDUMP_TRIGGER is {e.get('GUESTDUMP_TRIGGER')!r}")
+if s.get("GUESTDUMP_STATUS") != "running":
+    sys.exit(f"started: GUESTDUMP_STATUS is {s.get('GUESTDUMP_STATUS')!r}")
+if c.get("GUESTDUMP_STATUS") != "complete" or c.get("GUESTDUMP_DUMP_DIR") != dump_dir:
+    sys.exit(f"complete: status {c.get('GUESTDUMP_STATUS')!r}, dir {c.get('GUESTDUMP_DUMP_DIR')!r} (expected {dump_dir!r})")
+print(f"journal: {len(entries)} entries of gd-j; queued/started/complete carry their MESSAGE_IDs and fields")
+PYEOF
+    [ ! -s "$LOG" ] || fail "daemon lines went to a file, not the journal"
+    $V destroy gd-j >/dev/null 2>&1 || true
+    kill -TERM "$DPID"
+    rc=0
+    wait "$DPID" || rc=$?
+    DPID=
+    [ "$rc" = 0 ] || fail "guestdumpd exited with $rc on SIGTERM"
+    wait_for 10 "the 'stopped' line in the journal" jq_has "stopped"
     ;;
 two)
     libvirt_define_guest gd-a "$WORK/guest" 256 16 panic
