@@ -1,10 +1,12 @@
 // guestdump dmesg FILE [-o OUT]: the guest kernel log, as makedumpfile --dump-dmesg prints it;
-// guestdump dmesg DOMAIN [-c URI] [-f]: the same, live, out of a running guest's QEMU process.
+// guestdump dmesg DOMAIN [-c URI] [-f] | --qmp SOCKET [-f]: the same, live, out of a running
+// guest's QEMU process.
 
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,28 +29,38 @@ namespace guestdump::cli {
 
 namespace {
 
-// Live: print the log of the running domain, then (follow) the lines it adds, until Ctrl-C.
-int run_live_dmesg(const std::string& uri, const std::string& domain, bool follow) {
-  auto log = host::LiveKernelLog::open_libvirt(uri, domain);
+// Live: print the log of the running guest, then (follow) the records it adds, until Ctrl-C.
+// `what` names the guest in messages.
+int run_live_dmesg(Result<std::unique_ptr<host::LiveKernelLog>> log, const std::string& what,
+                   bool follow) {
   if (!log) return fail("dmesg: " + log.error().message);
   auto print = [](const std::vector<std::string>& lines, std::size_t from) -> Result<void> {
     std::string text;
     for (std::size_t i = from; i < lines.size(); ++i) text += lines[i] + "\n";
     return write_all(STDOUT_FILENO, std::as_bytes(std::span(text)), "standard output");
   };
-  auto lines = (*log)->read();
-  if (!lines) return fail("dmesg: '" + domain + "': " + lines.error().message);
-  if (auto r = print(*lines, 0); !r) return fail("dmesg: " + r.error().message);
+  auto first = (*log)->read();
+  if (!first) return fail("dmesg: " + what + ": " + first.error().message);
+  if (auto r = print(first->lines, 0); !r) return fail("dmesg: " + r.error().message);
   if (!follow) return 0;
-  std::string last = lines->empty() ? std::string() : lines->back();
+  // What was printed last: its record's sequence number where the ring has them, else the line.
+  auto remember = [](const host::LiveLogRead& read, std::optional<std::uint64_t>& seq,
+                     std::string& line) {
+    if (read.lines.empty()) return;
+    line = read.lines.back();
+    if (!read.seqs.empty()) seq = read.seqs.back();
+  };
+  std::optional<std::uint64_t> last_seq;
+  std::string last_line;
+  remember(*first, last_seq, last_line);
   while (!cancel_requested()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     auto now = (*log)->read();
-    if (!now) return fail("dmesg: '" + domain + "': " + now.error().message);
-    const std::size_t from = last.empty() ? 0 : host::first_new_line(*now, last);
-    if (from < now->size()) {
-      if (auto r = print(*now, from); !r) return fail("dmesg: " + r.error().message);
-      last = now->back();
+    if (!now) return fail("dmesg: " + what + ": " + now.error().message);
+    const std::size_t from = host::first_unprinted(*now, last_seq, last_line);
+    if (from < now->lines.size()) {
+      if (auto r = print(now->lines, from); !r) return fail("dmesg: " + r.error().message);
+      remember(*now, last_seq, last_line);
     }
   }
   return 0;
@@ -60,6 +72,7 @@ int run_dmesg(const std::vector<std::string>& args) {
   std::string file;
   std::string output;
   std::string uri;
+  std::string qmp_socket;
   bool follow = false;
   po::options_description desc("dmesg options");
   desc.add_options()("help,h", "show this help")(
@@ -67,26 +80,38 @@ int run_dmesg(const std::vector<std::string>& args) {
       "write the log to this file (mode 0600) instead of standard output")(
       "connect,c", po::value<std::string>(&uri),
       "libvirt URI of a running DOMAIN (default qemu:///system)")(
+      "qmp", po::value<std::string>(&qmp_socket),
+      "the running guest behind this QMP socket (an unmanaged QEMU) instead of a DOMAIN")(
       "follow,f", po::bool_switch(&follow),
       "DOMAIN: keep printing new records as they arrive, like dmesg -w")(
-      "file", po::value<std::string>(&file)->required(),
+      "file", po::value<std::string>(&file),
       "dump file (ELF or kdump), or a running libvirt domain");
   po::positional_options_description pos;
   pos.add("file", 1);
   int code = 0;
   if (!parse_args(args, desc, pos,
                   "usage: guestdump dmesg FILE [-o OUT]\n"
-                  "       guestdump dmesg DOMAIN [-c URI] [-f]\n",
+                  "       guestdump dmesg DOMAIN [-c URI] [-f]\n"
+                  "       guestdump dmesg --qmp SOCKET [-f]\n",
                   code)) {
     return code;
   }
+  if (!qmp_socket.empty()) {
+    if (!file.empty() || !uri.empty() || !output.empty()) {
+      return usage_error("dmesg: --qmp takes no FILE, DOMAIN, -c or -o");
+    }
+    return run_live_dmesg(host::LiveKernelLog::open_qmp(qmp_socket),
+                          "QMP socket '" + qmp_socket + "'", follow);
+  }
+  if (file.empty()) return usage_error("dmesg: a FILE, a DOMAIN or --qmp SOCKET is needed");
   // A domain, not a file: asked for as one (-c, -f), or a bare name that is no file here.
   std::error_code ec;
   const bool live = !uri.empty() || follow ||
                     (file.find('/') == std::string::npos && !std::filesystem::exists(file, ec));
   if (live) {
     if (!output.empty()) return usage_error("dmesg: -o is for a dump file, not a live DOMAIN");
-    return run_live_dmesg(uri.empty() ? "qemu:///system" : uri, file, follow);
+    const std::string u = uri.empty() ? "qemu:///system" : uri;
+    return run_live_dmesg(host::LiveKernelLog::open_libvirt(u, file), "'" + file + "'", follow);
   }
   auto src = formats::open_dump(file);
   if (src) src = kernel::with_vmcoreinfo(std::move(src).value());

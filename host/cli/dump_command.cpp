@@ -35,21 +35,6 @@ constexpr const char* kDumpUsage =
     "       guestdump dump DOMAIN [-c URI] [-o DIR] [-d LEVEL] [--compress CODEC]\n"
     "                      [--path auto|selective|stream] [--upload s3://BUCKET/PREFIX]";
 
-Result<UniqueFd> connect_unix(const std::string& path) {
-  sockaddr_un addr{};
-  if (path.size() >= sizeof addr.sun_path) {
-    return make_error(ErrorCode::kInvalidArgument, "QMP socket path '" + path + "' is too long");
-  }
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return errno_error("socket", path);
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.c_str(), path.size());
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    return errno_error("connect", path);
-  }
-  return fd;
-}
-
 } // namespace
 
 int run_dump(const std::vector<std::string>& args) {
@@ -140,7 +125,7 @@ int run_dump(const std::vector<std::string>& args) {
     // Connect ourselves first: the socket's peer credentials name the QEMU process, which
     // the selective path reads.
     opts.qmp_socket = qmp_socket;
-    auto sock = connect_unix(qmp_socket);
+    auto sock = host::connect_qmp_socket(qmp_socket);
     if (!sock) return fail("dump: " + sock.error().message);
     auto pid = host::qemu_pid_of(sock->get());
     auto client = qmp::Client::from_fd(std::move(*sock), qmp_socket, std::chrono::seconds(10));

@@ -3,27 +3,12 @@
 #include "guestdump/host/live_kernel_log.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "guestdump/kernel/kernel_log.h"
 #include "libvirt_selective.h"
 
 namespace guestdump::host {
-
-namespace {
-
-std::vector<std::string> split_lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::size_t at = 0;
-  while (at < text.size()) {
-    const auto nl = text.find('\n', at);
-    const auto end = nl == std::string::npos ? text.size() : nl;
-    lines.emplace_back(text.substr(at, end - at));
-    at = end + 1;
-  }
-  return lines;
-}
-
-} // namespace
 
 bool log_reads_agree(const std::vector<std::string>& earlier,
                      const std::vector<std::string>& later) {
@@ -46,6 +31,36 @@ bool log_reads_agree(const std::vector<std::string>& earlier,
   return matched > 0;
 }
 
+LiveLogRead split_log(const kernel::KernelLog& log) {
+  LiveLogRead out;
+  const std::string& text = log.text;
+  const auto& refs = log.record_refs;
+  std::size_t rec = 0; // the record holding the current line
+  std::size_t at = 0;
+  while (at < text.size()) {
+    const auto nl = text.find('\n', at);
+    const auto end = nl == std::string::npos ? text.size() : nl;
+    if (!refs.empty()) {
+      while (rec + 1 < refs.size() && refs[rec + 1].offset <= at) ++rec;
+      out.seqs.push_back(refs[rec].seq);
+    }
+    out.lines.emplace_back(text.substr(at, end - at));
+    at = end + 1;
+  }
+  return out;
+}
+
+std::size_t first_unprinted(const LiveLogRead& now, std::optional<std::uint64_t> last_seq,
+                            const std::string& last_line) {
+  if (!now.seqs.empty() && now.seqs.size() == now.lines.size()) {
+    if (!last_seq) return 0;
+    // Sequence numbers only grow (a 64-bit counter does not wrap in a guest's lifetime).
+    const auto it = std::upper_bound(now.seqs.begin(), now.seqs.end(), *last_seq);
+    return static_cast<std::size_t>(it - now.seqs.begin());
+  }
+  return last_line.empty() ? 0 : first_new_line(now.lines, last_line);
+}
+
 std::size_t first_new_line(const std::vector<std::string>& now, const std::string& last) {
   for (std::size_t i = now.size(); i > 0; --i) {
     if (now[i - 1] == last) return i;
@@ -64,25 +79,40 @@ Result<std::unique_ptr<LiveKernelLog>> LiveKernelLog::open_libvirt(const std::st
       new LiveKernelLog(std::make_unique<detail::LiveMemoryView>(std::move(view))));
 }
 
-Result<std::vector<std::string>> LiveKernelLog::read(int attempts) const {
-  std::optional<std::vector<std::string>> prev;
+Result<std::unique_ptr<LiveKernelLog>> LiveKernelLog::open_qmp(const std::string& socket) {
+  GUESTDUMP_TRY(auto view, detail::open_qmp_live_memory(socket));
+  return std::unique_ptr<LiveKernelLog>(
+      new LiveKernelLog(std::make_unique<detail::LiveMemoryView>(std::move(view))));
+}
+
+Result<LiveLogRead> LiveKernelLog::read(int attempts) const {
+  kernel::KernelLogLimits limits;
+  limits.recheck_descriptors = true;
+  std::optional<LiveLogRead> prev;
   std::string last_error = "no read";
   for (int i = 0; i < attempts; ++i) {
-    auto log = kernel::read_kernel_log(*view_->memory);
+    auto log = kernel::read_kernel_log(*view_->memory, limits);
     if (!log) {
       // A torn ring can look malformed; the next read may be whole.
       last_error = log.error().message;
       prev.reset();
       continue;
     }
-    auto lines = split_lines(log->text);
-    if (prev && log_reads_agree(*prev, lines)) return lines;
+    if (log->torn_records != 0) {
+      last_error = std::to_string(log->torn_records) + " records changed while they were read";
+      prev.reset();
+      continue;
+    }
+    auto lines = split_log(*log);
+    // Every record was checked against its sequence number and its descriptor: one read will do.
+    if (!lines.seqs.empty()) return lines;
+    if (prev && log_reads_agree(prev->lines, lines.lines)) return lines;
     if (prev) last_error = "two reads disagreed";
     prev = std::move(lines);
   }
-  return make_error(ErrorCode::kBadData, "kernel log: no two consecutive reads of " +
+  return make_error(ErrorCode::kBadData, "kernel log: no untorn read in " +
                                              std::to_string(attempts) +
-                                             " agreed (last error: " + last_error + ")");
+                                             " attempts (last error: " + last_error + ")");
 }
 
 } // namespace guestdump::host

@@ -33,4 +33,12 @@ Result<LiveMemoryView> open_live_memory(const MonitorFn& monitor, pid_t pid,
                                         std::vector<GuestRamRange> ranges,
                                         std::optional<std::uint64_t> vmcoreinfo_hint);
 
+/// Whether we may read the memory of QEMU process `pid` (ptrace rights; an LSM may forbid
+/// them): one byte of its first mapping.
+Result<void> check_access(pid_t pid);
+
+/// The memory of the guest behind the QMP socket `socket` as a live view, without pausing it
+/// (reads race with the guest): for the live kernel log. The QMP session is closed on return.
+Result<LiveMemoryView> open_qmp_live_memory(const std::string& socket);
+
 } // namespace guestdump::host::detail

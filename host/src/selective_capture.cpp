@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "capture_internal.h"
@@ -24,6 +25,7 @@
 #include "guestdump/kernel/output_plan.h"
 #include "guestdump/qmp/commands.h"
 #include "live_memory.h"
+#include "live_monitor.h"
 
 namespace guestdump::host {
 
@@ -205,7 +207,54 @@ Result<CaptureResult> capture_selective(qmp::Client& c, pid_t qemu_pid,
                                   });
 }
 
+Result<UniqueFd> connect_qmp_socket(const std::string& path) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof addr.sun_path) {
+    return make_error(ErrorCode::kInvalidArgument, "QMP socket path '" + path + "' is too long");
+  }
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return errno_error("socket", path);
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size());
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    return errno_error("connect", path);
+  }
+  return fd;
+}
+
 namespace detail {
+
+Result<LiveMemoryView> open_qmp_live_memory(const std::string& socket) {
+  auto ctx = [&](Error e) { return std::move(e).context("QMP socket '" + socket + "'"); };
+  auto fd = connect_qmp_socket(socket);
+  if (!fd) return std::move(fd).error();
+  const std::optional<pid_t> pid = qemu_pid_of(fd->get());
+  if (!pid) {
+    return ctx(make_error(ErrorCode::kUnsupported, "the socket's peer process is unknown"));
+  }
+  GUESTDUMP_TRY(auto client,
+                qmp::Client::from_fd(std::move(*fd), socket, std::chrono::seconds(10)));
+  qmp::Client& c = *client;
+  MonitorFn monitor = [&c](const std::string& command, bool as_hmp) -> Result<std::string> {
+    if (as_hmp) return qmp::human_monitor_command(c, command);
+    // A QMP command as JSON text ({"execute": ..., "arguments": ...}); the reply as JSON text.
+    auto j = nlohmann::json::parse(command, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("execute") || !j["execute"].is_string()) {
+      return make_error(ErrorCode::kInvalidArgument, "not a QMP command: " + command);
+    }
+    const nlohmann::json args = j.value("arguments", nlohmann::json::object());
+    GUESTDUMP_TRY(auto ret, c.execute(j["execute"].get<std::string>(), args));
+    return nlohmann::json{{"return", ret}}.dump();
+  };
+  Error hmp_error;
+  std::string mtree = hmp(c, "info mtree -f", &hmp_error);
+  if (mtree.empty()) return ctx(std::move(hmp_error));
+  GUESTDUMP_TRY(auto ranges, parse_mtree_flat(mtree));
+  if (auto a = check_access(*pid); !a) return ctx(std::move(a).error());
+  auto view = open_live_memory(monitor, *pid, std::move(ranges), std::nullopt);
+  if (!view) return ctx(std::move(view).error());
+  return view;
+}
 
 Result<CaptureResult> finish_selective(CaptureResult& res, const LiveGuestMemory& live,
                                        const store::DumpStore& store, const CaptureOptions& opts,

@@ -1,5 +1,6 @@
 #include "guestdump/kernel/kernel_log.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <deque>
@@ -142,13 +143,16 @@ class CappedLog {
 public:
   explicit CappedLog(const KernelLogLimits& limits) : limits_(limits) {}
 
-  void add(std::uint64_t ts_nsec, std::span<const std::byte> text) {
+  void add(std::uint64_t ts_nsec, std::span<const std::byte> text,
+           std::optional<std::uint64_t> seq = std::nullopt) {
     starts_.push_back(erased_ + text_.size());
+    seqs_.push_back(seq);
     append_record(text_, ts_nsec, text);
     while (!starts_.empty() &&
            (starts_.size() > limits_.max_records ||
             erased_ + text_.size() - starts_.front() > limits_.max_output_bytes)) {
       starts_.pop_front();
+      seqs_.pop_front();
       ++dropped_;
     }
     const std::uint64_t keep_from = starts_.empty() ? erased_ + text_.size() : starts_.front();
@@ -163,6 +167,13 @@ public:
     const std::uint64_t keep_from = starts_.empty() ? erased_ + text_.size() : starts_.front();
     log.text = text_.substr(static_cast<std::size_t>(keep_from - erased_));
     log.records = starts_.size();
+    // Sequence numbers only when every kept record has one.
+    if (!seqs_.empty() && std::all_of(seqs_.begin(), seqs_.end(), [](auto& q) { return q; })) {
+      log.record_refs.reserve(seqs_.size());
+      for (std::size_t i = 0; i < seqs_.size(); ++i) {
+        log.record_refs.push_back({*seqs_[i], static_cast<std::size_t>(starts_[i] - keep_from)});
+      }
+    }
     if (dropped_ != 0) {
       log.warnings.push_back("kernel log: the oldest " + std::to_string(dropped_) +
                              " records were dropped (the output is capped at " +
@@ -176,6 +187,7 @@ private:
   std::string text_;
   std::uint64_t erased_ = 0;         // bytes removed from the front of text_ so far
   std::deque<std::uint64_t> starts_; // where each kept record starts, counting erased_ bytes
+  std::deque<std::optional<std::uint64_t>> seqs_; // each kept record's sequence number
   std::uint64_t dropped_ = 0;
 };
 
@@ -213,6 +225,10 @@ Result<KernelLog> extract_prb(const VmcoreInfo& vi, const KernelReadFn& read,
   const std::uint64_t off_counter = vi.offset_in("atomic_long_t.counter", 8, kMaxStructSize,
                                                  "the largest kernel structure", k.rejected)
                                         .value_or(0);
+  // Optional: without it the records carry no sequence numbers (and only the text blocks' ids
+  // are checked).
+  const std::optional<std::uint64_t> off_seq = vi.offset_in(
+      "printk_info.seq", 0, kMaxStructSize, "the largest kernel structure", k.rejected);
   GUESTDUMP_CHECK(k.check("printk ringbuffer"));
 
   if (rb_size == 0 || rb_size > kMaxStructSize || desc_size == 0 || desc_size > kMaxStructSize ||
@@ -256,13 +272,18 @@ Result<KernelLog> extract_prb(const VmcoreInfo& vi, const KernelReadFn& read,
   if (!fits(off_state_var + off_counter, 8, desc_size) ||
       !fits(off_text_blk + off_begin, 8, desc_size) ||
       !fits(off_text_blk + off_next, 8, desc_size) || !fits(off_ts, 8, info_size) ||
-      !fits(off_text_len, 2, info_size)) {
+      !fits(off_text_len, 2, info_size) || (off_seq && !fits(*off_seq, 8, info_size))) {
     return bad("printk ringbuffer: field offsets lie outside prb_desc/printk_info");
   }
 
   GUESTDUMP_TRY(auto descs, read_block(read, descs_va, count * desc_size, "printk descriptors"));
   GUESTDUMP_TRY(auto infos, read_block(read, infos_va, count * info_size, "printk_info array"));
   GUESTDUMP_TRY(auto data, read_block(read, data_va, data_size, "printk text ring"));
+  std::vector<std::byte> descs_again;
+  if (limits.recheck_descriptors) {
+    GUESTDUMP_TRY(descs_again,
+                  read_block(read, descs_va, count * desc_size, "printk descriptors (again)"));
+  }
 
   KernelLog log;
   log.kind = KernelLogKind::kPrintkRingbuffer;
@@ -281,6 +302,9 @@ Result<KernelLog> extract_prb(const VmcoreInfo& vi, const KernelReadFn& read,
     return load<std::uint64_t>(v, off).value_or(0);
   };
   std::uint64_t truncated = 0;
+  // Every record is reserved with the next id and the next sequence number, so along a
+  // consistent ring seq - id is the same for every record (modulo the id's 62 bits).
+  std::optional<std::uint64_t> seq_minus_id;
   for (std::uint64_t id = tail_id;; id = (id + 1) & kDescIdMask) {
     const std::uint64_t slot = id % count;
     const std::uint64_t d = slot * desc_size;
@@ -289,11 +313,31 @@ Result<KernelLog> extract_prb(const VmcoreInfo& vi, const KernelReadFn& read,
     if ((state_var & kDescIdMask) == id && (state == kDescCommitted || state == kDescFinalized)) {
       std::uint64_t begin = u64_at(descs, d + off_text_blk + off_begin) % data_size;
       const std::uint64_t next = u64_at(descs, d + off_text_blk + off_next) % data_size;
+      const std::uint64_t in = slot * info_size;
+      std::optional<std::uint64_t> seq;
+      bool torn = false;
+      if (!descs_again.empty()) {
+        // Still this record, committed or finalized: nothing of it was reused meanwhile.
+        const std::uint64_t again = u64_at(descs_again, d + off_state_var + off_counter);
+        const std::uint64_t again_state = again >> kDescFlagsShift;
+        torn = (again & kDescIdMask) != id ||
+               (again_state != kDescCommitted && again_state != kDescFinalized);
+      }
+      if (off_seq) {
+        seq = u64_at(infos, in + *off_seq);
+        const std::uint64_t delta = (*seq - id) & kDescIdMask;
+        if (!seq_minus_id) seq_minus_id = delta;
+        torn = torn || delta != *seq_minus_id;
+      }
       if (begin != next) { // data-less records carry no text
-        const std::uint64_t in = slot * info_size;
         const std::uint16_t text_len = load<std::uint16_t>(infos, in + off_text_len).value_or(0);
         const std::uint64_t ts = u64_at(infos, in + off_ts);
-        if (begin > next) begin = 0;    // the block wrapped: its text starts the ring
+        if (begin > next) begin = 0; // the block wrapped: its text starts the ring
+        // The block starts with the id of the descriptor that owns it.
+        if (begin + sizeof(std::uint64_t) <= data_size &&
+            (u64_at(data, begin) & kDescIdMask) != id) {
+          torn = true;
+        }
         begin += sizeof(std::uint64_t); // skip the block's id
         std::uint64_t len = text_len;
         if (next >= begin && next - begin < len) len = next - begin;
@@ -303,14 +347,20 @@ Result<KernelLog> extract_prb(const VmcoreInfo& vi, const KernelReadFn& read,
           len = avail;
           ++truncated;
         }
-        out.add(ts, std::span(data).subspan(std::min(begin, data_size), len));
+        out.add(ts, std::span(data).subspan(std::min(begin, data_size), len), seq);
       }
+      if (torn) ++log.torn_records;
     }
     if (id == head_id) break;
   }
   if (truncated != 0) {
     log.warnings.push_back("printk ringbuffer: " + std::to_string(truncated) +
                            " records pointed past the text ring and were cut short");
+  }
+  if (log.torn_records != 0) {
+    log.warnings.push_back("printk ringbuffer: " + std::to_string(log.torn_records) +
+                           " records' text block or printk_info belongs to another record "
+                           "(the ring was being written when it was read)");
   }
   out.finish(log);
   return log;
@@ -459,7 +509,7 @@ Result<KernelLog> extract_kernel_log(const VmcoreInfo& vi, const KernelReadFn& r
       "VMCOREINFO describes no kernel log buffer (no SYMBOL(prb) or SYMBOL(log_buf))");
 }
 
-Result<KernelLog> read_kernel_log(const DumpSource& src) {
+Result<KernelLog> read_kernel_log(const DumpSource& src, const KernelLogLimits& limits) {
   const DumpMetadata& meta = src.metadata();
   if (!meta.vmcoreinfo) {
     return make_error(ErrorCode::kNotFound, "no VMCOREINFO in the dump");
@@ -472,7 +522,7 @@ Result<KernelLog> read_kernel_log(const DumpSource& src) {
   KernelReadFn read = [&](std::uint64_t va, std::span<std::byte> out) {
     return xlat.read(mem, va, out);
   };
-  return extract_kernel_log(*meta.vmcoreinfo, read);
+  return extract_kernel_log(*meta.vmcoreinfo, read, limits);
 }
 
 } // namespace guestdump::kernel

@@ -53,5 +53,32 @@ TEST(LiveKernelLog, FollowResumesAfterTheLastPrintedLine) {
   EXPECT_EQ(first_new_line(now, "[0.1] a"), 0u);
 }
 
+TEST(LiveKernelLog, SplitLogGivesEveryLineItsRecordsSequenceNumber) {
+  kernel::KernelLog log;
+  log.text = "[0.1] a\n[0.2] b\n      b2\n[0.3] c\n";
+  log.record_refs = {{7, 0}, {8, 8}, {9, 25}};
+  const LiveLogRead r = split_log(log);
+  EXPECT_EQ(r.lines, (Lines{"[0.1] a", "[0.2] b", "      b2", "[0.3] c"}));
+  EXPECT_EQ(r.seqs, (std::vector<std::uint64_t>{7, 8, 8, 9}));
+  log.record_refs.clear();
+  EXPECT_TRUE(split_log(log).seqs.empty());
+}
+
+TEST(LiveKernelLog, FollowBySequenceNumberPrintsANewLineEqualToTheLastOne) {
+  // The guest logs the same text twice within one timestamp tick: by text the second copy looks
+  // already printed; by sequence number it is new.
+  const LiveLogRead now{{"[0.2] same", "[0.2] same", "[0.3] x", "[0.3] x"}, {4, 5, 6, 7}};
+  EXPECT_EQ(first_unprinted(now, 4, "[0.2] same"), 1u);
+  EXPECT_EQ(first_unprinted(now, 5, "[0.2] same"), 2u);
+  EXPECT_EQ(first_unprinted(now, 7, "[0.3] x"), 4u);
+  EXPECT_EQ(first_unprinted(now, std::nullopt, ""), 0u);
+  // The ring moved past the last record printed: everything still there is new.
+  EXPECT_EQ(first_unprinted(now, 2, "[0.1] gone"), 0u);
+  // Without sequence numbers, by line.
+  const LiveLogRead old_kernel{{"[0.2] b", "[0.3] c"}, {}};
+  EXPECT_EQ(first_unprinted(old_kernel, std::nullopt, "[0.2] b"), 1u);
+  EXPECT_EQ(first_unprinted(old_kernel, std::nullopt, ""), 0u);
+}
+
 } // namespace
 } // namespace guestdump::host

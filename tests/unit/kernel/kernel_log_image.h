@@ -98,6 +98,7 @@ public:
   std::uint64_t add_dataless(std::uint64_t ts_nsec) {
     const std::uint64_t id = next_id_++;
     write_desc(id, kFinalized, lpos_, lpos_);
+    ram_.put_val<std::uint64_t>(infos_pa() + (id % count_) * 88 + 0, id); // seq
     ram_.put_val<std::uint64_t>(infos_pa() + (id % count_) * 88 + 8, ts_nsec);
     if (next_id_ - tail_id_ > count_) tail_id_ = next_id_ - count_;
     return id;
@@ -108,6 +109,16 @@ public:
     ram_.put_val<std::uint64_t>(d + 8, begin);
     ram_.put_val<std::uint64_t>(d + 16, next);
   }
+  /// Where record `id`'s text block starts in the text ring (its 8-byte owner id first).
+  std::uint64_t block_pa(std::uint64_t id) const {
+    const std::uint64_t d = descs_pa() + (id % count_) * 24;
+    std::uint64_t begin = 0;
+    std::uint64_t next = 0;
+    std::memcpy(&begin, ram_.bytes().data() + d + 8, 8);
+    std::memcpy(&next, ram_.bytes().data() + d + 16, 8);
+    return data_pa() + (begin % size_ > next % size_ ? 0 : begin % size_);
+  }
+  std::uint64_t info_pa(std::uint64_t id) const { return infos_pa() + (id % count_) * 88; }
   void set_tail(std::uint64_t id) { tail_id_ = id; }
   std::uint64_t head_id() const { return next_id_ == tail_id_ ? tail_id_ : next_id_ - 1; }
 

@@ -42,6 +42,92 @@ TEST(KernelLogPrb, FormatsRecordsLikeMakedumpfile) {
                       "[123456.000999] late\n");
 }
 
+TEST(KernelLogPrb, RecordsCarryTheirSequenceNumbersAndOffsets) {
+  GuestRam ram(1 << 16);
+  PrbBuilder prb(ram, 0x1000, 4, 10, 100);
+  prb.add("one", 0);
+  prb.add("two\nlines", 1'000'000'000);
+  prb.add("three", 2'000'000'000);
+  prb.finish();
+  auto log = extract_ok(prb.vmcoreinfo(), ram);
+  ASSERT_EQ(log.record_refs.size(), 3u);
+  EXPECT_EQ(log.torn_records, 0u);
+  EXPECT_EQ(log.record_refs[0].seq, 100u);
+  EXPECT_EQ(log.record_refs[2].seq, 102u);
+  EXPECT_EQ(log.record_refs[0].offset, 0u);
+  EXPECT_EQ(log.text.substr(log.record_refs[1].offset, 14), "[    1.000000]");
+  EXPECT_EQ(log.text.substr(log.record_refs[2].offset), "[    2.000000] three\n");
+}
+
+// What a read of a ring the guest is writing can see: a text block already reused by a newer
+// record while the older descriptor still claims it, and a printk_info already rewritten for a
+// newer record. Both are counted (the live log reads again); the dump's text is still printed.
+TEST(KernelLogPrb, CountsRecordsTornBetweenDescriptorTextAndInfo) {
+  GuestRam ram(1 << 16);
+  PrbBuilder prb(ram, 0x1000, 4, 10);
+  prb.add("kept", 0);
+  const auto b = prb.add("block reused", 1);
+  const auto c = prb.add("info reused", 2);
+  prb.add("kept too", 3);
+  prb.finish();
+  EXPECT_EQ(extract_ok(prb.vmcoreinfo(), ram).torn_records, 0u);
+  ram.put_val<std::uint64_t>(prb.block_pa(b), b + 16); // the block's owner is a newer record
+  auto log = extract_ok(prb.vmcoreinfo(), ram);
+  EXPECT_EQ(log.torn_records, 1u);
+  EXPECT_EQ(log.records, 4u);
+  ASSERT_FALSE(log.warnings.empty());
+  EXPECT_NE(log.warnings.back().find("1 records' text block or printk_info"), std::string::npos);
+  ram.put_val<std::uint64_t>(prb.info_pa(c), c + 16); // seq of the slot's next use
+  EXPECT_EQ(extract_ok(prb.vmcoreinfo(), ram).torn_records, 2u);
+}
+
+// The guest reuses a record while the reader copies the text ring (after it copied the
+// descriptors): only the second look at the descriptors shows it, and only when asked for.
+TEST(KernelLogPrb, RecheckCountsRecordsReusedWhileTheRingWasRead) {
+  GuestRam ram(1 << 16);
+  PrbBuilder prb(ram, 0x1000, 4, 10);
+  prb.add("first", 0);
+  const auto b = prb.add("reused under the reader", 1);
+  prb.add("last", 2);
+  prb.finish();
+  const std::vector<std::byte> pristine = ram.bytes();
+  int desc_reads = 0;
+  const auto flat = testlog::flat_reader(ram);
+  const std::uint64_t descs_va = testlog::kDirectMap + prb.descs_pa();
+  KernelReadFn racing = [&](std::uint64_t va, std::span<std::byte> out) -> Result<void> {
+    if (va == descs_va && ++desc_reads == 2) {
+      prb.write_desc(b + 16, testlog::kReserved, 0, 0); // the slot's next use began
+    }
+    return flat(va, out);
+  };
+  const auto vi = VmcoreInfo::parse(prb.vmcoreinfo());
+  auto once = extract_kernel_log(vi, racing);
+  ASSERT_TRUE(once) << once.error().message;
+  EXPECT_EQ(once->torn_records, 0u); // one look: nothing to compare with
+  EXPECT_EQ(desc_reads, 1);
+  ram.bytes() = pristine;
+  desc_reads = 0;
+  KernelLogLimits live;
+  live.recheck_descriptors = true;
+  auto twice = extract_kernel_log(vi, racing, live);
+  ASSERT_TRUE(twice) << twice.error().message;
+  EXPECT_EQ(desc_reads, 2);
+  EXPECT_EQ(twice->torn_records, 1u);
+  EXPECT_EQ(twice->records, 3u);
+}
+
+TEST(KernelLogPrb, WithoutSeqOffsetRecordsHaveNoSequenceNumbers) {
+  GuestRam ram(1 << 16);
+  PrbBuilder prb(ram, 0x1000, 4, 10);
+  prb.add("one", 0);
+  prb.finish();
+  std::string vi = prb.vmcoreinfo();
+  vi.erase(vi.find("OFFSET(printk_info.seq)=0\n"), 26);
+  auto log = extract_ok(vi, ram);
+  EXPECT_EQ(log.records, 1u);
+  EXPECT_TRUE(log.record_refs.empty());
+}
+
 TEST(KernelLogPrb, EscapesAndIndentsLikeMakedumpfile) {
   GuestRam ram(1 << 16);
   PrbBuilder prb(ram, 0x1000, 4, 10);

@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "guestdump/common/result.h"
+#include "guestdump/common/unique_fd.h"
 #include "guestdump/formats/codec.h"
 #include "guestdump/policies/after_dump.h"
 #include "guestdump/qmp/client.h"
@@ -80,5 +81,9 @@ Result<CaptureResult> capture_qmp_auto(qmp::Client& client, std::optional<pid_t>
 
 /// The pid of the process at the other end of a UNIX socket (SO_PEERCRED).
 std::optional<pid_t> qemu_pid_of(int qmp_socket_fd);
+
+/// Connects to the QMP UNIX socket at `path` (once, no retry), so that its peer can be asked
+/// for with qemu_pid_of() before the session starts (qmp::Client::from_fd).
+Result<UniqueFd> connect_qmp_socket(const std::string& path);
 
 } // namespace guestdump::host

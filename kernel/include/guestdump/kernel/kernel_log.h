@@ -31,6 +31,18 @@ struct KernelLog {
   KernelLogKind kind = KernelLogKind::kPrintkRingbuffer;
   std::string text;          // what makedumpfile --dump-dmesg writes to its LOGFILE
   std::uint64_t records = 0; // records printed (text buffer: 0)
+  /// Printk ring buffer with OFFSET(printk_info.seq): each printed record's sequence number and
+  /// where its text starts in `text`, oldest first (empty for the other layouts).
+  struct RecordRef {
+    std::uint64_t seq = 0;
+    std::size_t offset = 0;
+  };
+  std::vector<RecordRef> record_refs;
+  /// Printk ring buffer: records whose text block or printk_info belongs to another record (the
+  /// block's id is not the descriptor's, or the sequence numbers do not run with the ids), as
+  /// when the ring was read while the guest wrote it. A dump prints them as they are (like
+  /// makedumpfile) with a warning; the live log reads again.
+  std::uint64_t torn_records = 0;
   /// Inconsistencies that were worked around (clamped lengths, skipped records, ...).
   std::vector<std::string> warnings;
 };
@@ -42,6 +54,11 @@ std::string_view kernel_log_kind_name(KernelLogKind kind);
 struct KernelLogLimits {
   std::uint64_t max_output_bytes = kMaxLogOutputBytes;
   std::uint64_t max_records = kMaxLogRecords;
+  /// The guest runs while its ring is read (the live log): the printk ring buffer's descriptors
+  /// are read again after the text, and a record whose descriptor changed meanwhile (reused, so
+  /// its text or printk_info may be another record's) counts in torn_records, as the kernel's
+  /// own readers check.
+  bool recheck_descriptors = false;
 };
 /// Extracts and formats the log described by `vi`, reading guest memory through `read`.
 /// kNotFound when VMCOREINFO describes no log buffer; kBadData when the buffer's metadata is
@@ -52,6 +69,7 @@ Result<KernelLog> extract_kernel_log(const formats::VmcoreInfo& vi, const Kernel
                                      const KernelLogLimits& limits = {});
 
 /// The log of the guest in `src` (x86_64 page-table translation from VMCOREINFO).
-Result<KernelLog> read_kernel_log(const formats::DumpSource& src);
+Result<KernelLog> read_kernel_log(const formats::DumpSource& src,
+                                  const KernelLogLimits& limits = {});
 
 } // namespace guestdump::kernel
