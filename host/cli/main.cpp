@@ -24,8 +24,8 @@ constexpr const char* kUsage =
     "  verify FILE [--against SOURCE]\n"
     "                     check a kdump file's structure; with SOURCE, compare every page\n"
     "  dmesg FILE [-o OUT] the guest kernel log, as makedumpfile --dump-dmesg prints it\n"
-    "  dmesg DOMAIN [-c URI] [-f]\n"
-    "                     the same, live, from a running libvirt domain (-f: follow)\n"
+    "  dmesg DOMAIN [-c URI] [-f] | dmesg --qmp SOCKET [-f]\n"
+    "                     the same, live, from a running guest (-f: follow)\n"
     "  dump --qmp SOCKET [-o DIR] [-d LEVEL] [-c CODEC]\n"
     "                     capture a running, hung or crashed guest into the dump store\n"
     "  list [-o DIR] [DOMAIN]\n"
@@ -58,6 +58,10 @@ int main(int argc, char** argv) {
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, nullptr);
     sigaction(SIGTERM, &sa, nullptr);
+    // A peer that goes away (libvirtd restarted mid-capture, QEMU killed, a reader of our
+    // output that quits) must be an error we handle, resuming a guest we paused, not a death
+    // by SIGPIPE: writes fail with EPIPE instead.
+    std::signal(SIGPIPE, SIG_IGN);
     if (std::getenv("GUESTDUMP_DEBUG") != nullptr)
       guestdump::set_log_level(guestdump::LogLevel::kDebug);
     guestdump::set_log_sink([](guestdump::LogLevel level, std::string_view, std::string_view text) {

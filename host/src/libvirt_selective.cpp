@@ -81,25 +81,6 @@ Result<pid_t> qemu_pid(virDomainPtr dom) {
   return make_error(ErrorCode::kBadData, "'" + status + "' has no Tgid");
 }
 
-// Whether we may read the QEMU process's memory (ptrace rights; an LSM may forbid them).
-Result<void> check_access(pid_t pid) {
-  const std::string maps_path = "/proc/" + std::to_string(pid) + "/maps";
-  std::ifstream in(maps_path);
-  std::string line;
-  if (!in || !std::getline(in, line)) return errno_error("read", maps_path);
-  std::uint64_t start = 0;
-  auto [p, ec] = std::from_chars(line.data(), line.data() + line.size(), start, 16);
-  (void)p;
-  if (ec != std::errc()) return make_error(ErrorCode::kBadData, "'" + maps_path + "' unreadable");
-  char byte = 0;
-  iovec l{&byte, 1};
-  iovec r{reinterpret_cast<void*>(start), 1};
-  if (::process_vm_readv(pid, &l, 1, &r, 1, 0) != 1) {
-    return errno_error("read the memory of QEMU process", std::to_string(pid));
-  }
-  return {};
-}
-
 } // namespace
 
 std::optional<std::string> libvirt_selective_refusal(std::string_view uri,
@@ -120,6 +101,25 @@ std::optional<std::string> libvirt_selective_refusal(std::string_view uri,
 }
 
 namespace detail {
+
+// Whether we may read the QEMU process's memory (ptrace rights; an LSM may forbid them).
+Result<void> check_access(pid_t pid) {
+  const std::string maps_path = "/proc/" + std::to_string(pid) + "/maps";
+  std::ifstream in(maps_path);
+  std::string line;
+  if (!in || !std::getline(in, line)) return errno_error("read", maps_path);
+  std::uint64_t start = 0;
+  auto [p, ec] = std::from_chars(line.data(), line.data() + line.size(), start, 16);
+  (void)p;
+  if (ec != std::errc()) return make_error(ErrorCode::kBadData, "'" + maps_path + "' unreadable");
+  char byte = 0;
+  iovec l{&byte, 1};
+  iovec r{reinterpret_cast<void*>(start), 1};
+  if (::process_vm_readv(pid, &l, 1, &r, 1, 0) != 1) {
+    return errno_error("read the memory of QEMU process", std::to_string(pid));
+  }
+  return {};
+}
 
 Result<CaptureResult> capture_libvirt_selective(virDomainPtr dom, const std::string& uri,
                                                 CaptureResult res, const store::DumpStore& store,
@@ -179,8 +179,18 @@ Result<CaptureResult> capture_libvirt_selective(virDomainPtr dom, const std::str
     resumed = true;
     meta.pause_seconds = std::chrono::duration<double>(Clock::now() - pause_start).count();
     if (we_suspended && lv().virDomainResume(dom) != 0) {
-      GUESTDUMP_LOG(kError, "capture")
-          << "'" << guest << "': cannot resume the domain: " << libvirt_last_error();
+      // Our connection may have died with a libvirtd that restarted meanwhile (the domain
+      // lives on in its QEMU process): resume it over a new one once libvirtd is back.
+      const std::string first = libvirt_last_error();
+      auto again = resume_paused_libvirt_domain(uri, meta.uuid, std::chrono::seconds(60));
+      if (!again) {
+        GUESTDUMP_LOG(kError, "capture") << "'" << guest << "': cannot resume the domain: " << first
+                                         << "; then " << again.error().message;
+      } else {
+        GUESTDUMP_LOG(kWarn, "capture")
+            << "'" << guest << "': resume failed (" << first << "); over a new connection: "
+            << (*again ? "resumed" : "no longer paused by us, left as it is");
+      }
     }
     if (guard) guard->resumed();
   };

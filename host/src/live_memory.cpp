@@ -232,7 +232,7 @@ Result<void> LiveGuestMemory::read_pages(std::span<const std::uint64_t> pfns,
     std::size_t want = n * ps;
     ssize_t got = ::process_vm_readv(pid_, local.data(), n, remote.data(), n, 0);
     if (got < 0) {
-      return errno_error("read guest memory of QEMU process " + std::to_string(pid_), "");
+      return errno_error("read guest memory of QEMU process", std::to_string(pid_));
     }
     if (static_cast<std::size_t>(got) != want) {
       return make_error(ErrorCode::kOs, "short read of guest memory from QEMU process " +

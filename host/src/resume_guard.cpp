@@ -73,6 +73,33 @@ std::string libvirt_guard_target(const std::string& uri, const std::string& uuid
   return std::string(kLibvirtGuardPrefix) + uuid + "@" + uri;
 }
 
+Result<bool> resume_paused_libvirt_domain(const std::string& uri, const std::string& uuid,
+                                          std::chrono::seconds patience) {
+  GUESTDUMP_CHECK(load_libvirt());
+  const auto deadline = std::chrono::steady_clock::now() + patience;
+  LibvirtConnection conn(lv().virConnectOpen(uri.c_str()));
+  // A libvirtd that is restarting refuses connections for a few seconds.
+  while (!conn && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    conn.reset(lv().virConnectOpen(uri.c_str()));
+  }
+  if (!conn) {
+    return make_error(ErrorCode::kOs, "libvirt is not reachable: " + libvirt_last_error());
+  }
+  LibvirtDomain dom(lv().virDomainLookupByUUIDString(conn.get(), uuid.c_str()));
+  if (!dom) return make_error(ErrorCode::kNotFound, "it is gone: " + libvirt_last_error());
+  int state = 0;
+  int reason = 0;
+  if (lv().virDomainGetState(dom.get(), &state, &reason, 0) != 0) {
+    return make_error(ErrorCode::kOs, "its state is unknown: " + libvirt_last_error());
+  }
+  if (state != VIR_DOMAIN_PAUSED || reason != VIR_DOMAIN_PAUSED_USER) return false;
+  if (lv().virDomainResume(dom.get()) != 0) {
+    return make_error(ErrorCode::kOs, "resume failed: " + libvirt_last_error());
+  }
+  return true;
+}
+
 namespace {
 
 // The libvirt half of the guard: resume the domain only if it is still paused by a user
@@ -83,26 +110,17 @@ int resume_libvirt(const std::string& target) {
   const std::string uuid = rest.substr(0, at);
   const std::string uri = at == std::string::npos ? "" : rest.substr(at + 1);
   const std::string where = "domain " + escape_text(uuid) + " on " + escape_text(uri);
-  auto fail = [&](const std::string& what) {
+  auto resumed = resume_paused_libvirt_domain(uri, uuid, std::chrono::seconds(30));
+  if (!resumed) {
     std::fprintf(stderr, "guestdump: resume guard: the capture ended while %s was paused, and %s\n",
-                 where.c_str(), escape_text(what).c_str());
+                 where.c_str(), escape_text(resumed.error().message).c_str());
     return 1;
-  };
-  if (auto r = load_libvirt(); !r) return fail(r.error().message);
-  LibvirtConnection conn(lv().virConnectOpen(uri.c_str()));
-  if (!conn) return fail("libvirt is not reachable: " + libvirt_last_error());
-  LibvirtDomain dom(lv().virDomainLookupByUUIDString(conn.get(), uuid.c_str()));
-  if (!dom) return fail("it is gone: " + libvirt_last_error());
-  int state = 0;
-  int reason = 0;
-  if (lv().virDomainGetState(dom.get(), &state, &reason, 0) != 0) {
-    return fail("its state is unknown: " + libvirt_last_error());
   }
-  if (state != VIR_DOMAIN_PAUSED || reason != VIR_DOMAIN_PAUSED_USER) return 0;
-  if (lv().virDomainResume(dom.get()) != 0) return fail("resume failed: " + libvirt_last_error());
-  std::fprintf(stderr,
-               "guestdump: resume guard: the capture ended while %s was paused; resumed it\n",
-               where.c_str());
+  if (*resumed) {
+    std::fprintf(stderr,
+                 "guestdump: resume guard: the capture ended while %s was paused; resumed it\n",
+                 where.c_str());
+  }
   return 0;
 }
 

@@ -33,8 +33,8 @@ LibvirtDumpMethod libvirt_dump_method(std::string_view uri, std::string_view dri
                                                             : LibvirtDumpMethod::kMemoryOnlyStream;
 }
 
-Result<std::string> store_xen_core(const std::string& core, store::PendingDump& pending,
-                                   store::DumpMeta& meta, const CaptureOptions& opts) {
+Result<std::string> store_core_file(const std::string& core, store::PendingDump& pending,
+                                    store::DumpMeta& meta, const CaptureOptions& opts) {
   struct Remove {
     const std::string& path;
     ~Remove() { (void)::unlink(path.c_str()); }
@@ -121,7 +121,7 @@ Result<CaptureResult> capture_libvirt_xen(virDomainPtr dom, const std::string& u
   }
   meta.extra["libvirt_uri"] = uri;
   meta.extra["run_state_before"] = res.run_state_before;
-  auto dir = store_xen_core(core.path, pending, meta, opts);
+  auto dir = store_core_file(core.path, pending, meta, opts);
   if (!dir) return std::move(dir).error().context(where);
   res.dir = *dir;
   return res;

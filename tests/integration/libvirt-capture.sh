@@ -81,6 +81,11 @@ for path in auto selective stream; do
     "$GUESTDUMP" verify "$DUMP/vmcore" --against "$WORK/virsh.elf"
     got=$(dumped "$DUMP/vmcore")
     [ "$got" = "$want" ] || fail "captured $got pages ($path), converted $want"
+    if [ "$path" = stream ]; then
+        # libvirt's compressed core (QEMU's kdump format), re-filtered, and nothing of it left.
+        $PY -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["extra"]["libvirt_format"] in ("kdump-snappy", "kdump-lzo", "kdump-zlib"), j' "$DUMP/meta.json"
+        [ -z "$(find "$WORK/store" -name '.libvirt-core')" ] || fail "the temporary core file was left behind"
+    fi
     "$PY" "$VALIDATORS/kdumpcheck.py" pages "$DUMP/vmcore" --source "$WORK/virsh.elf"
 done
 
@@ -105,6 +110,8 @@ cat "$WORK/err"
 grep -q "using libvirt's core dump instead" "$WORK/err" || fail "the fallback was not announced"
 DUMP=$(find "$WORK/nobody/store/gd-lv" -mindepth 1 -maxdepth 1 -type d ! -name '.*')
 [ "$(meta_field "$DUMP" capture_path)" = libvirt-coredump ] || fail "the fallback did not run"
+# libvirtd (root) wrote the compressed core into the user's directory; the user read it back.
+$PY -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["extra"]["libvirt_format"] in ("kdump-snappy", "kdump-lzo", "kdump-zlib"), j' "$DUMP/meta.json"
 $PY -c 'import json,sys; j=json.load(open(sys.argv[1])); assert "QEMU process" in j["extra"]["selective_fallback"], j' "$DUMP/meta.json"
 libvirtd_alive
 no_job gd-lv

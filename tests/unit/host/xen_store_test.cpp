@@ -1,4 +1,4 @@
-// The second half of a Xen capture (store_xen_core) on synthetic xc_core files: the dump is
+// The second half of a Xen capture (store_core_file) on synthetic xc_core files: the dump is
 // committed with its vmcore, the temporary xc_core file is gone either way, and a bad file
 // leaves only a failure record.
 
@@ -46,7 +46,7 @@ TEST(StoreXenCore, ConvertsCommitsAndRemovesTheCoreFile) {
   CaptureOptions opts;
   opts.dump_level = 1;
   opts.threads = 1;
-  auto dir = store_xen_core(core, *pending, meta, opts);
+  auto dir = store_core_file(core, *pending, meta, opts);
   ASSERT_TRUE(dir) << dir.error().what();
   EXPECT_FALSE(fs::exists(core));
   EXPECT_FALSE(fs::exists(fs::path(*dir) / ".xen-core"));
@@ -78,7 +78,7 @@ TEST(StoreXenCore, BadCoreFileLeavesAFailureRecordOnly) {
   store::DumpMeta meta;
   meta.domain = "xg";
   CaptureOptions opts;
-  auto dir = store_xen_core(core, *pending, meta, opts);
+  auto dir = store_core_file(core, *pending, meta, opts);
   ASSERT_FALSE(dir);
   EXPECT_NE(dir.error().message.find(".xen-core"), std::string::npos) << dir.error().what();
   EXPECT_NE(dir.error().message.find("9 vCPUs"), std::string::npos) << dir.error().what();

@@ -31,11 +31,12 @@ LibvirtDumpMethod libvirt_dump_method(std::string_view uri, std::string_view dri
 std::optional<std::string> libvirt_selective_refusal(std::string_view uri,
                                                      std::string_view driver_type);
 
-/// The second half of a Xen capture: converts the xc_core file `core` (inside `pending`'s
-/// directory) into the dump's vmcore and dmesg.txt, fills `meta` and commits the dump. `core`
-/// is removed on every path; on failure the dump becomes a failure record (meta.json
-/// "failed: ...", no vmcore) and the error names the xc_core file.
-Result<std::string> store_xen_core(const std::string& core, store::PendingDump& pending,
-                                   store::DumpMeta& meta, const CaptureOptions& opts);
+/// The second half of a capture through a core file (Xen's xc_core; QEMU's compressed kdump
+/// file from libvirt's core dump): converts the file `core` (inside `pending`'s directory) into
+/// the dump's vmcore and dmesg.txt at the dump level asked for, fills `meta` and commits the
+/// dump. `core` is removed on every path; on failure the dump becomes a failure record
+/// (meta.json "failed: ...", no vmcore) and the error names the core file.
+Result<std::string> store_core_file(const std::string& core, store::PendingDump& pending,
+                                    store::DumpMeta& meta, const CaptureOptions& opts);
 
 } // namespace guestdump::host

@@ -9,6 +9,7 @@
 // says "paused", sends `cont`. QEMU's own dump-guest-memory needs no guard: QEMU restores the
 // run state itself when the stream breaks.
 
+#include <chrono>
 #include <string>
 #include <string_view>
 
@@ -45,6 +46,13 @@ private:
 /// libvirt if it is still paused by a user (our virDomainSuspend).
 inline constexpr std::string_view kLibvirtGuardPrefix = "libvirt:";
 std::string libvirt_guard_target(const std::string& uri, const std::string& uuid);
+
+/// Resumes libvirt domain `uuid` on `uri` over a connection of its own if it is still paused by
+/// a user (our virDomainSuspend; not a panic, an I/O error or a migration), waiting up to
+/// `patience` for a libvirtd that is restarting. True: resumed; false: not paused by us (any
+/// more); an error when libvirt stays unreachable, the domain is gone or the resume fails.
+Result<bool> resume_paused_libvirt_domain(const std::string& uri, const std::string& uuid,
+                                          std::chrono::seconds patience);
 
 /// The guard's side: reads `in` until it closes, then acts as described above. Returns the
 /// process exit code.
