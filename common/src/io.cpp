@@ -1,15 +1,12 @@
 #include "guestdump/common/io.h"
 
-#include <cstring>
-
-#include "guestdump/common/byte_source.h"
-
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -19,6 +16,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "guestdump/common/byte_source.h"
 
 namespace guestdump {
 
@@ -314,9 +313,9 @@ namespace guestdump {
 Result<void> MappedByteSource::read(std::uint64_t offset, std::span<std::byte> out) const {
   const auto bytes = file_.bytes();
   if (offset > bytes.size() || out.size() > bytes.size() - offset) {
-    return make_error(ErrorCode::kBadData, "'" + file_.path() + "': " +
-                                               std::to_string(out.size()) + " bytes at offset " +
-                                               std::to_string(offset) + " lie past its end");
+    return make_error(ErrorCode::kBadData, "'" + file_.path() + "': " + std::to_string(out.size()) +
+                                               " bytes at offset " + std::to_string(offset) +
+                                               " lie past its end");
   }
   if (!out.empty()) std::memcpy(out.data(), bytes.data() + offset, out.size());
   return {};

@@ -115,8 +115,8 @@ public:
       std::uint64_t lo = std::max(off, e.target);
       std::uint64_t hi = std::min(off + len, e.target + e.size);
       if (lo < hi) {
-        GUESTDUMP_CHECK(read_stored(e.source + (lo - e.target),
-                                    std::span(scratch + (lo - off), hi - lo)));
+        GUESTDUMP_CHECK(
+            read_stored(e.source + (lo - e.target), std::span(scratch + (lo - off), hi - lo)));
       }
     }
     return static_cast<const std::byte*>(scratch);

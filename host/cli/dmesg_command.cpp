@@ -88,9 +88,9 @@ int run_dmesg(const std::vector<std::string>& args) {
   // A domain, not a file: asked for as one (-c, -f), or a bare name that is no file here.
   std::error_code ec;
   const bool remote = is_s3_url(file);
-  const bool live = !remote && (!uri.empty() || follow ||
-                                (file.find('/') == std::string::npos &&
-                                 !std::filesystem::exists(file, ec)));
+  const bool live =
+      !remote && (!uri.empty() || follow ||
+                  (file.find('/') == std::string::npos && !std::filesystem::exists(file, ec)));
   if (live) {
     if (!output.empty()) return usage_error("dmesg: -o is for a dump file, not a live DOMAIN");
     return run_live_dmesg(uri.empty() ? "qemu:///system" : uri, file, follow);

@@ -5,8 +5,8 @@
 // server reply is untrusted: bounded when read and escaped when printed.
 
 #include <algorithm>
-#include <charconv>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -58,9 +58,9 @@ std::optional<std::int64_t> parse_time_argument(const std::string& text) {
     if (ec == std::errc() && p == text.data() + text.size()) return v;
     return std::nullopt;
   }
-  for (const char* format : {"%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S",
-                             "%Y-%m-%dT%H:%MZ", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d",
-                             "%Y%m%dT%H%M%SZ"}) {
+  for (const char* format :
+       {"%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%MZ",
+        "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y%m%dT%H%M%SZ"}) {
     std::tm tm{};
     const char* end = ::strptime(text.c_str(), format, &tm);
     if (end != nullptr && *end == '\0') return static_cast<std::int64_t>(::timegm(&tm));
@@ -83,8 +83,8 @@ std::string time_text(std::int64_t t) {
 bool safe_level(const std::string& s) {
   if (s.empty() || s.size() > 255 || s.find_first_not_of('.') == std::string::npos) return false;
   return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == '-';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
   });
 }
 
@@ -154,12 +154,14 @@ int run_list_store(const std::string& store_url, const StoreFilter& filter, bool
   if (!where) return usage_error(where.error().message);
   std::optional<std::int64_t> since, until;
   if (!filter.since.empty() && !(since = parse_time_argument(filter.since))) {
-    return usage_error("--since '" + filter.since + "' is not a time (YYYY-MM-DD[THH:MM[:SS]], "
-                                                    "@UNIX)");
+    return usage_error("--since '" + filter.since +
+                       "' is not a time (YYYY-MM-DD[THH:MM[:SS]], "
+                       "@UNIX)");
   }
   if (!filter.until.empty() && !(until = parse_time_argument(filter.until))) {
-    return usage_error("--until '" + filter.until + "' is not a time (YYYY-MM-DD[THH:MM[:SS]], "
-                                                    "@UNIX)");
+    return usage_error("--until '" + filter.until +
+                       "' is not a time (YYYY-MM-DD[THH:MM[:SS]], "
+                       "@UNIX)");
   }
   auto client = client_from_environment();
   if (!client) return fail("list: " + client.error().message);
@@ -238,8 +240,8 @@ int run_list_store(const std::string& store_url, const StoreFilter& filter, bool
     std::cout << dump_json(out, 2) << "\n";
     return 0;
   }
-  std::printf("%-16s %-20s %-20s %10s %-8s %-10s %s\n", "HOST", "DOMAIN", "TIME", "SIZE",
-              "TRIGGER", "STATUS", "URL");
+  std::printf("%-16s %-20s %-20s %10s %-8s %-10s %s\n", "HOST", "DOMAIN", "TIME", "SIZE", "TRIGGER",
+              "STATUS", "URL");
   for (const auto& d : shown) {
     const std::string host = d.meta ? d.meta->host : d.host_level;
     const std::string domain = d.meta && !d.meta->domain.empty() ? d.meta->domain : d.uuid_level;
@@ -286,7 +288,8 @@ Result<std::string> fetch_dump(const objstore::S3Client& client, const std::stri
   const std::string prefix = where.prefix + "/";
   const std::string base = "s3://" + where.bucket + "/" + prefix;
   std::string meta_text;
-  GUESTDUMP_TRY(auto meta, read_remote_meta(client, where.bucket, prefix + "meta.json", &meta_text));
+  GUESTDUMP_TRY(auto meta,
+                read_remote_meta(client, where.bucket, prefix + "meta.json", &meta_text));
   if (!meta) {
     return make_error(ErrorCode::kBadData, "'" + base + "meta.json' is not a JSON object");
   }
@@ -304,10 +307,9 @@ Result<std::string> fetch_dump(const objstore::S3Client& client, const std::stri
     }
     GUESTDUMP_TRY(auto info, client.head_object(where.bucket, prefix + name));
     if (info.sha256 != *sha) {
-      return make_error(ErrorCode::kBadData,
-                        "'" + base + name + "': its x-amz-meta-sha256 '" +
-                            escape_text(info.sha256) + "' is not meta.json's " +
-                            escape_text(*sha));
+      return make_error(ErrorCode::kBadData, "'" + base + name + "': its x-amz-meta-sha256 '" +
+                                                 escape_text(info.sha256) +
+                                                 "' is not meta.json's " + escape_text(*sha));
     }
     files.emplace_back(name, *sha);
   }
@@ -322,8 +324,8 @@ Result<std::string> fetch_dump(const objstore::S3Client& client, const std::stri
   if (::mkdtemp(temp.data()) == nullptr) return errno_error("create directory in", dir);
   TempDirGuard guard(temp);
   for (const auto& [name, sha] : files) {
-    GUESTDUMP_TRY(auto got, client.download_object(where.bucket, prefix + name,
-                                                   temp + "/" + name, sha));
+    GUESTDUMP_TRY(auto got,
+                  client.download_object(where.bucket, prefix + name, temp + "/" + name, sha));
     GUESTDUMP_LOG(kInfo, "fetch") << "'" << base << name << "': " << got.bytes << " bytes";
   }
   {

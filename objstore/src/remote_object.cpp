@@ -7,10 +7,9 @@
 
 namespace guestdump::objstore {
 
-Result<std::unique_ptr<RemoteObject>> RemoteObject::open(S3Client client,
-                                                          const std::string& bucket,
-                                                          const std::string& key,
-                                                          BlockCacheOptions options) {
+Result<std::unique_ptr<RemoteObject>> RemoteObject::open(S3Client client, const std::string& bucket,
+                                                         const std::string& key,
+                                                         BlockCacheOptions options) {
   GUESTDUMP_TRY(ObjectInfo info, client.head_object(bucket, key));
   options.block_size = std::clamp<std::uint64_t>(options.block_size, 4096, std::uint64_t{16} << 20);
   options.max_blocks = std::max<std::size_t>(options.max_blocks, 2);
@@ -18,8 +17,8 @@ Result<std::unique_ptr<RemoteObject>> RemoteObject::open(S3Client client,
       new RemoteObject(std::move(client), bucket, key, info.size, options));
 }
 
-RemoteObject::RemoteObject(S3Client client, std::string bucket, std::string key,
-                           std::uint64_t size, BlockCacheOptions options)
+RemoteObject::RemoteObject(S3Client client, std::string bucket, std::string key, std::uint64_t size,
+                           BlockCacheOptions options)
     : client_(std::move(client)), bucket_(std::move(bucket)), key_(std::move(key)),
       name_("s3://" + bucket_ + "/" + key_), size_(size), options_(options) {}
 
@@ -36,8 +35,8 @@ Result<RemoteObject::Block> RemoteObject::block(std::uint64_t index) const {
   const std::uint64_t start = index * options_.block_size;
   const std::uint64_t length = std::min(options_.block_size, size_ - start);
   GUESTDUMP_TRY(std::string bytes, client_.get_range(bucket_, key_, start, length));
-  GUESTDUMP_LOG(kDebug, "objstore") << "fetched " << name_ << " block " << index << " ("
-                                    << length << " bytes)";
+  GUESTDUMP_LOG(kDebug, "objstore")
+      << "fetched " << name_ << " block " << index << " (" << length << " bytes)";
   auto data = std::make_shared<const std::string>(std::move(bytes));
   std::lock_guard lock(mutex_);
   if (auto it = cache_.find(index); it != cache_.end()) return it->second.data;

@@ -12,11 +12,11 @@
 
 namespace guestdump::objstore::detail {
 
-inline constexpr std::size_t kMaxListReply = 8u << 20;  // bytes of one page's XML
-inline constexpr std::size_t kMaxKeysPerPage = 1000;    // what we ask for, and S3's maximum
-inline constexpr std::size_t kMaxKeyLength = 1024;      // S3's limit on a key
-inline constexpr std::size_t kMaxTokenLength = 4096;    // a continuation token
-inline constexpr std::size_t kMaxFieldLength = 256;     // ETag, LastModified
+inline constexpr std::size_t kMaxListReply = 8u << 20; // bytes of one page's XML
+inline constexpr std::size_t kMaxKeysPerPage = 1000;   // what we ask for, and S3's maximum
+inline constexpr std::size_t kMaxKeyLength = 1024;     // S3's limit on a key
+inline constexpr std::size_t kMaxTokenLength = 4096;   // a continuation token
+inline constexpr std::size_t kMaxFieldLength = 256;    // ETag, LastModified
 
 struct ListPage {
   std::vector<ObjectInfo> objects;

@@ -155,8 +155,8 @@ Result<HttpResponse> fetch(const S3Config& config, const HttpRequest& request) {
     GUESTDUMP_CHECK(check_cancel());
     auto reply = detail::perform(signer, request);
     if (reply && reply->status >= 200 && reply->status < 300) return reply;
-    const bool transient =
-        reply ? reply->status >= 500 || reply->status == 429 : reply.error().code != ErrorCode::kProtocol;
+    const bool transient = reply ? reply->status >= 500 || reply->status == 429
+                                 : reply.error().code != ErrorCode::kProtocol;
     Error error = reply ? detail::check_reply(*reply).error().context(what) : reply.error();
     if (!transient || request.on_body || attempt >= kAttempts) return error;
     GUESTDUMP_LOG(kDebug, "objstore") << error.message << "; attempt " << attempt + 1;
@@ -248,8 +248,8 @@ Result<ObjectInfo> S3Client::head_object(const std::string& bucket, const std::s
 
 Result<std::string> S3Client::get_range(const std::string& bucket, const std::string& key,
                                         std::uint64_t offset, std::uint64_t length) const {
-  const std::string what = "GET 's3://" + bucket + "/" + key + "' bytes " +
-                           std::to_string(offset) + "+" + std::to_string(length);
+  const std::string what = "GET 's3://" + bucket + "/" + key + "' bytes " + std::to_string(offset) +
+                           "+" + std::to_string(length);
   if (length == 0 || length > kMaxRange || offset > UINT64_MAX - length) {
     return make_error(ErrorCode::kInvalidArgument, what + ": range out of bounds");
   }
@@ -273,8 +273,8 @@ Result<std::string> S3Client::get_range(const std::string& bucket, const std::st
                                                 "' is not the range asked for");
   }
   if (reply->body.size() != length) {
-    return make_error(ErrorCode::kProtocol, what + ": " + std::to_string(reply->body.size()) +
-                                                " bytes in the reply");
+    return make_error(ErrorCode::kProtocol,
+                      what + ": " + std::to_string(reply->body.size()) + " bytes in the reply");
   }
   return std::move(reply->body);
 }
@@ -292,8 +292,7 @@ Result<std::string> S3Client::get_object(const std::string& bucket, const std::s
 }
 
 Result<DownloadedObject> S3Client::download_object(const std::string& bucket,
-                                                   const std::string& key,
-                                                   const std::string& path,
+                                                   const std::string& key, const std::string& path,
                                                    const std::string& expected_sha256) const {
   const std::string what = "download 's3://" + bucket + "/" + key + "'";
   GUESTDUMP_TRY(OutputFile out, OutputFile::create(path));

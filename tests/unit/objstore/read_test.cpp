@@ -185,7 +185,8 @@ TEST_F(Read, RangeRepliesAreCheckedAgainstTheRangeAskedFor) {
 TEST_F(Read, HeadReadsSizeAndChecksum) {
   const std::string sha(64, 'a');
   handler = [&](const Request& r) -> Reply {
-    if (r.target == "/b/k") return {200, {{"x-amz-meta-sha256", sha}}, std::string(777, 'x'), false};
+    if (r.target == "/b/k")
+      return {200, {{"x-amz-meta-sha256", sha}}, std::string(777, 'x'), false};
     if (r.target == "/b/odd") {
       return {200, {{"x-amz-meta-sha256", "not-hex\x1b[31m"}}, "abc", false};
     }
