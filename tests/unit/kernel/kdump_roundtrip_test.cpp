@@ -187,8 +187,8 @@ TEST_F(RoundTrip, ReadsThroughAnUnmappedByteSource) {
 
   // A read failing in the data area fails the page it was for, naming its PFN.
   const auto size = std::filesystem::file_size(plain);
-  auto failing = open_dump(
-      std::unique_ptr<ByteSource>(std::make_unique<UnmappedSource>(plain, size - 4096)));
+  auto failing =
+      open_dump(std::unique_ptr<ByteSource>(std::make_unique<UnmappedSource>(plain, size - 4096)));
   ASSERT_TRUE(failing) << failing.error().what();
   auto reader = (*failing)->make_reader();
   std::vector<std::byte> scratch(4096);
