@@ -77,7 +77,7 @@ Reply serve_range(const Request& r, const std::string& body) {
           false};
 }
 
-struct Read : ::testing::Test {
+struct S3Read : ::testing::Test {
   std::function<Reply(const Request&)> handler;
   ScriptedHttpServer server{[this](const Request& r) { return handler(r); }};
   test::TempDir dir;
@@ -91,7 +91,7 @@ struct Read : ::testing::Test {
   }
 };
 
-TEST_F(Read, ListFollowsContinuationTokensAcrossThreePages) {
+TEST_F(S3Read, ListFollowsContinuationTokensAcrossThreePages) {
   handler = [](const Request& r) -> Reply {
     auto q = query_of(r.target);
     if (q["list-type"] != "2" || q["prefix"] != "p%2F" || q["max-keys"] != "1000") {
@@ -118,7 +118,7 @@ TEST_F(Read, ListFollowsContinuationTokensAcrossThreePages) {
   EXPECT_NE(bounded.error().message.find("more than 1500 keys"), std::string::npos);
 }
 
-TEST_F(Read, GarbledOrTruncatedListingIsRefused) {
+TEST_F(S3Read, GarbledOrTruncatedListingIsRefused) {
   const std::string good = page_xml(0, 3, "");
   std::string reply;
   handler = [&](const Request&) -> Reply { return {200, {}, reply, false}; };
@@ -151,7 +151,7 @@ TEST_F(Read, GarbledOrTruncatedListingIsRefused) {
   EXPECT_NE(looping.error().message.find("repeated a continuation token"), std::string::npos);
 }
 
-TEST_F(Read, RangeRepliesAreCheckedAgainstTheRangeAskedFor) {
+TEST_F(S3Read, RangeRepliesAreCheckedAgainstTheRangeAskedFor) {
   const std::string body = content_of(10000);
   std::optional<Reply> override_reply;
   handler = [&](const Request& r) -> Reply {
@@ -182,7 +182,7 @@ TEST_F(Read, RangeRepliesAreCheckedAgainstTheRangeAskedFor) {
   EXPECT_FALSE(c.get_range("b", "k", 0, std::uint64_t{65} << 20));
 }
 
-TEST_F(Read, HeadReadsSizeAndChecksum) {
+TEST_F(S3Read, HeadReadsSizeAndChecksum) {
   const std::string sha(64, 'a');
   handler = [&](const Request& r) -> Reply {
     if (r.target == "/b/k")
@@ -205,7 +205,7 @@ TEST_F(Read, HeadReadsSizeAndChecksum) {
   EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
 }
 
-TEST_F(Read, DownloadChecksAndRenamesOnlyWhenComplete) {
+TEST_F(S3Read, DownloadChecksAndRenamesOnlyWhenComplete) {
   const std::string body = content_of(300000);
   handler = [&](const Request& r) -> Reply { return serve_range(r, body); };
   auto c = client();
@@ -235,7 +235,7 @@ TEST_F(Read, DownloadChecksAndRenamesOnlyWhenComplete) {
   EXPECT_EQ(entries, 0);
 }
 
-TEST_F(Read, RemoteObjectReadsThroughABoundedBlockCache) {
+TEST_F(S3Read, RemoteObjectReadsThroughABoundedBlockCache) {
   const std::string body = content_of(100000);
   handler = [&](const Request& r) -> Reply {
     if (r.method == "HEAD") return {200, {}, body, false};
