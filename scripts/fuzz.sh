@@ -24,7 +24,7 @@ secs=${1:-20}
 shift || true
 targets=("$@")
 # One line, so that branches adding targets merge trivially (same list as fuzz/CMakeLists.txt).
-((${#targets[@]})) || targets=(vmcoreinfo translator kernel_log elf_core kdump_reader xen_core locator page_filter guest_kernel qmp guest_agent mtree proc_maps daemon_config boot_config guest_config)
+((${#targets[@]})) || targets=(vmcoreinfo translator kernel_log elf_core kdump_reader xen_core locator page_filter guest_kernel qmp guest_agent mtree proc_maps daemon_config boot_config guest_config s3_list)
 build=${GUESTDUMP_FUZZ_BUILD_DIR:-build-fuzz}
 
 if ! command -v clang++ > /dev/null || ! command -v clang > /dev/null; then

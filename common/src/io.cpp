@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -15,6 +16,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "guestdump/common/byte_source.h"
 
 namespace guestdump {
 
@@ -300,6 +303,21 @@ bool cancel_requested() noexcept {
 }
 Result<void> check_cancel() {
   if (cancel_requested()) return make_error(ErrorCode::kCancelled, "cancelled");
+  return {};
+}
+
+} // namespace guestdump
+
+namespace guestdump {
+
+Result<void> MappedByteSource::read(std::uint64_t offset, std::span<std::byte> out) const {
+  const auto bytes = file_.bytes();
+  if (offset > bytes.size() || out.size() > bytes.size() - offset) {
+    return make_error(ErrorCode::kBadData, "'" + file_.path() + "': " + std::to_string(out.size()) +
+                                               " bytes at offset " + std::to_string(offset) +
+                                               " lie past its end");
+  }
+  if (!out.empty()) std::memcpy(out.data(), bytes.data() + offset, out.size());
   return {};
 }
 

@@ -2,6 +2,7 @@
 
 #include "guestdump/formats/dump_source.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include <fcntl.h>
@@ -38,6 +39,23 @@ Result<std::unique_ptr<DumpSource>> open_dump(const std::string& path) {
   }
   return make_error(ErrorCode::kBadData,
                     "unrecognised format (not an ELF core, kdump-compressed or flattened file)");
+}
+
+Result<std::unique_ptr<DumpSource>> open_dump(std::unique_ptr<ByteSource> bytes) {
+  std::byte head[4096 + 16 + 8] = {};
+  const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(sizeof head, bytes->size()));
+  if (n == 0) return make_error(ErrorCode::kBadData, "'" + bytes->name() + "': empty file");
+  GUESTDUMP_CHECK(bytes->read(0, std::span(head, n)));
+  std::span<const std::byte> h(head, n);
+  const bool kdump = n >= 8 && std::memcmp(head, kKdumpSignature, 8) == 0;
+  const bool flat_kdump =
+      is_flat_header(h) && n >= kFlatHeaderSize + kFlatRecordHeaderSize + 8 &&
+      std::memcmp(head + kFlatHeaderSize + kFlatRecordHeaderSize, kKdumpSignature, 8) == 0;
+  if (kdump || flat_kdump) return open_kdump(std::move(bytes));
+  return make_error(ErrorCode::kUnsupported,
+                    "'" + bytes->name() +
+                        "': not a kdump-compressed file (only those are read in place; download "
+                        "other formats first)");
 }
 
 } // namespace guestdump::formats

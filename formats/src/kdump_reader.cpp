@@ -6,6 +6,7 @@
 #include <bit>
 #include <cstring>
 
+#include "guestdump/common/byte_source.h"
 #include "guestdump/common/io.h"
 #include "guestdump/formats/codec.h"
 #include "guestdump/formats/dump_source.h"
@@ -21,8 +22,9 @@ std::uint64_t load_be64(const std::byte* p) {
   return v;
 }
 
-// The logical (reassembled) file: either the mapping itself, or the extents of a flattened
-// stream sorted by target offset.
+// The logical (reassembled) file: either the source itself, or the extents of a flattened
+// stream sorted by target offset. A mapped source is read in place (pointers into the mapping);
+// any other (a remote object) is copied through read().
 class LogicalFile {
 public:
   struct Extent {
@@ -31,25 +33,29 @@ public:
     std::uint64_t source = 0; // offset in the flattened file
   };
 
-  static Result<LogicalFile> open(MappedFile file) {
-    LogicalFile lf(std::move(file));
-    auto bytes = lf.file_.bytes();
-    if (!is_flat_header(bytes)) {
-      lf.size_ = bytes.size();
+  static Result<LogicalFile> open(std::unique_ptr<ByteSource> source) {
+    LogicalFile lf(std::move(source));
+    const std::uint64_t stored = lf.source_->size();
+    std::byte head[kFlatHeaderSize] = {};
+    if (stored >= kFlatHeaderSize) GUESTDUMP_CHECK(lf.source_->read(0, head));
+    if (stored < kFlatHeaderSize || !is_flat_header(std::span<const std::byte>(head))) {
+      lf.size_ = stored;
       return lf;
     }
     lf.flat_ = true;
     std::uint64_t pos = kFlatHeaderSize;
     bool ended = false;
-    while (pos + kFlatRecordHeaderSize <= bytes.size()) {
-      auto off = static_cast<std::int64_t>(load_be64(bytes.data() + pos));
-      auto size = static_cast<std::int64_t>(load_be64(bytes.data() + pos + 8));
+    while (pos + kFlatRecordHeaderSize <= stored) {
+      std::byte rec[kFlatRecordHeaderSize];
+      GUESTDUMP_CHECK(lf.read_stored(pos, rec));
+      auto off = static_cast<std::int64_t>(load_be64(rec));
+      auto size = static_cast<std::int64_t>(load_be64(rec + 8));
       pos += kFlatRecordHeaderSize;
       if (off == -1 && size == -1) {
         ended = true;
         break;
       }
-      if (off < 0 || size < 0 || static_cast<std::uint64_t>(size) > bytes.size() - pos) {
+      if (off < 0 || size < 0 || static_cast<std::uint64_t>(size) > stored - pos) {
         return make_error(ErrorCode::kBadData, "flattened record at " + std::to_string(pos - 16) +
                                                    " is corrupt or truncated");
       }
@@ -78,20 +84,27 @@ public:
   std::uint64_t size() const { return size_; }
   /// Bytes the file really holds: a flattened file's logical size is only a claim of its
   /// records' target offsets (its gaps read as zeros).
-  std::uint64_t stored() const { return file_.bytes().size(); }
+  std::uint64_t stored() const { return source_->size(); }
   bool flat() const { return flat_; }
+  const std::string& name() const { return source_->name(); }
 
   /// Pointer to [off, off+len) when contiguous in the mapping, else copies into `scratch`
-  /// (zero-filling gaps of a flattened file). The caller checked off+len <= size().
-  const std::byte* view(std::uint64_t off, std::size_t len, std::byte* scratch) const {
-    auto bytes = file_.bytes();
-    if (!flat_) return bytes.data() + off;
+  /// (zero-filling gaps of a flattened file). The caller checked off+len <= size(); only a
+  /// source that is not mapped can fail (a remote read).
+  Result<const std::byte*> view(std::uint64_t off, std::size_t len, std::byte* scratch) const {
+    if (!flat_) {
+      if (!mapping_.empty()) return mapping_.data() + off;
+      GUESTDUMP_CHECK(source_->read(off, std::span(scratch, len)));
+      return static_cast<const std::byte*>(scratch);
+    }
     auto it = std::upper_bound(extents_.begin(), extents_.end(), off,
                                [](std::uint64_t o, const Extent& e) { return o < e.target; });
     if (it != extents_.begin()) {
       const Extent& e = *(it - 1);
       if (off >= e.target && off + len <= e.target + e.size) {
-        return bytes.data() + e.source + (off - e.target);
+        if (!mapping_.empty()) return mapping_.data() + e.source + (off - e.target);
+        GUESTDUMP_CHECK(source_->read(e.source + (off - e.target), std::span(scratch, len)));
+        return static_cast<const std::byte*>(scratch);
       }
     }
     std::memset(scratch, 0, len);
@@ -101,22 +114,34 @@ public:
       const Extent& e = extents_[i];
       std::uint64_t lo = std::max(off, e.target);
       std::uint64_t hi = std::min(off + len, e.target + e.size);
-      if (lo < hi)
-        std::memcpy(scratch + (lo - off), bytes.data() + e.source + (lo - e.target), hi - lo);
+      if (lo < hi) {
+        GUESTDUMP_CHECK(
+            read_stored(e.source + (lo - e.target), std::span(scratch + (lo - off), hi - lo)));
+      }
     }
-    return scratch;
+    return static_cast<const std::byte*>(scratch);
   }
 
-  std::vector<std::byte> copy(std::uint64_t off, std::size_t len) const {
+  Result<std::vector<std::byte>> copy(std::uint64_t off, std::size_t len) const {
     std::vector<std::byte> out(len);
-    const std::byte* p = view(off, len, out.data());
+    GUESTDUMP_TRY(const std::byte* p, view(off, len, out.data()));
     if (p != out.data()) std::memcpy(out.data(), p, len);
     return out;
   }
 
 private:
-  explicit LogicalFile(MappedFile f) : file_(std::move(f)) {}
-  MappedFile file_;
+  explicit LogicalFile(std::unique_ptr<ByteSource> s)
+      : source_(std::move(s)), mapping_(source_->mapping()) {}
+  // Bytes of the stored (flattened) file itself.
+  Result<void> read_stored(std::uint64_t off, std::span<std::byte> out) const {
+    if (!mapping_.empty()) {
+      std::memcpy(out.data(), mapping_.data() + off, out.size());
+      return {};
+    }
+    return source_->read(off, out);
+  }
+  std::unique_ptr<ByteSource> source_;
+  std::span<const std::byte> mapping_;
   std::vector<Extent> extents_;
   std::uint64_t size_ = 0;
   bool flat_ = false;
@@ -136,7 +161,8 @@ public:
     for (std::uint64_t i = 0; i < num_descs_; i += kBatch) {
       std::uint64_t cnt = std::min(kBatch, num_descs_ - i);
       buf.resize(cnt * kPageDescSize);
-      const std::byte* p = file_.view(desc_offset_ + i * kPageDescSize, buf.size(), buf.data());
+      GUESTDUMP_TRY(const std::byte* p,
+                    file_.view(desc_offset_ + i * kPageDescSize, buf.size(), buf.data()));
       for (std::uint64_t j = 0; j < cnt; ++j) {
         PageDesc d = decode_page_desc(p + j * kPageDescSize);
         if (d.offset == static_cast<std::int64_t>(data_start) && d.flags == 0 &&
@@ -147,7 +173,7 @@ public:
     return std::optional<std::uint64_t>(n);
   }
 
-  static Result<std::unique_ptr<DumpSource>> open(const std::string& path);
+  static Result<std::unique_ptr<DumpSource>> open(std::unique_ptr<ByteSource> bytes);
 
   LogicalFile file_;
   DumpMetadata meta_;
@@ -177,9 +203,9 @@ public:
     if (!meta.available.test(pfn)) return bad("page is not in the dump");
     std::uint64_t idx = src_.rank(pfn);
     std::byte raw[kPageDescSize];
-    const std::byte* dp =
-        src_.file_.view(src_.desc_offset_ + idx * kPageDescSize, kPageDescSize, raw);
-    PageDesc d = decode_page_desc(dp);
+    auto dp = src_.file_.view(src_.desc_offset_ + idx * kPageDescSize, kPageDescSize, raw);
+    if (!dp) return bad(dp.error().message);
+    PageDesc d = decode_page_desc(*dp);
     if (d.offset == 0) return bad("never written (incomplete dump)");
     if (d.offset < 0 || static_cast<std::uint64_t>(d.offset) >= src_.file_.size() ||
         d.size > src_.file_.size() - static_cast<std::uint64_t>(d.offset)) {
@@ -189,10 +215,10 @@ public:
     if (d.size == 0 || d.size > ps)
       return bad("stored size " + std::to_string(d.size) + " is invalid");
     if (compressed_.size() < ps) compressed_.resize(ps);
-    const std::byte* data =
-        src_.file_.view(static_cast<std::uint64_t>(d.offset), d.size, compressed_.data());
-    if (d.flags == 0 && d.size == ps) return data;
-    auto r = decomp_.decompress(d.flags, std::span(data, d.size), scratch.first(ps));
+    auto data = src_.file_.view(static_cast<std::uint64_t>(d.offset), d.size, compressed_.data());
+    if (!data) return bad(data.error().message);
+    if (d.flags == 0 && d.size == ps) return *data;
+    auto r = decomp_.decompress(d.flags, std::span(*data, d.size), scratch.first(ps));
     if (!r) return bad(r.error().message);
     return scratch.data();
   }
@@ -215,12 +241,12 @@ Error past_end(const LogicalFile& f, const std::string& what) {
 // The header decoded with `layout` (guessed when nullopt), reread when its block is not 4096.
 Result<KdumpHeader> read_header(const LogicalFile& f, std::optional<KdumpArch> layout) {
   if (f.size() < 4096 + 104) return past_end(f, "kdump header");
-  std::vector<std::byte> head = f.copy(0, 4096 + 104);
+  GUESTDUMP_TRY(std::vector<std::byte> head, f.copy(0, 4096 + 104));
   GUESTDUMP_TRY(KdumpHeader hdr, layout ? decode_header(head, *layout) : decode_header(head));
   if (hdr.block_size != 4096) {
     if (f.size() < hdr.block_size + sub_header_size(hdr.arch))
       return past_end(f, "kdump sub header");
-    head = f.copy(0, hdr.block_size + sub_header_size(hdr.arch));
+    GUESTDUMP_TRY(head, f.copy(0, hdr.block_size + sub_header_size(hdr.arch)));
     GUESTDUMP_TRY(hdr, decode_header(head, hdr.arch));
   }
   return hdr;
@@ -287,9 +313,9 @@ std::optional<std::string> machine_warning(const ChosenHeader& c) {
   return "kdump header " + claim + "; read as " + arch + " from " + why;
 }
 
-Result<std::unique_ptr<DumpSource>> KdumpSource::open(const std::string& path) {
-  GUESTDUMP_TRY(MappedFile mapped, MappedFile::open(path));
-  GUESTDUMP_TRY(LogicalFile lf, LogicalFile::open(std::move(mapped)));
+Result<std::unique_ptr<DumpSource>> KdumpSource::open(std::unique_ptr<ByteSource> bytes) {
+  const std::string path = bytes->name();
+  GUESTDUMP_TRY(LogicalFile lf, LogicalFile::open(std::move(bytes)));
   std::unique_ptr<KdumpSource> src(new KdumpSource(std::move(lf)));
   const LogicalFile& f = src->file_;
   auto too_short = [&](const std::string& what) { return past_end(f, what); };
@@ -331,9 +357,9 @@ Result<std::unique_ptr<DumpSource>> KdumpSource::open(const std::string& path) {
   meta.kdump_header_version = hdr.header_version;
   {
     std::size_t nbytes = static_cast<std::size_t>((max_pfn + 7) / 8);
-    std::vector<std::byte> tmp = f.copy(bitmap1, nbytes);
+    GUESTDUMP_TRY(std::vector<std::byte> tmp, f.copy(bitmap1, nbytes));
     meta.ram = PfnBitmap::from_bytes(tmp, max_pfn);
-    tmp = f.copy(bitmap1 + half, nbytes);
+    GUESTDUMP_TRY(tmp, f.copy(bitmap1 + half, nbytes));
     meta.available = PfnBitmap::from_bytes(tmp, max_pfn);
   }
   meta.available.intersect(meta.ram);
@@ -355,7 +381,7 @@ Result<std::unique_ptr<DumpSource>> KdumpSource::open(const std::string& path) {
         hdr.size_vmcoreinfo > (1u << 20)) {
       return too_short("VMCOREINFO");
     }
-    auto text = f.copy(hdr.offset_vmcoreinfo, hdr.size_vmcoreinfo);
+    GUESTDUMP_TRY(auto text, f.copy(hdr.offset_vmcoreinfo, hdr.size_vmcoreinfo));
     meta.vmcoreinfo = VmcoreInfo::parse(
         std::string_view(reinterpret_cast<const char*>(text.data()), text.size()));
   }
@@ -378,7 +404,12 @@ Result<std::unique_ptr<DumpSource>> KdumpSource::open(const std::string& path) {
 } // namespace
 
 Result<std::unique_ptr<DumpSource>> open_kdump(const std::string& path) {
-  return KdumpSource::open(path);
+  GUESTDUMP_TRY(MappedFile mapped, MappedFile::open(path));
+  return KdumpSource::open(std::make_unique<MappedByteSource>(std::move(mapped)));
+}
+
+Result<std::unique_ptr<DumpSource>> open_kdump(std::unique_ptr<ByteSource> bytes) {
+  return KdumpSource::open(std::move(bytes));
 }
 
 } // namespace guestdump::formats

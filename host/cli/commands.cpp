@@ -136,15 +136,28 @@ int run_convert(const std::vector<std::string>& args) {
 int run_info(const std::vector<std::string>& args) {
   std::string file;
   bool json = false;
+  bool stats = false;
   po::options_description desc("info options");
   desc.add_options()("help,h", "show this help")("json", po::bool_switch(&json), "print JSON")(
-      "file", po::value<std::string>(&file)->required(), "dump file");
+      "stats", po::bool_switch(&stats),
+      "s3:// FILE: print the bytes and requests fetched on standard error")(
+      "file", po::value<std::string>(&file)->required(), "dump file, or s3://BUCKET/KEY");
   po::positional_options_description pos;
   pos.add("file", 1);
   int code = 0;
-  auto vm = parse_args(args, desc, pos, "usage: guestdump info [--json] FILE", code);
+  auto vm = parse_args(args, desc, pos, "usage: guestdump info [--json] [--stats] FILE", code);
   if (!vm) return code;
-  auto r = kernel::inspect(file);
+  Result<kernel::DumpSummary> r = make_error(ErrorCode::kInvalidArgument, "no file");
+  if (is_s3_url(file)) {
+    // Read in place: only the blocks the summary needs are fetched.
+    auto remote = open_remote_file(file);
+    if (!remote) return fail("info: " + remote.error().message);
+    const std::uint64_t size = remote->bytes->size();
+    r = kernel::inspect(std::move(remote->bytes));
+    report_fetched(remote->client, file, size, stats);
+  } else {
+    r = kernel::inspect(file);
+  }
   if (!r) return fail("info: " + r.error().message);
   const auto& s = *r;
   // Degraded but readable (a header that names no or the wrong machine): said on stderr, so

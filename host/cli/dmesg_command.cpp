@@ -74,6 +74,7 @@ int run_dmesg(const std::vector<std::string>& args) {
   std::string uri;
   std::string qmp_socket;
   bool follow = false;
+  bool stats = false;
   po::options_description desc("dmesg options");
   desc.add_options()("help,h", "show this help")(
       "output,o", po::value<std::string>(&output),
@@ -84,13 +85,16 @@ int run_dmesg(const std::vector<std::string>& args) {
       "the running guest behind this QMP socket (an unmanaged QEMU) instead of a DOMAIN")(
       "follow,f", po::bool_switch(&follow),
       "DOMAIN: keep printing new records as they arrive, like dmesg -w")(
+      "stats", po::bool_switch(&stats),
+      "s3:// FILE: print the bytes and requests fetched on standard error")(
       "file", po::value<std::string>(&file),
-      "dump file (ELF or kdump), or a running libvirt domain");
+      "dump file (ELF or kdump; s3://BUCKET/KEY for a remote kdump file), or a running libvirt "
+      "domain");
   po::positional_options_description pos;
   pos.add("file", 1);
   int code = 0;
   if (!parse_args(args, desc, pos,
-                  "usage: guestdump dmesg FILE [-o OUT]\n"
+                  "usage: guestdump dmesg FILE [-o OUT] [--stats]\n"
                   "       guestdump dmesg DOMAIN [-c URI] [-f]\n"
                   "       guestdump dmesg --qmp SOCKET [-f]\n",
                   code)) {
@@ -106,14 +110,32 @@ int run_dmesg(const std::vector<std::string>& args) {
   if (file.empty()) return usage_error("dmesg: a FILE, a DOMAIN or --qmp SOCKET is needed");
   // A domain, not a file: asked for as one (-c, -f), or a bare name that is no file here.
   std::error_code ec;
-  const bool live = !uri.empty() || follow ||
-                    (file.find('/') == std::string::npos && !std::filesystem::exists(file, ec));
+  const bool remote = is_s3_url(file);
+  const bool live =
+      !remote && (!uri.empty() || follow ||
+                  (file.find('/') == std::string::npos && !std::filesystem::exists(file, ec)));
   if (live) {
     if (!output.empty()) return usage_error("dmesg: -o is for a dump file, not a live DOMAIN");
     const std::string u = uri.empty() ? "qemu:///system" : uri;
     return run_live_dmesg(host::LiveKernelLog::open_libvirt(u, file), "'" + file + "'", follow);
   }
-  auto src = formats::open_dump(file);
+  if (remote && (!uri.empty() || follow)) {
+    return usage_error("dmesg: -c and -f are for a live DOMAIN, not an s3:// file");
+  }
+  // A remote kdump file is read in place: the header, the bitmaps and the pages the log needs.
+  std::optional<RemoteFile> remote_file;
+  std::uint64_t remote_size = 0;
+  Result<std::unique_ptr<formats::DumpSource>> src =
+      make_error(ErrorCode::kInvalidArgument, "no file");
+  if (remote) {
+    auto opened = open_remote_file(file);
+    if (!opened) return fail("dmesg: " + opened.error().message);
+    remote_file = std::move(*opened);
+    remote_size = remote_file->bytes->size();
+    src = formats::open_dump(std::move(remote_file->bytes));
+  } else {
+    src = formats::open_dump(file);
+  }
   if (src) src = kernel::with_vmcoreinfo(std::move(src).value());
   if (!src) {
     std::string msg = src.error().message;
@@ -121,6 +143,7 @@ int run_dmesg(const std::vector<std::string>& args) {
     return fail("dmesg: " + msg);
   }
   auto log = kernel::read_kernel_log(**src);
+  if (remote_file) report_fetched(remote_file->client, file, remote_size, stats);
   if (!log) return fail("dmesg: '" + file + "': " + log.error().message);
   for (const auto& w : log->warnings) {
     GUESTDUMP_LOG(kWarn, "dmesg") << "'" << file << "': " << w;

@@ -150,15 +150,41 @@ int run_dump(const std::vector<std::string>& args) {
 }
 
 int run_list(const std::vector<std::string>& args) {
-  std::string dir = kDefaultDumpDir, domain;
+  std::string dir = kDefaultDumpDir, domain, store_url;
+  StoreFilter filter;
+  bool json = false;
   po::options_description desc("list options");
   desc.add_options()("help,h", "show this help")("output,o", po::value<std::string>(&dir),
                                                  "dump store directory")(
-      "domain", po::value<std::string>(&domain), "only this guest's dumps");
+      "domain", po::value<std::string>(&domain), "only this guest's dumps (name, or UUID)")(
+      "store", po::value<std::string>(&store_url),
+      "list the remote store s3://BUCKET/PREFIX (every host) instead of a directory")(
+      "host", po::value<std::string>(&filter.host), "--store: only dumps of this host")(
+      "trigger", po::value<std::string>(&filter.trigger),
+      "--store: only dumps of this trigger (manual, panic, ...)")(
+      "since", po::value<std::string>(&filter.since),
+      "--store: only dumps taken at or after TIME (YYYY-MM-DD[THH:MM[:SS]] UTC, or @UNIX)")(
+      "until", po::value<std::string>(&filter.until),
+      "--store: only dumps taken at or before TIME")("json", po::bool_switch(&json),
+                                                     "--store: print a JSON array");
   po::positional_options_description pos;
   pos.add("domain", 1);
   int code = 0;
-  if (!parse_args(args, desc, pos, "usage: guestdump list [-o DIR] [DOMAIN]", code)) return code;
+  if (!parse_args(args, desc, pos,
+                  "usage: guestdump list [-o DIR] [DOMAIN]\n"
+                  "       guestdump list --store s3://BUCKET/PREFIX [--host H] [--domain D]\n"
+                  "                      [--trigger T] [--since TIME] [--until TIME] [--json]",
+                  code)) {
+    return code;
+  }
+  if (!store_url.empty()) {
+    filter.domain = domain;
+    return run_list_store(store_url, filter, json);
+  }
+  if (json || !filter.host.empty() || !filter.trigger.empty() || !filter.since.empty() ||
+      !filter.until.empty()) {
+    return usage_error("--host, --trigger, --since, --until and --json go with --store");
+  }
   auto store = store::DumpStore::open(dir);
   if (!store) return fail("list: " + store.error().message);
   auto dumps = store->list(domain.empty() ? std::nullopt : std::optional(domain));

@@ -20,16 +20,24 @@ constexpr const char* kUsage =
     "commands:\n"
     "  convert [-d LEVEL] [-c CODEC] [-j THREADS] [--flattened] INPUT OUTPUT\n"
     "                     ELF core or kdump file -> kdump-compressed file (OUTPUT '-' = stdout)\n"
-    "  info [--json] FILE  describe a dump file\n"
+    "  info [--json] [--stats] FILE\n"
+    "                     describe a dump file (FILE may be s3://BUCKET/KEY, read in place)\n"
     "  verify FILE [--against SOURCE]\n"
     "                     check a kdump file's structure; with SOURCE, compare every page\n"
-    "  dmesg FILE [-o OUT] the guest kernel log, as makedumpfile --dump-dmesg prints it\n"
+    "  dmesg FILE [-o OUT] [--stats]\n"
+    "                     the guest kernel log, as makedumpfile --dump-dmesg prints it\n"
+    "                     (FILE may be s3://BUCKET/KEY, read in place)\n"
     "  dmesg DOMAIN [-c URI] [-f] | dmesg --qmp SOCKET [-f]\n"
     "                     the same, live, from a running guest (-f: follow)\n"
     "  dump --qmp SOCKET [-o DIR] [-d LEVEL] [-c CODEC]\n"
     "                     capture a running, hung or crashed guest into the dump store\n"
     "  list [-o DIR] [DOMAIN]\n"
     "                     dumps in the store, newest first\n"
+    "  list --store s3://BUCKET/PREFIX [--host H] [--domain D] [--trigger T]\n"
+    "       [--since TIME] [--until TIME] [--json]\n"
+    "                     dumps of every host in the remote store, newest first\n"
+    "  fetch s3://BUCKET/.../TIMESTAMP/ DIR\n"
+    "                     download a remote dump into DIR/TIMESTAMP, checking its SHA-256\n"
     "\n"
     "Run 'guestdump <command> --help' for a command's options.\n";
 
@@ -78,6 +86,7 @@ int main(int argc, char** argv) {
     if (cmd == "dmesg") return guestdump::cli::run_dmesg(args);
     if (cmd == "dump") return guestdump::cli::run_dump(args);
     if (cmd == "list") return guestdump::cli::run_list(args);
+    if (cmd == "fetch") return guestdump::cli::run_fetch(args);
     return guestdump::cli::usage_error("unknown command '" + cmd + "'");
   } catch (const std::exception& e) {
     return guestdump::cli::fail(std::string("unexpected: ") + e.what());

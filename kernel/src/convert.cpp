@@ -142,10 +142,11 @@ Result<ConvertResult> convert(const ConvertOptions& opts) {
   return res;
 }
 
-Result<DumpSummary> inspect(const std::string& path) {
-  auto src_r = open_dump(path);
-  if (!src_r) return naming(std::move(src_r).error(), path);
-  GUESTDUMP_TRY(auto src, with_vmcoreinfo(std::move(src_r).value()));
+namespace {
+
+// What inspect() reports of an opened source; file_size is the caller's.
+Result<DumpSummary> summarize(std::unique_ptr<DumpSource> opened, const std::string& path) {
+  GUESTDUMP_TRY(auto src, with_vmcoreinfo(std::move(opened)));
   const DumpMetadata& meta = src->metadata();
   DumpSummary s;
   s.path = path;
@@ -174,8 +175,6 @@ Result<DumpSummary> inspect(const std::string& path) {
   if (s.crash_time == 0 && meta.vmcoreinfo && meta.vmcoreinfo->crash_time()) {
     s.crash_time = *meta.vmcoreinfo->crash_time();
   }
-  struct stat st {};
-  if (::stat(path.c_str(), &st) == 0) s.file_size = static_cast<std::uint64_t>(st.st_size);
   if (meta.format.starts_with("kdump")) {
     s.dump_level = meta.dump_level;
     std::uint32_t f = meta.codec_flags;
@@ -185,6 +184,27 @@ Result<DumpSummary> inspect(const std::string& path) {
     s.header_version = meta.kdump_header_version;
     s.filter = find_filter_note(meta.notes);
   }
+  return s;
+}
+
+} // namespace
+
+Result<DumpSummary> inspect(const std::string& path) {
+  auto src_r = open_dump(path);
+  if (!src_r) return naming(std::move(src_r).error(), path);
+  GUESTDUMP_TRY(DumpSummary s, summarize(std::move(src_r).value(), path));
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) s.file_size = static_cast<std::uint64_t>(st.st_size);
+  return s;
+}
+
+Result<DumpSummary> inspect(std::unique_ptr<ByteSource> bytes) {
+  const std::string name = bytes->name();
+  const std::uint64_t size = bytes->size();
+  auto src_r = open_dump(std::move(bytes));
+  if (!src_r) return naming(std::move(src_r).error(), name);
+  GUESTDUMP_TRY(DumpSummary s, summarize(std::move(src_r).value(), name));
+  s.file_size = size;
   return s;
 }
 

@@ -200,8 +200,6 @@ Result<void> put_bytes(const S3Config& config, const std::string& bucket, const 
 
 } // namespace
 
-S3Client::S3Client(S3Config config) : config_(std::move(config)) {}
-
 Result<std::string> S3Client::put_object(const std::string& bucket, const std::string& key,
                                          std::string_view body,
                                          const UploadOptions& options) const {

@@ -52,6 +52,8 @@ struct Transfer {
   std::size_t sent = 0;
   HttpResponse* response = nullptr;
   bool too_large = false;
+  bool sink_failed = false;
+  CURL* curl = nullptr;
 };
 
 std::size_t read_body(char* buffer, std::size_t size, std::size_t count, void* user) {
@@ -77,6 +79,15 @@ int seek_body(void* user, curl_off_t offset, int origin) {
 std::size_t write_body(char* data, std::size_t size, std::size_t count, void* user) {
   auto* t = static_cast<Transfer*>(user);
   const std::size_t n = size * count;
+  if (t->request->on_body) {
+    long status = 0;
+    curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (status >= 200 && status < 300) {
+      if (t->request->on_body(std::string_view(data, n))) return n;
+      t->sink_failed = true;
+      return 0;
+    }
+  }
   if (t->response->body.size() + n > t->request->max_reply) {
     t->too_large = true;
     return 0; // curl fails the transfer with CURLE_WRITE_ERROR
@@ -268,7 +279,7 @@ Result<HttpResponse> perform(const Signer& signer, const HttpRequest& request) {
   UniqueSlist headers(raw);
 
   HttpResponse response;
-  Transfer transfer{&request, 0, &response, false};
+  Transfer transfer{&request, 0, &response, false, false, c};
   const std::string sigv4 = "aws:amz:" + signer.region + ":" + signer.service;
   char error_text[CURL_ERROR_SIZE] = {};
   curl_easy_setopt(c, CURLOPT_URL, request.url.c_str());
@@ -303,6 +314,9 @@ Result<HttpResponse> perform(const Signer& signer, const HttpRequest& request) {
   }
 
   const CURLcode code = curl_easy_perform(c);
+  if (transfer.sink_failed) {
+    return make_error(ErrorCode::kOs, what + ": the reply's body could not be stored");
+  }
   if (transfer.too_large) {
     return make_error(ErrorCode::kProtocol,
                       what + ": reply larger than " + std::to_string(request.max_reply) + " bytes");

@@ -7,6 +7,7 @@
 // #10129). Both are fixed upstream after 7.88; the workarounds are harmless there.
 
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <span>
 #include <string>
@@ -40,6 +41,9 @@ struct HttpRequest {
   std::string payload_sha256;
   /// Largest body accepted in the reply; a longer one fails the request.
   std::size_t max_reply = 16u << 20;
+  /// When set, a 2xx reply's body goes here chunk by chunk instead of into HttpResponse::body
+  /// (max_reply then bounds only error bodies); returning false fails the request.
+  std::function<bool(std::string_view)> on_body;
 };
 
 struct HttpResponse {

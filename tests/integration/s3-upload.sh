@@ -7,6 +7,11 @@
 #   restart  RGW stopped in the middle of a multipart upload and started again: the upload
 #            completes; then the uploader killed mid-upload and run again: it resumes the same
 #            upload. Both: the object is right and no multipart upload is left open
+#   read     two "hosts" (GUESTDUMP_HOST) upload a dump each: `list --store` shows both, newest
+#            first, its filters work and --json parses; `fetch` downloads one equal to the local
+#            files, and refuses a remote object overwritten with other bytes, leaving no
+#            complete-looking directory; `info` and `dmesg` of the remote vmcore print what they
+#            print for the local file while fetching under 5% of it
 # Environment: GUESTDUMP, UPLOAD_TOOL (s3_upload_tool), RGW_DIR, WORK, GUESTDUMP_FIXTURE_CACHE.
 set -euo pipefail
 : "${GUESTDUMP:?}" "${UPLOAD_TOOL:?}" "${RGW_DIR:?}" "${WORK:?}"
@@ -121,6 +126,99 @@ restart)
     cat "$WORK/b.err"
     grep -q 'resuming upload' "$WORK/b.err" || fail "the second run did not resume"
     check_object b/vmcore
+    ;;
+read)
+    guest=$WORK/guest
+    trap '"$fixtures/run-guest.sh" stop --dir "$guest" || true' EXIT
+    # 128 MiB of incompressible pages: `info` reads every page descriptor (24 bytes a page, to
+    # count the shared zero pages), 3 MiB for this guest, which must be a small share of the file.
+    "$fixtures/run-guest.sh" start --dir "$guest" --mem 512 --fill 128 --mode panic
+    for h in host-a host-b; do
+        step "guestdump dump --upload as $h"
+        GUESTDUMP_HOST=$h "$GUESTDUMP" dump --qmp "$guest/qmp.sock" -o "$WORK/store-$h" -d 1 \
+            --upload "s3://$BUCKET/fleet" > "$WORK/dump-$h.out"
+        sleep 1 # store timestamps have a resolution of one second
+    done
+    da=$(find "$WORK/store-host-a" -mindepth 2 -maxdepth 2 -type d ! -name '.*')
+    db=$(find "$WORK/store-host-b" -mindepth 2 -maxdepth 2 -type d ! -name '.*')
+    urla=$(meta "$da/meta.json" upload/url) urlb=$(meta "$db/meta.json" upload/url)
+    [ "$(meta "$da/meta.json" host)" = host-a ] || fail "GUESTDUMP_HOST did not name the host"
+    case $urla in "s3://$BUCKET/fleet/host-a/"*) ;; *) fail "url of host-a's dump: $urla" ;; esac
+    ta=$(meta "$da/meta.json" started_at) tb=$(meta "$db/meta.json" started_at)
+    [ "$ta" -lt "$tb" ] || fail "host-b's dump is not the newer one ($ta, $tb)"
+
+    step "list --store: both hosts, newest first"
+    "$GUESTDUMP" list --store "s3://$BUCKET/fleet" | tee "$WORK/list.out"
+    [ "$(sed -n 2p "$WORK/list.out" | awk '{print $1}')" = host-b ] &&
+        [ "$(sed -n 3p "$WORK/list.out" | awk '{print $1}')" = host-a ] &&
+        [ "$(grep -c . "$WORK/list.out")" = 3 ] || fail "list --store: $(cat "$WORK/list.out")"
+    grep -qF "$urla" "$WORK/list.out" && grep -qF "$urlb" "$WORK/list.out" || fail "URLs not listed"
+    urls() { "$GUESTDUMP" list --store "s3://$BUCKET/fleet" --json "$@" |
+        "$PY" -c 'import json,sys; print(" ".join(d["url"] for d in json.load(sys.stdin)))'; }
+    [ "$(urls)" = "$urlb $urla" ] || fail "list --json: '$(urls)'"
+    [ "$(urls --host host-a)" = "$urla" ] || fail "--host host-a: '$(urls --host host-a)'"
+    [ "$(urls --since "@$tb")" = "$urlb" ] || fail "--since: '$(urls --since "@$tb")'"
+    [ "$(urls --until "@$ta")" = "$urla" ] || fail "--until: '$(urls --until "@$ta")'"
+    trig=$(meta "$da/meta.json" trigger)
+    [ "$(urls --trigger "$trig")" = "$urlb $urla" ] || fail "--trigger $trig"
+    [ -z "$(urls --trigger no-such)" ] || fail "--trigger no-such listed dumps"
+    [ "$(urls --domain "$(meta "$da/meta.json" uuid)")" = "$urlb $urla" ] || fail "--domain UUID"
+    [ -z "$(urls --host nobody)" ] || fail "--host nobody listed dumps"
+
+    step "fetch: host-a's dump, equal to the local files"
+    "$GUESTDUMP" fetch "$urla" "$WORK/fetched"
+    ts=$(basename "$da")
+    for f in vmcore dmesg.txt meta.json; do
+        cmp "$da/$f" "$WORK/fetched/$ts/$f" || fail "fetched $f differs"
+        [ "$(stat -c %a "$WORK/fetched/$ts/$f")" = 600 ] || fail "fetched $f is not mode 0600"
+    done
+    [ "$(stat -c %a "$WORK/fetched/$ts")" = 700 ] || fail "fetched directory is not mode 0700"
+
+    step "fetch refuses an object overwritten with other bytes (x-amz-meta-sha256 kept)"
+    keyb=${urlb#s3://$BUCKET/}
+    sumb=$(meta "$db/meta.json" checksums/vmcore/sha256)
+    head -c 1000000 /dev/urandom > "$WORK/junk"
+    s3 PUT "/$BUCKET/${keyb}vmcore" -H "x-amz-meta-sha256: $sumb" --data-binary @"$WORK/junk" -o /dev/null
+    set +e
+    "$GUESTDUMP" fetch "$urlb" "$WORK/fetched" 2> "$WORK/fetch.err"
+    rc=$?
+    set -e
+    cat "$WORK/fetch.err"
+    [ "$rc" = 1 ] && grep -qF "s3://$BUCKET/${keyb}vmcore" "$WORK/fetch.err" &&
+        grep -q "SHA-256" "$WORK/fetch.err" || fail "fetch of a corrupted vmcore: exit $rc"
+    [ "$(ls -A "$WORK/fetched")" = "$ts" ] || fail "fetch left $(ls -A "$WORK/fetched")"
+    step "... and one whose x-amz-meta-sha256 disagrees with meta.json"
+    s3 PUT "/$BUCKET/${keyb}vmcore" --data-binary @"$db/vmcore" -o /dev/null
+    set +e
+    "$GUESTDUMP" fetch "$urlb" "$WORK/fetched" 2> "$WORK/fetch2.err"
+    rc=$?
+    set -e
+    [ "$rc" = 1 ] && grep -q "x-amz-meta-sha256" "$WORK/fetch2.err" ||
+        fail "fetch without x-amz-meta-sha256: exit $rc, $(cat "$WORK/fetch2.err")"
+    [ "$(ls -A "$WORK/fetched")" = "$ts" ] || fail "fetch left $(ls -A "$WORK/fetched")"
+
+    step "info and dmesg of the remote vmcore: the local output, a few percent fetched"
+    keya=${urla#s3://$BUCKET/}
+    size=$(stat -c %s "$da/vmcore")
+    fetched_pct() { # STDERR-FILE: percent of the vmcore fetched, from --stats
+        local n
+        n=$(grep -o 'fetched [0-9]* bytes' "$1" | awk '{print $2}')
+        [ -n "$n" ] || fail "no byte count in $(cat "$1")"
+        echo "$n $size" | awk '{printf "%d", $1 * 100 / $2}'
+    }
+    "$GUESTDUMP" info "$da/vmcore" | grep -v '^file:' > "$WORK/info.local"
+    "$GUESTDUMP" info --stats "s3://$BUCKET/${keya}vmcore" 2> "$WORK/info.err" |
+        grep -v '^file:' > "$WORK/info.remote"
+    cat "$WORK/info.err"
+    diff "$WORK/info.local" "$WORK/info.remote" || fail "info differs"
+    [ "$(fetched_pct "$WORK/info.err")" -lt 5 ] || fail "info fetched too much: $(cat "$WORK/info.err")"
+    "$GUESTDUMP" dmesg "$da/vmcore" > "$WORK/dmesg.local"
+    GUESTDUMP_DEBUG=1 "$GUESTDUMP" dmesg "s3://$BUCKET/${keya}vmcore" > "$WORK/dmesg.remote" 2> "$WORK/dmesg.err"
+    grep 'fetched [0-9]* bytes' "$WORK/dmesg.err"
+    cmp "$WORK/dmesg.local" "$WORK/dmesg.remote" || fail "dmesg differs"
+    [ -s "$WORK/dmesg.local" ] || fail "empty kernel log"
+    [ "$(fetched_pct "$WORK/dmesg.err")" -lt 5 ] || fail "dmesg fetched too much"
+    [ "$size" -gt $((64 << 20)) ] || fail "vmcore ($size bytes) too small for the percentage to mean much"
     ;;
 *) fail "unknown case '$case_name'" ;;
 esac

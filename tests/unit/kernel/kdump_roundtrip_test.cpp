@@ -1,12 +1,14 @@
 // Library-level round trips: synthetic ELF core -> kdump (every codec, plain and flattened) ->
 // our reader, plus re-conversion of kdump input and the failure paths.
 
+#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 
 #include <gtest/gtest.h>
 
+#include "guestdump/common/byte_source.h"
 #include "guestdump/formats/dump_source.h"
 #include "guestdump/kernel/convert.h"
 #include "temp_dir.h"
@@ -126,6 +128,83 @@ INSTANTIATE_TEST_SUITE_P(AllCodecs, CodecRoundTrip,
                          testing::Values(Codec::kZstd, Codec::kZlib, Codec::kLzo, Codec::kSnappy,
                                          Codec::kNone),
                          [](const auto& p) { return std::string(codec_name(p.param)); });
+
+// A file read only through read(), as a remote object is: no mapping to take pointers into.
+// Reads at or past `fail_from` fail, as a dropped connection would.
+class UnmappedSource final : public ByteSource {
+public:
+  explicit UnmappedSource(const std::string& path, std::uint64_t fail_from = UINT64_MAX)
+      : file_(MappedFile::open(path).value()), fail_from_(fail_from) {}
+  const std::string& name() const override { return file_.name(); }
+  std::uint64_t size() const override { return file_.size(); }
+  Result<void> read(std::uint64_t offset, std::span<std::byte> out) const override {
+    ++reads;
+    if (offset + out.size() > fail_from_) {
+      return make_error(ErrorCode::kOs, "scripted read failure at " + std::to_string(offset));
+    }
+    return file_.read(offset, out);
+  }
+  mutable std::atomic<std::uint64_t> reads{0};
+
+private:
+  MappedByteSource file_;
+  std::uint64_t fail_from_;
+};
+
+TEST_F(RoundTrip, ReadsThroughAnUnmappedByteSource) {
+  auto plain = dir_.file("out.kdump");
+  auto flat = dir_.file("out.flat");
+  convert_ok(src_, plain, Codec::kZstd);
+  convert_ok(src_, flat, Codec::kZstd, /*flattened=*/true);
+  for (const auto& path : {plain, flat}) {
+    auto source = std::make_unique<UnmappedSource>(path);
+    const UnmappedSource* counted = source.get();
+    auto dump = open_dump(std::unique_ptr<ByteSource>(std::move(source)));
+    ASSERT_TRUE(dump) << path << ": " << dump.error().what();
+    EXPECT_GT(counted->reads.load(), 0u);
+    auto mapped = open_dump(path);
+    ASSERT_TRUE(mapped);
+    EXPECT_EQ((*dump)->metadata().available, (*mapped)->metadata().available);
+    EXPECT_EQ((*dump)->metadata().format, (*mapped)->metadata().format);
+    EXPECT_TRUE(testimg::pages_match_spec(**dump, spec_, 304)) << path;
+    auto zero = (*dump)->shared_zero_pages();
+    ASSERT_TRUE(zero);
+    EXPECT_EQ(*zero, std::optional<std::uint64_t>(128));
+  }
+  auto local = inspect(plain);
+  auto remote = inspect(std::make_unique<UnmappedSource>(plain));
+  ASSERT_TRUE(local);
+  ASSERT_TRUE(remote) << remote.error().what();
+  EXPECT_EQ(remote->file_size, local->file_size);
+  EXPECT_EQ(remote->pages_zero, local->pages_zero);
+  EXPECT_EQ(remote->release, local->release);
+  EXPECT_EQ(remote->codec, local->codec);
+
+  // ELF cores are read only from local files.
+  auto elf = open_dump(std::unique_ptr<ByteSource>(std::make_unique<UnmappedSource>(src_)));
+  ASSERT_FALSE(elf);
+  EXPECT_EQ(elf.error().code, ErrorCode::kUnsupported);
+
+  // A read failing in the data area fails the page it was for, naming its PFN.
+  const auto size = std::filesystem::file_size(plain);
+  auto failing =
+      open_dump(std::unique_ptr<ByteSource>(std::make_unique<UnmappedSource>(plain, size - 4096)));
+  ASSERT_TRUE(failing) << failing.error().what();
+  auto reader = (*failing)->make_reader();
+  std::vector<std::byte> scratch(4096);
+  bool failed = false;
+  const auto& available = (*failing)->metadata().available;
+  for (std::uint64_t pfn = 0; pfn < (*failing)->metadata().max_pfn; ++pfn) {
+    if (!available.test(pfn)) continue;
+    auto page = reader->read(pfn, scratch);
+    if (!page) {
+      failed = true;
+      EXPECT_NE(page.error().message.find("PFN " + std::to_string(pfn)), std::string::npos);
+      EXPECT_NE(page.error().message.find("scripted read failure"), std::string::npos);
+    }
+  }
+  EXPECT_TRUE(failed);
+}
 
 TEST_F(RoundTrip, OutputIsIndependentOfThreadCount) {
   convert_ok(src_, dir_.file("t1"), Codec::kZstd, false, 1);

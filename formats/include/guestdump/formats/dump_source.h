@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "guestdump/common/byte_source.h"
 #include "guestdump/common/result.h"
 #include "guestdump/formats/kdump_format.h"
 #include "guestdump/formats/pfn_bitmap.h"
@@ -69,5 +70,11 @@ Result<std::unique_ptr<DumpSource>> open_dump(const std::string& path);
 
 Result<std::unique_ptr<DumpSource>> open_elf_core(const std::string& path);
 Result<std::unique_ptr<DumpSource>> open_kdump(const std::string& path);
+/// A kdump-compressed (or flattened) file read through `bytes`: only the header, notes, bitmaps
+/// and the descriptors and pages asked for are read, so a remote object is not fetched whole.
+Result<std::unique_ptr<DumpSource>> open_kdump(std::unique_ptr<ByteSource> bytes);
+/// open_dump() for a source that may not be a local file: kdump-compressed files (plain or
+/// flattened) only; an ELF core is refused with kUnsupported.
+Result<std::unique_ptr<DumpSource>> open_dump(std::unique_ptr<ByteSource> bytes);
 
 } // namespace guestdump::formats

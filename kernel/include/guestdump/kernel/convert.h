@@ -3,9 +3,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
+#include "guestdump/common/byte_source.h"
 #include "guestdump/common/result.h"
 #include "guestdump/formats/codec.h"
 #include "guestdump/formats/kdump_writer.h"
@@ -92,6 +94,9 @@ struct DumpSummary {
 
 /// Reads a dump's headers (and, for kdump files, its descriptors) without reading page data.
 Result<DumpSummary> inspect(const std::string& path);
+/// The same for a file read through `bytes` (a remote object): kdump-compressed files only, and
+/// only the blocks the summary needs are read.
+Result<DumpSummary> inspect(std::unique_ptr<ByteSource> bytes);
 
 struct VerifyReport {
   std::uint64_t pages_checked = 0;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,29 @@ struct UploadedObject {
   std::uint64_t bytes = 0;
   std::string sha256; // hex SHA-256 of the whole object
   unsigned parts = 0; // 0: a single PUT
+};
+
+/// One object as a listing or a HEAD request describes it. Everything here is the server's word:
+/// keys are at most 1024 bytes, sha256 is empty unless it is 64 hex digits.
+struct ObjectInfo {
+  std::string key;
+  std::uint64_t size = 0;
+  std::string etag;
+  std::string last_modified; // as the server wrote it (ISO 8601 in listings, RFC 1123 in HEAD)
+  std::string sha256;        // x-amz-meta-sha256 (HEAD only)
+};
+
+/// How much the read requests of a client (and its copies) fetched: what `--stats` prints.
+struct ReadStats {
+  std::uint64_t requests = 0;
+  std::uint64_t bytes = 0; // reply bodies received
+};
+
+/// A file download_object() stored.
+struct DownloadedObject {
+  std::string path;
+  std::uint64_t bytes = 0;
+  std::string sha256; // of the bytes written, computed while they streamed in
 };
 
 /// A multipart upload the server holds open (not completed, not aborted).
@@ -67,8 +91,39 @@ public:
   Result<void> abort_upload(const std::string& bucket, const std::string& key,
                             const std::string& upload_id) const;
 
+  // Reads (s3_read.cpp). Every reply is bounded: a listing page's XML, its keys and their count,
+  // a ranged GET's length, an object read into memory.
+
+  /// Largest listing accepted by list_objects() unless the caller says otherwise.
+  static constexpr std::uint64_t kMaxListedKeys = 1'000'000;
+  /// Every object under `prefix` (ListObjectsV2, following continuation tokens page by page),
+  /// in the server's (key) order. Fails past `max_keys`, on a page that is not a well-formed
+  /// ListBucketResult, or on a continuation token that repeats.
+  Result<std::vector<ObjectInfo>> list_objects(const std::string& bucket, const std::string& prefix,
+                                               std::uint64_t max_keys = kMaxListedKeys) const;
+  /// HEAD of one object: its size, ETag and x-amz-meta-sha256. kNotFound when there is none.
+  Result<ObjectInfo> head_object(const std::string& bucket, const std::string& key) const;
+  /// `length` bytes at `offset` (a ranged GET; at most 64 MiB). The reply must be a 206 whose
+  /// Content-Range names exactly that range and whose body has exactly that length.
+  Result<std::string> get_range(const std::string& bucket, const std::string& key,
+                                std::uint64_t offset, std::uint64_t length) const;
+  /// A whole small object (meta.json) into memory; one larger than `max_bytes` is refused.
+  Result<std::string> get_object(const std::string& bucket, const std::string& key,
+                                 std::size_t max_bytes) const;
+  /// Downloads an object to `path`: written under a hidden temporary name in the same
+  /// directory (mode 0600), its SHA-256 computed as it streams in, fsynced and renamed to
+  /// `path` only when complete and, if `expected_sha256` is given, equal to it. On any failure
+  /// the temporary file is removed and nothing is left at `path`.
+  Result<DownloadedObject> download_object(const std::string& bucket, const std::string& key,
+                                           const std::string& path,
+                                           const std::string& expected_sha256 = {}) const;
+  /// What the read requests of this client and its copies fetched so far.
+  ReadStats read_stats() const;
+
 private:
+  struct ReadCounters;
   S3Config config_;
+  std::shared_ptr<ReadCounters> counters_;
 };
 
 } // namespace guestdump::objstore
