@@ -297,6 +297,10 @@ Result<HttpResponse> perform(const Signer& signer, const HttpRequest& request) {
     curl_easy_setopt(c, CURLOPT_READDATA, &transfer);
     curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, seek_body);
     curl_easy_setopt(c, CURLOPT_SEEKDATA, &transfer);
+    if (request.max_send_rate > 0) {
+      curl_easy_setopt(c, CURLOPT_MAX_SEND_SPEED_LARGE,
+                       static_cast<curl_off_t>(request.max_send_rate));
+    }
     if (request.method == "POST") curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "POST");
   } else if (request.method != "GET") {
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, request.method.c_str());

@@ -7,6 +7,7 @@
 // #10129). Both are fixed upstream after 7.88; the workarounds are harmless there.
 
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <span>
 #include <string>
@@ -40,6 +41,8 @@ struct HttpRequest {
   std::string payload_sha256;
   /// Largest body accepted in the reply; a longer one fails the request.
   std::size_t max_reply = 16u << 20;
+  /// Upper bound of the body's send rate in bytes per second; 0: none.
+  std::uint64_t max_send_rate = 0;
 };
 
 struct HttpResponse {
