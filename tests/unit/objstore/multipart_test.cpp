@@ -230,6 +230,22 @@ TEST_F(Multipart, PartsGoInParallelAndAssemble) {
   EXPECT_FALSE(std::filesystem::exists(state));
 }
 
+TEST_F(Multipart, SendRateIsLimited) {
+  write_file(120000);
+  options.part_size = 1 << 20; // one PUT
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(client().upload_file(file, "dumps", "fast", state, options));
+  const auto unlimited = std::chrono::steady_clock::now() - t0;
+  options.max_bytes_per_second = 60000; // 120000 bytes: about 2 s
+  const auto t1 = std::chrono::steady_clock::now();
+  auto up = client().upload_file(file, "dumps", "slow", state, options);
+  const auto limited = std::chrono::steady_clock::now() - t1;
+  ASSERT_TRUE(up) << up.error().message;
+  EXPECT_EQ(s3.objects["slow"].body, content);
+  EXPECT_LT(unlimited, std::chrono::milliseconds(800));
+  EXPECT_GE(limited, std::chrono::milliseconds(1000));
+}
+
 TEST_F(Multipart, FailedPartIsRetriedWithBackoff) {
   std::vector<std::chrono::steady_clock::time_point> part3;
   std::mutex m;
