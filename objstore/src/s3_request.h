@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <span>
 #include <string>
@@ -43,6 +44,9 @@ struct HttpRequest {
   std::size_t max_reply = 16u << 20;
   /// Upper bound of the body's send rate in bytes per second; 0: none.
   std::uint64_t max_send_rate = 0;
+  /// Polled while the request runs (about once a second, and as data moves); true aborts it.
+  /// Empty: never.
+  std::function<bool()> cancelled;
 };
 
 struct HttpResponse {

@@ -25,8 +25,9 @@ struct UploadOptions {
   /// host's network to its guests); 0: none. With `parallel` parts in flight the total is up to
   /// `parallel` times this.
   std::uint64_t max_bytes_per_second = 0;
-  /// Polled between requests: true stops the upload, keeping its state file for a resume
-  /// (daemon shutdown). Defaults to the process's cancel flag.
+  /// Polled between requests and while one runs (a running request is aborted): true stops the
+  /// upload, keeping its state file for a resume (daemon shutdown). Defaults to the process's
+  /// cancel flag.
   std::function<bool()> cancelled;
 };
 
