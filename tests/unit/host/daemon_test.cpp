@@ -840,6 +840,11 @@ TEST(DaemonUpload, ADumpIsUploadedInTheBackgroundWithoutHoldingUpAnotherCapture)
   remote.release("web1");
   ASSERT_TRUE(remote.wait_count(2)) << f.log.all();
   EXPECT_TRUE(eventually([&] { return daemon->status().uploads_waiting == 0; }));
+  // The upload thread logs, then counts: once counted, both are there.
+  EXPECT_TRUE(eventually([&] {
+    return daemon->metrics_text().find("guestdumpd_uploads_total{outcome=\"complete\"} 2") !=
+           std::string::npos;
+  }));
   auto events = f.log.events(message_id::kUploadComplete);
   ASSERT_EQ(events.size(), 2u) << f.log.all();
   const auto& e = events[0].at("GUESTDUMP_DOMAIN") == "web2" ? events[0] : events[1];
