@@ -38,6 +38,13 @@ constexpr DaemonKey kDaemonKeys[] = {
     {"log-level", "info", false, "debug, info, warn or error"},
     {"metrics-file", kDefaultMetricsFile, false,
      "Prometheus textfile for node-exporter (empty: none)"},
+    {"upload", "", false,
+     "upload each dump to s3://BUCKET/PREFIX (endpoint, region, credentials: AWS CLI conventions)"},
+    {"upload-part-size", "64MiB", false, "bytes per multipart upload part (at least 5MiB)"},
+    {"upload-parallel", "4", false, "parts of one file uploaded at once (1-32)"},
+    {"upload-jobs", "1", false, "dumps uploaded at once (1-16)"},
+    {"upload-max-rate", "0", false, "bytes per second per part upload (0: unlimited)"},
+    {"keep-local", "all", false, "uploaded dumps kept in dump-dir, newest first (all: keep all)"},
 };
 
 Error bad_value(const std::string& key, const std::string& value, const std::string& expected) {
@@ -104,6 +111,41 @@ Result<void> apply_daemon_key(DaemonConfig& c, const std::string& key, const std
   } else if (key == "metrics-file") {
     if (!value.empty() && value.front() != '/') return bad_value(key, value, "an absolute path");
     c.metrics_file = value;
+  } else if (key == "upload") {
+    c.upload = value;
+    c.upload_url.reset();
+    if (!value.empty()) {
+      auto url = objstore::parse_s3_url(value);
+      if (!url) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "invalid value for 'upload': " + url.error().message);
+      }
+      c.upload_url = *url;
+    }
+  } else if (key == "upload-part-size") {
+    GUESTDUMP_TRY(std::uint64_t n, policies::parse_bytes(value, key));
+    // S3 and Ceph RGW refuse parts under 5 MiB (but the last), and none over 5 GiB.
+    if (n < (std::uint64_t{5} << 20) || n > (std::uint64_t{5} << 30)) {
+      return bad_value(key, value, "5MiB to 5GiB");
+    }
+    c.upload_part_size = n;
+  } else if (key == "upload-parallel") {
+    GUESTDUMP_TRY(std::uint32_t n, policies::parse_count(value, key));
+    if (n < 1 || n > 32) return bad_value(key, value, "1 to 32");
+    c.upload_parallel = n;
+  } else if (key == "upload-jobs") {
+    GUESTDUMP_TRY(std::uint32_t n, policies::parse_count(value, key));
+    if (n < 1 || n > 16) return bad_value(key, value, "1 to 16");
+    c.upload_jobs = n;
+  } else if (key == "upload-max-rate") {
+    GUESTDUMP_TRY(c.upload_max_rate, policies::parse_bytes(value, key));
+  } else if (key == "keep-local") {
+    if (value == "all") {
+      c.keep_local.reset();
+    } else {
+      GUESTDUMP_TRY(std::uint32_t n, policies::parse_count(value, key));
+      c.keep_local = n;
+    }
   } else if (key == "log-level") {
     if (value != "debug" && value != "info" && value != "warn" && value != "error") {
       return bad_value(key, value, "debug, info, warn or error");
@@ -148,6 +190,28 @@ Result<void> apply_all(DaemonConfig& c, const po::variables_map& vm, const po::v
   return policies::validate(c.policy);
 }
 
+// The remote store's endpoint and credentials, checked when the configuration is read: a daemon
+// that could not upload must not start (or take a reload) as if it could.
+Result<void> resolve_upload(DaemonConfig& c, const objstore::Environment& env) {
+  c.upload_s3.reset();
+  if (!c.upload_url) {
+    if (c.keep_local) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "'keep-local' needs 'upload': only uploaded dumps are removed by it");
+    }
+    return {};
+  }
+  auto s3 = objstore::resolve_s3_config(env);
+  if (!s3) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "upload '" + c.upload + "': " + s3.error().message +
+                          " (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the unit's "
+                          "environment, or AWS_SHARED_CREDENTIALS_FILE; see guestdumpd.conf(5))");
+  }
+  c.upload_s3 = std::move(*s3);
+  return {};
+}
+
 std::string describe(const po::error& e) {
   return e.what();
 }
@@ -155,6 +219,11 @@ std::string describe(const po::error& e) {
 } // namespace
 
 Result<DaemonCommandLine> parse_daemon_command_line(const std::vector<std::string>& args) {
+  return parse_daemon_command_line(args, objstore::process_environment());
+}
+
+Result<DaemonCommandLine> parse_daemon_command_line(const std::vector<std::string>& args,
+                                                    const objstore::Environment& env) {
   DaemonCommandLine out;
   po::options_description keys = config_keys();
   po::options_description all;
@@ -207,6 +276,7 @@ Result<DaemonCommandLine> parse_daemon_command_line(const std::vector<std::strin
     out.config.config_file = file;
   }
   GUESTDUMP_CHECK(apply_all(out.config, vm, flags, out.config.config_file));
+  GUESTDUMP_CHECK(resolve_upload(out.config, env));
   return out;
 }
 

@@ -56,6 +56,35 @@ dump_times(const std::vector<store::StoredDump>& dumps) {
   return out;
 }
 
+std::vector<policies::LocalDump> upload_view(const std::vector<store::StoredDump>& dumps) {
+  std::vector<policies::LocalDump> out;
+  for (const store::StoredDump& d : dumps) {
+    policies::LocalDump l;
+    l.guest = d.domain;
+    l.id = d.name;
+    std::int64_t t = d.meta ? d.meta->started_at : 0;
+    if (t == 0) t = store::store_time(d.name);
+    l.time = policies::WallTime(std::chrono::seconds(t));
+    if (d.partial) {
+      l.status = policies::DumpStatus::kIncomplete;
+    } else if (!d.meta || d.meta->status != "complete") {
+      l.status = policies::DumpStatus::kFailed;
+    }
+    l.in_use = d.in_use;
+    // meta.json is untrusted: only an object whose "state" is the string "complete" counts.
+    if (d.meta && d.meta->upload.is_object()) {
+      auto it = d.meta->upload.find("state");
+      l.upload_confirmed =
+          it != d.meta->upload.end() && it->is_string() && it->get<std::string>() == "complete";
+    }
+    for (const char* f : {"/.vmcore.upload", "/.dmesg.txt.upload"}) {
+      if (::access((d.path + f).c_str(), F_OK) == 0) l.upload_state_file = true;
+    }
+    out.push_back(std::move(l));
+  }
+  return out;
+}
+
 Result<void> check_store_writable(const std::string& dir) {
   std::string probe = dir + "/.guestdumpd-probe-XXXXXX";
   const int fd = ::mkstemp(probe.data());

@@ -67,7 +67,15 @@ Result<HttpResponse> send(const S3Config& config, const HttpRequest& request,
     if (cancelled(options)) {
       return make_error(ErrorCode::kCancelled, what + ": cancelled");
     }
-    auto reply = detail::perform(signer_of(config), request);
+    // A running request is aborted by a cancel too: a slow part (upload-max-rate) must not hold
+    // up a daemon's shutdown.
+    HttpRequest r = request;
+    r.max_send_rate = options.max_bytes_per_second;
+    r.cancelled = [&options] { return cancelled(options); };
+    Result<HttpResponse> reply = detail::perform(signer_of(config), r);
+    if (!reply && cancelled(options)) {
+      return make_error(ErrorCode::kCancelled, what + ": cancelled");
+    }
     if (reply && reply->status >= 200 && reply->status < 300) return reply;
     Error error = reply ? detail::check_reply(*reply).error() : reply.error();
     if (reply) error.context(what);

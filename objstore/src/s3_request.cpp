@@ -259,6 +259,16 @@ std::string object_url(const S3Config& config, std::string_view bucket, std::str
   return url;
 }
 
+namespace {
+
+// CURLOPT_XFERINFOFUNCTION: a non-zero return aborts the transfer (CURLE_ABORTED_BY_CALLBACK).
+int poll_cancel(void* data, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  const auto* cancelled = static_cast<const std::function<bool()>*>(data);
+  return (*cancelled)() ? 1 : 0;
+}
+
+} // namespace
+
 Result<HttpResponse> perform(const Signer& signer, const HttpRequest& request) {
   global_init();
   const std::string what = request.method + " '" + request.url + "'";
@@ -298,6 +308,11 @@ Result<HttpResponse> perform(const Signer& signer, const HttpRequest& request) {
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &transfer);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, write_header);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &transfer);
+  if (request.cancelled) {
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, poll_cancel);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &request.cancelled);
+  }
   if (request.method == "HEAD") {
     curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
   } else if (request.method == "PUT" || request.method == "POST") {
@@ -308,6 +323,10 @@ Result<HttpResponse> perform(const Signer& signer, const HttpRequest& request) {
     curl_easy_setopt(c, CURLOPT_READDATA, &transfer);
     curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, seek_body);
     curl_easy_setopt(c, CURLOPT_SEEKDATA, &transfer);
+    if (request.max_send_rate > 0) {
+      curl_easy_setopt(c, CURLOPT_MAX_SEND_SPEED_LARGE,
+                       static_cast<curl_off_t>(request.max_send_rate));
+    }
     if (request.method == "POST") curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "POST");
   } else if (request.method != "GET") {
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, request.method.c_str());

@@ -7,6 +7,7 @@
 // #10129). Both are fixed upstream after 7.88; the workarounds are harmless there.
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <span>
@@ -44,6 +45,11 @@ struct HttpRequest {
   /// When set, a 2xx reply's body goes here chunk by chunk instead of into HttpResponse::body
   /// (max_reply then bounds only error bodies); returning false fails the request.
   std::function<bool(std::string_view)> on_body;
+  /// Upper bound of the body's send rate in bytes per second; 0: none.
+  std::uint64_t max_send_rate = 0;
+  /// Polled while the request runs (about once a second, and as data moves); true aborts it.
+  /// Empty: never.
+  std::function<bool()> cancelled;
 };
 
 struct HttpResponse {

@@ -20,7 +20,14 @@
 #              mount namespace) and a guest panics -> `journalctl -o json GUESTDUMP_DOMAIN=gd-j`
 #              shows the queued, started and complete events with their MESSAGE_IDs, the
 #              guest's UUID, trigger, dump directory and status
-#   badconfig  unknown key, bad value, missing --config file, unreachable URI, unwritable store
+#   upload     (needs the RGW fixture: RGW_DIR) upload = s3://BUCKET/fleet, 5 MiB parts: the
+#              daemon's dump of a panicked guest lands in the bucket (remote SHA-256 = meta.json =
+#              local files); SIGTERM in the middle of the upload (upload-max-rate slows it) and a
+#              restart resume it with no duplicate object and no multipart upload left open; a
+#              bad URL or missing credentials on SIGHUP keep the running configuration;
+#              keep-local=1 deletes the first dump only after the second one's upload is confirmed
+#   badconfig  unknown key, bad value, missing --config file, unreachable URI, unwritable store,
+#              a bad upload URL, upload without credentials, keep-local without upload
 #   hostile    a hostile guest (gd.mode=hostile: tests/fixtures/hostile/hostile.ko rewrites its
 #              VMCOREINFO with invalid UTF-8, escape sequences and a newline in OSRELEASE and
 #              lying OFFSET(page.flags)/OFFSET(page._mapcount), and floods its printk ring)
@@ -154,6 +161,16 @@ badconfig)
     bad "$WORK/ro/store" --config /dev/null --dump-dir "$WORK/ro/store" \
         --connect "qemu+unix:///system?socket=$WORK/no-such.sock"
     umount "$WORK/ro"
+    # The remote store is checked at start: a bad URL, no credentials, keep-local alone.
+    bad "invalid value for 'upload': store URL 'http://bucket/x'" --config /dev/null \
+        --dump-dir "$STORE" --upload http://bucket/x
+    (
+        unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE \
+            AWS_SHARED_CREDENTIALS_FILE AWS_CONFIG_FILE
+        HOME=$WORK bad "upload 's3://bucket/x': no S3 credentials" --config /dev/null \
+            --dump-dir "$STORE" --upload s3://bucket/x --check-config
+    )
+    bad "'keep-local' needs 'upload'" --config /dev/null --dump-dir "$STORE" --keep-local 2
     "$GUESTDUMPD" --config /dev/null --dump-dir "$STORE" --check-config > "$WORK/ok" ||
         fail "a good configuration was refused"
     grep -q "configuration OK" "$WORK/ok" || fail "--check-config said: $(cat "$WORK/ok")"
@@ -667,6 +684,113 @@ PYEOF
         printf 'FAILED: %s\n' "${problems[@]}" >&2
         fail "${#problems[@]} check(s) failed"
     fi
+    ;;
+upload)
+    : "${RGW_DIR:?the upload case needs the rgw fixture}"
+    [ -f "$RGW_DIR/env" ] || fail "no RGW: $RGW_DIR/env is missing (fixture.rgw.start)"
+    set -a; . "$RGW_DIR/env"; set +a
+    BUCKET=guestdump-e2e-daemon
+    # The test's own requests, signed by the curl program (not by the code under test).
+    s3() { # METHOD PATH [curl args...]
+        local method=$1 path=$2; shift 2
+        curl -sS -f --aws-sigv4 "aws:amz:$AWS_REGION:s3" \
+            --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+            -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -X "$method" "$AWS_ENDPOINT_URL$path" "$@"
+    }
+    open_uploads() { s3 GET "/$BUCKET?uploads=" | grep -o '<UploadId>[^<]*' | sed 's/<UploadId>//' || true; }
+    # Keys under a prefix (the whole bucket is listed: curl 7.88 signs an encoded '/' in the
+    # query wrongly, so no prefix= parameter).
+    keys() { s3 GET "/$BUCKET?list-type=2" | grep -o '<Key>[^<]*' | sed 's/<Key>//' | grep "^$1" | sort || true; }
+    meta() { # FILE KEY/KEY...: a value of a JSON file ("" when absent)
+        $PY -c 'import json,sys; v=json.load(open(sys.argv[1]))
+for k in sys.argv[2].split("/"): v=v.get(k) if isinstance(v, dict) else None
+print("" if v is None else v)' "$1" "$2"; }
+    parts_done() { # STATE-FILE: parts its multipart upload has finished
+        $PY -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["parts"]))' "$1" 2>/dev/null || echo 0; }
+    line_of() { grep -n -m1 -- "$1" "$LOG" | cut -d: -f1; }
+    # A dump's remote objects equal its local files and meta.json's SHA-256.
+    check_remote() { # DIR
+        local d=$1 url key f sum
+        url=$(meta "$d/meta.json" upload/url)
+        [ "$(meta "$d/meta.json" upload/state)" = complete ] || fail "$d: upload.state not complete"
+        [ "$url" = "s3://$BUCKET/fleet/$(meta "$d/meta.json" host)/$(meta "$d/meta.json" uuid)/$(basename "$d")/" ] ||
+            fail "$d: upload.url '$url' is not PREFIX/<host>/<uuid>/<timestamp>/"
+        key=${url#s3://$BUCKET/}
+        for f in vmcore dmesg.txt; do
+            sum=$(sha256sum "$d/$f" | cut -d' ' -f1)
+            [ "$(meta "$d/meta.json" "checksums/$f/sha256")" = "$sum" ] || fail "$d: meta.json's SHA-256 of $f"
+            s3 GET "/$BUCKET/$key$f" -o "$WORK/remote-$f"
+            [ "$(sha256sum "$WORK/remote-$f" | cut -d' ' -f1)" = "$sum" ] || fail "$d: remote $f differs"
+        done
+        s3 GET "/$BUCKET/${key}meta.json" -o "$WORK/remote-meta.json"
+        cmp "$d/meta.json" "$WORK/remote-meta.json" || fail "$d: remote meta.json differs"
+        # No duplicate: the dump's prefix holds its three objects and nothing else.
+        [ "$(keys "$key" | tr '\n' ' ')" = "${key}dmesg.txt ${key}meta.json ${key}vmcore " ] ||
+            fail "$d: objects under $key: $(keys "$key" | tr '\n' ' ')"
+        ls -A "$d" | grep -q '\.upload$' && fail "$d: upload state files left"
+        grep -q "$AWS_SECRET_ACCESS_KEY" "$d/meta.json" "$LOG" && fail "the secret key was written"
+        return 0
+    }
+    s3 PUT "/$BUCKET" -o /dev/null
+    libvirt_define_guest gd-u "$WORK/guest" 256 24 panic
+    cat > "$WORK/guestdumpd.conf" <<CONF
+upload = s3://$BUCKET/fleet
+upload-part-size = 5MiB
+upload-parallel = 1
+keep-local = 1
+dump-level = 1
+CONF
+    M=$WORK/metrics.prom
+    step "start gd-u; it panics; the upload runs slowed to 2 MiB/s"
+    start_daemon --config "$WORK/guestdumpd.conf" --after-dump destroy --crash-loop-dumps 0 \
+        --min-free 0 --metrics-file "$M" --upload-max-rate 2MiB
+    log_has "uploading dumps to s3://$BUCKET/fleet (endpoint $AWS_ENDPOINT_URL" || fail "no upload line at start"
+    $V start gd-u >/dev/null
+    wait_for 600 "the first dump of gd-u" has_dumps gd-u 1
+    d1=$(dumps_of gd-u | head -1)
+    check_dump "$d1" panic
+    [ "$(stat -c %s "$d1/vmcore")" -gt $((10 << 20)) ] || fail "vmcore too small for 3 parts"
+    step "SIGTERM once the upload has stored a part"
+    part_stored() { [ "$(parts_done "$d1/.vmcore.upload")" -ge 1 ]; }
+    wait_for 120 "a part of the upload" part_stored
+    id=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["upload_id"])' "$d1/.vmcore.upload")
+    stop_daemon
+    log_has "upload of $d1 stopped; it resumes at the next start" || fail "no cancel line"
+    [ -f "$d1/.vmcore.upload" ] || fail "the state file was not kept"
+    [ -z "$(meta "$d1/meta.json" upload/state)" ] || fail "meta.json says uploaded after a cut-short upload"
+    [ "$(open_uploads)" = "$id" ] || fail "open uploads after the stop: '$(open_uploads)', state has '$id'"
+    step "restart: the upload resumes"
+    mv "$LOG" "$LOG.1"
+    start_daemon --config "$WORK/guestdumpd.conf" --after-dump destroy --crash-loop-dumps 0 \
+        --min-free 0 --metrics-file "$M"
+    wait_for 120 "the resumed upload" log_has "upload of $d1 complete"
+    log_has "resuming upload" || fail "the upload started over instead of resuming"
+    check_remote "$d1"
+    [ -z "$(open_uploads)" ] || fail "multipart uploads left open: $(open_uploads)"
+    [ -d "$d1" ] || fail "keep-local=1 deleted the only uploaded dump"
+    step "SIGHUP with a bad URL keeps the running configuration"
+    printf 'upload = s3://Not_A_Bucket/x\n' > "$WORK/bad.conf"
+    cp "$WORK/guestdumpd.conf" "$WORK/good.conf"
+    cp "$WORK/bad.conf" "$WORK/guestdumpd.conf"
+    kill -HUP "$DPID"
+    wait_for 30 "the refused reload" log_has "reload refused, keeping the running configuration: .*invalid value for 'upload'"
+    cp "$WORK/good.conf" "$WORK/guestdumpd.conf"
+    step "keep-local=1: gd-u panics again; the first dump goes only once the second is uploaded"
+    $V start gd-u >/dev/null
+    wait_for 600 "the second dump's upload" bash -c "[ \$(grep -c 'upload of .* complete: ' '$LOG') -ge 2 ]"
+    wait_for 60 "keep-local to delete the first dump" log_has "retention: deleted $d1 (keep-local=1"
+    d2=$(dumps_of gd-u | tail -1)
+    [ "$d2" != "$d1" ] && [ ! -e "$d1" ] || fail "the first dump is still there: $(dumps_of gd-u)"
+    [ "$(line_of "upload of $d2 complete")" -lt "$(line_of "retention: deleted $d1")" ] ||
+        fail "the first dump was deleted before the second one's upload was confirmed"
+    check_remote "$d2"
+    keys fleet/ | grep -q "/$(basename "$d1")/vmcore\$" || fail "the first dump's remote copy is gone"
+    daemon_metrics() { grep -q '^guestdumpd_uploads_total{outcome="complete"} 2$' "$M" &&
+        grep -q '^guestdumpd_upload_backlog 0$' "$M"; }
+    kill -HUP "$DPID" # rewrites the metrics file at once
+    wait_for 30 "the upload metrics" daemon_metrics
+    $V destroy gd-u >/dev/null 2>&1 || true
+    stop_daemon
     ;;
 *)
     fail "unknown case $case_name"

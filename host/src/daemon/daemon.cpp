@@ -95,6 +95,9 @@ Result<void> Daemon::start() {
   // All watchers exist before the first event: the dispatcher looks them up by URI.
   for (auto& w : watchers_) GUESTDUMP_CHECK(w->start());
   sampler_ = std::thread([this] { sampler_main(); });
+  // Dumps of earlier runs whose upload did not finish (a restart cut it short, the store was
+  // unreachable) are queued again; uploads resume from their state files.
+  start_uploads(cfg);
   GUESTDUMP_LOG(kInfo, kLog)
       << "watching " << cfg->connect.size() << " libvirt connection(s); store " << cfg->dump_dir
       << ", jobs " << cfg->jobs << ", hang-timeout "
@@ -126,9 +129,21 @@ void Daemon::reload(DaemonConfig next) {
     }
   }
   if (jobs_) jobs_->set_workers(next.jobs);
+  auto applied = std::make_shared<const DaemonConfig>(std::move(next));
   {
     std::lock_guard lock(config_mu_);
-    config_ = std::make_shared<const DaemonConfig>(std::move(next));
+    config_ = applied;
+  }
+  if (store_) {
+    // A changed remote store or upload setting restarts the upload threads (a running upload is
+    // cancelled and resumes from its state file); either way dumps not uploaded yet are queued.
+    if (upload_settings_differ(*old, *applied)) {
+      stop_uploads();
+      start_uploads(applied);
+    } else {
+      queue_pending_uploads("reload");
+      apply_keep_local(*applied, "reload");
+    }
   }
   sampler_cv_.notify_all();
   GUESTDUMP_LOG_WITH(kInfo, kLog, daemon_event_fields(message_id::kConfigReloaded))
@@ -147,6 +162,9 @@ void Daemon::stop() {
     sampler_stop_ = true;
   }
   sampler_cv_.notify_all();
+  // Running uploads are cancelled at once (their state stays for the next start): they must not
+  // hold up the dumps' stop-timeout.
+  stop_uploads();
   if (sampler_.joinable()) sampler_.join();
   if (dispatcher_.joinable()) dispatcher_.join();
   if (jobs_) {
@@ -223,6 +241,10 @@ DaemonStatus Daemon::status() const {
   for (const auto& w : watchers_) s.connected += w->connected() ? 1 : 0;
   s.dumps_running = jobs_ ? jobs_->running() : 0;
   {
+    std::lock_guard lock(upload_mu_);
+    s.uploads_waiting = uploads_ ? uploads_->backlog() : 0;
+  }
+  {
     std::lock_guard lock(status_mu_);
     for (const auto& [uri, n] : watched_by_uri_) s.guests_watched += n;
     s.last_dump = last_dump_;
@@ -244,6 +266,9 @@ std::string status_line(const DaemonStatus& s) {
   std::string out = "watching " + std::to_string(s.guests_watched) + " guest(s) on " +
                     std::to_string(s.connected) + "/" + std::to_string(s.connections) +
                     " connection(s); " + std::to_string(s.dumps_running) + " dump(s) running";
+  if (s.uploads_waiting > 0) {
+    out += "; " + std::to_string(s.uploads_waiting) + " upload(s) waiting";
+  }
   if (!s.last_dump.empty()) out += "; last: " + s.last_dump;
   if (!s.stuck.empty()) out += "; STUCK: " + s.stuck;
   return out;

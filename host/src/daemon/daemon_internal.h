@@ -10,6 +10,7 @@
 #include <ctime>
 #include <string>
 
+#include "guestdump/host/daemon_config.h"
 #include "guestdump/host/hypervisor.h"
 #include "guestdump/policies/after_dump.h"
 #include "guestdump/policies/hang_detector.h"
@@ -119,6 +120,21 @@ inline policies::GuestRunState run_state_of(const DomainStatus& s) {
   default:
     return policies::GuestRunState::kPaused;
   }
+}
+
+// Whether a reload changes how dumps are uploaded (so the upload threads start anew).
+inline bool upload_settings_differ(const DaemonConfig& a, const DaemonConfig& b) {
+  auto endpoint = [](const DaemonConfig& c) {
+    if (!c.upload_s3) return std::string();
+    const objstore::Credentials& k = c.upload_s3->credentials;
+    return c.upload_s3->endpoint + "\n" + c.upload_s3->region + "\n" +
+           (c.upload_s3->addressing == objstore::Addressing::kPath ? "path" : "vhost") + "\n" +
+           k.access_key_id + "\n" + k.secret_access_key + "\n" + k.session_token;
+  };
+  return a.upload != b.upload || a.upload_part_size != b.upload_part_size ||
+         a.upload_parallel != b.upload_parallel || a.upload_jobs != b.upload_jobs ||
+         a.upload_max_rate != b.upload_max_rate || a.dump_dir != b.dump_dir ||
+         endpoint(a) != endpoint(b);
 }
 
 } // namespace guestdump::host::daemon_detail

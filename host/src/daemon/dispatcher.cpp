@@ -75,6 +75,7 @@ void Daemon::handle(const WatchEvent& e) {
   using K = WatchEventKind;
   if (e.kind == K::kConnected) {
     reconcile(e.uri);
+    queue_pending_uploads("reconnect");
     return;
   }
   if (e.kind == K::kDisconnected) return;

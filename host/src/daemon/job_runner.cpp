@@ -225,6 +225,8 @@ void Daemon::dump_job(const DumpJob& job) {
                       res->meta.vmcore_bytes, static_cast<std::int64_t>(std::time(nullptr)));
   write_metrics();
   apply_retention(*store, *cfg, 0, "after dump");
+  // The upload runs on its own threads: the next guest's capture never waits for it.
+  queue_upload(res->dir);
   after_dump(*w, job, settings);
   if (!cfg->post_hook.empty()) {
     auto rc = run_post_hook(cfg->post_hook, res->dir, cfg->post_hook_timeout);

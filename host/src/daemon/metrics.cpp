@@ -80,6 +80,16 @@ void DaemonMetrics::refused(std::string_view trigger, RefusalReason reason) {
   ++refusals_[{std::string(trigger), std::string(reason_label(reason))}];
 }
 
+void DaemonMetrics::upload_ended(std::string_view outcome, double seconds, std::uint64_t bytes) {
+  std::lock_guard lock(mu_);
+  ++uploads_[std::string(outcome)];
+  if (outcome == "complete") {
+    ++uploads_complete_;
+    upload_seconds_sum_ += seconds;
+    upload_bytes_ += bytes;
+  }
+}
+
 std::string DaemonMetrics::render(const DaemonStatus& st, std::optional<std::uint64_t> store_free,
                                   std::optional<std::uint64_t> store_size) const {
   std::lock_guard lock(mu_);
@@ -114,6 +124,21 @@ std::string DaemonMetrics::render(const DaemonStatus& st, std::optional<std::uin
   series(out, "guestdumpd_last_pause_seconds", "gauge",
          "Guest pause of the last complete capture.");
   out += "guestdumpd_last_pause_seconds " + number(last_pause_seconds_) + "\n";
+  series(out, "guestdumpd_uploads_total", "counter",
+         "Upload attempts of dumps to the remote store, by outcome (complete, failed, cancelled).");
+  for (const auto& [k, n] : uploads_) {
+    out +=
+        "guestdumpd_uploads_total{outcome=\"" + label_value(k) + "\"} " + std::to_string(n) + "\n";
+  }
+  series(out, "guestdumpd_upload_bytes_total", "counter",
+         "Bytes of dump files in complete uploads.");
+  out += "guestdumpd_upload_bytes_total " + std::to_string(upload_bytes_) + "\n";
+  series(out, "guestdumpd_upload_seconds", "summary", "Wall time of complete uploads.");
+  out += "guestdumpd_upload_seconds_sum " + number(upload_seconds_sum_) + "\n";
+  out += "guestdumpd_upload_seconds_count " + std::to_string(uploads_complete_) + "\n";
+  series(out, "guestdumpd_upload_backlog", "gauge",
+         "Dumps waiting for their upload: queued, uploading, or failed and retried later.");
+  out += "guestdumpd_upload_backlog " + std::to_string(st.uploads_waiting) + "\n";
   series(out, "guestdumpd_guests_watched", "gauge", "Guests the daemon watches.");
   out += "guestdumpd_guests_watched " + std::to_string(st.guests_watched) + "\n";
   series(out, "guestdumpd_dumps_running", "gauge", "Dump jobs running now.");

@@ -41,6 +41,7 @@ expect "guestdump info --" --json
 expect "guestdumpd --hang-" --hang-timeout
 expect "guestdumpd --after-dump " restart
 expect "guestdumpd --check" --check-config
+expect "guestdumpd --keep-l" --keep-local
 expect "guestdump-guest " initramfs
 expect "guestdump-guest capture --dev" --device-timeout
 expect "guestdump-guest apply --mode " standalone

@@ -317,13 +317,14 @@ struct Fixture {
     c.stop_timeout = std::chrono::seconds(5);
     return c;
   }
-  std::unique_ptr<Daemon> start(DaemonConfig c) {
+  std::unique_ptr<Daemon> start(DaemonConfig c, UploadQueue::Uploader uploader = nullptr) {
     HypervisorDriver d;
     auto w = world;
     d.open = [w](const HypervisorOptions& o, HypervisorSink sink) -> std::unique_ptr<Hypervisor> {
       return std::make_unique<FakeHypervisor>(o, std::move(sink), w);
     };
     auto daemon = std::make_unique<Daemon>(std::move(c), d);
+    if (uploader) daemon->set_uploader(std::move(uploader));
     auto r = daemon->start();
     EXPECT_TRUE(r) << r.error().message;
     EXPECT_TRUE(log.wait_for("reconciled " + std::string(kUri))) << log.all();
@@ -737,6 +738,262 @@ TEST(Daemon, MetricsFileCountsDumpsAndRefusalsAndIsWellFormed) {
   struct stat st {};
   ASSERT_EQ(::stat(c.metrics_file.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0644u) << "node-exporter must be able to read it";
+}
+
+// A remote store that records what it was given; uploads confirm the dump in meta.json as
+// objstore::upload_dump does. `hold` makes an upload of a guest's dump wait until released or
+// cancelled; `fail` makes them fail.
+struct FakeRemote {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::string> uploaded; // dump directories, in order
+  std::set<std::string> hold;        // domains whose upload waits
+  bool fail = false;
+  bool cancelled_seen = false;
+  std::set<std::string> entered; // domains whose upload has started
+
+  UploadQueue::Uploader uploader() {
+    return [this](const std::string& dir,
+                  const std::function<bool()>& cancelled) -> Result<UploadDone> {
+      auto meta = store::read_meta(dir);
+      if (!meta) return make_error(ErrorCode::kNotFound, "dump '" + dir + "' is gone");
+      {
+        std::unique_lock lock(mu);
+        entered.insert(meta->domain);
+        cv.notify_all();
+        while (hold.count(meta->domain) != 0) {
+          if (cancelled()) {
+            cancelled_seen = true;
+            cv.notify_all();
+            return make_error(ErrorCode::kCancelled, "upload '" + dir + "': cancelled");
+          }
+          cv.wait_for(lock, 10ms);
+        }
+        if (fail) return make_error(ErrorCode::kOs, "PUT 'http://s3/x': HTTP 503 SlowDown");
+      }
+      meta->upload = {
+          {"url", "s3://bucket/p/" + meta->uuid + "/"}, {"state", "complete"}, {"finished_at", 1}};
+      GUESTDUMP_CHECK(store::rewrite_meta(dir, *meta));
+      std::lock_guard lock(mu);
+      uploaded.push_back(dir);
+      cv.notify_all();
+      return UploadDone{"s3://bucket/p/" + meta->uuid + "/", 42};
+    };
+  }
+  void release(const std::string& domain) {
+    std::lock_guard lock(mu);
+    hold.erase(domain);
+    cv.notify_all();
+  }
+  std::size_t count() {
+    std::lock_guard lock(mu);
+    return uploaded.size();
+  }
+  bool wait_entered(const std::string& domain, std::chrono::milliseconds t = 10s) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, t, [&] { return entered.count(domain) != 0; });
+  }
+  bool wait_count(std::size_t n, std::chrono::milliseconds t = 10s) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, t, [&] { return uploaded.size() >= n; });
+  }
+};
+
+// Polls `cond` for up to `t` (the upload threads report after an upload returns).
+bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds t = 10s) {
+  const auto end = Clock::now() + t;
+  while (!cond()) {
+    if (Clock::now() > end) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
+
+DaemonConfig with_upload(DaemonConfig c, std::optional<std::uint32_t> keep_local = std::nullopt) {
+  c.upload = "s3://bucket/p";
+  c.upload_url = objstore::S3Url{"bucket", "p"};
+  c.upload_s3 = objstore::S3Config{};
+  c.upload_s3->endpoint = "http://127.0.0.1:1";
+  c.upload_s3->credentials.access_key_id = "AKIDTEST";
+  c.keep_local = keep_local;
+  c.policy.retention.keep = 0;
+  return c;
+}
+
+TEST(DaemonUpload, ADumpIsUploadedInTheBackgroundWithoutHoldingUpAnotherCapture) {
+  Fixture f;
+  FakeRemote remote;
+  remote.hold.insert("web1");
+  auto c = with_upload(f.config());
+  c.upload_jobs = 2;
+  auto daemon = f.start(c, remote.uploader());
+  f.world->set(crashed("web1"));
+  f.world->emit(WatchEventKind::kPanicked, "uuid-web1");
+  ASSERT_TRUE(f.wait_dumps("web1", 1)) << f.log.all();
+  // web1's upload hangs; web2's panic is captured (jobs = 1) and uploaded all the same.
+  f.world->set(crashed("web2"));
+  f.world->emit(WatchEventKind::kPanicked, "uuid-web2");
+  ASSERT_TRUE(f.wait_dumps("web2", 1)) << f.log.all();
+  ASSERT_TRUE(remote.wait_count(1)) << f.log.all();
+  EXPECT_TRUE(eventually([&] { return daemon->status().uploads_waiting == 1; }));
+  EXPECT_NE(status_line(daemon->status()).find("1 upload(s) waiting"), std::string::npos);
+  remote.release("web1");
+  ASSERT_TRUE(remote.wait_count(2)) << f.log.all();
+  EXPECT_TRUE(eventually([&] { return daemon->status().uploads_waiting == 0; }));
+  // The upload thread logs, then counts: once counted, both are there.
+  EXPECT_TRUE(eventually([&] {
+    return daemon->metrics_text().find("guestdumpd_uploads_total{outcome=\"complete\"} 2") !=
+           std::string::npos;
+  }));
+  auto events = f.log.events(message_id::kUploadComplete);
+  ASSERT_EQ(events.size(), 2u) << f.log.all();
+  const auto& e = events[0].at("GUESTDUMP_DOMAIN") == "web2" ? events[0] : events[1];
+  EXPECT_EQ(e.at("GUESTDUMP_UUID"), "uuid-web2");
+  EXPECT_EQ(e.at("GUESTDUMP_STATUS"), "complete");
+  EXPECT_EQ(e.at("GUESTDUMP_UPLOAD_URL"), "s3://bucket/p/uuid-web2/");
+  EXPECT_NE(e.at("GUESTDUMP_DUMP_DIR").find("/web2/"), std::string::npos);
+  const std::string metrics = daemon->metrics_text();
+  EXPECT_NE(metrics.find("guestdumpd_uploads_total{outcome=\"complete\"} 2"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("guestdumpd_upload_bytes_total 84"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("guestdumpd_upload_seconds_count 2"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("guestdumpd_upload_backlog 0"), std::string::npos) << metrics;
+  daemon->stop();
+  // Without keep-local every dump stays.
+  EXPECT_EQ(f.dumps("web1").size(), 1u);
+  EXPECT_EQ(f.dumps("web2").size(), 1u);
+}
+
+// Writes a finished dump of `domain` taken at `t` into the store, with meta.json `upload`.
+std::string seed_dump(Fixture& f, const std::string& domain, std::int64_t t,
+                      nlohmann::json upload = nullptr, const std::string& status = "") {
+  auto st = store::DumpStore::open(f.tmp.file("store"));
+  EXPECT_TRUE(st);
+  store::DumpMeta m;
+  m.domain = domain;
+  m.uuid = "uuid-" + domain;
+  m.started_at = t;
+  auto p = st->begin(m);
+  EXPECT_TRUE(p);
+  std::ofstream(p->file("vmcore")) << "dump";
+  m.upload = std::move(upload);
+  auto dir = status.empty() ? p->commit(m) : p->fail(m, status);
+  EXPECT_TRUE(dir);
+  return *dir;
+}
+
+TEST(DaemonUpload, StartQueuesOnlyDumpsWhoseUploadIsNotConfirmed) {
+  Fixture f;
+  const std::int64_t now = std::time(nullptr);
+  const nlohmann::json done = {{"url", "s3://bucket/p/x/"}, {"state", "complete"}};
+  seed_dump(f, "old", now - 400, done);                         // uploaded
+  const std::string cut = seed_dump(f, "cut", now - 300, done); // cut short: state file
+  std::ofstream(cut + "/.vmcore.upload") << "{}";
+  const std::string never = seed_dump(f, "never", now - 200);            // never uploaded
+  seed_dump(f, "failed", now - 100, nullptr, "guest vanished");          // nothing to upload
+  const std::string odd = seed_dump(f, "odd", now - 50, {{"state", 1}}); // not "complete"
+  FakeRemote remote;
+  auto daemon = f.start(with_upload(f.config()), remote.uploader());
+  ASSERT_TRUE(remote.wait_count(3)) << f.log.all();
+  std::this_thread::sleep_for(200ms);
+  daemon->stop();
+  std::lock_guard lock(remote.mu);
+  // Oldest first; each once.
+  EXPECT_EQ(remote.uploaded, (std::vector<std::string>{cut, never, odd}));
+}
+
+TEST(DaemonUpload, KeepLocalRemovesOnlyConfirmedUploadsBeyondTheNewest) {
+  Fixture f;
+  const std::int64_t now = std::time(nullptr);
+  const nlohmann::json done = {{"url", "s3://bucket/p/x/"}, {"state", "complete"}};
+  const std::string a = seed_dump(f, "a", now - 400, done);
+  const std::string b = seed_dump(f, "b", now - 300); // not uploaded yet; its upload fails
+  FakeRemote remote;
+  remote.fail = true;
+  auto daemon = f.start(with_upload(f.config(), 0), remote.uploader());
+  // At start keep-local=0 removes the uploaded dump; b's upload fails and b stays.
+  ASSERT_TRUE(f.log.wait_for("failed: PUT")) << f.log.all();
+  EXPECT_TRUE(f.dumps("a").empty()) << f.log.all();
+  EXPECT_EQ(f.dumps("b").size(), 1u);
+  auto failed = f.log.events(message_id::kUploadFailed);
+  ASSERT_FALSE(failed.empty());
+  EXPECT_EQ(failed[0].at("GUESTDUMP_DOMAIN"), "b");
+  EXPECT_EQ(failed[0].at("GUESTDUMP_STATUS"), "failed");
+  EXPECT_EQ(failed[0].at("GUESTDUMP_UPLOAD_URL"), "s3://bucket/p");
+  EXPECT_TRUE(f.log.has("trying again in 60s")) << f.log.all();
+  EXPECT_TRUE(eventually([&] {
+    return daemon->metrics_text().find("guestdumpd_uploads_total{outcome=\"failed\"} 1") !=
+           std::string::npos;
+  }));
+  EXPECT_EQ(daemon->status().uploads_waiting, 1u);
+  daemon->stop();
+  EXPECT_EQ(f.dumps("b").size(), 1u) << "a failed upload never deletes the local dump";
+  (void)a;
+  (void)b;
+}
+
+TEST(DaemonUpload, KeepLocalWaitsForTheUploadOfANewDump) {
+  Fixture f;
+  FakeRemote remote;
+  auto c = with_upload(f.config(), 1);
+  auto daemon = f.start(c, remote.uploader());
+  f.world->set(crashed("web1"));
+  f.world->emit(WatchEventKind::kPanicked, "uuid-web1");
+  ASSERT_TRUE(remote.wait_count(1)) << f.log.all();
+  // The second dump's upload is held: the first (uploaded) one must stay until it is confirmed.
+  remote.hold.insert("web2");
+  f.world->set(crashed("web2"));
+  f.world->emit(WatchEventKind::kPanicked, "uuid-web2");
+  ASSERT_TRUE(f.wait_dumps("web2", 1)) << f.log.all();
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(f.dumps("web1").size(), 1u) << f.log.all();
+  remote.release("web2");
+  ASSERT_TRUE(remote.wait_count(2)) << f.log.all();
+  ASSERT_TRUE(f.log.wait_for("keep-local=1")) << f.log.all();
+  EXPECT_TRUE(f.dumps("web1").empty()) << f.log.all();
+  EXPECT_EQ(f.dumps("web2").size(), 1u);
+  daemon->stop();
+}
+
+TEST(DaemonUpload, StopCancelsARunningUploadAtOnceAndARestartResumesIt) {
+  Fixture f;
+  FakeRemote remote;
+  remote.hold.insert("web1");
+  auto c = f.config();
+  auto daemon = f.start(with_upload(c), remote.uploader());
+  f.world->set(crashed("web1"));
+  f.world->emit(WatchEventKind::kPanicked, "uuid-web1");
+  ASSERT_TRUE(f.wait_dumps("web1", 1)) << f.log.all();
+  ASSERT_TRUE(remote.wait_entered("web1")) << f.log.all();
+  const auto t0 = Clock::now();
+  daemon->stop();
+  EXPECT_LT(Clock::now() - t0, 3s);
+  EXPECT_TRUE(remote.cancelled_seen);
+  EXPECT_TRUE(f.log.has("stopped; it resumes at the next start")) << f.log.all();
+  EXPECT_EQ(remote.count(), 0u);
+  daemon.reset();
+  remote.release("web1");
+  auto again = f.start(with_upload(c), remote.uploader());
+  ASSERT_TRUE(remote.wait_count(1)) << f.log.all();
+  again->stop();
+  EXPECT_EQ(remote.count(), 1u);
+}
+
+TEST(DaemonUpload, ReloadStartsAndStopsUploads) {
+  Fixture f;
+  FakeRemote remote;
+  const auto c = f.config();
+  auto daemon = f.start(c, remote.uploader());
+  f.world->set(crashed("web1"));
+  f.world->emit(WatchEventKind::kPanicked, "uuid-web1");
+  ASSERT_TRUE(f.wait_dumps("web1", 1)) << f.log.all();
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(remote.count(), 0u); // no `upload`: nothing goes anywhere
+  daemon->reload(with_upload(c));
+  ASSERT_TRUE(remote.wait_count(1)) << f.log.all(); // the dump taken before is queued
+  daemon->reload(c);
+  EXPECT_EQ(daemon->status().uploads_waiting, 0u);
+  daemon->stop();
 }
 
 } // namespace

@@ -230,6 +230,44 @@ TEST_F(Multipart, PartsGoInParallelAndAssemble) {
   EXPECT_FALSE(std::filesystem::exists(state));
 }
 
+TEST_F(Multipart, SendRateIsLimited) {
+  write_file(120000);
+  options.part_size = 1 << 20; // one PUT
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(client().upload_file(file, "dumps", "fast", state, options));
+  const auto unlimited = std::chrono::steady_clock::now() - t0;
+  options.max_bytes_per_second = 60000; // 120000 bytes: about 2 s
+  const auto t1 = std::chrono::steady_clock::now();
+  auto up = client().upload_file(file, "dumps", "slow", state, options);
+  const auto limited = std::chrono::steady_clock::now() - t1;
+  ASSERT_TRUE(up) << up.error().message;
+  EXPECT_EQ(s3.objects["slow"].body, content);
+  EXPECT_LT(unlimited, std::chrono::milliseconds(800));
+  EXPECT_GE(limited, std::chrono::milliseconds(1000));
+}
+
+TEST_F(Multipart, CancelAbortsARunningPartAndKeepsTheState) {
+  write_file(120000);
+  options.part_size = 60000; // two parts, each about 3 s at this rate
+  options.parallel = 1;
+  options.max_bytes_per_second = 20000;
+  std::atomic<bool> stop{false};
+  options.cancelled = [&] { return stop.load(); };
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    stop = true;
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  auto up = client().upload_file(file, "dumps", "k", state, options);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  canceller.join();
+  ASSERT_FALSE(up);
+  EXPECT_EQ(up.error().code, ErrorCode::kCancelled) << up.error().message;
+  EXPECT_LT(took, std::chrono::milliseconds(2000)); // not the 3 s of the part in flight
+  EXPECT_TRUE(std::filesystem::exists(state));
+  EXPECT_EQ(s3.uploads.size(), 1u); // kept open for the resume
+}
+
 TEST_F(Multipart, FailedPartIsRetriedWithBackoff) {
   std::vector<std::chrono::steady_clock::time_point> part3;
   std::mutex m;

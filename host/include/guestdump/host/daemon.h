@@ -24,6 +24,7 @@
 #include <guestdump/host/hypervisor.h>
 #include <guestdump/host/job_queue.h>
 #include <guestdump/host/metrics.h>
+#include <guestdump/host/upload_queue.h>
 #include <guestdump/policies/crash_loop.h>
 #include <guestdump/policies/hang_detector.h>
 #include <guestdump/store/dump_store.h>
@@ -36,7 +37,8 @@ struct DaemonStatus {
   std::size_t connected = 0;      // of them, connected now
   std::size_t guests_watched = 0; // at the last listing (reconcile or hang sample)
   std::size_t dumps_running = 0;
-  std::string last_dump; // "'web1' complete at 2026-12-03T12:00:00Z", or empty
+  std::size_t uploads_waiting = 0; // dumps not uploaded yet: queued, running, retried later
+  std::string last_dump;           // "'web1' complete at 2026-12-03T12:00:00Z", or empty
   /// Set when a core thread has spent longer than kStuckAfter on one step: what and how long.
   /// The watchdog is then no longer fed, so systemd restarts the daemon.
   std::string stuck;
@@ -71,6 +73,9 @@ public:
   void write_metrics();
   /// The metrics file's text as it would be written now.
   std::string metrics_text() const;
+  /// Replaces how a dump directory is uploaded (objstore::upload_dump to `upload`), for tests;
+  /// call before start().
+  void set_uploader(UploadQueue::Uploader uploader);
 
 private:
   struct Guest; // per-guest hang state
@@ -94,6 +99,14 @@ private:
   void apply_retention(const store::DumpStore& store, const DaemonConfig& cfg,
                        std::uint64_t incoming, const std::string& when);
   void after_dump(const Hypervisor& w, const DumpJob& job, const policies::DumpSettings& settings);
+
+  // Uploads (uploads.cpp).
+  void start_uploads(const std::shared_ptr<const DaemonConfig>& cfg);
+  void stop_uploads();
+  void queue_pending_uploads(const char* when);
+  void queue_upload(const std::string& dir);
+  void upload_ended(const UploadEnd& end);
+  void apply_keep_local(const DaemonConfig& cfg, const std::string& when);
 
   std::shared_ptr<const DaemonConfig> config() const;
   const Hypervisor* watcher(const std::string& uri) const;
@@ -148,6 +161,11 @@ private:
   std::string last_dump_;
   void set_watched_count(const std::string& uri, std::size_t n);
   void set_last_dump(const std::string& what);
+
+  mutable std::mutex upload_mu_;
+  std::unique_ptr<UploadQueue> uploads_; // null when `upload` is empty, or stopped
+  UploadQueue::Uploader uploader_;       // set_uploader(); empty: objstore::upload_dump
+  std::mutex keep_local_mu_;             // one keep-local pass at a time
 
   std::mutex ignored_mu_;
   std::set<std::string> ignored_logged_; // "not watched" said once per guest

@@ -9,10 +9,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <guestdump/common/result.h>
+#include <guestdump/objstore/config.h>
 #include <guestdump/policies/config.h>
 
 namespace guestdump::host {
@@ -35,6 +37,17 @@ struct DaemonConfig {
   std::chrono::seconds stop_timeout{60};          // SIGTERM: let running dumps finish this long
   std::string log_level = "info";                 // debug, info, warn, error
   std::string metrics_file = kDefaultMetricsFile; // empty: no metrics file
+  // The remote store (issue 16): `upload` empty means none. The endpoint, region and credentials
+  // come from the environment and files by the AWS CLI's conventions and are resolved when the
+  // configuration is read (so a reload that cannot find them is refused).
+  std::string upload;                                       // "s3://BUCKET/PREFIX" as given
+  std::optional<objstore::S3Url> upload_url;                // parsed; set iff upload is not empty
+  std::optional<objstore::S3Config> upload_s3;              // resolved; set iff upload is not empty
+  std::uint64_t upload_part_size = std::uint64_t{64} << 20; // bytes per multipart part (>= 5 MiB)
+  std::uint32_t upload_parallel = 4;                        // parts of one file in flight (1-32)
+  std::uint32_t upload_jobs = 1;                            // dumps uploaded at once (1-16)
+  std::uint64_t upload_max_rate = 0;                        // bytes/s per request; 0: unlimited
+  std::optional<std::uint32_t> keep_local; // uploaded dumps kept locally; nullopt: all
   policies::PolicyConfig policy;
   std::string config_file; // the file that was read; empty if none existed at the default path
 };
@@ -50,7 +63,11 @@ struct DaemonCommandLine {
 /// Parses `args` (without argv[0]) and the config file (`--config FILE`, else the default path
 /// if it exists; a file named by --config must exist), then validates. Errors are kInvalidArgument
 /// (bad value, unknown key) or kNotFound (missing --config file), with one-line messages.
+/// `upload` is resolved from `env` (objstore::resolve_s3_config); the one-argument form uses the
+/// process's environment.
 Result<DaemonCommandLine> parse_daemon_command_line(const std::vector<std::string>& args);
+Result<DaemonCommandLine> parse_daemon_command_line(const std::vector<std::string>& args,
+                                                    const objstore::Environment& env);
 
 /// The --help text (daemon keys and every policy key).
 std::string daemon_usage();

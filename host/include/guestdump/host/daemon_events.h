@@ -23,6 +23,8 @@ inline constexpr std::string_view kRetentionDeleted = store::kRetentionDeletedMe
 inline constexpr std::string_view kPostHook = "c1b227ac8154402488d41aa383ea65f1";
 inline constexpr std::string_view kConfigReloaded = "147d91a9a41d45e988a70672e0c097d0";
 inline constexpr std::string_view kConfigRefused = "0862a3ac3a2841d48e24dbb0733ac4e3";
+inline constexpr std::string_view kUploadComplete = "5c535d09495e4d388848032a01778ec8";
+inline constexpr std::string_view kUploadFailed = "06775e0664b7475fb9da2b0d7e8a7e32";
 } // namespace message_id
 
 /// The fields of a daemon event that concerns no guest (a reload): its MESSAGE_ID only.
@@ -44,6 +46,16 @@ inline LogFields guest_event_fields(std::string_view id, std::string_view domain
   if (!trigger.empty()) f.push_back({"GUESTDUMP_TRIGGER", std::string(trigger)});
   if (!dump_dir.empty()) f.push_back({"GUESTDUMP_DUMP_DIR", std::string(dump_dir)});
   if (!status.empty()) f.push_back({"GUESTDUMP_STATUS", std::string(status)});
+  return f;
+}
+
+/// The fields of an upload event: those of guest_event_fields() (no trigger) and
+/// GUESTDUMP_UPLOAD_URL, the dump's remote location (never a credential).
+inline LogFields upload_event_fields(std::string_view id, std::string_view domain,
+                                     std::string_view uuid, std::string_view dump_dir,
+                                     std::string_view status, std::string_view url) {
+  LogFields f = guest_event_fields(id, domain, uuid, {}, dump_dir, status);
+  if (!url.empty()) f.push_back({"GUESTDUMP_UPLOAD_URL", std::string(url)});
   return f;
 }
 

@@ -14,6 +14,7 @@
 
 #include <guestdump/common/result.h>
 #include <guestdump/host/job_queue.h>
+#include <guestdump/policies/upload.h>
 #include <guestdump/store/dump_store.h>
 
 namespace guestdump::host {
@@ -29,6 +30,11 @@ std::map<std::string, CrashMark> crash_marks(const std::vector<store::StoredDump
 /// Start times of the dumps of each guest (by UUID), for the crash-loop limiter.
 std::map<std::string, std::vector<std::int64_t>>
 dump_times(const std::vector<store::StoredDump>& dumps);
+
+/// The store's dumps as the upload rules see them (policies/upload.h), in the order of `dumps`:
+/// upload confirmed when meta.json's upload.state is "complete", and whether a multipart state
+/// file (".vmcore.upload", ".dmesg.txt.upload") is in the directory.
+std::vector<policies::LocalDump> upload_view(const std::vector<store::StoredDump>& dumps);
 
 /// Proves that `dir` takes a new file (creates and removes a probe); the error names the path.
 /// access(2) is not enough: it says yes to root on read-only mounts.

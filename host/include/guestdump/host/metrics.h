@@ -25,6 +25,9 @@ public:
   void dump_ended(std::string_view trigger, std::string_view outcome, double capture_seconds,
                   double pause_seconds, std::uint64_t bytes, std::int64_t finished_at);
   void refused(std::string_view trigger, RefusalReason reason);
+  /// An upload attempt ended: outcome "complete", "failed" or "cancelled"; `bytes` and
+  /// `seconds` count for complete ones.
+  void upload_ended(std::string_view outcome, double seconds, std::uint64_t bytes);
 
   /// The whole file: counters, then the gauges of `status` and of the store's file system.
   std::string render(const DaemonStatus& status, std::optional<std::uint64_t> store_free,
@@ -38,6 +41,10 @@ private:
   double pause_seconds_sum_ = 0;
   std::uint64_t captures_ = 0;
   std::uint64_t bytes_written_ = 0;
+  std::map<std::string, std::uint64_t> uploads_; // by outcome
+  std::uint64_t upload_bytes_ = 0;
+  double upload_seconds_sum_ = 0;
+  std::uint64_t uploads_complete_ = 0;
   std::int64_t last_complete_ = 0;
   double last_capture_seconds_ = 0;
   double last_pause_seconds_ = 0;

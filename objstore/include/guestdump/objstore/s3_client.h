@@ -22,8 +22,13 @@ struct UploadOptions {
   unsigned attempts = 6;                       // per request, the first included
   std::chrono::milliseconds backoff{500};      // before the 2nd attempt; doubled after each
   std::chrono::milliseconds max_backoff{8000}; // cap of the doubling
-  /// Polled between requests: true stops the upload, keeping its state file for a resume
-  /// (daemon shutdown). Defaults to the process's cancel flag.
+  /// Upper bound of each request body's send rate in bytes per second (so uploads leave the
+  /// host's network to its guests); 0: none. With `parallel` parts in flight the total is up to
+  /// `parallel` times this.
+  std::uint64_t max_bytes_per_second = 0;
+  /// Polled between requests and while one runs (a running request is aborted): true stops the
+  /// upload, keeping its state file for a resume (daemon shutdown). Defaults to the process's
+  /// cancel flag.
   std::function<bool()> cancelled;
 };
 
