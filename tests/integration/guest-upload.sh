@@ -249,7 +249,7 @@ s3)
             cmp "$saved/$s/$f" "$WORK/got" || fail "s3 $key/$f differs from the local file"
         done
         s3 GET "/$BUCKET/$key/meta.json" -o "$WORK/got.json"
-        [ "$(meta "$WORK/got.json" upload/url)" = "$target/$key/" ] || fail "remote meta.json: url"
+        [ "$(meta "$WORK/got.json" upload/url)" = "s3://$BUCKET/$key/" ] || fail "remote meta.json: url $(meta "$WORK/got.json" upload/url)"
         [ "$(meta "$WORK/got.json" checksums/vmcore/sha256)" = "$(sha256sum < "$saved/$s/vmcore" | cut -d' ' -f1)" ] ||
             fail "remote meta.json: SHA-256"
         [ ! -e "$store/$s" ] || fail "keep-local 0 kept the uploaded $s"
