@@ -193,6 +193,30 @@ EOF
     "$G" upload --config "$WORK/default" > "$WORK/out" 2> "$WORK/err" || fail "second run: $(cat "$WORK/err")"
     ! grep -q '^uploaded' "$WORK/out" || fail "second run uploaded again"
 
+    step "an earlier run renamed the remote copy but did not record it: the same files count"
+    cp "$saved/20261203T100000Z/meta.json" "$store/20261203T100000Z/meta.json"
+    "$G" upload --config "$WORK/default" > "$WORK/out" 2> "$WORK/err" || fail "re-record: $(cat "$WORK/err")"
+    grep -q "^uploaded $store/20261203T100000Z to $target/unknown/$UUID/20261203T100000Z/\$" "$WORK/out" ||
+        fail "the dump already there was not recorded: $(cat "$WORK/out" "$WORK/err")"
+    [ "$(meta "$store/20261203T100000Z/meta.json" upload/state)" = complete ] || fail "not recorded locally"
+    [ -z "$(find "$remote" -name '.*.part')" ] || fail "the second copy's temporary directory is left"
+    cmp "$saved/20261203T100000Z/vmcore" "$remote/fleet/unknown/$UUID/20261203T100000Z/vmcore" ||
+        fail "the remote copy changed"
+
+    step "a remote copy with other contents under the final name: not replaced, not recorded"
+    r3=$remote/fleet/unknown/$UUID/20261203T100000Z
+    echo tampered >> "$r3/vmcore"
+    cp "$saved/20261203T100000Z/meta.json" "$store/20261203T100000Z/meta.json"
+    rc=0
+    "$G" upload --config "$WORK/default" > "$WORK/out" 2> "$WORK/err" || rc=$?
+    cat "$WORK/err"
+    [ "$rc" = 1 ] || fail "a different remote copy: exit $rc"
+    grep -q "^guestdump-guest: error: upload: dump '$store/20261203T100000Z' to $target: '$r3' already exists with other contents (remote '$r3/vmcore': SHA-256 [0-9a-f]* differs from the local file's [0-9a-f]*); left as it is, not recorded\$" "$WORK/err" ||
+        fail "the error does not say the remote copy differs"
+    expect_intact 20261203T100000Z
+    [ "$(tail -c 9 "$r3/vmcore")" = tampered ] || fail "the remote copy was replaced"
+    cp "$saved/20261203T100000Z/vmcore" "$r3/vmcore" # as it was: the next run records it
+
     step "sshd stopped: the new dump stays, intact, with a clear error"
     make_dump "$store" 20261204T100000Z 1764842400
     cp -a "$store/20261204T100000Z" "$saved/"

@@ -287,12 +287,20 @@ private:
         !r) {
       std::map<std::string, std::string> data = local;
       data.erase("meta.json");
-      if (auto same = verify(work, final_dir, data); !same)
+      if (auto same = verify(work, final_dir, data); !same) {
+        if (same.error().code == ErrorCode::kBadData)
+          return make_error(ErrorCode::kBadData,
+                            "'" + final_dir + "' already exists with other contents (" +
+                                same.error().message + "); left as it is, not recorded");
         return std::move(r).error().context("rename '" + part_dir + "' to '" + final_dir + "'");
+      }
       GUESTDUMP_LOG(kInfo, kLog) << "'" << final_dir << "' was already there with the same files";
-      (void)sftp(work, "cleanup",
-                 "-rm " + quoted(part_dir + "/*") + "\n-rmdir " + quoted(part_dir) + "\n",
-                 o_.command_timeout);
+      // Our own files by name (a quoted '*' would not be a glob to sftp).
+      std::string cleanup;
+      for (const auto& [name, hash] : local)
+        cleanup += "-rm " + quoted(part_dir + "/" + name) + "\n";
+      cleanup += "-rmdir " + quoted(part_dir) + "\n";
+      (void)sftp(work, "cleanup", cleanup, o_.command_timeout);
     }
 
     // Confirmed: only now does the local record say so (keep-local may then delete the dump).
