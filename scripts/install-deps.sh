@@ -32,6 +32,8 @@ test_pkgs=(
   mmdebstrap
   # integration.s3.*: a single-node Ceph RGW (tests/fixtures/rgw/rgw.sh)
   ceph-mon ceph-osd radosgw ceph-common
+  # integration.guest.upload.ssh: its own sshd on 127.0.0.1, and the client programs
+  openssh-server openssh-client
 )
 
 pkgs=("${build_pkgs[@]}")

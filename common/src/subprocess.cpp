@@ -34,6 +34,11 @@ Result<bool> wait_until(pid_t pid, Clock::time_point deadline, int* status,
 
 Result<ProcessExit> run_process(const std::vector<std::string>& argv,
                                 std::chrono::milliseconds timeout) {
+  return run_process(argv, timeout, ProcessIo{});
+}
+
+Result<ProcessExit> run_process(const std::vector<std::string>& argv,
+                                std::chrono::milliseconds timeout, const ProcessIo& io) {
   if (argv.empty()) return make_error(ErrorCode::kInvalidArgument, "no command to run");
   const std::string& what = argv[0];
   std::vector<char*> args;
@@ -42,7 +47,13 @@ Result<ProcessExit> run_process(const std::vector<std::string>& argv,
 
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  const std::string in = io.stdin_path.empty() ? std::string("/dev/null") : io.stdin_path;
+  posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, in.c_str(), O_RDONLY, 0);
+  constexpr int kOutFlags = O_WRONLY | O_CREAT | O_TRUNC;
+  if (!io.stdout_path.empty())
+    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, io.stdout_path.c_str(), kOutFlags, 0600);
+  if (!io.stderr_path.empty())
+    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, io.stderr_path.c_str(), kOutFlags, 0600);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   posix_spawnattr_setpgroup(&attr, 0);

@@ -16,5 +16,6 @@ int run_unload(const std::vector<std::string>& args);
 int run_status(const std::vector<std::string>& args);
 int run_capture(const std::vector<std::string>& args);
 int run_initramfs(const std::vector<std::string>& args);
+int run_upload(const std::vector<std::string>& args);
 
 } // namespace guestdump::guest

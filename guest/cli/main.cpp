@@ -41,6 +41,8 @@ constexpr Command kCommands[] = {
      "in the capture kernel: save the kernel log and the filtered dump, then reboot"},
     {"initramfs", guestdump::guest::run_initramfs,
      "build the standalone capture initramfs (this binary as /init plus storage modules)"},
+    {"upload", guestdump::guest::run_upload,
+     "after a crash: copy the saved dumps to the S3 or SSH store, then apply keep-local"},
 };
 
 void print_usage(std::FILE* out) {

@@ -45,6 +45,9 @@ expect "guestdumpd --keep-l" --keep-local
 expect "guestdump-guest " initramfs
 expect "guestdump-guest capture --dev" --device-timeout
 expect "guestdump-guest apply --mode " standalone
+expect "guestdump-guest " upload
+expect "guestdump-guest upload --ssh-k" --ssh-known-hosts
+expect "guestdump-guest upload --keep-local " all
 if ((failed)); then
     echo "0 passed, 1 failed"
     exit 1

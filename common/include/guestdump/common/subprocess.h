@@ -24,4 +24,17 @@ struct ProcessExit {
 Result<ProcessExit> run_process(const std::vector<std::string>& argv,
                                 std::chrono::milliseconds timeout);
 
+/// Where a child's standard streams go: a path each (opened by the child: stdin read-only,
+/// stdout and stderr created or truncated with mode 0600), or "" for the default (stdin from
+/// /dev/null, stdout and stderr inherited).
+struct ProcessIo {
+  std::string stdin_path;
+  std::string stdout_path;
+  std::string stderr_path;
+};
+
+/// run_process() with the standard streams of `io`.
+Result<ProcessExit> run_process(const std::vector<std::string>& argv,
+                                std::chrono::milliseconds timeout, const ProcessIo& io);
+
 } // namespace guestdump
