@@ -33,8 +33,8 @@ using Connection = LibvirtConnection;
 using Domain = LibvirtDomain;
 
 // Asks libvirt for QEMU's compressed kdump format into `.libvirt-core` of `pending`: snappy,
-// else LZO, else zlib. Returns the format's name; kUnsupported when neither is available (nothing was
-// dumped), any other error when the dump itself failed.
+// else LZO, else zlib. Returns the format's name; kUnsupported when neither is available (nothing
+// was dumped), any other error when the dump itself failed.
 Result<std::string> libvirt_compressed_core(virDomainPtr dom, const std::string& where,
                                             store::PendingDump& pending, store::DumpMeta& meta) {
   const std::string core = pending.file(".libvirt-core");

@@ -40,6 +40,11 @@ Result<std::vector<StoredDump>> prune(const Backend& backend,
                                       policies::WallTime now, const Incoming& incoming) {
   GUESTDUMP_TRY(std::vector<StoredDump> listed, backend.list(std::nullopt));
   std::vector<policies::StoredDump> view = retention_view(listed);
+  if (incoming.hold) {
+    for (std::size_t i = 0; i < listed.size(); ++i) {
+      if (incoming.hold(listed[i])) view[i].in_use = true;
+    }
+  }
   if (incoming.counted_in_keep) {
     // An empty id matches no listed dump, so the incoming dump itself is never deleted.
     policies::StoredDump next;

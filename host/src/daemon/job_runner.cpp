@@ -18,6 +18,7 @@
 #include "guestdump/policies/free_space.h"
 #include "guestdump/policies/retention.h"
 #include "guestdump/policies/selection.h"
+#include "guestdump/policies/upload.h"
 #include "guestdump/store/retention.h"
 
 namespace guestdump::host {
@@ -39,7 +40,14 @@ void Daemon::apply_retention(const store::DumpStore& store, const DaemonConfig& 
                              std::uint64_t incoming, const std::string& when) {
   // In-use partial directories are those whose writer (this daemon or a `guestdump dump`)
   // holds their lock: retention never deletes them.
-  auto pruned = store::prune(store, cfg.policy.retention, wall_now(), {incoming, std::nullopt});
+  store::Incoming in{incoming, std::nullopt, {}};
+  if (cfg.upload_url) {
+    // With a remote store configured no rule deletes a dump before its upload is confirmed.
+    in.hold = [](const store::StoredDump& d) {
+      return policies::needs_upload(upload_view({d}).front());
+    };
+  }
+  auto pruned = store::prune(store, cfg.policy.retention, wall_now(), in);
   if (!pruned) {
     GUESTDUMP_LOG(kWarn, kLog) << "retention (" << when << "): " << pruned.error().message;
   }

@@ -36,7 +36,7 @@ std::string commit_at(const DumpStore& store, std::int64_t t, const std::string&
 }
 
 // guestdump-guest's new dump in its one-guest store (domain "").
-const Incoming kNewDump{0, std::string()};
+const Incoming kNewDump{0, std::string(), {}};
 
 std::vector<std::string> names(const std::vector<StoredDump>& dumps) {
   std::vector<std::string> out;
@@ -113,6 +113,30 @@ TEST(Prune, PerDomainKeepAndDumpsInUse) {
   EXPECT_EQ((*gone)[0].name, "20261118T110640Z");
   EXPECT_TRUE(fs::exists(writing->dir()));
   EXPECT_EQ(store->list()->size(), 3u);
+}
+
+// guestdumpd with a remote store holds every dump whose upload is not confirmed: no rule deletes
+// it (keep=1 would leave only the newest).
+TEST(Prune, HeldDumpsAreNeverDeleted) {
+  test::TempDir tmp;
+  auto store = DumpStore::open(tmp.file("s"));
+  ASSERT_TRUE(store);
+  commit_at(*store, kT, "a");
+  commit_at(*store, kT + 60, "a");
+  commit_at(*store, kT + 120, "a");
+  policies::RetentionPolicy keep1;
+  keep1.keep = 1;
+  Incoming in;
+  in.hold = [](const StoredDump& d) { return d.name == "20261118T110740Z"; };
+  auto gone = prune(*store, keep1, at(kT + 200), in);
+  ASSERT_TRUE(gone) << gone.error().message;
+  EXPECT_EQ(names(*gone), std::vector<std::string>{"20261118T110640Z"});
+  EXPECT_EQ(names(*store->list()),
+            (std::vector<std::string>{"20261118T110840Z", "20261118T110740Z"}));
+  // Without the hold the same rule takes it too.
+  gone = prune(*store, keep1, at(kT + 200));
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(names(*gone), std::vector<std::string>{"20261118T110740Z"});
 }
 
 TEST(RetentionView, StatusAndTimeFromMetaOrName) {

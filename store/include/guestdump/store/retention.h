@@ -3,6 +3,7 @@
 // free_space.h) are given, and carrying out their decisions on a Backend.
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,6 +27,9 @@ struct Incoming {
   /// When set, `keep` counts the new dump as the newest of this domain, so `keep` N leaves N
   /// dumps with it (guestdump-guest's --keep); unset, `keep` N leaves N old ones (guestdumpd).
   std::optional<std::string> counted_in_keep;
+  /// Dumps for which this is true are held like in-use ones: never deleted, by no rule (a dump
+  /// whose upload to the remote store is not confirmed yet: deleting it would lose it).
+  std::function<bool(const StoredDump&)> hold;
 };
 
 /// The journal's MESSAGE_ID of a retention deletion (guestdumpd's other IDs are in
