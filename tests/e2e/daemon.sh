@@ -791,6 +791,26 @@ CONF
     wait_for 30 "the upload metrics" daemon_metrics
     $V destroy gd-u >/dev/null 2>&1 || true
     stop_daemon
+    step "guestdump list --store: the daemon's dumps next to one that guestdump dump uploaded from a second host"
+    $V start gd-u >/dev/null
+    wait_for 600 "gd-u's panic" is_crashed gd-u
+    GUESTDUMP_HOST=second-host "$GUESTDUMP" dump gd-u -c qemu:///system -o "$WORK/store-b" -d 1 \
+        --upload "s3://$BUCKET/fleet" > "$WORK/dump-b.out" || fail "guestdump dump --upload from the second host"
+    "$GUESTDUMP" list --store "s3://$BUCKET/fleet" | tee "$WORK/list.txt"
+    "$GUESTDUMP" list --store "s3://$BUCKET/fleet" --json > "$WORK/list.json"
+    $PY - "$WORK/list.json" "$(meta "$d2/meta.json" host)" "$(basename "$d2")" <<'PYEOF' || fail "list --store (above)"
+import json, sys
+dumps = json.load(open(sys.argv[1]))
+hosts = [d["meta"]["host"] for d in dumps]
+assert hosts.count("second-host") == 1, hosts
+assert hosts.count(sys.argv[2]) == 2, (hosts, sys.argv[2])   # the daemon's two dumps
+times = [d["meta"]["started_at"] for d in dumps]
+assert times == sorted(times, reverse=True), times           # newest first
+assert dumps[0]["meta"]["host"] == "second-host", dumps[0]
+assert any(d["url"].endswith("/" + sys.argv[3] + "/") for d in dumps), [d["url"] for d in dumps]
+print("list --store: %d dumps, hosts %s" % (len(dumps), sorted(set(hosts))))
+PYEOF
+    $V destroy gd-u >/dev/null 2>&1 || true
     ;;
 *)
     fail "unknown case $case_name"

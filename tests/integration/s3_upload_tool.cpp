@@ -1,7 +1,7 @@
-// s3_upload_tool FILE BUCKET KEY STATE PART_SIZE: one S3Client::upload_file() with the
-// environment's AWS configuration, 1 part in flight and patient retries, for s3-upload.sh's
-// restart cases (RGW stopped mid-upload; the uploader killed mid-upload and run again). Prints
-// "sha256 <hex> parts <n>" on success.
+// s3_upload_tool FILE BUCKET KEY STATE PART_SIZE [PARALLEL]: one S3Client::upload_file() with
+// the environment's AWS configuration, PARALLEL parts in flight (default 1) and patient retries,
+// for s3-upload.sh's restart cases (RGW stopped mid-upload; the uploader killed mid-upload and
+// run again) and tests/bench/upload_bench.sh. Prints "sha256 <hex> parts <n>" on success.
 #include <cstdio>
 #include <string>
 
@@ -11,8 +11,8 @@
 
 int main(int argc, char** argv) {
   using namespace guestdump::objstore;
-  if (argc != 6) {
-    std::fprintf(stderr, "usage: s3_upload_tool FILE BUCKET KEY STATE PART_SIZE\n");
+  if (argc != 6 && argc != 7) {
+    std::fprintf(stderr, "usage: s3_upload_tool FILE BUCKET KEY STATE PART_SIZE [PARALLEL]\n");
     return 2;
   }
   guestdump::set_log_level(guestdump::LogLevel::kInfo); // retries and resumes, for the script
@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
   }
   UploadOptions options;
   options.part_size = std::stoull(argv[5]);
-  options.parallel = 1;
+  options.parallel = argc == 7 ? static_cast<unsigned>(std::stoul(argv[6])) : 1;
   options.attempts = 12; // ~1 minute of backoff: longer than an RGW restart
   options.cancelled = [] { return false; };
   auto up = S3Client(*config).upload_file(argv[1], argv[2], argv[3], argv[4], options);
