@@ -52,12 +52,7 @@ Result<std::string> upload_dump(const S3Client& client, const S3Url& store,
         << "uploaded '" << path << "' to " << url << name << " (" << object.bytes << " bytes"
         << (object.parts ? ", " + std::to_string(object.parts) + " parts" : std::string()) << ")";
   }
-  meta->checksums = checksums;
-  meta->upload = {{"url", url},
-                  {"state", "complete"},
-                  {"finished_at", std::chrono::duration_cast<std::chrono::seconds>(
-                                      std::chrono::system_clock::now().time_since_epoch())
-                                      .count()}};
+  store::record_upload(*meta, url, std::move(checksums));
   // meta.json goes last: a remote dump with a meta.json is a complete one. The local copy says
   // "uploaded" only once the remote one is stored (retention may then delete the local dump).
   const std::string text = store::meta_text(*meta);

@@ -2,9 +2,20 @@
 
 #include "guestdump/store/meta.h"
 
+#include <chrono>
+
 #include "guestdump/common/json_text.h"
 
 namespace guestdump::store {
+
+void record_upload(DumpMeta& meta, const std::string& url, nlohmann::json checksums) {
+  meta.checksums = std::move(checksums);
+  meta.upload = {{"url", url},
+                 {"state", "complete"},
+                 {"finished_at", std::chrono::duration_cast<std::chrono::seconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count()}};
+}
 
 nlohmann::json to_json(const DumpMeta& m) {
   nlohmann::json j{{"schema", kMetaSchemaVersion},

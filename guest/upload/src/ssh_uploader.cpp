@@ -247,12 +247,7 @@ private:
     }
     nlohmann::json checksums = nlohmann::json::object();
     for (const auto& [name, hash] : local) checksums[name] = {{"sha256", hash}};
-    meta->checksums = checksums;
-    meta->upload = {{"url", url},
-                    {"state", "complete"},
-                    {"finished_at", std::chrono::duration_cast<std::chrono::seconds>(
-                                        std::chrono::system_clock::now().time_since_epoch())
-                                        .count()}};
+    store::record_upload(*meta, url, checksums);
     const std::string meta_text = store::meta_text(*meta);
     GUESTDUMP_CHECK(write_file(work.file("meta.json"), meta_text));
     GUESTDUMP_TRY(local["meta.json"], file_sha256(work.file("meta.json")));

@@ -47,6 +47,10 @@ struct DumpMeta {
   nlohmann::json upload;
 };
 
+/// Records a confirmed upload in `meta`: `checksums` ({"vmcore": {"sha256": hex}, ...}) and
+/// upload = {"url": url, "state": "complete", "finished_at": now}.
+void record_upload(DumpMeta& meta, const std::string& url, nlohmann::json checksums);
+
 nlohmann::json to_json(const DumpMeta& meta);
 /// Reads any JSON object leniently: a missing field or one of the wrong type keeps its default
 /// (list() must survive odd files, including those of older schema versions).
