@@ -771,6 +771,11 @@ struct FakeRemote {
         }
         if (fail) return make_error(ErrorCode::kOs, "PUT 'http://s3/x': HTTP 503 SlowDown");
       }
+      // As objstore::upload_dump: each file's multipart state goes once the file is stored,
+      // then meta.json records the upload.
+      for (const char* state : {"/.vmcore.upload", "/.dmesg.txt.upload"}) {
+        std::filesystem::remove(dir + state);
+      }
       meta->upload = {
           {"url", "s3://bucket/p/" + meta->uuid + "/"}, {"state", "complete"}, {"finished_at", 1}};
       GUESTDUMP_CHECK(store::rewrite_meta(dir, *meta));
