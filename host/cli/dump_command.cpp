@@ -31,15 +31,17 @@ namespace {
 
 constexpr const char* kDumpUsage =
     "usage: guestdump dump --qmp SOCKET [-o DIR] [-d LEVEL] [-c CODEC] [-j N] [--name NAME]\n"
-    "                      [--path auto|selective|stream] [--upload s3://BUCKET/PREFIX]\n"
+    "                      [--path auto|selective|stream] [--copy-memory SIZE]\n"
+    "                      [--upload s3://BUCKET/PREFIX]\n"
     "       guestdump dump DOMAIN [-c URI] [-o DIR] [-d LEVEL] [--compress CODEC]\n"
-    "                      [--path auto|selective|stream] [--upload s3://BUCKET/PREFIX]";
+    "                      [--path auto|selective|stream] [--copy-memory SIZE]\n"
+    "                      [--upload s3://BUCKET/PREFIX]";
 
 } // namespace
 
 int run_dump(const std::vector<std::string>& args) {
   std::string qmp_socket, domain, dir = kDefaultDumpDir, c_value, codec_name, uri, name;
-  std::string path_name = "auto", upload, part_size_text;
+  std::string path_name = "auto", upload, part_size_text, copy_memory_text;
   int level = 31;
   unsigned threads = 0;
   po::options_description desc("dump options");
@@ -57,6 +59,8 @@ int run_dump(const std::vector<std::string>& args) {
       "guest name in the store (default: QEMU's -name, else 'qemu')")(
       "path", po::value<std::string>(&path_name),
       "how to read guest memory: auto (default), selective, stream")(
+      "copy-memory", po::value<std::string>(&copy_memory_text),
+      "selective: kept pages copied in memory up to SIZE (default 32MiB), more to a spool file")(
       "upload", po::value<std::string>(&upload),
       "then upload the dump to s3://BUCKET/PREFIX (AWS CLI endpoint, region and credentials)")(
       "upload-part-size", po::value<std::string>(&part_size_text),
@@ -107,6 +111,11 @@ int run_dump(const std::vector<std::string>& args) {
     opts.path = host::CapturePath::kStream;
   } else {
     return usage_error("--path must be auto, selective or stream");
+  }
+  if (!copy_memory_text.empty()) {
+    auto bytes = parse_byte_size(copy_memory_text);
+    if (!bytes) return usage_error("--copy-memory must be a size such as 32MiB or 0");
+    opts.snapshot_memory = *bytes;
   }
   opts.domain = name;
   opts.dump_level = level;

@@ -3,14 +3,19 @@
 #include "live_memory.h"
 
 #include <algorithm>
+#include <array>
+#include <bit>
+#include <future>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <utility>
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
 
+#include "guestdump/common/io.h"
 #include "guestdump/common/log.h"
 #include "guestdump/common/text.h"
 #include "guestdump/formats/limits.h"
@@ -355,30 +360,123 @@ AnonymousBuffer& AnonymousBuffer::operator=(AnonymousBuffer&& o) noexcept {
 class SnapshotReader final : public formats::PageReader {
 public:
   explicit SnapshotReader(const PageSnapshot& s) : s_(s) {}
-  Result<const std::byte*> read(std::uint64_t pfn, std::span<std::byte>) override {
-    auto it = std::lower_bound(s_.pfns_.begin(), s_.pfns_.end(), pfn);
-    if (it == s_.pfns_.end() || *it != pfn) {
+  Result<const std::byte*> read(std::uint64_t pfn, std::span<std::byte> scratch) override {
+    if (!s_.meta_.available.test(pfn)) {
       return make_error(ErrorCode::kNotFound, "page " + hex(pfn) + " is not in the snapshot");
     }
-    return s_.data_.data() + static_cast<std::size_t>(it - s_.pfns_.begin()) * s_.meta_.page_size;
+    const std::size_t ps = s_.meta_.page_size;
+    const std::uint64_t offset = s_.index_of(pfn) * ps;
+    if (!s_.spooled()) return s_.data_.data() + offset;
+    if (scratch.size() < ps) {
+      return make_error(ErrorCode::kInvalidArgument, "snapshot read: buffer too small");
+    }
+    GUESTDUMP_CHECK(pread_exact(s_.spool_.get(), scratch.first(ps), offset, s_.spool_name_));
+    return scratch.data();
   }
 
 private:
   const PageSnapshot& s_;
 };
 
-Result<std::unique_ptr<PageSnapshot>> PageSnapshot::take(const LiveGuestMemory& src,
-                                                         const formats::PfnBitmap& keep) {
-  auto snap = std::unique_ptr<PageSnapshot>(new PageSnapshot());
-  snap->meta_ = src.metadata();
-  for (std::uint64_t pfn = keep.next_set(0); pfn < keep.size(); pfn = keep.next_set(pfn + 1)) {
-    if (snap->meta_.available.test(pfn)) snap->pfns_.push_back(pfn);
+namespace {
+
+// An unlinked file in `dir` (O_TMPFILE where the file system has it), mode 0600.
+Result<UniqueFd> open_spool(const std::string& dir) {
+  UniqueFd fd(::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+  if (fd.valid()) return fd;
+  if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
+    return errno_error("create a spool file in", dir);
   }
-  snap->size_ = snap->pfns_.size() * snap->meta_.page_size;
-  GUESTDUMP_TRY(snap->data_, AnonymousBuffer::create(snap->size_));
-  GUESTDUMP_CHECK(src.read_pages(snap->pfns_, std::span(snap->data_.data(), snap->size_)));
-  snap->meta_.available = formats::PfnBitmap(snap->meta_.ram.size());
-  for (auto pfn : snap->pfns_) snap->meta_.available.set(pfn);
+  std::string path = dir + "/.guestdump-spool-XXXXXX";
+  fd = UniqueFd(::mkostemp(path.data(), O_CLOEXEC));
+  if (!fd.valid()) return errno_error("create a spool file in", dir);
+  ::unlink(path.c_str());
+  return fd;
+}
+
+} // namespace
+
+Result<std::unique_ptr<PageSnapshot>> PageSnapshot::take(const LiveGuestMemory& src,
+                                                         const formats::PfnBitmap& keep,
+                                                         const SnapshotStorage& storage) {
+  return take(
+      src.metadata(),
+      [&src](std::span<const std::uint64_t> pfns, std::span<std::byte> out) {
+        return src.read_pages(pfns, out);
+      },
+      keep, storage);
+}
+
+Result<std::unique_ptr<PageSnapshot>> PageSnapshot::take(const formats::DumpMetadata& meta,
+                                                         const PageCopier& copy,
+                                                         const formats::PfnBitmap& keep,
+                                                         const SnapshotStorage& storage) {
+  auto snap = std::unique_ptr<PageSnapshot>(new PageSnapshot());
+  snap->meta_ = meta;
+  formats::PfnBitmap& kept = snap->meta_.available; // what the snapshot holds
+  kept.intersect(keep);
+  const auto words = kept.words();
+  snap->rank_.resize(words.size());
+  std::uint64_t pages = 0;
+  for (std::size_t w = 0; w < words.size(); ++w) {
+    snap->rank_[w] = pages;
+    pages += static_cast<std::uint64_t>(std::popcount(words[w]));
+  }
+  const std::size_t ps = snap->meta_.page_size;
+  snap->size_ = pages * ps;
+
+  if (snap->size_ <= storage.memory_limit) {
+    GUESTDUMP_TRY(snap->data_, AnonymousBuffer::create(snap->size_));
+    std::vector<std::uint64_t> pfns;
+    pfns.reserve(pages);
+    for (std::uint64_t pfn = kept.next_set(0); pfn < kept.size(); pfn = kept.next_set(pfn + 1)) {
+      pfns.push_back(pfn);
+    }
+    GUESTDUMP_CHECK(copy(pfns, std::span(snap->data_.data(), snap->size_)));
+    return snap;
+  }
+  if (storage.spool_dir.empty()) {
+    return make_error(ErrorCode::kUnsupported, "a copy of " + std::to_string(snap->size_) +
+                                               " bytes of kept pages is over the memory limit of " +
+                                               std::to_string(storage.memory_limit) +
+                                               " bytes and no spool directory is set");
+  }
+  snap->spool_name_ = "spool file in " + storage.spool_dir;
+  GUESTDUMP_TRY(snap->spool_, open_spool(storage.spool_dir));
+  // Reserve the space first: a full disk fails here, before anything is copied.
+  if (::fallocate(snap->spool_.get(), 0, 0, static_cast<off_t>(snap->size_)) != 0 &&
+      errno != EOPNOTSUPP) {
+    return errno_error("reserve " + std::to_string(snap->size_) + " bytes for a", snap->spool_name_);
+  }
+  // Two bounce buffers: one is filled from the guest while the other is written out.
+  constexpr std::size_t kChunkPages = 2048;
+  std::array<AnonymousBuffer, 2> buf;
+  for (auto& b : buf) {
+    GUESTDUMP_TRY(b, AnonymousBuffer::create(kChunkPages * ps));
+  }
+  std::future<Result<void>> writing;
+  std::vector<std::uint64_t> pfns;
+  pfns.reserve(kChunkPages);
+  std::uint64_t written = 0;
+  std::size_t cur = 0;
+  std::uint64_t pfn = kept.next_set(0);
+  while (pfn < kept.size()) {
+    pfns.clear();
+    for (; pfn < kept.size() && pfns.size() < kChunkPages; pfn = kept.next_set(pfn + 1)) {
+      pfns.push_back(pfn);
+    }
+    const std::span<std::byte> chunk(buf[cur].data(), pfns.size() * ps);
+    auto copied = copy(pfns, chunk);
+    if (writing.valid()) GUESTDUMP_CHECK(writing.get());
+    GUESTDUMP_CHECK(std::move(copied));
+    writing = std::async(std::launch::async, [fd = snap->spool_.get(), chunk, written,
+                                              name = snap->spool_name_]() {
+      return pwrite_all(fd, chunk, written, name);
+    });
+    written += chunk.size();
+    cur ^= 1;
+  }
+  if (writing.valid()) GUESTDUMP_CHECK(writing.get());
   return snap;
 }
 

@@ -6,6 +6,7 @@
 // then reads any set of pages in one system call. Private to host/.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -16,6 +17,7 @@
 #include <sys/types.h>
 
 #include "guestdump/common/result.h"
+#include "guestdump/common/unique_fd.h"
 #include "guestdump/formats/dump_source.h"
 
 namespace guestdump::host::detail {
@@ -101,21 +103,49 @@ private:
   std::size_t size_ = 0;
 };
 
-/// Copies of the `keep` pages of `src`, so the guest can run again before compression starts.
+/// Copies pages `pfns` of a guest into `out` (pfns.size() pages): LiveGuestMemory::read_pages.
+using PageCopier =
+    std::function<Result<void>(std::span<const std::uint64_t> pfns, std::span<std::byte> out)>;
+
+/// Where a PageSnapshot keeps its copy: in memory up to `memory_limit` bytes of pages; a larger
+/// copy goes to an unlinked file (mode 0600) in `spool_dir`, so the capture's memory stays
+/// bounded on any guest and its pause still ends when the copy is taken. No `spool_dir`: a
+/// copy above the limit is refused (the caller then compresses from the stopped guest).
+struct SnapshotStorage {
+  std::uint64_t memory_limit = 32ull << 20;
+  std::string spool_dir;
+};
+
+/// Copies of the `keep` pages of a guest, so the guest can run again before compression starts.
 class PageSnapshot final : public formats::DumpSource {
 public:
   static Result<std::unique_ptr<PageSnapshot>> take(const LiveGuestMemory& src,
-                                                    const formats::PfnBitmap& keep);
+                                                    const formats::PfnBitmap& keep,
+                                                    const SnapshotStorage& storage);
+  /// The same for any guest memory: `meta` is the source's metadata (its `available` bitmap
+  /// limits `keep`), `copy` reads pages.
+  static Result<std::unique_ptr<PageSnapshot>> take(const formats::DumpMetadata& meta,
+                                                    const PageCopier& copy,
+                                                    const formats::PfnBitmap& keep,
+                                                    const SnapshotStorage& storage);
   const formats::DumpMetadata& metadata() const override { return meta_; }
   std::unique_ptr<formats::PageReader> make_reader() const override;
   std::uint64_t bytes() const { return size_; }
+  /// True when the copy is in a spool file rather than in memory.
+  bool spooled() const { return spool_.valid(); }
 
 private:
   friend class SnapshotReader;
+  /// Index of `pfn` (which must be in meta_.available) among the copied pages.
+  std::uint64_t index_of(std::uint64_t pfn) const {
+    return rank_[pfn >> 6] + meta_.available.count_in_word_below(pfn);
+  }
   formats::DumpMetadata meta_;
-  std::vector<std::uint64_t> pfns_; // sorted
+  std::vector<std::uint64_t> rank_; // set bits of meta_.available before each 64-bit word
   AnonymousBuffer data_;
-  std::size_t size_ = 0;
+  UniqueFd spool_;
+  std::string spool_name_; // for errors
+  std::uint64_t size_ = 0;
 };
 
 } // namespace guestdump::host::detail

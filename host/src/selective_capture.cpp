@@ -274,16 +274,28 @@ Result<CaptureResult> finish_selective(CaptureResult& res, const LiveGuestMemory
   auto log = kernel::read_kernel_log(live);
   GUESTDUMP_LOG(kDebug, "capture") << "selective: kernel log read";
   GUESTDUMP_TRY(store::PendingDump pending, store.begin(meta));
-  // Copy the kept pages and let the guest go; a copy too big for memory is compressed
-  // straight from the guest instead, which holds it stopped longer.
+  // Copy the kept pages (in memory up to a limit, beyond it into a spool file next to the
+  // dump) and let the guest go. Should the copy fail (a full disk), compress straight from
+  // the stopped guest instead: a longer pause, but the dump.
   std::unique_ptr<detail::PageSnapshot> snap;
-  if (plan->filter.dumpable.count() * ps <= opts.snapshot_budget) {
-    auto taken = detail::PageSnapshot::take(live, plan->filter.dumpable);
-    if (!taken) return detail::record_failure(pending, meta, ctx(std::move(taken).error()));
-    snap = std::move(*taken);
-    resume();
-    GUESTDUMP_LOG(kInfo, "capture") << "'" << guest << "': guest held " << meta.pause_seconds
-                                    << " s; copied " << snap->bytes() << " bytes";
+  {
+    const detail::SnapshotStorage storage{opts.snapshot_memory,
+                                          opts.snapshot_spool ? pending.dir() : std::string()};
+    auto taken = detail::PageSnapshot::take(live, plan->filter.dumpable, storage);
+    if (taken) {
+      snap = std::move(*taken);
+      resume();
+      meta.extra["snapshot"] = {{"storage", snap->spooled() ? "spool" : "memory"},
+                                {"bytes", snap->bytes()}};
+      GUESTDUMP_LOG(kInfo, "capture")
+          << "'" << guest << "': guest held " << meta.pause_seconds << " s; copied "
+          << snap->bytes() << " bytes" << (snap->spooled() ? " to a spool file" : "");
+    } else {
+      meta.extra["snapshot"] = {{"storage", "none"}, {"error", taken.error().message}};
+      GUESTDUMP_LOG(kWarn, "capture")
+          << "'" << guest << "': no copy of the kept pages (" << taken.error().message
+          << "); compressing while the guest is stopped";
+    }
   }
   const formats::DumpSource& pages = snap ? static_cast<const formats::DumpSource&>(*snap)
                                           : static_cast<const formats::DumpSource&>(live);

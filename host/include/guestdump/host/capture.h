@@ -42,9 +42,12 @@ struct CaptureOptions {
   /// How long QEMU may take to finish after the stream ended, and to start at all.
   std::chrono::milliseconds qemu_timeout{std::chrono::seconds(60)};
   CapturePath path = CapturePath::kAuto;
-  /// Largest copy of kept pages held in memory so the guest can resume before compression;
-  /// above it the selective path compresses while the guest is still stopped.
-  std::uint64_t snapshot_budget = 2ull << 30;
+  /// The selective path copies the kept pages so the guest can resume before compression:
+  /// in memory up to `snapshot_memory` bytes, a larger copy into an unlinked spool file in the
+  /// dump's directory (page cache, not the process's memory), unless `snapshot_spool` is
+  /// false; without a copy it compresses while the guest is still stopped.
+  std::uint64_t snapshot_memory = 32ull << 20;
+  bool snapshot_spool = true;
   /// Physical address of the guest's VMCOREINFO note as its agent reported it (see
   /// guest_agent.h); the locator tries it first when the dump carries no VMCOREINFO.
   std::optional<std::uint64_t> vmcoreinfo_hint;
