@@ -128,6 +128,10 @@ void MappedFile::advise_sequential() const {
   if (data_ != nullptr) ::madvise(const_cast<std::byte*>(data_), size_, MADV_SEQUENTIAL);
 }
 
+void MappedFile::release_pages() const {
+  if (data_ != nullptr) ::madvise(const_cast<std::byte*>(data_), size_, MADV_DONTNEED);
+}
+
 // Polls the file's size every few milliseconds and fdatasyncs it when it has grown by the
 // threshold. Polling keeps the writers (sinks that only know the fd) unchanged; a wakeup costs an
 // fstat. The first sync error ends the thread and is kept for commit(): the kernel reports a

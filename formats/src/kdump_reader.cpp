@@ -82,6 +82,8 @@ public:
   }
 
   std::uint64_t size() const { return size_; }
+  bool mapped() const { return !mapping_.empty(); }
+  void release_mapped_pages() const { source_->release_mapped_pages(); }
   /// Bytes the file really holds: a flattened file's logical size is only a claim of its
   /// records' target offsets (its gaps read as zeros).
   std::uint64_t stored() const { return source_->size(); }
@@ -217,6 +219,15 @@ public:
     if (compressed_.size() < ps) compressed_.resize(ps);
     auto data = src_.file_.view(static_cast<std::uint64_t>(d.offset), d.size, compressed_.data());
     if (!data) return bad(data.error().message);
+    if (src_.file_.mapped()) {
+      // Every kMappedRelease bytes read through the mapping, its page-table entries go, so a
+      // large input (libvirt's kdump core in the fallback path) does not fill our resident set.
+      mapped_read_ += d.size;
+      if (mapped_read_ >= kMappedRelease) {
+        mapped_read_ = 0;
+        src_.file_.release_mapped_pages();
+      }
+    }
     if (d.flags == 0 && d.size == ps) return *data;
     auto r = decomp_.decompress(d.flags, std::span(*data, d.size), scratch.first(ps));
     if (!r) return bad(r.error().message);
@@ -224,7 +235,9 @@ public:
   }
 
 private:
+  static constexpr std::uint64_t kMappedRelease = 32ull << 20;
   const KdumpSource& src_;
+  std::uint64_t mapped_read_ = 0;
   PageDecompressor decomp_;
   std::vector<std::byte> compressed_;
 };

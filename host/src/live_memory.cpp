@@ -5,10 +5,10 @@
 #include <algorithm>
 #include <array>
 #include <bit>
-#include <future>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <future>
 #include <utility>
 
 #include <fcntl.h>
@@ -436,17 +436,19 @@ Result<std::unique_ptr<PageSnapshot>> PageSnapshot::take(const formats::DumpMeta
     return snap;
   }
   if (storage.spool_dir.empty()) {
-    return make_error(ErrorCode::kUnsupported, "a copy of " + std::to_string(snap->size_) +
-                                               " bytes of kept pages is over the memory limit of " +
-                                               std::to_string(storage.memory_limit) +
-                                               " bytes and no spool directory is set");
+    return make_error(ErrorCode::kUnsupported,
+                      "a copy of " + std::to_string(snap->size_) +
+                          " bytes of kept pages is over the memory limit of " +
+                          std::to_string(storage.memory_limit) +
+                          " bytes and no spool directory is set");
   }
   snap->spool_name_ = "spool file in " + storage.spool_dir;
   GUESTDUMP_TRY(snap->spool_, open_spool(storage.spool_dir));
   // Reserve the space first: a full disk fails here, before anything is copied.
   if (::fallocate(snap->spool_.get(), 0, 0, static_cast<off_t>(snap->size_)) != 0 &&
       errno != EOPNOTSUPP) {
-    return errno_error("reserve " + std::to_string(snap->size_) + " bytes for a", snap->spool_name_);
+    return errno_error("reserve " + std::to_string(snap->size_) + " bytes for a",
+                       snap->spool_name_);
   }
   // Two bounce buffers: one is filled from the guest while the other is written out.
   constexpr std::size_t kChunkPages = 2048;
@@ -469,10 +471,10 @@ Result<std::unique_ptr<PageSnapshot>> PageSnapshot::take(const formats::DumpMeta
     auto copied = copy(pfns, chunk);
     if (writing.valid()) GUESTDUMP_CHECK(writing.get());
     GUESTDUMP_CHECK(std::move(copied));
-    writing = std::async(std::launch::async, [fd = snap->spool_.get(), chunk, written,
-                                              name = snap->spool_name_]() {
-      return pwrite_all(fd, chunk, written, name);
-    });
+    writing = std::async(std::launch::async,
+                         [fd = snap->spool_.get(), chunk, written, name = snap->spool_name_]() {
+                           return pwrite_all(fd, chunk, written, name);
+                         });
     written += chunk.size();
     cur ^= 1;
   }

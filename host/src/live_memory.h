@@ -119,9 +119,8 @@ struct SnapshotStorage {
 /// Copies of the `keep` pages of a guest, so the guest can run again before compression starts.
 class PageSnapshot final : public formats::DumpSource {
 public:
-  static Result<std::unique_ptr<PageSnapshot>> take(const LiveGuestMemory& src,
-                                                    const formats::PfnBitmap& keep,
-                                                    const SnapshotStorage& storage);
+  static Result<std::unique_ptr<PageSnapshot>>
+  take(const LiveGuestMemory& src, const formats::PfnBitmap& keep, const SnapshotStorage& storage);
   /// The same for any guest memory: `meta` is the source's metadata (its `available` bitmap
   /// limits `keep`), `copy` reads pages.
   static Result<std::unique_ptr<PageSnapshot>> take(const formats::DumpMetadata& meta,

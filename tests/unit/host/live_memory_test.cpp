@@ -7,9 +7,8 @@
 #include <filesystem>
 #include <map>
 
-#include <unistd.h>
-
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 namespace guestdump::host::detail {
 namespace {
@@ -136,7 +135,6 @@ TEST(LiveMemory, ParsesProcMaps) {
   EXPECT_EQ(maps[1].path, "/memfd:pc.ram (deleted)");
 }
 
-
 // PageSnapshot: the selective capture's copy of the kept pages, in memory or spooled.
 class Snapshot : public ::testing::Test {
 protected:
@@ -231,8 +229,8 @@ TEST_F(Snapshot, AMissingSpoolDirectoryIsNamed) {
 TEST_F(Snapshot, AFailedGuestReadFailsTheSpooledCopy) {
   keep_.set(120); // in the hole, but the copier is asked for it when `available` says yes
   meta_.available.set(120);
-  auto failing = [n = 0](std::span<const std::uint64_t>, std::span<std::byte>) mutable
-      -> Result<void> {
+  auto failing = [n = 0](std::span<const std::uint64_t>,
+                         std::span<std::byte>) mutable -> Result<void> {
     if (++n == 2) return make_error(ErrorCode::kOs, "QEMU went away");
     return {};
   };

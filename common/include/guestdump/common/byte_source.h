@@ -24,6 +24,10 @@ public:
   /// Fills `out` with the bytes at `offset`; a range past size() is a kBadData error. Safe to
   /// call from several threads at once.
   virtual Result<void> read(std::uint64_t offset, std::span<std::byte> out) const = 0;
+  /// Drops this process's page-table entries of the mapping (the bytes stay in the page cache
+  /// and fault back in when read again): readers call it as they go, so a mapped input of any
+  /// size does not pile up in the resident set. A no-op for sources that are not mapped.
+  virtual void release_mapped_pages() const {}
 };
 
 /// A mapped local file as a ByteSource (mapping() is the whole file).
@@ -34,6 +38,7 @@ public:
   std::uint64_t size() const override { return file_.size(); }
   std::span<const std::byte> mapping() const override { return file_.bytes(); }
   Result<void> read(std::uint64_t offset, std::span<std::byte> out) const override;
+  void release_mapped_pages() const override { file_.release_pages(); }
   const MappedFile& file() const { return file_; }
 
 private:

@@ -51,6 +51,9 @@ public:
   int fd() const { return fd_.get(); }
   /// Tells the kernel the file will be read front to back (more readahead).
   void advise_sequential() const;
+  /// Drops the mapping's page-table entries (MADV_DONTNEED): the resident set shrinks, pointers
+  /// into the mapping stay valid and fault the bytes back in from the page cache.
+  void release_pages() const;
 
 private:
   MappedFile(std::string path, UniqueFd fd, const std::byte* data, std::size_t size)
