@@ -14,8 +14,9 @@ namespace guestdump::guest {
 
 namespace {
 
+// Digits only: from_chars into a signed type would take "-9".
 template <typename T> bool parse_uint(std::string_view s, T& out) {
-  if (s.empty()) return false;
+  if (s.empty() || s.find_first_not_of("0123456789") != std::string_view::npos) return false;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
   return ec == std::errc() && p == s.data() + s.size();
 }

@@ -47,6 +47,12 @@ TEST(CaptureConfig, ErrorsNameSourceLineAndKey) {
   r = apply_kernel_cmdline(c, "guestdump.dump-level=32");
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().message, "kernel command line: dump-level '32': expected 0-31");
+  // A sign is not a digit: from_chars into the int would take it (found by fuzz_guest_config).
+  r = apply_capture_config_text(c, "dump-level=-9\n", "f");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "f:1: dump-level '-9': expected 0-31");
+  r = apply_kernel_cmdline(c, "guestdump.keep=+2");
+  ASSERT_FALSE(r);
   r = apply_kernel_cmdline(c, "guestdump.device=sda1");
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("UUID=..., LABEL=... or /dev/..."), std::string::npos);
