@@ -45,7 +45,21 @@ public:
     lf.flat_ = true;
     std::uint64_t pos = kFlatHeaderSize;
     bool ended = false;
+    // The record headers are spread over the whole file (QEMU writes one per block): reading
+    // them through a mapping faults in every page, so the mapping's page-table entries go
+    // every 32 MiB scanned and at the end, or a flattened input of any size would sit in the
+    // resident set (libvirt's kdump core in the fallback path).
+    constexpr std::uint64_t kRelease = 32ull << 20;
+    std::uint64_t released_at = pos;
+    struct Release {
+      const ByteSource& s;
+      ~Release() { s.release_mapped_pages(); }
+    } release{*lf.source_};
     while (pos + kFlatRecordHeaderSize <= stored) {
+      if (pos - released_at >= kRelease) {
+        lf.source_->release_mapped_pages();
+        released_at = pos;
+      }
       std::byte rec[kFlatRecordHeaderSize];
       GUESTDUMP_CHECK(lf.read_stored(pos, rec));
       auto off = static_cast<std::int64_t>(load_be64(rec));
