@@ -22,6 +22,7 @@ int run_capture(const std::vector<std::string>& args) {
   std::string min_free;
   std::string config;
   CaptureConfig cfg;
+  bool hold = false;
   int level = cfg.dump_level;
   desc.add_options()("help,h", "show this help")(
       "vmcore", po::value(&cfg.vmcore)->default_value(cfg.vmcore), "the crashed kernel's memory")(
@@ -32,6 +33,8 @@ int run_capture(const std::vector<std::string>& args) {
       "codec,c", po::value(&codec)->default_value("zstd"), "zstd, zlib, lzo, snappy or none")(
       "min-free", po::value(&min_free), "refuse to write when less than this is free (e.g. 512M)")(
       "keep", po::value(&cfg.keep)->default_value(0), "dumps kept, the new one included; 0 = all")(
+      "hold-unuploaded", po::bool_switch(&hold),
+      "--keep never deletes a dump whose upload is not confirmed")(
       "after", po::value(&after),
       "reboot, halt, poweroff, shell or none (default: reboot in a capture kernel, else none)")(
       "device-timeout", po::value(&cfg.device_timeout)->default_value(cfg.device_timeout),
@@ -62,6 +65,7 @@ int run_capture(const std::vector<std::string>& args) {
     if (!given("codec")) codec = std::string(formats::codec_name(from_file.codec));
     if (vm->count("min-free") == 0) cfg.min_free = from_file.min_free;
     if (!given("keep")) cfg.keep = from_file.keep;
+    cfg.hold_unuploaded = from_file.hold_unuploaded;
     if (vm->count("after") == 0) cfg.after = from_file.after;
     if (!given("device-timeout")) cfg.device_timeout = from_file.device_timeout;
   }
@@ -71,6 +75,7 @@ int run_capture(const std::vector<std::string>& args) {
     if (auto r = apply_capture_setting(cfg, key, value, "--" + std::string(key)); !r)
       return cli::usage_error(r.error().message);
   }
+  if (hold) cfg.hold_unuploaded = true;
   if (vm->count("min-free") != 0)
     if (auto r = apply_capture_setting(cfg, "min-free", min_free, "--min-free"); !r)
       return cli::usage_error(r.error().message);

@@ -22,6 +22,7 @@ int run_initramfs(const std::vector<std::string>& args) {
   int level = -1;
   unsigned keep = 0;
   bool no_compress = false;
+  bool hold = false;
   desc.add_options()("help,h", "show this help")(
       "output,o", po::value(&spec.output),
       "archive to write (default /var/lib/guestdump/capture-initrd-RELEASE.img)")(
@@ -38,7 +39,10 @@ int run_initramfs(const std::vector<std::string>& args) {
       "dump-level,d", po::value(&level), "capture -d level (default 31)")(
       "codec,c", po::value(&codec), "capture codec (default zstd)")(
       "keep", po::value(&keep), "dumps kept on the target, the new one included")(
-      "min-free", po::value(&min_free), "space that must be free on the target")(
+      "hold-unuploaded", po::bool_switch(&hold),
+      "--keep never deletes a dump whose upload is not confirmed (set by the kernel hook when "
+      "GUESTDUMP_UPLOAD is set)")("min-free", po::value(&min_free),
+                                  "space that must be free on the target")(
       "after", po::value(&after), "reboot (default), halt, poweroff or shell")(
       "no-compress", po::bool_switch(&no_compress), "write the cpio archive uncompressed");
   int code = 0;
@@ -63,6 +67,7 @@ int run_initramfs(const std::vector<std::string>& args) {
   if (!codec.empty()) conf += "codec=" + codec + "\n";
   if (vm->count("keep") != 0) conf += "keep=" + std::to_string(keep) + "\n";
   if (!min_free.empty()) conf += "min-free=" + min_free + "\n";
+  if (hold) conf += "hold-unuploaded=yes\n";
   if (!after.empty()) conf += "after=" + after + "\n";
   CaptureConfig check;
   if (auto r = apply_capture_config_text(check, conf, "initramfs config"); !r)

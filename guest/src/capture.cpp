@@ -104,6 +104,13 @@ Result<CaptureReport> capture_dump(const CaptureConfig& cfg) {
   retention.keep = cfg.keep;
   store::Incoming next;
   next.counted_in_keep = std::string(); // the one-guest store's only domain
+  if (cfg.hold_unuploaded) {
+    // Not uploaded yet: deleting it would lose it (the upload runs on the next boot).
+    next.hold = [](const store::StoredDump& d) {
+      return !d.partial && d.meta && d.meta->status == "complete" &&
+             !store::upload_confirmed(*d.meta);
+    };
+  }
   const auto now = policies::WallTime(std::chrono::seconds(std::time(nullptr)));
   GUESTDUMP_TRY(std::vector<store::StoredDump> deleted, store::prune(dumps, retention, now, next));
   for (const store::StoredDump& d : deleted) rep.deleted.push_back(d.name);

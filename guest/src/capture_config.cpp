@@ -91,6 +91,9 @@ Result<void> apply_capture_setting(CaptureConfig& cfg, std::string_view key, std
     cfg.min_free = *n;
   } else if (key == "keep") {
     if (!parse_uint(value, cfg.keep)) return bad_value(source, key, value, "a count");
+  } else if (key == "hold-unuploaded") {
+    if (value != "yes" && value != "no") return bad_value(source, key, value, "yes or no");
+    cfg.hold_unuploaded = value == "yes";
   } else if (key == "after") {
     auto a = parse_after(value);
     if (!a) return bad_value(source, key, value, "reboot, halt, poweroff, shell or none");

@@ -71,12 +71,7 @@ std::vector<policies::LocalDump> upload_view(const std::vector<store::StoredDump
       l.status = policies::DumpStatus::kFailed;
     }
     l.in_use = d.in_use;
-    // meta.json is untrusted: only an object whose "state" is the string "complete" counts.
-    if (d.meta && d.meta->upload.is_object()) {
-      auto it = d.meta->upload.find("state");
-      l.upload_confirmed =
-          it != d.meta->upload.end() && it->is_string() && it->get<std::string>() == "complete";
-    }
+    l.upload_confirmed = d.meta && store::upload_confirmed(*d.meta);
     for (const char* f : {"/.vmcore.upload", "/.dmesg.txt.upload"}) {
       if (::access((d.path + f).c_str(), F_OK) == 0) l.upload_state_file = true;
     }

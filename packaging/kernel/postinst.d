@@ -11,6 +11,7 @@ version="$1"
 [ -x /usr/sbin/guestdump-guest ] || exit 0
 GUESTDUMP_TARGET_DEVICE=
 GUESTDUMP_INITRAMFS_OPTIONS=
+GUESTDUMP_UPLOAD=
 if [ -r /etc/default/guestdump-guest ]; then
     . /etc/default/guestdump-guest
 fi
@@ -19,10 +20,14 @@ if [ -z "$GUESTDUMP_TARGET_DEVICE" ]; then
         "capture initramfs for $version not built" >&2
     exit 0
 fi
+# Dumps wait for their upload on the next boot: the capture kernel's --keep must not delete
+# them first.
+hold=
+[ -z "$GUESTDUMP_UPLOAD" ] || hold=--hold-unuploaded
 # The options are words on purpose (--module virtio_blk --module ext4 ...).
 # shellcheck disable=SC2086
 if ! /usr/sbin/guestdump-guest initramfs --kernel-release "$version" \
-    --target-device "$GUESTDUMP_TARGET_DEVICE" $GUESTDUMP_INITRAMFS_OPTIONS; then
+    --target-device "$GUESTDUMP_TARGET_DEVICE" $hold $GUESTDUMP_INITRAMFS_OPTIONS; then
     echo "guestdump-guest: warning: capture initramfs for $version not built; crash dumps" \
         "will not work with that kernel until it is (see guestdump-guest(8))" >&2
 fi

@@ -17,6 +17,12 @@ void record_upload(DumpMeta& meta, const std::string& url, nlohmann::json checks
                                      .count()}};
 }
 
+bool upload_confirmed(const DumpMeta& meta) {
+  if (!meta.upload.is_object()) return false;
+  auto it = meta.upload.find("state");
+  return it != meta.upload.end() && it->is_string() && it->get<std::string>() == "complete";
+}
+
 nlohmann::json to_json(const DumpMeta& m) {
   nlohmann::json j{{"schema", kMetaSchemaVersion},
                    {"tool", m.tool},

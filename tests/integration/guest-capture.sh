@@ -103,6 +103,28 @@ retention)
         [ "$(stat -c %a "$d/vmcore")" = 600 ] || fail "$d/vmcore mode $(stat -c %a "$d/vmcore")"
         grep -q '"status": "complete"' "$d/meta.json" || fail "$d/meta.json"
     done
+    # --hold-unuploaded (the kernel hook's, with an upload target): --keep deletes only dumps
+    # whose upload meta.json confirms. Three unuploaded dumps stay with --keep 1 ...
+    "$G" capture --vmcore "$SRC" --to "$WORK/crash" --keep 1 --hold-unuploaded -c zlib \
+        2>"$WORK/err" || fail "capture with --hold-unuploaded: $(cat "$WORK/err")"
+    mapfile -t held < <(dump_dirs "$WORK/crash")
+    [ "${#held[@]}" = 3 ] || fail "--keep 1 --hold-unuploaded left ${#held[@]} dumps: ${held[*]}"
+    # ... and once the oldest is marked uploaded, the next capture deletes that one only.
+    "$PY" - "${held[0]}/meta.json" <<'PYEOF'
+import json, sys
+p = sys.argv[1]
+m = json.load(open(p))
+m["upload"] = {"url": "s3://b/p/", "state": "complete", "finished_at": 1}
+json.dump(m, open(p, "w"))
+PYEOF
+    "$G" capture --config /dev/stdin --vmcore "$SRC" --to "$WORK/crash" --keep 1 -c zlib \
+        2>"$WORK/err" <<<"hold-unuploaded=yes" || fail "capture, hold from --config: $(cat "$WORK/err")"
+    mapfile -t after < <(dump_dirs "$WORK/crash")
+    [ "${#after[@]}" = 3 ] || fail "after one upload, ${#after[@]} dumps remain: ${after[*]}"
+    [ ! -e "${held[0]}" ] || fail "the uploaded dump ${held[0]} was kept"
+    for d in "${held[1]}" "${held[2]}"; do
+        [ -e "$d" ] || fail "the unuploaded dump $d was deleted"
+    done
     save_meta_sample "${dirs[1]}/meta.json" guestdump-guest-integration
     [ -n "$release" ] || fail "no kernel release in $FIXTURE/fixture.json"
     "$PY" "$VALIDATORS/kdumpcheck.py" crash-osrelease "${dirs[1]}/vmcore" "$release" || fail "crash"

@@ -96,12 +96,17 @@ guestdump-guest status
 # ... and a kernel package brings its own capture initramfs (and takes it away again).
 kdeb=$(ls /root/kernel2/*.deb)
 release2=$(dpkg-deb -f "$kdeb" Package | sed 's/^linux-image-//')
+# With an upload target the hook builds the capture initramfs so that the capture kernel's
+# --keep never deletes a dump that is not uploaded yet.
+echo 'GUESTDUMP_UPLOAD="s3://dumps/fleet"' >> /etc/default/guestdump-guest
 # INITRD=No skips initramfs-tools' own hook (not under test; minutes under TCG), not ours.
 INITRD=No dpkg -i "$kdeb"
 check kernel-hook-postinst "no capture-initrd-$release2.img after dpkg -i" \
     test -s "/var/lib/guestdump/capture-initrd-$release2.img"
 check kernel-hook-modules "capture-initrd-$release2.img lacks the kernel's virtio_blk" \
     sh -c "zcat /var/lib/guestdump/capture-initrd-$release2.img 2> /dev/null | grep -qa 'lib/modules/$release2/.*virtio_blk'"
+check kernel-hook-hold-unuploaded "capture-initrd-$release2.img lacks hold-unuploaded=yes" \
+    sh -c "zcat /var/lib/guestdump/capture-initrd-$release2.img 2> /dev/null | grep -qa '^hold-unuploaded=yes'"
 dpkg --purge "linux-image-$release2"
 check kernel-hook-postrm "capture-initrd-$release2.img left after purge" \
     test ! -e "/var/lib/guestdump/capture-initrd-$release2.img"

@@ -12,8 +12,8 @@ REQUIRED = [
     "reload-applied", "reload-logged", "reload-same-process", "bad-config-refused",
     "bad-config-still-active", "bad-config-same-process", "guest-initramfs", "guest-apply-grub",
     "guest-apply-sysctl", "guest-apply-unit", "guest-apply-no-etc-unit", "guest-loaded",
-    "kernel-hook-postinst", "kernel-hook-modules", "kernel-hook-postrm",
-    "kernel-hook-keeps-running",
+    "kernel-hook-postinst", "kernel-hook-modules", "kernel-hook-hold-unuploaded",
+    "kernel-hook-postrm", "kernel-hook-keeps-running",
 ]
 errors = []
 

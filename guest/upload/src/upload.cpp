@@ -104,12 +104,6 @@ Result<UploadTarget> parse_ssh(std::string_view url) {
   return out;
 }
 
-bool meta_upload_complete(const store::DumpMeta& meta) {
-  if (!meta.upload.is_object()) return false;
-  auto it = meta.upload.find("state");
-  return it != meta.upload.end() && it->is_string() && it->get<std::string>() == "complete";
-}
-
 std::string read_small(const std::string& path) {
   std::ifstream in(path);
   if (!in) return {};
@@ -202,7 +196,7 @@ Result<std::vector<LocalDump>> list_local_dumps(const std::string& dir) {
     l.time = d.meta && d.meta->started_at != 0 ? d.meta->started_at : store::store_time(d.name);
     const bool has_vmcore = std::filesystem::is_regular_file(d.path + "/vmcore", ec);
     l.complete = d.meta && d.meta->status == "complete" && has_vmcore;
-    l.uploaded = d.meta && meta_upload_complete(*d.meta);
+    l.uploaded = d.meta && store::upload_confirmed(*d.meta);
     out.push_back(std::move(l));
   }
   return out;

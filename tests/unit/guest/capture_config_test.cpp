@@ -12,6 +12,18 @@ TEST(CaptureConfig, DefaultsMatchTheContract) {
   EXPECT_EQ(c.dump_level, 31);
   EXPECT_EQ(c.codec, formats::Codec::kZstd);
   EXPECT_FALSE(c.after.has_value());
+  EXPECT_FALSE(c.hold_unuploaded);
+}
+
+TEST(CaptureConfig, HoldUnuploadedIsYesOrNo) {
+  CaptureConfig c;
+  ASSERT_TRUE(apply_capture_config_text(c, "hold-unuploaded=yes\n", "conf"));
+  EXPECT_TRUE(c.hold_unuploaded);
+  ASSERT_TRUE(apply_kernel_cmdline(c, "guestdump.hold-unuploaded=no"));
+  EXPECT_FALSE(c.hold_unuploaded);
+  auto r = apply_capture_config_text(c, "hold-unuploaded=1\n", "conf");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "conf:1: hold-unuploaded '1': expected yes or no");
 }
 
 TEST(CaptureConfig, FileThenKernelCmdlineOverride) {

@@ -43,12 +43,16 @@ struct CaptureConfig {
   formats::Codec codec = formats::Codec::kZstd;
   std::uint64_t min_free = 0; // bytes that must be free on the target before writing
   unsigned keep = 0;          // dumps kept in `to`, the new one included; 0 = all
+  /// Dumps wait for `guestdump-guest upload` on the next boot: `keep` never deletes a complete
+  /// dump whose meta.json does not confirm its upload (the kernel hook sets it when the system
+  /// has an upload target, GUESTDUMP_UPLOAD).
+  bool hold_unuploaded = false;
   std::optional<AfterAction> after;
   unsigned device_timeout = 30; // seconds to wait for the device to appear
 };
 
 /// Applies one `key=value` setting (keys: vmcore, to, device, dump-level, codec, min-free, keep,
-/// after, device-timeout). Errors name `source` and the key.
+/// hold-unuploaded (yes or no), after, device-timeout). Errors name `source` and the key.
 Result<void> apply_capture_setting(CaptureConfig& cfg, std::string_view key, std::string_view value,
                                    std::string_view source);
 /// Applies a config file's text: blank lines and '#' comments are skipped.

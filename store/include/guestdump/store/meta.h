@@ -50,6 +50,9 @@ struct DumpMeta {
 /// Records a confirmed upload in `meta`: `checksums` ({"vmcore": {"sha256": hex}, ...}) and
 /// upload = {"url": url, "state": "complete", "finished_at": now}.
 void record_upload(DumpMeta& meta, const std::string& url, nlohmann::json checksums);
+/// Whether `meta` records a confirmed upload. meta.json is untrusted: only an `upload` object
+/// whose "state" is the string "complete" counts.
+bool upload_confirmed(const DumpMeta& meta);
 
 nlohmann::json to_json(const DumpMeta& meta);
 /// Reads any JSON object leniently: a missing field or one of the wrong type keeps its default
