@@ -325,4 +325,12 @@ Result<void> MappedByteSource::read(std::uint64_t offset, std::span<std::byte> o
   return {};
 }
 
+Result<void> write_metrics_file(const std::string& path, const std::string& text) {
+  GUESTDUMP_TRY(OutputFile out, OutputFile::create(path));
+  // OutputFile creates 0600; the collector runs as another user.
+  if (::fchmod(out.fd(), 0644) != 0) return errno_error("chmod", path);
+  GUESTDUMP_CHECK(write_all(out.fd(), std::as_bytes(std::span(text.data(), text.size())), path));
+  return out.commit();
+}
+
 } // namespace guestdump

@@ -2,8 +2,10 @@
 // shared libraries (libcurl, libxml2, libcrypto for S3). The static guestdump-guest execs it
 // from /usr/libexec/guestdump/; see docs/guest.md ("upload") and guest/upload/include.
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <ctime>
 #include <exception>
 #include <fstream>
 #include <sstream>
@@ -27,7 +29,8 @@ using namespace guestdump::guest;
 constexpr const char* kUsage =
     "usage: guestdump-guest upload [--target s3://BUCKET/PREFIX|ssh://[USER@]HOST[:PORT]/PATH]\n"
     "                              [--dump-dir DIR] [--keep-local N|all] [--ssh-key FILE]\n"
-    "                              [--ssh-known-hosts FILE] [--config FILE] [--dry-run]";
+    "                              [--ssh-known-hosts FILE] [--metrics-file FILE] [--config FILE]\n"
+    "                              [--dry-run]";
 
 int fail(const std::string& message) {
   std::fprintf(stderr, "guestdump-guest: error: upload: %s\n", message.c_str());
@@ -39,6 +42,29 @@ int usage_error(const std::string& message) {
                "guestdump-guest: upload: %s\nRun 'guestdump-guest upload --help' for usage.\n",
                message.c_str());
   return 2;
+}
+
+// The default file only when node-exporter's directory exists; a file the operator named must
+// be written. A metrics failure is reported but does not fail the run (the dumps are what
+// matters).
+void write_run_metrics(const std::string& path, const UploadOutcome& outcome,
+                       std::chrono::steady_clock::time_point started) {
+  if (path.empty()) return;
+  if (path == kGuestMetricsFile) {
+    const std::string dir = path.substr(0, path.rfind('/'));
+    if (::access(dir.c_str(), F_OK) != 0) return;
+  }
+  UploadRunMetrics m;
+  m.finished_at = static_cast<std::int64_t>(std::time(nullptr));
+  m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  m.uploaded = outcome.uploaded.size();
+  m.failed = outcome.failures.size();
+  m.deleted = outcome.deleted.size();
+  m.backlog = outcome.backlog;
+  m.bytes = outcome.bytes;
+  if (auto r = write_metrics_file(path, upload_metrics_text(m)); !r)
+    std::fprintf(stderr, "guestdump-guest: warning: upload: metrics: %s\n",
+                 r.error().message.c_str());
 }
 
 void on_signal(int) {
@@ -61,8 +87,11 @@ int run(const std::vector<std::string>& args) {
               "private key file for ssh:// (default: GUESTDUMP_SSH_KEY)")(
       "ssh-known-hosts", po::value(&flags.ssh_known_hosts),
       "known_hosts file for ssh:// (default: GUESTDUMP_SSH_KNOWN_HOSTS)")(
-      "config", po::value(&config)->default_value(config),
-      "settings file (a shell fragment with GUESTDUMP_* keys)")(
+      "metrics-file", po::value(&flags.metrics_file),
+      "the run's metrics for node-exporter's textfile collector, '' for none (default: "
+      "GUESTDUMP_METRICS_FILE, else /var/lib/prometheus/node-exporter/guestdump-guest.prom when "
+      "that directory exists)")("config", po::value(&config)->default_value(config),
+                                "settings file (a shell fragment with GUESTDUMP_* keys)")(
       "dry-run", "list what would be uploaded and deleted; change nothing");
   int code = 0;
   auto vm = parse_cli_args(args, desc, {}, kUsage, usage_error, code);
@@ -85,6 +114,7 @@ int run(const std::vector<std::string>& args) {
   if (vm->count("dump-dir") != 0) s.dump_dir = flags.dump_dir;
   if (vm->count("ssh-key") != 0) s.ssh_key = flags.ssh_key;
   if (vm->count("ssh-known-hosts") != 0) s.ssh_known_hosts = flags.ssh_known_hosts;
+  if (vm->count("metrics-file") != 0) s.metrics_file = flags.metrics_file;
   if (vm->count("keep-local") != 0) {
     auto k = parse_keep_local(keep_text, "--keep-local");
     if (!k) return usage_error(k.error().message);
@@ -132,8 +162,10 @@ int run(const std::vector<std::string>& args) {
     uploader = std::move(*u);
   }
 
+  const auto started = std::chrono::steady_clock::now();
   auto outcome = upload_and_prune(s.dump_dir, *uploader, s.keep_local, machine_uuid());
   if (!outcome) return fail(outcome.error().message);
+  write_run_metrics(s.metrics_file, *outcome, started);
   for (const auto& [dir, url] : outcome->uploaded)
     std::printf("uploaded %s to %s\n", dir.c_str(), escape_text(url).c_str());
   for (const std::string& dir : outcome->deleted) std::printf("deleted %s\n", dir.c_str());

@@ -136,7 +136,11 @@ GUESTDUMP_SSH_KEY="$WORK/id_ed25519"
 GUESTDUMP_SSH_KNOWN_HOSTS="$WORK/known_hosts"
 GUESTDUMP_DUMP_DIR="$store"
 GUESTDUMP_KEEP_LOCAL=1
+GUESTDUMP_METRICS_FILE="$WORK/metrics/guestdump-guest.prom"
 EOF
+    mkdir -p "$WORK/metrics"
+    # metric 'NAME{LABELS}': its value in the run's metrics file
+    metric() { awk -v n="$1" '$1 == n { print $2 }' "$WORK/metrics/guestdump-guest.prom"; }
 
     step "dry run: changes nothing"
     "$G" upload --config "$WORK/default" --dry-run > "$WORK/dry.out"
@@ -188,6 +192,19 @@ EOF
     [ -e "$store/20261202T110000Z/dmesg.txt" ] || fail "the failure record was deleted"
     [ -e "$store/.20261203T120000Z.partial/vmcore" ] || fail "the interrupted directory was touched"
     [ "$(grep -c '^deleted ' "$WORK/out")" = 2 ] || fail "expected two 'deleted' lines"
+    # The run's metrics (node-exporter textfile, 0644 for the collector).
+    [ "$(stat -c %a "$WORK/metrics/guestdump-guest.prom")" = 644 ] || fail "metrics file mode"
+    bytes=$(cat "$saved"/2026120[123]T100000Z/* | wc -c)
+    for m in 'guestdump_guest_upload_last_run_dumps{outcome="uploaded"} 3' \
+             'guestdump_guest_upload_last_run_dumps{outcome="failed"} 0' \
+             'guestdump_guest_upload_last_run_dumps{outcome="deleted"} 2' \
+             'guestdump_guest_upload_last_run_success 1' 'guestdump_guest_upload_backlog 0'; do
+        [ "$(metric "${m% *}")" = "${m##* }" ] || fail "metrics: ${m% *} is '$(metric "${m% *}")', expected ${m##* }"
+    done
+    # The uploaded files' bytes: vmcore, dmesg.txt and meta.json, which the upload rewrote with
+    # its uuid (so not smaller than the saved copies).
+    [ "$(metric guestdump_guest_upload_last_run_bytes)" -ge "$bytes" ] ||
+        fail "metrics: $(metric guestdump_guest_upload_last_run_bytes) bytes, the files hold $bytes"
 
     step "a second run has nothing to do"
     "$G" upload --config "$WORK/default" > "$WORK/out" 2> "$WORK/err" || fail "second run: $(cat "$WORK/err")"
@@ -228,6 +245,11 @@ EOF
     grep -q "^guestdump-guest: error: upload: dump '$store/20261204T100000Z' to $target: sftp into .*: sftp exited with status 255: .*Connection refused" "$WORK/err" ||
         fail "the error does not name the dump, the target and the reason"
     expect_intact 20261204T100000Z
+    # 20261203T100000Z (not recorded by the step before) and the new one both wait.
+    for m in 'guestdump_guest_upload_last_run_dumps{outcome="failed"} 2' \
+             'guestdump_guest_upload_last_run_success 0' 'guestdump_guest_upload_backlog 2'; do
+        [ "$(metric "${m% *}")" = "${m##* }" ] || fail "metrics: ${m% *} is '$(metric "${m% *}")', expected ${m##* }"
+    done
 
     step "sshd back: the next run uploads it"
     start_sshd

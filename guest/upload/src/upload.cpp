@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -174,6 +175,10 @@ Result<void> apply_upload_defaults(UploadSettings& s, const std::string& text,
     GUESTDUMP_TRY(std::optional<std::string> v, get_shell_var(text, key, source));
     if (v && !v->empty()) *field = *v;
   }
+  // Set but empty means no metrics file, unlike the keys above.
+  GUESTDUMP_TRY(std::optional<std::string> metrics,
+                get_shell_var(text, "GUESTDUMP_METRICS_FILE", source));
+  if (metrics) s.metrics_file = *metrics;
   GUESTDUMP_TRY(std::optional<std::string> keep,
                 get_shell_var(text, "GUESTDUMP_KEEP_LOCAL", source));
   if (keep && !keep->empty()) {
@@ -234,6 +239,40 @@ std::vector<LocalDump> local_deletions(const std::vector<LocalDump>& dumps,
   return out;
 }
 
+std::string upload_metrics_text(const UploadRunMetrics& m) {
+  std::string out;
+  auto gauge = [&](const char* name, const char* help) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " gauge\n";
+  };
+  auto num = [](double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.6g", v);
+    return std::string(buf);
+  };
+  gauge("guestdump_guest_upload_last_run_timestamp_seconds",
+        "When the last guestdump-guest upload run ended (Unix time).");
+  out +=
+      "guestdump_guest_upload_last_run_timestamp_seconds " + std::to_string(m.finished_at) + "\n";
+  gauge("guestdump_guest_upload_last_run_seconds", "Wall time of the last upload run.");
+  out += "guestdump_guest_upload_last_run_seconds " + num(m.seconds) + "\n";
+  gauge("guestdump_guest_upload_last_run_dumps",
+        "Dumps of the last run: uploaded, failed (left for the next run), deleted (keep-local).");
+  out += "guestdump_guest_upload_last_run_dumps{outcome=\"uploaded\"} " +
+         std::to_string(m.uploaded) + "\n";
+  out += "guestdump_guest_upload_last_run_dumps{outcome=\"failed\"} " + std::to_string(m.failed) +
+         "\n";
+  out += "guestdump_guest_upload_last_run_dumps{outcome=\"deleted\"} " + std::to_string(m.deleted) +
+         "\n";
+  gauge("guestdump_guest_upload_last_run_bytes", "Bytes of the dumps the last run uploaded.");
+  out += "guestdump_guest_upload_last_run_bytes " + std::to_string(m.bytes) + "\n";
+  gauge("guestdump_guest_upload_last_run_success", "1 when no dump of the last run failed.");
+  out +=
+      std::string("guestdump_guest_upload_last_run_success ") + (m.failed == 0 ? "1" : "0") + "\n";
+  gauge("guestdump_guest_upload_backlog", "Complete dumps on this disk not uploaded yet.");
+  out += "guestdump_guest_upload_backlog " + std::to_string(m.backlog) + "\n";
+  return out;
+}
+
 std::string machine_uuid(const std::string& root) {
   const std::string base = root == "/" ? "" : root;
   std::string dmi = lower(read_small(base + "/sys/class/dmi/id/product_uuid"));
@@ -290,10 +329,16 @@ Result<UploadOutcome> upload_and_prune(const std::string& dump_dir, const DumpUp
     }
     GUESTDUMP_LOG(kDebug, kLog) << "uploaded '" << d.path << "' to " << escape_text(*url);
     out.uploaded.emplace_back(d.path, *url);
+    for (const auto& e : std::filesystem::directory_iterator(d.path, ec)) {
+      std::error_code size_ec;
+      const std::uintmax_t n = e.is_regular_file(size_ec) ? e.file_size(size_ec) : 0;
+      if (!size_ec) out.bytes += n;
+    }
   }
 
   // Retention on a fresh listing: only what meta.json now says was uploaded may go.
   GUESTDUMP_TRY(std::vector<LocalDump> after, list_local_dumps(dump_dir));
+  out.backlog = dumps_to_upload(after).size();
   const std::vector<LocalDump> doomed = local_deletions(after, keep_local);
   if (doomed.empty()) return out;
   GUESTDUMP_TRY(store::DumpStore st, store::DumpStore::open(dump_dir, store::Layout::kOneGuest));

@@ -160,12 +160,4 @@ std::string DaemonMetrics::render(const DaemonStatus& st, std::optional<std::uin
   return out;
 }
 
-Result<void> write_metrics_file(const std::string& path, const std::string& text) {
-  GUESTDUMP_TRY(OutputFile out, OutputFile::create(path));
-  // OutputFile creates 0600; the collector runs as another user.
-  if (::fchmod(out.fd(), 0644) != 0) return errno_error("chmod", path);
-  GUESTDUMP_CHECK(write_all(out.fd(), std::as_bytes(std::span(text.data(), text.size())), path));
-  return out.commit();
-}
-
 } // namespace guestdump::host

@@ -93,6 +93,10 @@ TEST(UploadSettings, ReadFromTheDefaultsFile) {
   EXPECT_EQ(s.ssh_known_hosts, "/etc/guestdump/known_hosts");
   EXPECT_EQ(s.keep_local, 2u);
   EXPECT_EQ(s.dump_dir, "/var/crash");
+  EXPECT_EQ(s.metrics_file, kGuestMetricsFile);
+  UploadSettings none;
+  ASSERT_TRUE(apply_upload_defaults(none, "GUESTDUMP_METRICS_FILE=\n", "f"));
+  EXPECT_EQ(none.metrics_file, "");
 
   UploadSettings all;
   ASSERT_TRUE(apply_upload_defaults(all, "GUESTDUMP_KEEP_LOCAL=all\n", "f"));
@@ -221,6 +225,10 @@ TEST_F(UploadRun, UploadsThenDeletesOnlyWhatWasConfirmed) {
   EXPECT_FALSE(std::filesystem::exists(d3));
   EXPECT_FALSE(std::filesystem::exists(d1));
   EXPECT_TRUE(std::filesystem::exists(dir_.file(".20990101T000000Z.partial")));
+  // For the metrics: d1, d3 and d4 went up (their files' bytes counted before any deletion);
+  // d2 waits.
+  EXPECT_EQ(out->backlog, 1u);
+  EXPECT_GT(out->bytes, 0u);
 
   // A second run uploads only what is left (d2) and then lets it go too.
   up.refuse.clear();
@@ -229,7 +237,34 @@ TEST_F(UploadRun, UploadsThenDeletesOnlyWhatWasConfirmed) {
   ASSERT_TRUE(again) << again.error().message;
   EXPECT_EQ(up.calls, (std::vector<std::string>{d2}));
   EXPECT_EQ(again->deleted, (std::vector<std::string>{d2}));
+  EXPECT_EQ(again->backlog, 0u);
   EXPECT_TRUE(std::filesystem::exists(d4 + "/vmcore"));
+}
+
+TEST(UploadMetrics, LastRunGaugesInTextfileFormat) {
+  UploadRunMetrics m;
+  m.finished_at = 1700000000;
+  m.seconds = 2.5;
+  m.uploaded = 3;
+  m.failed = 1;
+  m.deleted = 2;
+  m.backlog = 1;
+  m.bytes = 123456789;
+  const std::string t = upload_metrics_text(m);
+  for (const char* line :
+       {"guestdump_guest_upload_last_run_timestamp_seconds 1700000000\n",
+        "guestdump_guest_upload_last_run_seconds 2.5\n",
+        "guestdump_guest_upload_last_run_dumps{outcome=\"uploaded\"} 3\n",
+        "guestdump_guest_upload_last_run_dumps{outcome=\"failed\"} 1\n",
+        "guestdump_guest_upload_last_run_dumps{outcome=\"deleted\"} 2\n",
+        "guestdump_guest_upload_last_run_bytes 123456789\n",
+        "guestdump_guest_upload_last_run_success 0\n", "guestdump_guest_upload_backlog 1\n",
+        "# TYPE guestdump_guest_upload_backlog gauge\n"}) {
+    EXPECT_NE(t.find(line), std::string::npos) << line << " in\n" << t;
+  }
+  m.failed = 0;
+  EXPECT_NE(upload_metrics_text(m).find("guestdump_guest_upload_last_run_success 1\n"),
+            std::string::npos);
 }
 
 TEST_F(UploadRun, NothingConfirmedNothingDeleted) {

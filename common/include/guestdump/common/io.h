@@ -67,6 +67,10 @@ private:
 /// fsync of a directory, after a rename or create in it, so the new name is durable.
 Result<void> sync_directory(const std::string& path);
 
+/// Writes a node-exporter textfile atomically (OutputFile: a hidden temporary beside it, renamed
+/// when complete), mode 0644 so the collector, another user, can read it. Errors name the path.
+Result<void> write_metrics_file(const std::string& path, const std::string& text);
+
 /// An output that never looks complete before commit(). Regular files are written to a hidden
 /// temporary name in the same directory (mode 0600) and renamed over the target on commit();
 /// if the object dies uncommitted the temporary file is removed and a previous file at the

@@ -50,8 +50,4 @@ private:
   double last_pause_seconds_ = 0;
 };
 
-/// Writes `text` to `path` atomically (OutputFile: a hidden temporary beside it, renamed when
-/// complete), mode 0644 so the collector can read it. The error names the path.
-Result<void> write_metrics_file(const std::string& path, const std::string& text);
-
 } // namespace guestdump::host

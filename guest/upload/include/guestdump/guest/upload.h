@@ -24,6 +24,11 @@ namespace guestdump::guest {
 /// GUESTDUMP_KEEP_LOCAL.
 inline constexpr const char* kGuestDefaultsFile = "/etc/default/guestdump-guest";
 
+/// Where `guestdump-guest upload` writes its metrics by default (node-exporter's textfile
+/// collector directory, as guestdumpd's).
+inline constexpr const char* kGuestMetricsFile =
+    "/var/lib/prometheus/node-exporter/guestdump-guest.prom";
+
 /// `ssh://[user@]host[:port]/path`, split. `path` is absolute, without a trailing '/'.
 struct SshTarget {
   std::string user;  // empty: ssh's own default
@@ -62,6 +67,10 @@ struct UploadSettings {
   /// GUESTDUMP_KEEP_LOCAL, --keep-local: the newest N complete dumps stay on the local disk,
   /// older ones are deleted once uploaded; nullopt ("all", the default) deletes nothing.
   std::optional<unsigned> keep_local;
+  /// GUESTDUMP_METRICS_FILE, --metrics-file: the last run's numbers in node-exporter's textfile
+  /// format. The default is written only when its directory exists (node-exporter installed);
+  /// empty: none.
+  std::string metrics_file = kGuestMetricsFile;
 };
 
 /// "all" → nullopt, else a count. Errors name `source`.
@@ -115,7 +124,26 @@ struct UploadOutcome {
   std::vector<std::pair<std::string, std::string>> uploaded; // {dump dir, remote URL}
   std::vector<std::string> failures;                         // one message per failed dump
   std::vector<std::string> deleted;                          // dump dirs deleted locally
+  std::uint64_t bytes = 0;                                   // bytes of the uploaded dumps' files
+  std::size_t backlog = 0; // complete dumps still not uploaded after the run
 };
+
+/// One run of `guestdump-guest upload`, for its metrics file.
+struct UploadRunMetrics {
+  std::int64_t finished_at = 0; // Unix time
+  double seconds = 0;           // wall time of the run
+  std::size_t uploaded = 0;
+  std::size_t failed = 0;
+  std::size_t deleted = 0;
+  std::size_t backlog = 0;
+  std::uint64_t bytes = 0;
+};
+
+/// The metrics file's text (node-exporter textfile format; every series a gauge of the last
+/// run, since each run is a new process): guestdump_guest_upload_last_run_timestamp_seconds,
+/// _last_run_seconds, _last_run_dumps{outcome="uploaded|failed|deleted"}, _last_run_bytes,
+/// _last_run_success (1 when no dump failed), _backlog.
+std::string upload_metrics_text(const UploadRunMetrics& m);
 
 /// Uploads every dump of `dump_dir` that dumps_to_upload() names (oldest first; a failure is
 /// recorded and the next dump tried), then deletes what local_deletions() names on a fresh
