@@ -3,6 +3,7 @@
 #include "cli_support.h"
 
 #include <cstdio>
+#include <ctime>
 #include <iostream>
 
 #include <unistd.h>
@@ -66,6 +67,16 @@ void Progress::update(std::uint64_t done, std::uint64_t total) {
                format_bytes(static_cast<double>(done) * static_cast<double>(unit_)).c_str(),
                format_bytes(static_cast<double>(total) * static_cast<double>(unit_)).c_str(),
                format_bytes(rate).c_str());
+}
+
+std::string utc_time_text(std::int64_t t) {
+  if (t == 0) return "unknown";
+  const auto tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
 }
 
 } // namespace guestdump::cli

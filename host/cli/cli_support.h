@@ -45,4 +45,7 @@ private:
   std::chrono::steady_clock::time_point start_, last_;
 };
 
+/// A Unix time as "YYYY-mm-dd HH:MM:SS" in UTC; "unknown" for 0.
+std::string utc_time_text(std::int64_t t);
+
 } // namespace guestdump::cli

@@ -18,19 +18,6 @@
 namespace po = boost::program_options;
 
 namespace guestdump::cli {
-namespace {
-
-std::string time_string(std::int64_t t) {
-  if (t == 0) return "unknown";
-  std::time_t tt = static_cast<std::time_t>(t);
-  char buf[64];
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  return buf;
-}
-
-} // namespace
 
 int fail(const std::string& message) {
   std::fprintf(stderr, "guestdump: error: %s\n", escape_text(message).c_str());
@@ -207,7 +194,8 @@ int run_info(const std::vector<std::string>& args) {
   std::printf("kernel:      %s\n", s.release.empty() ? "unknown" : escape_text(s.release).c_str());
   std::printf("arch:        %s, page size %u\n", escape_text(s.arch).c_str(), s.page_size);
   std::printf("cpus:        %d\n", s.nr_cpus);
-  std::printf("crash time:  %s\n", time_string(s.crash_time).c_str());
+  std::printf("crash time:  %s%s\n", utc_time_text(s.crash_time).c_str(),
+              s.crash_time == 0 ? "" : " UTC");
   if (s.dump_level) std::printf("dump level:  %d\n", *s.dump_level);
   if (s.codec) std::printf("codec:       %s\n", escape_text(*s.codec).c_str());
   std::printf("pages:       %llu total, %llu dumped", static_cast<unsigned long long>(s.pages_ram),

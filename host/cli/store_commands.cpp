@@ -68,16 +68,6 @@ std::optional<std::int64_t> parse_time_argument(const std::string& text) {
   return std::nullopt;
 }
 
-std::string time_text(std::int64_t t) {
-  if (t == 0) return "unknown";
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-  return buf;
-}
-
 // One level of a key that may name a local directory: our own key_level()'s alphabet, and not
 // "." or "..".
 bool safe_level(const std::string& s) {
@@ -246,7 +236,7 @@ int run_list_store(const std::string& store_url, const StoreFilter& filter, bool
     const std::string host = d.meta ? d.meta->host : d.host_level;
     const std::string domain = d.meta && !d.meta->domain.empty() ? d.meta->domain : d.uuid_level;
     std::printf("%-16s %-20s %-20s %10s %-8s %-10s %s\n", escape_text(host).c_str(),
-                escape_text(domain).c_str(), time_text(d.time).c_str(),
+                escape_text(domain).c_str(), utc_time_text(d.time).c_str(),
                 format_bytes(static_cast<double>(d.vmcore_bytes)).c_str(),
                 d.meta ? escape_text(d.meta->trigger).c_str() : "-",
                 escape_text(d.meta ? d.meta->status : d.problem).c_str(),
