@@ -14,8 +14,10 @@ root=$(cd "$here/../.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)
 tool=$build/tests/integration/s3_upload_tool
 [ -x "$tool" ] || { echo "bench: build s3_upload_tool first (cmake --build $build --target s3_upload_tool)" >&2; exit 1; }
-for p in s3cmd aws; do
-    command -v "$p" > /dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q s3cmd awscli > /dev/null
+# Debian's s3cmd and awscli by path: another `aws` earlier in PATH (a pip install) is not what
+# the comparison is about.
+for p in /usr/bin/s3cmd /usr/bin/aws; do
+    [ -x "$p" ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -q s3cmd awscli > /dev/null
 done
 work=$build/bench-upload
 rm -rf "$work" && mkdir -p "$work"
@@ -48,14 +50,17 @@ CFG
 now() { date +%s.%N; }
 rate() { awk -v a="$1" -v b="$2" -v n="$size" 'BEGIN { printf "%.2f %.1f", b - a, n / (b - a) / 1048576 }'; }
 : > "$work/results.txt"
-run() { # NAME COMMAND...
+run() { # NAME COMMAND...: 15 minutes at most, its output kept in $work/NAME.out
     local name=$1; shift
-    local t0 t1; t0=$(now); "$@" > "$work/$name.out" 2>&1 || { cat "$work/$name.out" >&2; exit 1; }; t1=$(now)
+    local t0 t1; t0=$(now)
+    timeout 900 "$@" > "$work/$name.out" 2>&1 < /dev/null ||
+        { tail -n 30 "$work/$name.out" >&2; echo "bench: $name failed or timed out" >&2; exit 1; }
+    t1=$(now)
     echo "$name $(rate "$t0" "$t1")" >> "$work/results.txt"
 }
 run guestdump-objstore "$tool" "$file" "$bucket" gd/vmcore "$work/state" $((64 << 20)) 4
-run s3cmd-put s3cmd -c "$work/s3cfg" put "$file" "s3://$bucket/s3cmd/vmcore"
-run aws-s3-cp aws --endpoint-url "$AWS_ENDPOINT_URL" s3 cp "$file" "s3://$bucket/aws/vmcore"
+run s3cmd-put /usr/bin/s3cmd -c "$work/s3cfg" put "$file" "s3://$bucket/s3cmd/vmcore"
+run aws-s3-cp /usr/bin/aws --endpoint-url "$AWS_ENDPOINT_URL" s3 cp --no-progress "$file" "s3://$bucket/aws/vmcore"
 echo "file: $size bytes; RGW: single node, memstore OSD, loopback; $(nproc) CPUs"
 printf '%-22s %9s %9s\n' method seconds MiB/s
 while read -r n s r; do printf '%-22s %9s %9s\n' "$n" "$s" "$r"; done < "$work/results.txt"
