@@ -80,6 +80,10 @@ Result<CaptureResult> commit_capture(store::PendingDump& pending, CaptureResult 
   return res;
 }
 
+bool was_cancelled(const Error& e) {
+  return e.code == ErrorCode::kCancelled || cancel_requested();
+}
+
 Error record_failure(store::PendingDump& pending, store::DumpMeta& meta, Error e) {
   meta.finished_at = static_cast<std::int64_t>(std::time(nullptr));
   if (auto rec = pending.fail(meta, e.message); !rec) {
@@ -278,7 +282,8 @@ Result<CaptureResult> capture_qmp_auto(qmp::Client& c, std::optional<pid_t> qemu
     return capture_qmp(c, store, opts);
   }
   auto r = capture_selective(c, *qemu_pid, store, opts);
-  if (r || opts.path == CapturePath::kSelective) return r;
+  // A cancelled capture (SIGTERM, Ctrl-C) must not start another one.
+  if (r || opts.path == CapturePath::kSelective || detail::was_cancelled(r.error())) return r;
   // Nothing of the guest changed: the selective path resumed it before failing, and a dump
   // directory, if one was started, records the failure.
   GUESTDUMP_LOG(kWarn, "capture") << r.error().message << "; streaming all of RAM instead";

@@ -26,6 +26,10 @@ Result<bool> write_capture(formats::SpooledDump& spool, store::PendingDump& pend
 Result<CaptureResult> commit_capture(store::PendingDump& pending, CaptureResult res,
                                      const std::string& guest);
 /// Records `e` as the dump's failure (meta.json "failed: ...") and returns it.
+/// True when `e` ended a capture because cancellation was requested (SIGTERM, Ctrl-C, the
+/// daemon stopping): the automatic path choice must then not fall back to another capture.
+bool was_cancelled(const Error& e);
+
 Error record_failure(store::PendingDump& pending, store::DumpMeta& meta, Error e);
 
 /// Runs `f` when it goes out of scope: resuming a guest we stopped, on every exit path.

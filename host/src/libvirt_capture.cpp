@@ -126,8 +126,10 @@ Result<CaptureResult> capture_libvirt(const std::string& uri, const std::string&
     auto refusal = libvirt_selective_refusal(uri, conn_type != nullptr ? conn_type : "");
     if (!refusal) {
       auto r = detail::capture_libvirt_selective(dom.get(), uri, res, store, opts);
-      // A domain that died meanwhile (QEMU killed, destroyed) has nothing left to dump.
-      if (r || opts.path == CapturePath::kSelective || lv().virDomainIsActive(dom.get()) != 1) {
+      // A domain that died meanwhile (QEMU killed, destroyed) has nothing left to dump; a
+      // cancelled capture (SIGTERM, Ctrl-C) must not start another one.
+      if (r || opts.path == CapturePath::kSelective || detail::was_cancelled(r.error()) ||
+          lv().virDomainIsActive(dom.get()) != 1) {
         return r ? std::move(r) : Result<CaptureResult>(std::move(r).error().context(where));
       }
       refusal = r.error().message;

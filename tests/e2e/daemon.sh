@@ -487,6 +487,9 @@ sigterm)
     [ "$rc" = 0 ] || fail "exit status $rc"
     log_has "aborting 1 running dump" || fail "no abort line"
     log_has "stopped" || fail "no 'stopped' line"
+    # A cancelled selective capture ends there: it never starts libvirt's core dump instead.
+    ! log_has "using libvirt's core dump instead" ||
+        fail "the cancelled capture fell back to libvirt's core dump"
     if log_has "dump of 'gd-t' complete"; then
         echo "note: the dump finished before the signal arrived; nothing to abort"
     else
