@@ -50,14 +50,24 @@ CFG
 now() { date +%s.%N; }
 rate() { awk -v a="$1" -v b="$2" -v n="$size" 'BEGIN { printf "%.2f %.1f", b - a, n / (b - a) / 1048576 }'; }
 : > "$work/results.txt"
-run() { # NAME COMMAND...: 15 minutes at most, its output kept in $work/NAME.out
+run() { # NAME COMMAND...: 5 minutes at most (a 1 GiB upload on loopback takes well under
+    # one), its output kept in $work/NAME.out
     local name=$1; shift
     local t0 t1; t0=$(now)
-    timeout 900 "$@" > "$work/$name.out" 2>&1 < /dev/null ||
+    timeout 300 "$@" > "$work/$name.out" 2>&1 < /dev/null ||
         { tail -n 30 "$work/$name.out" >&2; echo "bench: $name failed or timed out" >&2; exit 1; }
     t1=$(now)
     echo "$name $(rate "$t0" "$t1")" >> "$work/results.txt"
 }
+# Each client first puts 1 MiB with its debug output kept, so a client that cannot talk to this
+# RGW at all says why in a minute instead of stalling the run.
+head -c $((1 << 20)) "$file" > "$work/probe"
+timeout 60 /usr/bin/s3cmd -c "$work/s3cfg" --debug put "$work/probe" "s3://$bucket/probe/s3cmd" \
+    > "$work/s3cmd-probe.out" 2>&1 < /dev/null ||
+    { tail -n 40 "$work/s3cmd-probe.out" >&2; echo "bench: s3cmd cannot put 1 MiB into the RGW" >&2; exit 1; }
+timeout 60 /usr/bin/aws --debug --endpoint-url "$AWS_ENDPOINT_URL" s3 cp --no-progress "$work/probe" \
+    "s3://$bucket/probe/aws" > "$work/aws-probe.out" 2>&1 < /dev/null ||
+    { tail -n 40 "$work/aws-probe.out" >&2; echo "bench: aws cannot put 1 MiB into the RGW" >&2; exit 1; }
 run guestdump-objstore "$tool" "$file" "$bucket" gd/vmcore "$work/state" $((64 << 20)) 4
 run s3cmd-put /usr/bin/s3cmd -c "$work/s3cfg" put "$file" "s3://$bucket/s3cmd/vmcore"
 run aws-s3-cp /usr/bin/aws --endpoint-url "$AWS_ENDPOINT_URL" s3 cp --no-progress "$file" "s3://$bucket/aws/vmcore"
