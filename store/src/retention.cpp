@@ -46,10 +46,16 @@ Result<std::vector<StoredDump>> prune(const Backend& backend,
     }
   }
   if (incoming.counted_in_keep) {
-    // An empty id matches no listed dump, so the incoming dump itself is never deleted.
+    // An empty id matches no listed dump, so the incoming dump itself is never deleted. It is
+    // the newest whatever the clock says: a second later than every listed dump, so dumps of
+    // the same second ("...Z", "...Z-2") or from before the clock was set back sort before it
+    // (with time `now` and the empty id it sorted first among them, and `keep` deleted none).
     policies::StoredDump next;
     next.guest = *incoming.counted_in_keep;
     next.time = now;
+    for (const policies::StoredDump& d : view) {
+      if (d.time >= next.time) next.time = d.time + std::chrono::seconds(1);
+    }
     view.push_back(std::move(next));
   }
   const policies::RetentionPlan plan = policies::plan_retention(view, now, policy, incoming.bytes);

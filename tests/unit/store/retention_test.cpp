@@ -4,6 +4,7 @@
 
 #include "guestdump/store/retention.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -91,6 +92,31 @@ TEST(Prune, OneGuestKeepCountsTheIncomingDump) {
   EXPECT_TRUE(store->list()->empty());
   EXPECT_TRUE(fs::is_directory(dir + "/lost+found"));
   EXPECT_TRUE(fs::exists(dir + "/notes.txt"));
+}
+
+// The incoming dump is the newest even when the dumps before it were taken in the same second
+// (names "...Z", "...Z-2") or, after the clock was set back, "later" than now: keep 2 leaves one
+// old dump, the newest one (CI once kept three when three captures ran within one second).
+TEST(Prune, IncomingDumpIsNewestInTheSameSecondAndAfterAClockSetBack) {
+  test::TempDir tmp;
+  auto store = DumpStore::open(tmp.file("crash"), Layout::kOneGuest);
+  ASSERT_TRUE(store) << store.error().message;
+  commit_at(*store, kT);
+  commit_at(*store, kT);
+  std::vector<std::string> before = names(*store->list());
+  std::sort(before.begin(), before.end());
+  ASSERT_EQ(before, (std::vector<std::string>{"20261118T110640Z", "20261118T110640Z-2"}));
+  policies::RetentionPolicy keep2;
+  keep2.keep = 2;
+  auto gone = prune(*store, keep2, at(kT), kNewDump);
+  ASSERT_TRUE(gone) << gone.error().message;
+  EXPECT_EQ(names(*gone), std::vector<std::string>{"20261118T110640Z"});
+
+  commit_at(*store, kT + 3600);
+  gone = prune(*store, keep2, at(kT + 60), kNewDump); // clock set back by ~an hour
+  ASSERT_TRUE(gone) << gone.error().message;
+  EXPECT_EQ(names(*gone), std::vector<std::string>{"20261118T110640Z-2"});
+  EXPECT_EQ(names(*store->list()), std::vector<std::string>{"20261118T120640Z"});
 }
 
 // Without an incoming dump, keep N leaves N per domain (guestdumpd's rule); a dump being
