@@ -177,7 +177,10 @@ Result<CaptureResult> capture_libvirt_selective(virDomainPtr dom, const std::str
   auto resume = [&]() {
     if (resumed) return;
     resumed = true;
-    meta.pause_seconds = std::chrono::duration<double>(Clock::now() - pause_start).count();
+    // The pause ends when libvirt has resumed the guest, not when we ask it to.
+    const detail::OnScopeExit measured([&] {
+      meta.pause_seconds = std::chrono::duration<double>(Clock::now() - pause_start).count();
+    });
     if (we_suspended && lv().virDomainResume(dom) != 0) {
       // Our connection may have died with a libvirtd that restarted meanwhile (the domain
       // lives on in its QEMU process): resume it over a new one once libvirtd is back.

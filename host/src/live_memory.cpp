@@ -249,20 +249,51 @@ Result<void> LiveGuestMemory::read_pages(std::span<const std::uint64_t> pfns,
 
 namespace {
 
+// One system call per page made the VMCOREINFO locator's scan of a 16 GiB guest take 15 s
+// (4 M calls) when the note was not among the first pages it looked at. A reader that walks
+// pages in order gets a read-ahead window that doubles per sequential miss up to 64 pages
+// (256 KiB, one call); a reader that jumps (page-table walks) keeps reading one page.
 class LiveReader final : public formats::PageReader {
 public:
-  explicit LiveReader(const LiveGuestMemory& m) : m_(m) {}
+  explicit LiveReader(const LiveGuestMemory& m) : m_(m), ps_(m.metadata().page_size) {}
   Result<const std::byte*> read(std::uint64_t pfn, std::span<std::byte> scratch) override {
-    std::uint64_t one[1] = {pfn};
-    GUESTDUMP_CHECK(m_.read_pages(one, scratch));
-    return scratch.data();
+    if (count_ != 0 && pfn >= first_ && pfn - first_ < count_) {
+      return window_.data() + (pfn - first_) * ps_;
+    }
+    want_ = pfn == next_ ? std::min<std::uint64_t>(want_ * 2, kMaxWindow) : 1;
+    const std::uint64_t n =
+        std::min(want_, std::max<std::uint64_t>(1, m_.pages_in_block_from(pfn)));
+    count_ = 0;
+    next_ = pfn + n;
+    if (n == 1) {
+      const std::uint64_t one[1] = {pfn};
+      GUESTDUMP_CHECK(m_.read_pages(one, scratch));
+      return scratch.data();
+    }
+    pfns_.resize(n);
+    for (std::uint64_t i = 0; i < n; ++i) pfns_[i] = pfn + i;
+    window_.resize(n * ps_);
+    GUESTDUMP_CHECK(m_.read_pages(pfns_, window_));
+    first_ = pfn;
+    count_ = n;
+    return window_.data();
   }
 
 private:
+  static constexpr std::uint64_t kMaxWindow = 64;
   const LiveGuestMemory& m_;
+  const std::size_t ps_;
+  std::vector<std::uint64_t> pfns_;
+  std::vector<std::byte> window_;
+  std::uint64_t first_ = 0, count_ = 0, want_ = 1, next_ = ~std::uint64_t{0};
 };
 
 } // namespace
+
+std::uint64_t LiveGuestMemory::pages_in_block_from(std::uint64_t pfn) const {
+  const Span* s = span_of(pfn);
+  return s == nullptr ? 0 : s->first_pfn + s->pages - pfn;
+}
 
 std::unique_ptr<formats::PageReader> LiveGuestMemory::make_reader() const {
   return std::make_unique<LiveReader>(*this);

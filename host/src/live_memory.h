@@ -66,6 +66,8 @@ public:
   /// Reads the pages `pfns` (each in RAM) into `out` (pfns.size() pages), batching up to 1024
   /// pages per system call.
   Result<void> read_pages(std::span<const std::uint64_t> pfns, std::span<std::byte> out) const;
+  /// How many pages from `pfn` on lie in the same RAM block (0 outside RAM).
+  std::uint64_t pages_in_block_from(std::uint64_t pfn) const;
   pid_t pid() const { return pid_; }
 
 private:

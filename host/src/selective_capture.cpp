@@ -138,13 +138,14 @@ Result<CaptureResult> capture_selective(qmp::Client& c, pid_t qemu_pid,
   auto resume = [&]() {
     if (resumed) return;
     resumed = true;
-    meta.pause_seconds = std::chrono::duration<double>(Clock::now() - pause_start).count();
     if (we_stopped) {
       if (auto r = qmp::cont(c); !r) {
         GUESTDUMP_LOG(kError, "capture")
             << "'" << guest << "': cannot resume the guest: " << r.error().message;
       }
     }
+    // The pause ends when QEMU has answered `cont`, not when we ask.
+    meta.pause_seconds = std::chrono::duration<double>(Clock::now() - pause_start).count();
     if (guard) guard->resumed();
   };
   const detail::OnScopeExit resumer(resume);
