@@ -13,6 +13,18 @@
 
 namespace guestdump::formats {
 
+MachineFrameMap::MachineFrameMap(std::vector<std::pair<std::uint64_t, std::uint64_t>> mfn_pfn)
+    : map_(std::move(mfn_pfn)) {
+  std::sort(map_.begin(), map_.end());
+}
+
+std::optional<std::uint64_t> MachineFrameMap::pfn(std::uint64_t mfn) const {
+  auto it = std::lower_bound(map_.begin(), map_.end(), mfn,
+                             [](const auto& e, std::uint64_t m) { return e.first < m; });
+  if (it == map_.end() || it->first != mfn) return std::nullopt;
+  return it->second;
+}
+
 Result<std::unique_ptr<DumpSource>> open_dump(const std::string& path) {
   GUESTDUMP_TRY(UniqueFd fd, UniqueFd::open(path, O_RDONLY));
   std::byte head[4096 + 16 + 8] = {};

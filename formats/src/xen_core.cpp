@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
+#include <utility>
 
 #include <gelf.h>
 
@@ -444,6 +446,9 @@ Result<std::unique_ptr<DumpSource>> open_xen_core(const std::string& path) {
 
   std::vector<Entry> entries;
   entries.reserve(count);
+  // PV: {gmfn, pfn} of every stored page, for the page-table walks (MachineFrameMap).
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> m2p;
+  if (!hvm) m2p.reserve(count);
   bool sorted = true;
   std::uint64_t skipped = 0;
   for (std::uint64_t i = 0; i < count; ++i) {
@@ -458,6 +463,10 @@ Result<std::unique_ptr<DumpSource>> open_xen_core(const std::string& path) {
     }
     if (!entries.empty() && pfn <= entries.back().pfn) sorted = false;
     entries.push_back({pfn, i});
+    if (!hvm) {
+      const std::uint64_t gmfn = load<std::uint64_t>(bytes, idx_s.offset + i * entsize + 8);
+      m2p.emplace_back(gmfn, pfn);
+    }
   }
   if (entries.empty()) return bad(std::string("'") + idx_name + "' lists no pages");
   if (!sorted) {
@@ -470,6 +479,27 @@ Result<std::unique_ptr<DumpSource>> open_xen_core(const std::string& path) {
     if (entries[i].pfn == entries[i - 1].pfn) {
       return bad(std::string("'") + idx_name + "' lists PFN " + hex(entries[i].pfn) + " twice");
     }
+  }
+  std::shared_ptr<const MachineFrameMap> machine_frames;
+  if (!hvm) {
+    // The MFNs come from the guest's own p2m list: a frame beyond the machine address space,
+    // or one claimed by two PFNs (a walk through it would be ambiguous), is left out of the
+    // map, so walks through it fail; the page itself is still in the dump.
+    std::sort(m2p.begin(), m2p.end());
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> usable;
+    usable.reserve(m2p.size());
+    for (std::size_t i = 0; i < m2p.size(); ++i) {
+      const std::uint64_t mfn = m2p[i].first;
+      const bool dup =
+          (i > 0 && m2p[i - 1].first == mfn) || (i + 1 < m2p.size() && m2p[i + 1].first == mfn);
+      if (mfn < kMaxPfn && !dup) usable.push_back(m2p[i]);
+    }
+    if (usable.size() != m2p.size()) {
+      GUESTDUMP_LOG(kWarn, "xen") << "'" << path << "': " << m2p.size() - usable.size()
+                                  << " '.xen_p2m' entries name an impossible or shared machine "
+                                  << "frame; page-table walks through them fail";
+    }
+    machine_frames = std::make_shared<MachineFrameMap>(std::move(usable));
   }
   DumpMetadata meta;
   meta.path = path;
@@ -512,13 +542,8 @@ Result<std::unique_ptr<DumpSource>> open_xen_core(const std::string& path) {
     for (const XenVcpuState* v : kept) append_note(meta.notes, "QEMU", 0, xen_qemu_cpu_state(*v));
   }
   meta.nr_cpus = static_cast<int>(kept.size());
-  if (!hvm) {
-    GUESTDUMP_LOG(kWarn, "xen")
-        << "'" << path << "': PV guest: pages are indexed by pseudo-physical PFN, but the "
-        << "kernel's page tables hold machine frames, which guestdump does not translate; "
-        << "finding VMCOREINFO, filtering above dump level 1 and reading the kernel log need "
-        << "those tables, and on a real PV guest their checks fail, leaving a level-1 dump";
-  }
+  // PV: pages are indexed by pseudo-physical frame, the page tables hold machine frames.
+  meta.machine_frames = std::move(machine_frames);
   const std::uint64_t pages_offset = pages_s.offset;
   return std::unique_ptr<DumpSource>(
       new XenCoreSource(std::move(file), std::move(meta), std::move(entries), pages_offset, count));

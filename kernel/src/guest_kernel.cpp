@@ -175,6 +175,11 @@ Result<KernelMapping> GuestKernel::translate(std::uint64_t va) {
   }
   const int top = five_level_ ? 48 : 39;
   const std::uint64_t mask = kEntryAddrMask & ~sme_mask_;
+  const formats::MachineFrameMap* m2p = src_.metadata().machine_frames.get();
+  auto foreign = [&](std::uint64_t ma) {
+    return make_error(ErrorCode::kNotFound, "translate " + hex(va) + ": machine frame " +
+                                                hex(ma >> 12) + " is not the guest's");
+  };
   std::uint64_t table = root_;
   for (int shift = top; shift >= 12; shift -= 9) {
     std::uint64_t entry = 0;
@@ -190,14 +195,25 @@ Result<KernelMapping> GuestKernel::translate(std::uint64_t va) {
     if (leaf) {
       std::uint64_t size = std::uint64_t{1} << shift;
       KernelMapping m;
+      if (m2p != nullptr) {
+        // A Xen PV large page is contiguous in machine frames only: map 4 KiB at a time.
+        const std::uint64_t ma = (next & ~(size - 1)) | (va & (size - 1) & ~0xfffULL);
+        auto pa = entry_address(m2p, ma);
+        if (!pa) return foreign(ma);
+        size = 4096;
+        m.pa_base = *pa;
+      } else {
+        m.pa_base = next & ~(size - 1);
+      }
       m.va_base = va & ~(size - 1);
-      m.pa_base = next & ~(size - 1);
       m.size = size;
       m.pa = m.pa_base + (va - m.va_base);
       tlb_ = m;
       return m;
     }
-    table = next;
+    auto pa = entry_address(m2p, next);
+    if (!pa) return foreign(next);
+    table = *pa;
   }
   return make_error(ErrorCode::kBadData, "translate " + hex(va) + ": walk did not end");
 }

@@ -68,6 +68,13 @@ Result<std::uint64_t> X86_64Translator::translate(PhysicalMemory& mem, std::uint
   // Shifts of the levels from the top: PML5 (48), PGD/PML4 (39), PUD (30), PMD (21), PTE (12).
   const int top = five_level_ ? 48 : 39;
   const std::uint64_t mask = kEntryAddrMask & ~sme_mask_;
+  const formats::MachineFrameMap* m2p = mem.machine_frames();
+  // Xen PV: every frame an entry names is a machine frame (x86_paging.h).
+  auto follow = [&](std::uint64_t ma) -> Result<std::uint64_t> {
+    if (auto pa = entry_address(m2p, ma)) return *pa;
+    return make_error(ErrorCode::kNotFound, "translate " + hex(va) + ": machine frame " +
+                                                hex(ma >> 12) + " is not the guest's");
+  };
   std::uint64_t table = root_;
   for (int shift = top; shift >= 12; shift -= 9) {
     std::uint64_t idx = (va >> shift) & 0x1ff;
@@ -83,10 +90,10 @@ Result<std::uint64_t> X86_64Translator::translate(PhysicalMemory& mem, std::uint
     if ((shift == 30 || shift == 21) && (*entry & kPse) != 0) {
       // 1 GiB page at PUD, 2 MiB page at PMD.
       std::uint64_t page_mask = (std::uint64_t{1} << shift) - 1;
-      return (next & ~page_mask) | (va & page_mask);
+      return follow((next & ~page_mask) | (va & page_mask));
     }
-    if (shift == 12) return next | (va & 0xfff);
-    table = next;
+    if (shift == 12) return follow(next | (va & 0xfff));
+    GUESTDUMP_TRY(table, follow(next));
   }
   return make_error(ErrorCode::kBadData, "translate " + hex(va) + ": walk did not end");
 }

@@ -15,6 +15,7 @@
 #include "guestdump/common/io.h"
 #include "guestdump/common/log.h"
 #include "guestdump/formats/elf_notes.h"
+#include "x86_paging.h"
 
 namespace guestdump::kernel {
 
@@ -22,12 +23,12 @@ using namespace guestdump::formats;
 
 namespace {
 
-constexpr std::uint64_t kKernelMap = 0xffffffff80000000ULL;    // __START_KERNEL_map
+using x86::kEntryAddrMask;
+using x86::kPresent;
+using x86::kPse;
+constexpr std::uint64_t kKernelMap = x86::kStartKernelMap;
 constexpr std::uint64_t kKernelMapEnd = 0xffffffffc0000000ULL; // + KERNEL_IMAGE_SIZE (1 GiB)
-constexpr std::uint64_t kEntryAddrMask = 0x000ffffffffff000ULL;
-constexpr std::uint64_t kPresent = 1;
-constexpr std::uint64_t kPse = 1 << 7;
-constexpr std::uint64_t kMaxImageBytes = 256ULL << 20; // bound on the kernel-image scan
+constexpr std::uint64_t kMaxImageBytes = 256ULL << 20;         // bound on the kernel-image scan
 constexpr std::size_t kUtsLen = 65;
 constexpr std::size_t kMaxText = 4096; // VMCOREINFO_BYTES
 constexpr std::size_t kMaxCandidates = 64;
@@ -118,6 +119,7 @@ public:
   std::optional<std::uint64_t> translate(std::uint64_t root, bool five_level, std::uint64_t va,
                                          std::uint64_t sme_mask = 0) {
     const std::uint64_t mask = kEntryAddrMask & ~sme_mask;
+    const MachineFrameMap* m2p = src_.metadata().machine_frames.get(); // Xen PV, else null
     std::uint64_t table = root;
     for (int shift = five_level ? 48 : 39; shift >= 12; shift -= 9) {
       auto e = u64(table + ((va >> shift) & 0x1ff) * 8);
@@ -125,10 +127,12 @@ public:
       const std::uint64_t next = *e & mask;
       if ((shift == 30 || shift == 21) && (*e & kPse) != 0) {
         const std::uint64_t page_mask = (std::uint64_t{1} << shift) - 1;
-        return (next & ~page_mask) | (va & page_mask);
+        return x86::entry_address(m2p, (next & ~page_mask) | (va & page_mask));
       }
-      if (shift == 12) return next | (va & 0xfff);
-      table = next;
+      if (shift == 12) return x86::entry_address(m2p, next | (va & 0xfff));
+      auto pa = x86::entry_address(m2p, next);
+      if (!pa) return std::nullopt;
+      table = *pa;
     }
     return std::nullopt;
   }

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -19,12 +20,13 @@
 namespace guestdump::test {
 
 struct XenCoreSpec {
-  bool pv = false;                       // .xen_p2m + PV magic, else .xen_pfn + HVM magic
-  std::vector<std::uint64_t> pfns;       // index entries in file order; ~0 = unused (zero page)
-  std::vector<std::uint64_t> gmfns;      // PV: machine frame per entry (default pfn + 0x40000)
-  std::set<std::uint64_t> zero_pfns;     // these PFNs get all-zero pages
-  int vcpus = 2;                         // contexts written to .xen_prstatus
-  std::set<int> offline_vcpus;           // VGCF_online clear
+  bool pv = false;                   // .xen_p2m + PV magic, else .xen_pfn + HVM magic
+  std::vector<std::uint64_t> pfns;   // index entries in file order; ~0 = unused (zero page)
+  std::vector<std::uint64_t> gmfns;  // PV: machine frame per entry (default pfn + 0x40000)
+  std::set<std::uint64_t> zero_pfns; // these PFNs get all-zero pages
+  std::map<std::uint64_t, std::vector<std::uint8_t>> page_data; // PFN -> its page (overrides)
+  int vcpus = 2;                                                // contexts written to .xen_prstatus
+  std::set<int> offline_vcpus;                                  // VGCF_online clear
   std::uint64_t extra_pages = 0;         // .xen_pages holds this many pages more than the index
   std::uint64_t missing_pages = 0;       // ... or this many fewer
   std::optional<std::uint64_t> nr_pages; // header note xch_nr_pages (default: index entries)
@@ -174,7 +176,14 @@ inline std::vector<std::uint8_t> build_xen_core(const XenCoreSpec& spec) {
     for (std::uint64_t i = 0; i < npages; ++i) {
       const std::uint64_t pfn = i < entries ? spec.pfns[i] : ~0ULL;
       const bool zero = pfn == ~0ULL || spec.zero_pfns.count(pfn) != 0;
-      for (std::size_t b = 0; b < 4096; ++b) out.push_back(zero ? 0 : xen_page_byte(pfn, b));
+      const auto given = spec.page_data.find(pfn);
+      for (std::size_t b = 0; b < 4096; ++b) {
+        if (given != spec.page_data.end()) {
+          out.push_back(b < given->second.size() ? given->second[b] : 0);
+        } else {
+          out.push_back(zero ? 0 : xen_page_byte(pfn, b));
+        }
+      }
     }
   }
   if (spec.index_section) place(secs[si++], index, 1);

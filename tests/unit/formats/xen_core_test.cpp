@@ -9,6 +9,7 @@
 #include "guestdump/formats/dump_source.h"
 #include "guestdump/formats/elf_notes.h"
 #include "guestdump/kernel/convert.h"
+#include "guestdump/kernel/kernel_memory.h"
 #include "temp_dir.h"
 #include "xen_core_builder.h"
 
@@ -134,6 +135,80 @@ TEST(XenCore, PvIndexedByPseudoPhysicalPfnWithoutQemuNotes) {
   ASSERT_TRUE(notes);
   EXPECT_EQ(count_prstatus(*notes), 2);
   for (const auto& n : *notes) EXPECT_NE(n.name, "QEMU"); // PV CR3 is a machine address
+}
+
+// A PV guest's page tables hold machine frames: the reader maps them back to the pseudo-physical
+// frames the dump is indexed by, and the kernel's page-table walk follows them (4 KiB and a
+// 2 MiB page, whose machine frames are contiguous but whose PFNs are not). Without the map the
+// walk read machine frame numbers as PFNs (a real `xl dump-core` gave no VMCOREINFO).
+TEST(XenCore, PvPageTablesHoldMachineFramesThatWalksTranslate) {
+  test::TempDir dir;
+  test::XenCoreSpec spec;
+  spec.pv = true;
+  auto mfn = [](std::uint64_t pfn) { return 0x600 + (15 - pfn); }; // 0x600..0x60f, reversed
+  for (std::uint64_t pfn = 0; pfn < 16; ++pfn) {
+    spec.pfns.push_back(pfn);
+    spec.gmfns.push_back(mfn(pfn));
+  }
+  auto set = [&](std::uint64_t pfn, std::uint64_t index, std::uint64_t entry) {
+    auto& page = spec.page_data[pfn];
+    page.resize(4096);
+    std::memcpy(page.data() + index * 8, &entry, 8);
+  };
+  auto idx = [](std::uint64_t va, int shift) { return (va >> shift) & 0x1ff; };
+  const std::uint64_t va4k = 0xffff888000005000ULL;
+  const std::uint64_t va2m = 0xffff888000200000ULL;
+  const std::uint64_t va_foreign = 0xffff888000006000ULL;
+  set(1, idx(va4k, 39), mfn(2) << 12 | 3); // init_top_pgt at PFN 1 (phys_base 0)
+  set(2, idx(va4k, 30), mfn(3) << 12 | 3);
+  set(3, idx(va4k, 21), mfn(4) << 12 | 3);
+  set(3, idx(va2m, 21), 0x600000 | 0x83); // 2 MiB page on machine frames 0x600..0x7ff
+  set(4, idx(va4k, 12), mfn(10) << 12 | 3);
+  set(4, idx(va_foreign, 12), 0x7777000 | 3); // a frame the guest does not own
+  auto src = open_spec(dir, spec);
+  const auto* m2p = src->metadata().machine_frames.get();
+  ASSERT_NE(m2p, nullptr);
+  EXPECT_EQ(m2p->size(), 16u);
+  EXPECT_EQ(m2p->pfn(0x60f), 0u);
+  EXPECT_FALSE(m2p->pfn(0xf)); // a PFN is not a machine frame
+
+  auto vi = VmcoreInfo::parse("PAGESIZE=4096\nSYMBOL(init_top_pgt)=ffffffff80001000\n");
+  auto t = kernel::X86_64Translator::from_vmcoreinfo(vi);
+  ASSERT_TRUE(t) << t.error().what();
+  kernel::PhysicalMemory mem(*src);
+  auto pa = t->translate(mem, va4k + 0x123);
+  ASSERT_TRUE(pa) << pa.error().what();
+  EXPECT_EQ(*pa, 10u * 4096 + 0x123);
+  pa = t->translate(mem, va2m + 0x3123); // machine frame 0x603 = PFN 12
+  ASSERT_TRUE(pa) << pa.error().what();
+  EXPECT_EQ(*pa, 12u * 4096 + 0x123);
+  pa = t->translate(mem, va_foreign);
+  ASSERT_FALSE(pa);
+  EXPECT_NE(pa.error().message.find("machine frame 0x7777 is not the guest's"), std::string::npos)
+      << pa.error().message;
+
+  // HVM dumps have no map: their page tables hold guest-physical frames.
+  test::XenCoreSpec hvm;
+  hvm.pfns = hvm_pfns();
+  EXPECT_EQ(open_spec(dir, hvm, "hvm.core")->metadata().machine_frames, nullptr);
+}
+
+// A guest's p2m list naming one machine frame for two PFNs: that frame leaves the map (a walk
+// through it would be ambiguous); the pages stay readable.
+TEST(XenCore, PvMachineFrameClaimedTwiceIsLeftOutOfTheMap) {
+  test::TempDir dir;
+  test::XenCoreSpec spec;
+  spec.pv = true;
+  spec.pfns = {0, 1, 2, 3};
+  spec.gmfns = {0x10, 0x11, 0x11, 0x13};
+  auto src = open_spec(dir, spec);
+  const auto* m2p = src->metadata().machine_frames.get();
+  ASSERT_NE(m2p, nullptr);
+  EXPECT_EQ(m2p->size(), 2u);
+  EXPECT_EQ(m2p->pfn(0x10), 0u);
+  EXPECT_FALSE(m2p->pfn(0x11));
+  EXPECT_EQ(m2p->pfn(0x13), 3u);
+  expect_pages(*src, spec);
 }
 
 TEST(XenCore, TrailingUnusedEntriesAndUnsortedIndex) {

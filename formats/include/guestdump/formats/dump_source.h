@@ -7,6 +7,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "guestdump/common/byte_source.h"
@@ -16,6 +17,21 @@
 #include "guestdump/formats/vmcoreinfo.h"
 
 namespace guestdump::formats {
+
+/// A Xen PV guest's machine-to-pseudo-physical map. Its page-table entries (and CR3) hold
+/// machine frames (MFNs) while its dump is indexed by pseudo-physical frames (PFNs); page-table
+/// walks translate every frame they follow through this map.
+class MachineFrameMap {
+public:
+  /// {mfn, pfn} pairs, any order; each MFN at most once (the caller checks).
+  explicit MachineFrameMap(std::vector<std::pair<std::uint64_t, std::uint64_t>> mfn_pfn);
+  /// The PFN of `mfn`, or nullopt for a frame the guest does not own.
+  std::optional<std::uint64_t> pfn(std::uint64_t mfn) const;
+  std::size_t size() const { return map_.size(); }
+
+private:
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> map_; // sorted by MFN
+};
 
 struct DumpMetadata {
   std::string path;
@@ -41,6 +57,8 @@ struct DumpMetadata {
   // Degraded but readable: what the file claims and the reader did not believe ("kdump header
   // says machine 'Unknown'; ..."). `guestdump info` prints them.
   std::vector<std::string> warnings;
+  // Xen PV guests only (xc_core with '.xen_p2m'); null for every other dump.
+  std::shared_ptr<const MachineFrameMap> machine_frames;
 };
 
 /// Reads page contents; one per thread.

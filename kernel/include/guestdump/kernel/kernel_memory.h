@@ -22,6 +22,10 @@ public:
   explicit PhysicalMemory(const formats::DumpSource& src);
   Result<void> read(std::uint64_t pa, std::span<std::byte> out);
   Result<std::uint64_t> read_u64(std::uint64_t pa);
+  /// A Xen PV guest's machine-to-pseudo-physical map (page-table walks need it), else null.
+  const formats::MachineFrameMap* machine_frames() const {
+    return src_.metadata().machine_frames.get();
+  }
 
 private:
   const formats::DumpSource& src_;
