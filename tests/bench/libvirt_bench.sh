@@ -58,9 +58,12 @@ for mem in "${sizes[@]}"; do
     t1=$(now)
     row virsh-dump-kdump-zlib "$(secs "$t0" "$t1")" "$(secs "$t0" "$t1")" - "$(stat -c %s "$work/virsh.kdump")"
     rm -f "$work/virsh.kdump"
+    # Each method starts with nothing of the previous one left to write back.
+    sync
 
     for path in auto stream; do
         rm -rf "$work/store"
+        sync
         t0=$(now)
         /usr/bin/time -o "$work/time" -f %M "$gd" dump "$dom" -c qemu:///system -o "$work/store" \
             -d 31 --path "$path" > /dev/null 2> "$work/err-$path"
