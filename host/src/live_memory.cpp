@@ -18,6 +18,7 @@
 #include "guestdump/common/io.h"
 #include "guestdump/common/log.h"
 #include "guestdump/common/text.h"
+#include "guestdump/common/unique_fd.h"
 #include "guestdump/formats/limits.h"
 
 namespace guestdump::host::detail {
@@ -293,6 +294,39 @@ private:
 std::uint64_t LiveGuestMemory::pages_in_block_from(std::uint64_t pfn) const {
   const Span* s = span_of(pfn);
   return s == nullptr ? 0 : s->first_pfn + s->pages - pfn;
+}
+
+Result<formats::PfnBitmap> LiveGuestMemory::populated() const {
+  const std::string path = "/proc/" + std::to_string(pid_) + "/pagemap";
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return errno_error("open", path);
+  const std::uint64_t ps = meta_.page_size;
+  formats::PfnBitmap out(meta_.max_pfn);
+  constexpr std::uint64_t kPresent = 1ULL << 63, kSwapped = 1ULL << 62;
+  constexpr std::size_t kChunk = 65536; // entries per read (512 KiB)
+  std::vector<std::uint64_t> entries(kChunk);
+  for (const Span& s : spans_) {
+    if (s.local != nullptr) {
+      out.assign_range(s.first_pfn, s.pages, true);
+      continue;
+    }
+    for (std::uint64_t done = 0; done < s.pages;) {
+      const std::size_t n =
+          static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, s.pages - done));
+      const std::uint64_t vpn = (s.host + done * ps) / ps; // host page size == guest page size
+      GUESTDUMP_CHECK(pread_exact(fd.get(), std::as_writable_bytes(std::span(entries.data(), n)),
+                                  vpn * sizeof(std::uint64_t), path));
+      for (std::size_t i = 0; i < n; ++i) {
+        if ((entries[i] & (kPresent | kSwapped)) != 0) out.set(s.first_pfn + done + i);
+      }
+      done += n;
+    }
+  }
+  return out;
+}
+
+void LiveGuestMemory::restrict_available(const formats::PfnBitmap& pages) {
+  meta_.available.intersect(pages);
 }
 
 std::unique_ptr<formats::PageReader> LiveGuestMemory::make_reader() const {

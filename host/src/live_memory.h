@@ -68,6 +68,11 @@ public:
   Result<void> read_pages(std::span<const std::uint64_t> pfns, std::span<std::byte> out) const;
   /// How many pages from `pfn` on lie in the same RAM block (0 outside RAM).
   std::uint64_t pages_in_block_from(std::uint64_t pfn) const;
+  /// The RAM pages QEMU's process has ever touched (present or swapped in /proc/PID/pagemap;
+  /// local ROM copies count as touched). A page it never touched reads as zeros.
+  Result<formats::PfnBitmap> populated() const;
+  /// Narrows metadata().available to `pages` (within RAM): readers of this view skip the rest.
+  void restrict_available(const formats::PfnBitmap& pages);
   pid_t pid() const { return pid_; }
 
 private:
