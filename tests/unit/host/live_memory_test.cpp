@@ -8,6 +8,7 @@
 #include <map>
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 namespace guestdump::host::detail {
@@ -238,6 +239,75 @@ TEST_F(Snapshot, AFailedGuestReadFailsTheSpooledCopy) {
   ASSERT_FALSE(snap);
   EXPECT_NE(snap.error().message.find("QEMU went away"), std::string::npos);
   EXPECT_TRUE(std::filesystem::is_empty(dir_));
+}
+
+} // namespace
+} // namespace guestdump::host::detail
+
+namespace guestdump::host::detail {
+namespace {
+
+// A LiveGuestMemory over this process's own memory: two RAM blocks (300 pages at PFN 0, 40 at
+// PFN 1000), each page holding its PFN. Sequential readers get the read-ahead window, jumping
+// readers one page at a time; either way every page reads back right, a window never runs past
+// its block, and populated() reports the pages this process touched.
+TEST(LiveMemory, ReadAheadAndTouchedPagesOverARealProcess) {
+  constexpr std::size_t kPs = 4096;
+  const std::size_t bytes_a = 300 * kPs, bytes_b = 40 * kPs;
+  auto* a = static_cast<std::byte*>(
+      ::mmap(nullptr, bytes_a, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  auto* b = static_cast<std::byte*>(
+      ::mmap(nullptr, bytes_b, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(a, MAP_FAILED);
+  ASSERT_NE(b, MAP_FAILED);
+  for (std::uint64_t pfn = 0; pfn < 300; pfn += 2) std::memcpy(a + pfn * kPs, &pfn, 8); // even
+  for (std::uint64_t i = 0; i < 40; ++i) {
+    const std::uint64_t pfn = 1000 + i;
+    std::memcpy(b + i * kPs, &pfn, 8);
+  }
+  formats::DumpMetadata meta;
+  meta.page_size = kPs;
+  std::vector<GuestRamRange> ranges = {{0, bytes_a, "a", 0}, {1000 * kPs, bytes_b, "b", 0}};
+  std::vector<std::pair<std::string, std::uint64_t>> hva = {
+      {"a", reinterpret_cast<std::uint64_t>(a)}, {"b", reinterpret_cast<std::uint64_t>(b)}};
+  LiveGuestMemory mem(::getpid(), meta, ranges, hva, {});
+  auto expect = [&](formats::PageReader& r, std::uint64_t pfn) {
+    std::vector<std::byte> scratch(kPs);
+    auto p = r.read(pfn, scratch);
+    ASSERT_TRUE(p) << pfn << ": " << p.error().what();
+    std::uint64_t got = 0;
+    std::memcpy(&got, *p, 8);
+    const std::uint64_t want = (pfn >= 1000 || pfn % 2 == 0) ? pfn : 0;
+    EXPECT_EQ(got, want) << "page " << pfn;
+  };
+  auto seq = mem.make_reader();
+  for (std::uint64_t pfn = 0; pfn < 300; ++pfn) expect(*seq, pfn); // windows of 2..64 pages
+  for (std::uint64_t pfn = 1000; pfn < 1040; ++pfn) expect(*seq, pfn);
+  auto jumps = mem.make_reader();
+  for (std::uint64_t pfn : {299, 3, 1039, 150, 151, 152, 1000, 0}) expect(*jumps, pfn);
+  std::vector<std::byte> scratch(kPs);
+  EXPECT_FALSE(jumps->read(500, scratch)) << "PFN 500 is in no block";
+
+  auto touched = mem.populated();
+  ASSERT_TRUE(touched) << touched.error().what();
+  // The odd pages of block a were read (through process_vm_readv, which maps the zero page:
+  // present) or never touched; the even ones and all of block b were written.
+  for (std::uint64_t pfn = 0; pfn < 300; pfn += 2) EXPECT_TRUE(touched->test(pfn)) << pfn;
+  for (std::uint64_t pfn = 1000; pfn < 1040; ++pfn) EXPECT_TRUE(touched->test(pfn)) << pfn;
+  EXPECT_FALSE(touched->test(500));
+  auto* c = static_cast<std::byte*>(
+      ::mmap(nullptr, bytes_b, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(c, MAP_FAILED);
+  LiveGuestMemory untouched(::getpid(), meta, {{0, bytes_b, "c", 0}},
+                            {{"c", reinterpret_cast<std::uint64_t>(c)}}, {});
+  auto none = untouched.populated();
+  ASSERT_TRUE(none) << none.error().what();
+  EXPECT_EQ(none->count(), 0u) << "a mapping nobody touched has no populated page";
+  untouched.restrict_available(*none);
+  EXPECT_EQ(untouched.metadata().available.count(), 0u);
+  ::munmap(a, bytes_a);
+  ::munmap(b, bytes_b);
+  ::munmap(c, bytes_b);
 }
 
 } // namespace
