@@ -8,21 +8,97 @@
 #include <fcntl.h>
 
 #include "guestdump/common/io.h"
+#include "guestdump/formats/elf_notes.h"
 #include "guestdump/formats/kdump_format.h"
 #include "guestdump/formats/xen_core.h"
 
 namespace guestdump::formats {
 
-MachineFrameMap::MachineFrameMap(std::vector<std::pair<std::uint64_t, std::uint64_t>> mfn_pfn)
-    : map_(std::move(mfn_pfn)) {
-  std::sort(map_.begin(), map_.end());
+namespace {
+constexpr std::uint64_t kMaxFrame = 1ULL << 40; // 52-bit addresses
+} // namespace
+
+MachineFrameMap::MachineFrameMap(std::vector<std::pair<std::uint64_t, std::uint64_t>> mfn_pfn) {
+  std::sort(mfn_pfn.begin(), mfn_pfn.end());
+  for (const auto& [mfn, pfn] : mfn_pfn) {
+    if (!runs_.empty()) {
+      Run& last = runs_.back();
+      if (mfn == last.mfn + last.count && pfn == last.pfn + last.count) {
+        ++last.count;
+        continue;
+      }
+    }
+    runs_.push_back({mfn, pfn, 1});
+  }
+}
+
+std::optional<MachineFrameMap> MachineFrameMap::from_runs(std::vector<Run> runs) {
+  for (const Run& r : runs) {
+    if (r.count == 0 || r.mfn >= kMaxFrame || r.pfn >= kMaxFrame || r.count > kMaxFrame - r.mfn ||
+        r.count > kMaxFrame - r.pfn) {
+      return std::nullopt;
+    }
+  }
+  std::sort(runs.begin(), runs.end(), [](const Run& a, const Run& b) { return a.mfn < b.mfn; });
+  for (std::size_t i = 1; i < runs.size(); ++i) {
+    if (runs[i].mfn < runs[i - 1].mfn + runs[i - 1].count) return std::nullopt;
+  }
+  MachineFrameMap m;
+  m.runs_ = std::move(runs);
+  return m;
 }
 
 std::optional<std::uint64_t> MachineFrameMap::pfn(std::uint64_t mfn) const {
-  auto it = std::lower_bound(map_.begin(), map_.end(), mfn,
-                             [](const auto& e, std::uint64_t m) { return e.first < m; });
-  if (it == map_.end() || it->first != mfn) return std::nullopt;
-  return it->second;
+  auto it = std::upper_bound(runs_.begin(), runs_.end(), mfn,
+                             [](std::uint64_t m, const Run& r) { return m < r.mfn; });
+  if (it == runs_.begin()) return std::nullopt;
+  --it;
+  if (mfn - it->mfn >= it->count) return std::nullopt;
+  return it->pfn + (mfn - it->mfn);
+}
+
+std::uint64_t MachineFrameMap::size() const {
+  std::uint64_t n = 0;
+  for (const Run& r : runs_) n += r.count;
+  return n;
+}
+
+std::vector<std::byte> machine_frames_note_desc(const MachineFrameMap& map) {
+  std::vector<std::byte> out(map.runs().size() * 24);
+  std::size_t off = 0;
+  for (const auto& r : map.runs()) {
+    for (std::uint64_t v : {r.mfn, r.pfn, r.count}) {
+      std::memcpy(out.data() + off, &v, 8);
+      off += 8;
+    }
+  }
+  return out;
+}
+
+std::shared_ptr<const MachineFrameMap>
+machine_frames_from_notes(std::span<const std::byte> notes, std::vector<std::string>& warnings) {
+  auto parsed = parse_notes(notes);
+  if (!parsed) return nullptr;
+  for (const NoteView& n : *parsed) {
+    if (n.name != "GUESTDUMP" || n.type != kMachineFramesNoteType) continue;
+    std::optional<MachineFrameMap> map;
+    if (n.desc.size() % 24 == 0) {
+      std::vector<MachineFrameMap::Run> runs(n.desc.size() / 24);
+      for (std::size_t i = 0; i < runs.size(); ++i) {
+        std::memcpy(&runs[i].mfn, n.desc.data() + i * 24, 8);
+        std::memcpy(&runs[i].pfn, n.desc.data() + i * 24 + 8, 8);
+        std::memcpy(&runs[i].count, n.desc.data() + i * 24 + 16, 8);
+      }
+      map = MachineFrameMap::from_runs(std::move(runs));
+    }
+    if (!map) {
+      warnings.push_back("the Xen PV machine-frame note (" + std::to_string(n.desc.size()) +
+                         " bytes) is malformed: page-table walks read machine frames as PFNs");
+      return nullptr;
+    }
+    return std::make_shared<const MachineFrameMap>(std::move(*map));
+  }
+  return nullptr;
 }
 
 Result<std::unique_ptr<DumpSource>> open_dump(const std::string& path) {

@@ -307,6 +307,7 @@ Result<ElfCoreLayout> parse_elf_core_head(std::span<const std::byte> head, std::
   GUESTDUMP_TRY(auto notes, parse_notes(meta.notes));
   meta.nr_cpus = count_prstatus(notes);
   meta.producer = dump_producer(notes, meta.utsname);
+  meta.machine_frames = machine_frames_from_notes(meta.notes, meta.warnings); // Xen PV output
   if (const NoteView* vi = find_vmcoreinfo(notes)) {
     meta.vmcoreinfo = VmcoreInfo::parse(
         std::string_view(reinterpret_cast<const char*>(vi->desc.data()), vi->desc.size()));

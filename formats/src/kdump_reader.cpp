@@ -402,6 +402,7 @@ Result<std::unique_ptr<DumpSource>> KdumpSource::open(std::unique_ptr<ByteSource
     if (int n = count_prstatus(notes); n > 0) meta.nr_cpus = n;
     meta.producer = dump_producer(notes, hdr.utsname);
   }
+  meta.machine_frames = machine_frames_from_notes(meta.notes, meta.warnings); // Xen PV output
   if (!meta.vmcoreinfo && hdr.size_vmcoreinfo > 0) {
     if (hdr.offset_vmcoreinfo > f.size() ||
         hdr.size_vmcoreinfo > f.size() - hdr.offset_vmcoreinfo ||

@@ -187,10 +187,66 @@ TEST(XenCore, PvPageTablesHoldMachineFramesThatWalksTranslate) {
   EXPECT_NE(pa.error().message.find("machine frame 0x7777 is not the guest's"), std::string::npos)
       << pa.error().message;
 
+  // The output keeps the map (a GUESTDUMP note), so it walks the same way when read again:
+  // without it, guestdump could not read a PV guest's kernel log from its own output.
+  for (const char* kind : {"kdump", "elf"}) {
+    ConvertOptions opts;
+    opts.input = dir.file("xen.core");
+    opts.output = dir.file(std::string("out.") + kind);
+    opts.dump_level = 0;
+    if (std::string(kind) == "elf") opts.format = OutputFormat::kElf;
+    auto r = convert(opts);
+    ASSERT_TRUE(r) << kind << ": " << r.error().what();
+    auto out = open_dump(opts.output);
+    ASSERT_TRUE(out) << kind << ": " << out.error().what();
+    const auto* again = (*out)->metadata().machine_frames.get();
+    ASSERT_NE(again, nullptr) << kind;
+    EXPECT_EQ(again->size(), 16u);
+    kernel::PhysicalMemory out_mem(**out);
+    pa = t->translate(out_mem, va2m + 0x3123);
+    ASSERT_TRUE(pa) << kind << ": " << pa.error().what();
+    EXPECT_EQ(*pa, 12u * 4096 + 0x123) << kind;
+  }
+
   // HVM dumps have no map: their page tables hold guest-physical frames.
   test::XenCoreSpec hvm;
   hvm.pfns = hvm_pfns();
   EXPECT_EQ(open_spec(dir, hvm, "hvm.core")->metadata().machine_frames, nullptr);
+}
+
+// The machine-frame note of an output file, as another program (or a hostile file) might
+// write it: runs that overlap, run past 2^40 frames or are empty are refused with a warning and
+// no map; a good one is read as runs.
+TEST(XenCore, MachineFrameNoteIsCheckedBeforeUse) {
+  auto note = [](std::vector<std::uint64_t> words) {
+    std::vector<std::byte> desc(words.size() * 8);
+    std::memcpy(desc.data(), words.data(), desc.size());
+    std::vector<std::byte> blob;
+    append_note(blob, "GUESTDUMP", kMachineFramesNoteType, desc);
+    return blob;
+  };
+  std::vector<std::string> warnings;
+  auto good = machine_frames_from_notes(note({0x100, 0, 16, 0x50, 16, 4}), warnings);
+  ASSERT_NE(good, nullptr);
+  EXPECT_TRUE(warnings.empty());
+  EXPECT_EQ(good->size(), 20u);
+  EXPECT_EQ(good->pfn(0x10f), 15u);
+  EXPECT_EQ(good->pfn(0x53), 19u);
+  EXPECT_FALSE(good->pfn(0x110));
+  EXPECT_FALSE(good->pfn(0x54));
+  for (const auto& bad : {note({0x100, 0, 16, 0x10f, 16, 4}), // overlapping runs
+                          note({0x100, 0, 0}),                // empty run
+                          note({(1ULL << 40) - 1, 0, 2}),     // past 2^40 frames
+                          note({0x100, ~0ULL, 1}),            // PFN past 2^40
+                          note({0x100, 0})}) {                // not whole triples
+    warnings.clear();
+    EXPECT_EQ(machine_frames_from_notes(bad, warnings), nullptr);
+    ASSERT_EQ(warnings.size(), 1u);
+    EXPECT_NE(warnings[0].find("malformed"), std::string::npos) << warnings[0];
+  }
+  warnings.clear();
+  EXPECT_EQ(machine_frames_from_notes({}, warnings), nullptr) << "no note, no map";
+  EXPECT_TRUE(warnings.empty());
 }
 
 // A guest's p2m list naming one machine frame for two PFNs: that frame leaves the map (a walk

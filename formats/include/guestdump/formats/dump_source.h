@@ -20,18 +20,37 @@ namespace guestdump::formats {
 
 /// A Xen PV guest's machine-to-pseudo-physical map. Its page-table entries (and CR3) hold
 /// machine frames (MFNs) while its dump is indexed by pseudo-physical frames (PFNs); page-table
-/// walks translate every frame they follow through this map.
+/// walks translate every frame they follow through this map. Kept as runs of frames consecutive
+/// in both numberings (a PV guest's memory comes in large machine-contiguous chunks).
 class MachineFrameMap {
 public:
+  struct Run {
+    std::uint64_t mfn = 0, pfn = 0, count = 0;
+  };
   /// {mfn, pfn} pairs, any order; each MFN at most once (the caller checks).
   explicit MachineFrameMap(std::vector<std::pair<std::uint64_t, std::uint64_t>> mfn_pfn);
+  /// Runs as a file recorded them: refused (nullopt) unless each is non-empty, inside 2^40
+  /// frames and no two share a machine frame.
+  static std::optional<MachineFrameMap> from_runs(std::vector<Run> runs);
   /// The PFN of `mfn`, or nullopt for a frame the guest does not own.
   std::optional<std::uint64_t> pfn(std::uint64_t mfn) const;
-  std::size_t size() const { return map_.size(); }
+  /// Frames mapped.
+  std::uint64_t size() const;
+  const std::vector<Run>& runs() const { return runs_; }
 
 private:
-  std::vector<std::pair<std::uint64_t, std::uint64_t>> map_; // sorted by MFN
+  MachineFrameMap() = default;
+  std::vector<Run> runs_; // sorted by MFN, disjoint
 };
+
+/// The map in an output file: a "GUESTDUMP" note of this type whose descriptor is the runs as
+/// little-endian {mfn, pfn, count} u64 triples. Readers other than guestdump skip it.
+inline constexpr std::uint32_t kMachineFramesNoteType = 0x47440002; // "GD" + 2
+std::vector<std::byte> machine_frames_note_desc(const MachineFrameMap& map);
+/// The map from a dump's notes, or null without the note; a malformed note is ignored with a
+/// message in `warnings`.
+std::shared_ptr<const MachineFrameMap>
+machine_frames_from_notes(std::span<const std::byte> notes, std::vector<std::string>& warnings);
 
 struct DumpMetadata {
   std::string path;
