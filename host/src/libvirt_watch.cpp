@@ -53,8 +53,12 @@ DomainStatus status_of(virDomainPtr d) {
   if (lv().virDomainGetState(d, &state, &reason, 0) == 0) {
     s.state = libvirt_run_state(state);
     s.reason = reason;
+    // The third case is Xen: libvirt's libxl driver keeps a domain whose on_crash is preserve
+    // as "shut off (crashed)" with its id and its memory (a real Xen 4.17 PV guest), and it can
+    // be dumped; a QEMU domain shut off by a crash has no process left (id -1).
     s.panicked = (state == VIR_DOMAIN_CRASHED && reason == VIR_DOMAIN_CRASHED_PANICKED) ||
-                 (state == VIR_DOMAIN_PAUSED && reason == VIR_DOMAIN_PAUSED_CRASHED);
+                 (state == VIR_DOMAIN_PAUSED && reason == VIR_DOMAIN_PAUSED_CRASHED) ||
+                 (state == VIR_DOMAIN_SHUTOFF && reason == VIR_DOMAIN_SHUTOFF_CRASHED && s.id >= 0);
     s.watchdog = state == VIR_DOMAIN_PAUSED && reason == VIR_DOMAIN_PAUSED_WATCHDOG;
     s.migrating = state == VIR_DOMAIN_PAUSED &&
                   (reason == VIR_DOMAIN_PAUSED_MIGRATION || reason == VIR_DOMAIN_PAUSED_POSTCOPY);

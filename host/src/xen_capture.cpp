@@ -113,14 +113,22 @@ Result<CaptureResult> capture_libvirt_xen(virDomainPtr dom, const std::string& u
   // No flags: libxl pauses a running guest for the dump and unpauses it afterwards. (LIVE and
   // CRASH are the only flags it accepts; MEMORY_ONLY and the format API are QEMU's.)
   const int rc = lv().virDomainCoreDump(dom, core.path.c_str(), 0);
-  meta.pause_seconds =
+  const double dump_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  // libxl pauses a running guest for its dump; a guest that had stopped already (crashed and
+  // preserved, paused) was not paused by the dump (real Xen: 'guest paused 32.7 s' was reported
+  // for a crashed PV domain).
+  meta.pause_seconds =
+      res.run_state_before == to_string(DomainRunState::kRunning) ? dump_seconds : 0.0;
+  meta.extra["core_dump_seconds"] = dump_seconds;
   if (rc != 0) {
     return failed(
         make_error(ErrorCode::kOs, where + ": libvirt core dump (Xen): " + libvirt_last_error()));
   }
+  res.run_state_after = libvirt_state_text(dom);
   meta.extra["libvirt_uri"] = uri;
   meta.extra["run_state_before"] = res.run_state_before;
+  meta.extra["run_state_after"] = res.run_state_after;
   auto dir = store_core_file(core.path, pending, meta, opts);
   if (!dir) return std::move(dir).error().context(where);
   res.dir = *dir;

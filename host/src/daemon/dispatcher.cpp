@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <ctime>
 #include <exception>
+#include <optional>
 
 #include "daemon_internal.h"
 #include "guestdump/common/io.h"
@@ -86,11 +87,21 @@ void Daemon::handle(const WatchEvent& e) {
   case K::kStarted:
   case K::kStopped:
   case K::kUndefined: {
-    if (!jobs_->busy(e.uri, e.uuid)) tracker_.running_again(key);
-    std::lock_guard lock(hang_mu_);
-    detectors_.erase(key);
-    vmcoreinfo_pa_.erase(key);
+    std::optional<DomainStatus> kept;
     if (e.kind == K::kStopped && e.crashed) {
+      // Xen (libxl) reports a crash this way even when on_crash is preserve, and keeps the
+      // domain and its memory (status_of() then calls it panicked): the same life, crashed.
+      if (auto st = w->domain(e.uuid, true); st && st->panicked) kept = std::move(*st);
+    }
+    if (!kept && !jobs_->busy(e.uri, e.uuid)) tracker_.running_again(key);
+    {
+      std::lock_guard lock(hang_mu_);
+      detectors_.erase(key);
+      vmcoreinfo_pa_.erase(key);
+    }
+    if (kept) {
+      consider_dump(*w, *kept, policies::Trigger::kPanic);
+    } else if (e.kind == K::kStopped && e.crashed) {
       GUESTDUMP_LOG(kWarn, kLog) << "'" << e.name << "' crashed and was stopped by libvirt "
                                  << "(on_crash is not preserve): nothing left to dump";
     }

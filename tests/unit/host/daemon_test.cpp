@@ -628,6 +628,28 @@ TEST(Daemon, AGuestStoppedByItsCrashIsReportedNotDumped) {
   EXPECT_TRUE(f.dumps("gone").empty());
 }
 
+// Xen: libvirt's libxl driver reports a PV guest's crash as STOPPED/CRASHED even with on_crash
+// preserve, and keeps the domain (its id and memory; status_of() calls it panicked). The daemon
+// dumps it once instead of saying there is nothing left (seen on a real Xen 4.17).
+TEST(Daemon, AXenDomainKeptAfterItsCrashIsDumpedOnce) {
+  Fixture f;
+  auto daemon = f.start(f.config());
+  DomainStatus s = running("pv3");
+  s.state = DomainRunState::kShutOff;
+  s.id = 7;
+  s.panicked = true;
+  f.world->set(s);
+  f.world->emit(WatchEventKind::kStopped, "uuid-pv3", true);
+  ASSERT_TRUE(f.wait_dumps("pv3", 1)) << f.log.all();
+  EXPECT_EQ(f.dumps("pv3")[0].trigger, "panic");
+  f.world->emit(WatchEventKind::kStopped, "uuid-pv3", true); // the same crash again
+  f.world->emit(WatchEventKind::kConnected, "");
+  EXPECT_TRUE(f.log.wait_for("this crash is already dumped")) << f.log.all();
+  daemon->stop();
+  EXPECT_EQ(f.dumps("pv3").size(), 1u) << f.log.all();
+  EXPECT_EQ(f.log.all().find("nothing left to dump"), std::string::npos) << f.log.all();
+}
+
 TEST(Daemon, JournalFieldsNameTheGuestTheTriggerAndTheDump) {
   Fixture f;
   auto daemon = f.start(f.config());
