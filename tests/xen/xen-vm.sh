@@ -7,7 +7,6 @@
 # $SHARE/dom0.log.
 XEN_QEMU_PID=
 XEN_SHARE=
-XEN_CMD_N=0
 
 xen_boot() {
     local cache=$1 share=$2 t0=$SECONDS
@@ -45,8 +44,10 @@ xen_boot() {
 xen_run() {
     local timeout=$1 t0=$SECONDS n
     shift
-    n=$XEN_CMD_N
-    XEN_CMD_N=$((n + 1))
+    # The counter lives in the share: `out=$(xen_run ...)` runs in a subshell, whose variables
+    # are lost, and a reused number would return an earlier command's answer.
+    n=$(cat "$XEN_SHARE/cmd/next" 2> /dev/null || echo 0)
+    echo $((n + 1)) > "$XEN_SHARE/cmd/next"
     printf '%s\n' "$*" > "$XEN_SHARE/cmd/$n.tmp"
     mv "$XEN_SHARE/cmd/$n.tmp" "$XEN_SHARE/cmd/$n.sh"
     while [[ ! -e "$XEN_SHARE/cmd/$n.rc" ]]; do
