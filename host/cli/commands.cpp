@@ -174,6 +174,7 @@ int run_info(const std::vector<std::string>& args) {
     if (s.codec) j["codec"] = *s.codec;
     if (s.header_version) j["header_version"] = *s.header_version;
     if (!s.producer.empty()) j["producer"] = s.producer;
+    if (!s.page_tables.empty()) j["page_tables"] = s.page_tables;
     j["warnings"] = s.warnings;
     if (s.filter) {
       const auto& x = s.filter->excluded;
@@ -218,6 +219,7 @@ int run_info(const std::vector<std::string>& args) {
   }
   std::printf("vmcoreinfo:  %s (%s)\n", s.has_vmcoreinfo ? "yes" : "no",
               escape_text(s.vmcoreinfo_origin).c_str());
+  if (!s.page_tables.empty()) std::printf("page tables: %s\n", escape_text(s.page_tables).c_str());
   std::printf("file size:   %s\n", format_bytes(static_cast<double>(s.file_size)).c_str());
   return 0;
 }

@@ -14,6 +14,7 @@
 #include "guestdump/kernel/kernel_log.h"
 #include "guestdump/kernel/kernel_memory.h"
 #include "guestdump/kernel/output_plan.h"
+#include "guestdump/kernel/pv_page_tables.h"
 #include "guestdump/kernel/vmcoreinfo_locator.h"
 
 namespace guestdump::kernel {
@@ -171,6 +172,17 @@ Result<DumpSummary> summarize(std::unique_ptr<DumpSource> opened, const std::str
   }
   s.producer = meta.producer;
   s.warnings = meta.warnings;
+  if (auto parsed = parse_notes(meta.notes)) {
+    for (const NoteView& n : *parsed) {
+      if (n.name == "GUESTDUMP" && n.type == kPvTablesNoteType) {
+        s.page_tables.assign(reinterpret_cast<const char*>(n.desc.data()), n.desc.size());
+      }
+    }
+  }
+  if (s.page_tables.empty() && meta.machine_frames) {
+    s.page_tables = "Xen PV: page tables hold machine frames (" +
+                    std::to_string(meta.machine_frames->size()) + " in the map)";
+  }
   s.crash_time = meta.timestamp_sec;
   if (s.crash_time == 0 && meta.vmcoreinfo && meta.vmcoreinfo->crash_time()) {
     s.crash_time = *meta.vmcoreinfo->crash_time();
@@ -219,6 +231,10 @@ Result<VerifyReport> verify(const std::string& path, const std::optional<std::st
     auto ref_r = open_dump(*against);
     if (!ref_r) return naming(std::move(ref_r).error(), *against);
     ref = std::move(ref_r).value();
+    // A Xen PV guest's dump is compared as convert wrote it: page tables in PFNs.
+    if (ref->metadata().machine_frames && !meta.machine_frames) {
+      GUESTDUMP_TRY(ref, with_vmcoreinfo(std::move(ref)));
+    }
     const DumpMetadata& rm = ref->metadata();
     if (rm.page_size != meta.page_size) {
       return make_error(ErrorCode::kBadData,

@@ -15,6 +15,7 @@
 #include "guestdump/common/io.h"
 #include "guestdump/common/log.h"
 #include "guestdump/formats/elf_notes.h"
+#include "guestdump/kernel/pv_page_tables.h"
 #include "x86_paging.h"
 
 namespace guestdump::kernel {
@@ -562,14 +563,17 @@ Result<LocateReport> locate_vmcoreinfo(const DumpSource& src, const LocateOption
 
 Result<std::unique_ptr<DumpSource>> with_vmcoreinfo(std::unique_ptr<DumpSource> src,
                                                     const LocateOptions& opts) {
-  if (src->metadata().vmcoreinfo) return src; // vmcoreinfo_origin() says "dump note"
-  const DumpSource& ref = *src;
-  return located(std::move(src), ref, opts);
+  if (!src->metadata().vmcoreinfo) { // else vmcoreinfo_origin() says "dump note"
+    const DumpSource& ref = *src;
+    GUESTDUMP_TRY(src, located(std::move(src), ref, opts));
+  }
+  return with_pseudo_physical_tables(std::move(src)); // Xen PV: as the other readers need it
 }
 
 Result<std::unique_ptr<DumpSource>> view_with_vmcoreinfo(const DumpSource& src,
                                                          const LocateOptions& opts) {
-  return located(nullptr, src, opts);
+  GUESTDUMP_TRY(auto view, located(nullptr, src, opts));
+  return with_pseudo_physical_tables(std::move(view));
 }
 
 std::string vmcoreinfo_origin(const DumpMetadata& meta) {

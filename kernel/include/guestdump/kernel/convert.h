@@ -90,6 +90,9 @@ struct DumpSummary {
   std::optional<FilterRecord> filter; // guestdump's filter note, when the file has one
   std::string producer;               // who wrote the file, where it shows; empty if unknown
   std::vector<std::string> warnings;  // what the file claims and the reader did not believe
+  // Xen PV: what became of the guest's page tables (pv_page_tables.h), from the output's note
+  // or, for an xc_core, from the view that reads it; empty for every other guest.
+  std::string page_tables;
 };
 
 /// Reads a dump's headers (and, for kdump files, its descriptors) without reading page data.

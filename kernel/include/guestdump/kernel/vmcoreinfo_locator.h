@@ -72,7 +72,8 @@ Result<LocateReport> locate_vmcoreinfo(const formats::DumpSource& src,
 
 /// The one hook every input goes through: `src` itself when it has VMCOREINFO (origin "dump
 /// note"), else a view of it whose metadata carries the located VMCOREINFO and its origin (or
-/// origin "none"). The view forwards page reads to `src`. Errors only for cancellation.
+/// origin "none"). The view forwards page reads to `src`; a Xen PV guest's dump is then seen
+/// through with_pseudo_physical_tables() (pv_page_tables.h). Errors only for cancellation.
 Result<std::unique_ptr<formats::DumpSource>>
 with_vmcoreinfo(std::unique_ptr<formats::DumpSource> src, const LocateOptions& opts = {});
 /// The same for a source the caller keeps alive (the capture spool); never null.
