@@ -11,6 +11,10 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=$(realpath -m "${1:?cache dir}")
 mkdir -p "$cache"
+# One builder at a time: scripts/test.sh starts one in the background and the xen tier's test
+# runs this again, which waits here and then finds everything built.
+exec 9> "$cache/.lock"
+flock 9
 step() { echo "xen-env: $* ($(date +%T))"; }
 
 packages=xen-utils-4.17,xen-hypervisor-4.17-amd64,linux-image-amd64,libvirt-daemon-driver-xen
