@@ -1,14 +1,36 @@
 // Fuzz target: the Xen xc_core reader (section headers, .note.Xen, vCPU contexts, index) and
-// page reads from what it found.
+// page reads from what it found; for a PV guest, also the kernel page-table rewrite
+// (kernel/pv_page_tables.h) over the input's pages and p2m.
 
 #include <cstddef>
 #include <cstdint>
 
 #include "fuzz_support.h"
 #include "guestdump/formats/xen_core.h"
+#include "guestdump/kernel/pv_page_tables.h"
 
 using namespace guestdump;
 using namespace guestdump::formats;
+
+namespace {
+
+// A PV guest's source as the locator leaves it: VMCOREINFO whose init_top_pgt is PFN 1, so the
+// page-table rewrite walks whatever tree the input's pages and p2m make.
+class WithVmcoreinfo final : public DumpSource {
+public:
+  explicit WithVmcoreinfo(std::unique_ptr<DumpSource> inner)
+      : inner_(std::move(inner)), meta_(inner_->metadata()) {
+    meta_.vmcoreinfo = VmcoreInfo::parse("PAGESIZE=4096\nSYMBOL(init_top_pgt)=ffffffff80001000\n");
+  }
+  const DumpMetadata& metadata() const override { return meta_; }
+  std::unique_ptr<PageReader> make_reader() const override { return inner_->make_reader(); }
+
+private:
+  std::unique_ptr<DumpSource> inner_;
+  DumpMetadata meta_;
+};
+
+} // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   fuzz::MemFile file(data, size);
@@ -18,5 +40,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto src = open_xen_core(file.path());
   if (!src) return 0;
   fuzz::read_some_pages(**src, 64);
+  if ((*src)->metadata().machine_frames) {
+    auto view = kernel::with_pseudo_physical_tables(
+        std::make_unique<WithVmcoreinfo>(std::move(src).value()));
+    if (view) fuzz::read_some_pages(**view, 64);
+  }
   return 0;
 }

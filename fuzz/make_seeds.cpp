@@ -232,6 +232,26 @@ void xen_seeds(const fs::path& out) {
     write_seed(out / "xen_core", s.name,
                std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
   }
+  // PV with a kernel page-table tree from PFN 1 (the fuzz target's init_top_pgt) for the
+  // rewrite to PFNs: a 4 KiB and a 2 MiB mapping, a frame the guest does not own, and an entry
+  // naming the top table again from below.
+  test::XenCoreSpec spec;
+  spec.pv = true;
+  spec.pfns = {0, 1, 2, 3, 4};
+  spec.vcpus = 1;
+  spec.shared_info = false;
+  auto mfn = [](std::uint64_t pfn) { return (pfn + 0x40000) << 12; }; // the builder's default
+  test::set_page_u64(spec, 1, 0x111, mfn(2) | 0x63);
+  test::set_page_u64(spec, 1, 0x100, 0x99999000 | 0x63);
+  test::set_page_u64(spec, 2, 0, mfn(3) | 0x63);
+  test::set_page_u64(spec, 2, 511, mfn(1) | 0x63);
+  test::set_page_u64(spec, 3, 0, mfn(4) | 0x63);
+  test::set_page_u64(spec, 3, 1, 0x40000000 | 0xe3);
+  test::set_page_u64(spec, 4, 5, mfn(0) | 0x63);
+  test::set_page_u64(spec, 4, 6, 0x7777000 | 0x63);
+  auto bytes = test::build_xen_core(spec);
+  write_seed(out / "xen_core", "pv-tables",
+             std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
 // Locator seeds: a 48 KiB guest whose kernel text is mapped with 4 KiB pages (phys_base

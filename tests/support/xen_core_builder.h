@@ -59,6 +59,15 @@ inline std::uint64_t xen_test_cr3(int cpu) {
   return 0x2000000ULL + 0x1000 * static_cast<std::uint64_t>(cpu);
 }
 
+/// Writes `value` as the u64 at `index` (a page-table entry) of PFN `pfn`'s page in
+/// `spec.page_data`, creating the page (zeros) when it has none yet.
+inline void set_page_u64(XenCoreSpec& spec, std::uint64_t pfn, std::uint64_t index,
+                         std::uint64_t value) {
+  auto& page = spec.page_data[pfn];
+  page.resize(4096);
+  std::memcpy(page.data() + index * 8, &value, 8);
+}
+
 inline std::vector<std::uint8_t> build_xen_core(const XenCoreSpec& spec) {
   auto put = [](std::vector<std::uint8_t>& b, std::size_t off, auto v) {
     if (b.size() < off + sizeof v) b.resize(off + sizeof v, 0);

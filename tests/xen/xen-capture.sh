@@ -72,20 +72,30 @@ xen_boot "$cache" "$work/share"
 xen_run 60 'mkdir -p /root/t && cp /share/in/* /root/t/ &&
     xl info | grep -E "^(xen_version|xen_caps|total_memory|free_memory)"'
 
+# Runs CMD in dom0 every 2 s (for up to 5 minutes) until its output matches the glob PATTERN:
+# domain NAME has crashed.
+await_crash() {
+    local name=$1 cmd=$2 pattern=$3 out=
+    for _ in $(seq 150); do
+        out=$(xen_run 30 "$cmd") || true
+        # shellcheck disable=SC2053 # PATTERN is a glob
+        if [[ $out == $pattern ]]; then
+            echo "$name: $out"
+            return 0
+        fi
+        sleep 2
+    done
+    fail "$name did not crash ('$out')"
+}
+
 # xl create NAME's config, wait for its crash (on_crash preserve keeps it: '---sc-'), dump its
 # core with xl dump-core to dom0's disk (the toolstack cannot write foreign pages to 9p), copy it
 # out as share/out/NAME.core and destroy the domain.
 xl_crash_and_dump() {
-    local name=$1 state=
+    local name=$1
     step "$name: xl create, panic (on_crash preserve), xl dump-core"
     xen_run 120 "xl create /root/t/$name.cfg"
-    for _ in $(seq 150); do
-        state=$(xen_run 30 "xl list $name | awk 'NR == 2 { print \$5 }'") || true
-        [[ $state == *c* ]] && break
-        sleep 2
-    done
-    [[ $state == *c* ]] || fail "$name did not crash (state '$state')"
-    echo "$name state: $state"
+    await_crash "$name" "xl list $name | awk 'NR == 2 { print \$5 }'" '*c*'
     xen_run 600 "xl dump-core $name /root/t/$name.core && cp /root/t/$name.core /share/out/ &&
         rm /root/t/$name.core && ls -l /share/out/$name.core"
     xen_run 60 "xl destroy $name"
@@ -162,14 +172,7 @@ rm -f share/out/pv1.core
 
 step "libvirt's libxl driver: a PV domain created through libvirt panics; guestdump dump in dom0"
 xen_run 120 'virsh -c xen:///system create /root/t/pv2.xml'
-reason=
-for _ in $(seq 150); do
-    reason=$(xen_run 30 'virsh -c xen:///system domstate pv2 --reason') || true
-    [[ $reason == *crashed* ]] && break
-    sleep 2
-done
-[[ $reason == *crashed* ]] || fail "pv2 did not crash ('$reason')"
-echo "pv2: $reason"
+await_crash pv2 'virsh -c xen:///system domstate pv2 --reason' '*crashed*'
 xen_run 900 'rm -rf /root/store && /root/t/guestdump dump pv2 -c xen:///system -o /root/store -d 31 &&
     cp -r /root/store /share/out/store'
 d=$(find share/out/store -mindepth 2 -maxdepth 2 -type d ! -name '.*')

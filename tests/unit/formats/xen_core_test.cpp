@@ -151,9 +151,7 @@ TEST(XenCore, PvPageTablesHoldMachineFramesThatWalksTranslate) {
     spec.gmfns.push_back(mfn(pfn));
   }
   auto set = [&](std::uint64_t pfn, std::uint64_t index, std::uint64_t entry) {
-    auto& page = spec.page_data[pfn];
-    page.resize(4096);
-    std::memcpy(page.data() + index * 8, &entry, 8);
+    test::set_page_u64(spec, pfn, index, entry);
   };
   auto idx = [](std::uint64_t va, int shift) { return (va >> shift) & 0x1ff; };
   const std::uint64_t va4k = 0xffff888000005000ULL;

@@ -59,9 +59,7 @@ test::XenCoreSpec pv_guest() {
     spec.gmfns.push_back(mfn(pfn));
   }
   auto set = [&](std::uint64_t pfn, std::uint64_t index, std::uint64_t entry) {
-    auto& page = spec.page_data[pfn];
-    page.resize(4096);
-    std::memcpy(page.data() + index * 8, &entry, 8);
+    test::set_page_u64(spec, pfn, index, entry);
   };
   set(1, idx(kVa4k, 39), mfn(2) << 12 | 0x63);
   set(1, idx(kVaXenSlot, 39), 0x99999000 | 0x63); // Xen's own frame, not the guest's
