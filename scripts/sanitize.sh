@@ -9,10 +9,17 @@
 # tables (for the reports; asserts on) keeps the extra build short. No ccache launcher, like
 # scripts/build.sh.
 # Usage: scripts/sanitize.sh [CTEST ARGS...]   (e.g. -R fuzz.replay to replay the corpora only)
+#        scripts/sanitize.sh --build-only         (configure and build; scripts/test.sh runs this
+#                                                  in the background while other tiers run)
 # Environment: GUESTDUMP_SANITIZE_BUILD_DIR (default build-asan), SANITIZE_JOBS (default 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${GUESTDUMP_SANITIZE_BUILD_DIR:-build-asan}
+build_only=
+if [[ ${1:-} == --build-only ]]; then
+    build_only=1
+    shift
+fi
 fail() {
     echo "sanitize: FAIL: $*" >&2
     echo "0 passed, 1 failed"
@@ -38,6 +45,7 @@ start=$SECONDS
 # A build failure still ends with a line CI's parser reads.
 cmake --build "$build" -j "${SANITIZE_JOBS:-2}" || fail "the sanitizer build failed"
 echo "sanitize: build took $((SECONDS - start))s"
+[[ -z $build_only ]] || exit 0
 export ASAN_OPTIONS=detect_leaks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 ctest --test-dir "$build" -L unit --output-on-failure "$@"

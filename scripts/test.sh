@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Installs what is needed, builds, and runs every test tier, cheap failures first: unit, then the
-# sanitizer tier (the unit tier and the fuzz corpora under ASan + UBSan, clang, build-asan/), then
-# the fuzz tier (every libFuzzer target for a bounded time, in the same tree), then integration
-# (real QEMU guests checked with crash, makedumpfile, libkdumpfile and drgn), then e2e, then the
-# Debian packages, then real Xen (a Xen 4.17 host booted under QEMU). Each tier ends with CTest's summary or "N passed, N failed"; the first failing
-# tier stops the run.
+# Installs what is needed, builds, and runs every test tier: unit, then integration (real QEMU
+# guests checked with crash, makedumpfile, libkdumpfile and drgn), then e2e, then the sanitizer
+# tier (the unit tier and the fuzz corpora under ASan + UBSan, clang, build-asan/), then the fuzz
+# tier (every libFuzzer target for a bounded time, in the same tree), then real Xen (a Xen 4.17
+# host booted under QEMU), then the Debian packages. The guest tiers keep about one core busy;
+# the sanitizer build, the package build and the mmdebstrap roots run beside them in the
+# background (scripts/test-background.sh). Each tier ends with CTest's summary or "N passed,
+# N failed"; the first failing tier stops the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Root installs packages and starts QEMU/libvirt; a user with sudo gets the same run through it.
@@ -23,36 +25,78 @@ timed() {
     return "$rc"
 }
 timed install-deps scripts/install-deps.sh
-timed build scripts/build.sh
 build=${GUESTDUMP_BUILD_DIR:-build}
+mkdir -p "$build"
+# Background work (scripts/test-background.sh): the Xen environment and the install test's root
+# are fetched from now on; the clang build of the sanitizer tier, then the Debian packages and
+# the boot test's root, are compiled at SCHED_IDLE priority from the unit tier on, on the core
+# that the guest tiers leave idle. Each chain has its own session, killed if a tier fails; each
+# step leaves BUILD/background/STEP.rc, which the tier that needs the step waits for.
+bg=$build/background
+rm -rf "$bg"
+mkdir -p "$bg"
+bg_pids=()
+stop_background() {
+    local p
+    for p in "${bg_pids[@]}"; do kill -- -"$p" 2> /dev/null || true; done
+}
+trap stop_background EXIT
+setsid scripts/test-background.sh fetch "$build" > "$bg/fetch.log" 2>&1 &
+bg_pids+=($!)
+# Waits until background STEP has ended (its .rc file), or its chain has died.
+await() {
+    local step=$1 chain=$2 t0=$SECONDS
+    while [[ ! -e $bg/$step.rc ]] && kill -0 "$chain" 2> /dev/null; do
+        sleep 5
+    done
+    local rc
+    rc=$(cat "$bg/$step.rc" 2> /dev/null || echo '(none: its chain died)')
+    echo "test.sh: background $step: exit $rc, waited $((SECONDS - t0)) s (log: $bg/$step.log)"
+}
+timed build scripts/build.sh
 # The integration tier keeps three guest dumps (128 MiB, 1 GiB, 4 GiB, sparse) and each test
 # removes its own work directory when it passes; the free space is printed so that a full disk
 # on a CI machine is seen for what it is.
 disk() { echo "test.sh: $1: $(df -h --output=avail "$build" | tail -1 | tr -d ' ') free, build tree $(du -sh "$build" 2>/dev/null | cut -f1)"; }
 disk "before the tests"
+setsid scripts/test-background.sh compile "$build" > "$bg/compile.log" 2>&1 &
+bg_pids+=($!)
+compile_chain=$!
+fetch_chain=${bg_pids[0]}
 timed unit ctest --test-dir "$build" -L unit --output-on-failure
-# The xen tier's environment (an mmdebstrap root of ~800 MB, mostly a wait on the archive) is
-# built while the sanitizer tier compiles; the xen tier's own build-env.sh waits for it.
-xen_cache=$build/fixtures/cache/xen
-mkdir -p "$xen_cache"
-# Its own session, so that a failing tier stops mmdebstrap too.
-setsid bash tests/xen/build-env.sh "$xen_cache" > "$build/xen-env.log" 2>&1 &
-xen_env=$!
-trap 'kill -- -"$xen_env" 2> /dev/null || true' EXIT
-timed sanitizer env GUESTDUMP_SANITIZE_BUILD_DIR="$build-asan" scripts/sanitize.sh
-# 16 targets, two at a time, 15 s each: about 2 minutes; the sanitizer tier built them.
-timed fuzz env GUESTDUMP_FUZZ_BUILD_DIR="$build-asan" scripts/fuzz.sh "${GUESTDUMP_FUZZ_SECONDS:-15}"
 timed integration ctest --test-dir "$build" -L integration --output-on-failure
 disk "after the integration tier"
 timed e2e ctest --test-dir "$build" -L e2e --output-on-failure
 disk "after the e2e tier"
-# The Debian packages: built with dpkg-buildpackage and checked by lintian, installed, upgraded
-# and purged in an mmdebstrap root, then booted with systemd as PID 1 under QEMU.
-timed packaging ctest --test-dir "$build" -L packaging --output-on-failure
-disk "after the packaging tier"
-# Real Xen under QEMU: the environment built above, PV guests that panic (tests/xen/).
-wait "$xen_env" || echo "test.sh: building the Xen environment in the background failed" \
-    "($build/xen-env.log); the xen tier builds it again"
-timed xen ctest --test-dir "$build" -L xen --output-on-failure
+# The sanitizer tier (scripts/sanitize.sh: the unit tier and the fuzz corpora under ASan +
+# UBSan) in the tree the background built; if that build failed, this one fails the same way.
+sanitizer() {
+    await asan "$compile_chain"
+    GUESTDUMP_SANITIZE_BUILD_DIR="$build-asan" scripts/sanitize.sh
+}
+timed sanitizer sanitizer
+# 17 targets, two at a time, 15 s each: about 2 minutes; the sanitizer tier built them.
+timed fuzz env GUESTDUMP_FUZZ_BUILD_DIR="$build-asan" scripts/fuzz.sh "${GUESTDUMP_FUZZ_SECONDS:-15}"
+# Real Xen under QEMU: the environment fetched in the background, PV and PVH guests that panic
+# (tests/xen/); build-env.sh waits for the background builder if it is still at work.
+xen() {
+    await xen-env "$fetch_chain"
+    ctest --test-dir "$build" -L xen --output-on-failure
+}
+timed xen xen
 disk "after the xen tier"
+# The Debian packages: built with dpkg-buildpackage and checked by lintian in the background
+# (packaging.build shows that result again, or builds if the tree changed), installed, upgraded
+# and purged in an mmdebstrap root, then booted with systemd as PID 1 under QEMU.
+packaging() {
+    await boot-base "$compile_chain"
+    await install-base "$fetch_chain"
+    ctest --test-dir "$build" -L packaging --output-on-failure
+}
+timed packaging packaging
+disk "after the packaging tier"
+# The background steps' times (they overlap the tiers above).
+mapfile -t bg_times < <(grep -h '^test-background: ' "$bg/fetch.log" "$bg/compile.log" |
+    cut -d' ' -f2-)
+times+=("${bg_times[@]/#/background }")
 printf 'test.sh: %s\n' "${times[@]}"

@@ -8,12 +8,21 @@
 # `journalctl -o json`, and the `systemd-analyze security` score.
 # A second cloud kernel package (fetched once with apt-get download into CACHE_DIR) is
 # installed in the guest to run guestdump-guest's kernel hooks.
-# Usage: boot-test.sh DEB_DIR CACHE_DIR
+# Usage: boot-test.sh [--prepare] DEB_DIR CACHE_DIR
+#   --prepare: only make the cached base root (scripts/test.sh does this in the background)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+prepare=
+if [[ ${1:-} == --prepare ]]; then
+    prepare=1
+    shift
+fi
 debs=$(realpath "$1")
 cache=$(realpath -m "$2")
 mkdir -p "$cache"
+# One maker of the cached base root at a time.
+exec 9> "$cache/.boot-base.lock"
+flock 9
 work=$(mktemp -d /var/tmp/gd-boot.XXXXXX)
 qemu_pid=
 cleanup() {
@@ -52,6 +61,8 @@ if [[ ! -s $base || $(cat "$cache/boot-base.include" 2> /dev/null) != "$include"
     echo "$include" > "$cache/boot-base.include"
     step "base root built ($((SECONDS - start)) s)"
 fi
+[[ -z $prepare ]] || exit 0
+exec 9>&-
 
 root=$work/root
 mkdir -p "$root"

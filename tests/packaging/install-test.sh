@@ -6,10 +6,20 @@
 # The "previous build" is this build repacked with a lower version (0.0~prev), so the upgrade
 # path runs every maintainer script in both roles.
 # Usage: install-test.sh DEB_DIR CACHE_DIR    (CACHE_DIR keeps the mmdebstrap tarball)
+#        install-test.sh --prepare CACHE_DIR   (only make that tarball; scripts/test.sh does this
+#                                               in the background)
 set -euo pipefail
-debs=$(realpath "$1")
+prepare=
+if [[ ${1:-} == --prepare ]]; then
+    prepare=1
+    set -- /nonexistent "$2"
+fi
+debs=$(realpath -m "$1")
 cache=$(realpath -m "$2")
 mkdir -p "$cache"
+# One maker of the cached tarball at a time.
+exec 9> "$cache/.install-base.lock"
+flock 9
 work=$(mktemp -d /var/tmp/gd-install.XXXXXX)
 root=$work/root
 cleanup() {
@@ -28,6 +38,8 @@ if [[ ! -s $base ]]; then
         http://deb.debian.org/debian
     mv "$cache/bookworm-apt.partial.tar" "$base"
 fi
+[[ -z $prepare ]] || exit 0
+exec 9>&-
 mkdir -p "$root"
 tar -xf "$base" -C "$root"
 mount -t proc proc "$root/proc"
