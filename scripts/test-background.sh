@@ -8,7 +8,7 @@
 #            tier's packaging.build shows again), then the boot test's root
 #            (tests/packaging/boot-test.sh --prepare)
 # Both run at SCHED_IDLE and idle I/O priority: they only get a core, or the disk, that the tiers
-# leave idle. (At nice 10, the fetch chain's dpkg, tar and mke2fs made the main build 30% slower.)
+# leave idle. test.sh starts both after the main build, which either slows even at SCHED_IDLE.
 # Each step writes its output to BUILD_DIR/background/STEP.log and, when it ends, its exit
 # status to BUILD_DIR/background/STEP.rc, which the tier that needs it waits for. A failed step
 # fails nothing here: the tier that needs it runs the same script again and fails with its

@@ -14,8 +14,9 @@ out=$(realpath -m "$1")
 mkdir -p "$(dirname "$out")"
 exec 9> "$out.lock"
 flock 9
-tree=$(git -C "$here" ls-files -z -co --exclude-standard | (cd "$here" && xargs -0 sha256sum) |
-    sha256sum | cut -c1-32)
+# The files git knows (tracked, and new ones not ignored): what a clean clone would hold.
+tree_files() { git -C "$here" ls-files -z -co --exclude-standard; }
+tree=$(tree_files | (cd "$here" && xargs -0 sha256sum) | sha256sum | cut -c1-32)
 if [[ -f $out/result && $(cut -d' ' -f1 "$out/result") == "$tree" ]]; then
     rc=$(cut -d' ' -f2 "$out/result")
     echo "build-packages: this tree ($tree) was built into $out already (exit $rc); its output:"
@@ -27,9 +28,7 @@ mkdir -p "$out/src"
 # The whole build, its output kept for a later call on the same tree.
 build() {
     set -e
-    # The files git knows (tracked, and new ones not ignored): what a clean clone would hold.
-    git -C "$here" ls-files -z -co --exclude-standard | (cd "$here" && tar --null -cf - -T -) |
-        tar -xf - -C "$out/src"
+    tree_files | (cd "$here" && tar --null -cf - -T -) | tar -xf - -C "$out/src"
     start=$SECONDS
     # dh builds with one job unless DEB_BUILD_OPTIONS says parallel=N. dpkg-buildpackage -J did
     # not set it here (the CI build ran `ninja -j1`: about 11 minutes), so say it.
