@@ -131,7 +131,7 @@ libvirt_define_guest() {
     <type arch='x86_64' machine='q35'>hvm</type>
     <kernel>$cache/kernel/vmlinuz</kernel>
     <initrd>$initrd</initrd>
-    <cmdline>console=ttyS0 panic=0 no_timer_check gd.fill=$fill gd.mode=$mode</cmdline>
+    <cmdline>console=ttyS0 panic=0 no_timer_check cryptomgr.notests gd.fill=$fill gd.mode=$mode</cmdline>
   </os>
   <features><acpi/><vmcoreinfo state='$vmci'/></features>
   <cpu mode='maximum'/>

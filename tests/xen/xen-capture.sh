@@ -50,7 +50,7 @@ cat > "$work/share/in/pv2.xml" << 'XML'
     <type>xen</type>
     <kernel>/root/t/vmlinuz</kernel>
     <initrd>/root/t/initrd.cpio.gz</initrd>
-    <cmdline>console=hvc0 panic=0 gd.fill=32 gd.mode=panic</cmdline>
+    <cmdline>console=hvc0 panic=0 cryptomgr.notests gd.fill=32 gd.mode=panic</cmdline>
   </os>
   <on_crash>preserve</on_crash>
   <devices><console type='pty'/></devices>
@@ -61,7 +61,7 @@ type = "pv"
 name = "pv1"
 kernel = "/root/t/vmlinuz"
 ramdisk = "/root/t/initrd.cpio.gz"
-extra = "console=hvc0 panic=0 gd.fill=32 gd.mode=panic"
+extra = "console=hvc0 panic=0 cryptomgr.notests gd.fill=32 gd.mode=panic"
 memory = 256
 vcpus = 2
 on_crash = "preserve"
