@@ -12,26 +12,6 @@
 using namespace guestdump;
 using namespace guestdump::formats;
 
-namespace {
-
-// A PV guest's source as the locator leaves it: VMCOREINFO whose init_top_pgt is PFN 1, so the
-// page-table rewrite walks whatever tree the input's pages and p2m make.
-class WithVmcoreinfo final : public DumpSource {
-public:
-  explicit WithVmcoreinfo(std::unique_ptr<DumpSource> inner)
-      : inner_(std::move(inner)), meta_(inner_->metadata()) {
-    meta_.vmcoreinfo = VmcoreInfo::parse("PAGESIZE=4096\nSYMBOL(init_top_pgt)=ffffffff80001000\n");
-  }
-  const DumpMetadata& metadata() const override { return meta_; }
-  std::unique_ptr<PageReader> make_reader() const override { return inner_->make_reader(); }
-
-private:
-  std::unique_ptr<DumpSource> inner_;
-  DumpMetadata meta_;
-};
-
-} // namespace
-
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   fuzz::MemFile file(data, size);
   if (!file.ok()) return 0;
@@ -41,8 +21,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!src) return 0;
   fuzz::read_some_pages(**src, 64);
   if ((*src)->metadata().machine_frames) {
-    auto view = kernel::with_pseudo_physical_tables(
-        std::make_unique<WithVmcoreinfo>(std::move(src).value()));
+    // As the locator leaves a PV guest's source: VMCOREINFO whose init_top_pgt is PFN 1, so
+    // the page-table rewrite walks whatever tree the input's pages and p2m make.
+    DumpMetadata meta = (*src)->metadata();
+    meta.vmcoreinfo = VmcoreInfo::parse("PAGESIZE=4096\nSYMBOL(init_top_pgt)=ffffffff80001000\n");
+    auto view =
+        kernel::with_pseudo_physical_tables(with_metadata(std::move(src).value(), std::move(meta)));
     if (view) fuzz::read_some_pages(**view, 64);
   }
   return 0;

@@ -16,7 +16,32 @@ namespace guestdump::formats {
 
 namespace {
 constexpr std::uint64_t kMaxFrame = 1ULL << 40; // 52-bit addresses
+
+class MetadataView final : public DumpSource {
+public:
+  MetadataView(std::unique_ptr<DumpSource> owned, const DumpSource& inner, DumpMetadata meta)
+      : owned_(std::move(owned)), inner_(inner), meta_(std::move(meta)) {}
+  const DumpMetadata& metadata() const override { return meta_; }
+  std::unique_ptr<PageReader> make_reader() const override { return inner_.make_reader(); }
+  Result<std::optional<std::uint64_t>> shared_zero_pages() const override {
+    return inner_.shared_zero_pages();
+  }
+
+private:
+  std::unique_ptr<DumpSource> owned_; // null for a view of a source the caller keeps
+  const DumpSource& inner_;
+  DumpMetadata meta_;
+};
 } // namespace
+
+std::unique_ptr<DumpSource> with_metadata(std::unique_ptr<DumpSource> inner, DumpMetadata meta) {
+  const DumpSource& ref = *inner;
+  return std::make_unique<MetadataView>(std::move(inner), ref, std::move(meta));
+}
+
+std::unique_ptr<DumpSource> view_with_metadata(const DumpSource& inner, DumpMetadata meta) {
+  return std::make_unique<MetadataView>(nullptr, inner, std::move(meta));
+}
 
 MachineFrameMap::MachineFrameMap(std::vector<std::pair<std::uint64_t, std::uint64_t>> mfn_pfn) {
   std::sort(mfn_pfn.begin(), mfn_pfn.end());

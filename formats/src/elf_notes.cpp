@@ -1,5 +1,6 @@
 #include "guestdump/formats/elf_notes.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -58,6 +59,79 @@ void append_note(std::vector<std::byte>& blob, std::string_view name, std::uint3
   blob.resize(align4(blob.size() + 1), std::byte{0});
   blob.insert(blob.end(), desc.begin(), desc.end());
   blob.resize(align4(blob.size()), std::byte{0});
+}
+
+Result<std::vector<std::byte>> notes_without(std::span<const std::byte> blob, std::string_view name,
+                                             std::initializer_list<std::uint32_t> types) {
+  GUESTDUMP_TRY(auto parsed, parse_notes(blob));
+  auto dropped = [&](const NoteView& n) {
+    return n.name == name && std::find(types.begin(), types.end(), n.type) != types.end();
+  };
+  std::vector<std::byte> out;
+  if (std::none_of(parsed.begin(), parsed.end(), dropped)) {
+    std::uint64_t used = 0;
+    for (const NoteView& n : parsed) used = n.desc_offset + align4(n.desc.size());
+    out.assign(blob.begin(), blob.begin() + static_cast<std::ptrdiff_t>(
+                                                std::min<std::uint64_t>(used, blob.size())));
+    out.resize(used, std::byte{0}); // a last descriptor whose padding the blob cut off
+    return out;
+  }
+  for (const NoteView& n : parsed) {
+    if (!dropped(n)) append_note(out, n.name, n.type, n.desc);
+  }
+  return out;
+}
+
+namespace {
+template <typename T> void put(std::vector<std::byte>& d, std::size_t off, T v) {
+  std::memcpy(d.data() + off, &v, sizeof v);
+}
+} // namespace
+
+std::vector<std::byte> prstatus_desc(const X86_64CpuRegs& c, std::uint32_t pid) {
+  std::vector<std::byte> d(kPrstatusSize, std::byte{0});
+  put<std::uint32_t>(d, 32, pid); // pr_pid
+  const auto& g = c.gpr;
+  const auto sel = [&](std::size_t i) { return std::uint64_t{c.seg[i].selector}; };
+  // r15 r14 r13 r12 rbp rbx r11 r10 r9 r8 rax rcx rdx rsi rdi orig_rax rip cs eflags rsp ss
+  // fs_base gs_base ds es fs gs
+  const std::uint64_t regs[] = {
+      g[15],    g[14], g[13],  g[12],         g[6],          g[1],   g[11],      g[10],  g[9],
+      g[8],     g[0],  g[2],   g[3],          g[4],          g[5],   c.orig_rax, c.rip,  sel(0),
+      c.rflags, g[7],  sel(5), c.seg[3].base, c.seg[4].base, sel(1), sel(2),     sel(3), sel(4)};
+  std::size_t o = 112;
+  for (std::uint64_t r : regs) {
+    put<std::uint64_t>(d, o, r);
+    o += 8;
+  }
+  return d;
+}
+
+std::vector<std::byte> qemu_cpu_state_desc(const X86_64CpuRegs& c) {
+  std::vector<std::byte> d(kQemuCpuStateSize, std::byte{0});
+  put<std::uint32_t>(d, 0, 1); // version
+  put<std::uint32_t>(d, 4, static_cast<std::uint32_t>(kQemuCpuStateSize));
+  const auto& g = c.gpr;
+  // rax rbx rcx rdx rsi rdi rsp rbp r8..r15 rip rflags
+  const std::uint64_t regs[] = {g[0], g[1],  g[2],  g[3],  g[4],  g[5],  g[7],  g[6],  g[8],
+                                g[9], g[10], g[11], g[12], g[13], g[14], g[15], c.rip, c.rflags};
+  std::size_t o = 8;
+  for (std::uint64_t r : regs) {
+    put<std::uint64_t>(d, o, r);
+    o += 8;
+  }
+  for (const auto& s : c.seg) { // {selector, limit, flags, pad, base}
+    put<std::uint32_t>(d, o, s.selector);
+    put<std::uint32_t>(d, o + 4, s.limit);
+    put<std::uint32_t>(d, o + 8, s.flags);
+    put<std::uint64_t>(d, o + 16, s.base);
+    o += 24;
+  }
+  for (std::uint64_t cr : c.cr) {
+    put<std::uint64_t>(d, o, cr);
+    o += 8;
+  }
+  return d;
 }
 
 int count_prstatus(const std::vector<NoteView>& notes) {

@@ -240,65 +240,29 @@ XenVcpuState parse_xen_vcpu_context(std::span<const std::byte> rec) {
   return v;
 }
 
-std::vector<std::byte> xen_prstatus(const XenVcpuState& v, std::uint32_t pid) {
-  std::vector<std::byte> d(kPrstatusSize, std::byte{0});
-  store<std::uint32_t>(d, 32, pid); // pr_pid
-  // pr_reg (user_regs_struct order) at 112: the 15 GPRs are already in that order.
-  std::size_t o = 112;
-  for (std::uint64_t r : v.gprs) {
-    store<std::uint64_t>(d, o, r);
-    o += 8;
-  }
-  // orig_rax: no system call in progress.
-  const std::uint64_t gs_base = (v.cs & 3) == 0 ? v.gs_base_kernel : v.gs_base_user;
-  const std::uint64_t tail[] = {kInvalid,  v.rip,   v.cs, v.rflags, v.rsp, v.ss,
-                                v.fs_base, gs_base, v.ds, v.es,     v.fs,  v.gs};
-  for (std::uint64_t r : tail) {
-    store<std::uint64_t>(d, o, r);
-    o += 8;
-  }
-  return d;
-}
-
-std::vector<std::byte> xen_qemu_cpu_state(const XenVcpuState& v) {
-  std::vector<std::byte> d(kQemuCpuStateSize, std::byte{0});
-  store<std::uint32_t>(d, 0, 1); // version
-  store<std::uint32_t>(d, 4, static_cast<std::uint32_t>(kQemuCpuStateSize));
-  // rax rbx rcx rdx rsi rdi rsp rbp r8..r15 rip rflags, from Xen's r15..rdi order.
+X86_64CpuRegs xen_cpu_regs(const XenVcpuState& v) {
+  X86_64CpuRegs c;
+  // Xen's order: r15 r14 r13 r12 rbp rbx r11 r10 r9 r8 rax rcx rdx rsi rdi.
   const auto& g = v.gprs;
-  const std::uint64_t regs[] = {g[10], g[5], g[11], g[12], g[13], g[14], v.rsp, g[4],  g[9],
-                                g[8],  g[7], g[6],  g[3],  g[2],  g[1],  g[0],  v.rip, v.rflags};
-  std::size_t o = 8;
-  for (std::uint64_t r : regs) {
-    store<std::uint64_t>(d, o, r);
-    o += 8;
-  }
-  // Segments {selector u32, limit u32, flags u32, pad u32, base u64}: cs ds es fs gs ss ldt tr
-  // gdt idt. Xen keeps no descriptor flags; with paging and PAE on, an x86_64 guest runs in
-  // long mode, so CS gets QEMU's present/code/long-mode bits (P, S, type 0xb, L) and its DPL.
+  c.gpr = {g[10], g[5], g[11], g[12], g[13], g[14], g[4], v.rsp,
+           g[9],  g[8], g[7],  g[6],  g[3],  g[2],  g[1], g[0]};
+  c.rip = v.rip;
+  c.rflags = v.rflags;
+  c.orig_rax = kInvalid; // no system call in progress
+  // With paging and PAE on, an x86_64 guest runs in long mode: CS gets QEMU's present, code,
+  // long-mode bits (P, S, type 0xb, L) and its DPL.
   const bool long_mode = (v.cr[0] & (1u << 31)) != 0 && (v.cr[4] & (1u << 5)) != 0;
-  struct Seg {
-    std::uint16_t sel;
-    std::uint32_t flags;
-    std::uint64_t base;
-  };
   const std::uint32_t cs_flags =
       long_mode ? (1u << 15) | (1u << 12) | (0xbu << 8) | (1u << 21) | ((v.cs & 3u) << 13) : 0;
   const std::uint64_t gs_base = (v.cs & 3) == 0 ? v.gs_base_kernel : v.gs_base_user;
-  const Seg segs[] = {{v.cs, cs_flags, 0},  {v.ds, 0, 0},       {v.es, 0, 0},
-                      {v.fs, 0, v.fs_base}, {v.gs, 0, gs_base}, {v.ss, 0, 0}};
-  for (const Seg& s : segs) {
-    store<std::uint32_t>(d, o, s.sel);
-    store<std::uint32_t>(d, o + 8, s.flags);
-    store<std::uint64_t>(d, o + 16, s.base);
-    o += 24;
-  }
-  o += 4 * 24; // ldt tr gdt idt: unknown
-  for (std::uint64_t c : v.cr) {
-    store<std::uint64_t>(d, o, c);
-    o += 8;
-  }
-  return d;
+  c.seg[0] = {v.cs, 0, cs_flags, 0};
+  c.seg[1].selector = v.ds;
+  c.seg[2].selector = v.es;
+  c.seg[3] = {v.fs, 0, 0, v.fs_base};
+  c.seg[4] = {v.gs, 0, 0, gs_base};
+  c.seg[5].selector = v.ss;
+  c.cr = v.cr;
+  return c;
 }
 
 bool looks_like_xen_core(std::span<const std::byte> head) {
@@ -535,11 +499,12 @@ Result<std::unique_ptr<DumpSource>> open_xen_core(const std::string& path) {
     if (!any_online || (v.flags & kXenVcpuOnline) != 0) kept.push_back(&v);
   }
   for (std::size_t i = 0; i < kept.size(); ++i) {
-    auto pr = xen_prstatus(*kept[i], static_cast<std::uint32_t>(i + 1));
+    auto pr = prstatus_desc(xen_cpu_regs(*kept[i]), static_cast<std::uint32_t>(i + 1));
     append_note(meta.notes, "CORE", kNtPrstatus, pr);
   }
   if (hvm) {
-    for (const XenVcpuState* v : kept) append_note(meta.notes, "QEMU", 0, xen_qemu_cpu_state(*v));
+    for (const XenVcpuState* v : kept)
+      append_note(meta.notes, "QEMU", 0, qemu_cpu_state_desc(xen_cpu_regs(*v)));
   }
   meta.nr_cpus = static_cast<int>(kept.size());
   // PV: pages are indexed by pseudo-physical frame, the page tables hold machine frames.

@@ -58,63 +58,28 @@ Result<void> finish(Pending& p, std::vector<HmpCpuState>& out) {
   return {};
 }
 
-template <typename T> void put(std::vector<std::byte>& d, std::size_t off, T v) {
-  std::memcpy(d.data() + off, &v, sizeof v);
-}
-
-// struct elf_prstatus on x86_64: pr_pid at 32, pr_reg (user_regs_struct) at 112, 336 bytes.
-constexpr std::size_t kPrstatusSize = 336;
-// QEMUCPUState version 1 up to cr[4] (QEMU 7.2 appends kernel_gs_base, which HMP does not show).
-constexpr std::size_t kQemuCpuStateSize = 432;
-
-std::vector<std::byte> prstatus(const HmpCpuState& c) {
-  std::vector<std::byte> d(kPrstatusSize, std::byte{0});
-  put<std::uint32_t>(d, 32, static_cast<std::uint32_t>(c.index + 1));
-  const auto& g = c.gpr;
-  const auto sel = [&](int i) { return static_cast<std::uint64_t>(c.seg[i].selector); };
-  // user_regs_struct order; orig_rax 0 as QEMU writes it.
-  const std::uint64_t regs[] = {
-      g[15],    g[14], g[13],  g[12],         g[6],          g[1],   g[11],  g[10],  g[9],
-      g[8],     g[0],  g[2],   g[3],          g[4],          g[5],   0,      c.rip,  sel(1),
-      c.rflags, g[7],  sel(2), c.seg[4].base, c.seg[5].base, sel(3), sel(0), sel(4), sel(5)};
-  std::size_t o = 112;
-  for (std::uint64_t r : regs) {
-    put<std::uint64_t>(d, o, r);
-    o += 8;
-  }
-  return d;
-}
-
-std::vector<std::byte> qemu_cpu_state(const HmpCpuState& c) {
-  std::vector<std::byte> d(kQemuCpuStateSize, std::byte{0});
-  put<std::uint32_t>(d, 0, 1);
-  put<std::uint32_t>(d, 4, static_cast<std::uint32_t>(kQemuCpuStateSize));
-  const auto& g = c.gpr;
-  // rax rbx rcx rdx rsi rdi rsp rbp r8..r15 rip rflags
-  const std::uint64_t regs[] = {g[0], g[1],  g[2],  g[3],  g[4],  g[5],  g[7],  g[6],  g[8],
-                                g[9], g[10], g[11], g[12], g[13], g[14], g[15], c.rip, c.rflags};
-  std::size_t o = 8;
-  for (std::uint64_t r : regs) {
-    put<std::uint64_t>(d, o, r);
-    o += 8;
-  }
-  // {selector, limit, flags, pad, base}: cs ds es fs gs ss ldt tr gdt idt
-  HmpSegment gdt{0, c.gdt_base, c.gdt_limit, 0};
-  HmpSegment idt{0, c.idt_base, c.idt_limit, 0};
-  const HmpSegment segs[] = {c.seg[1], c.seg[3], c.seg[0], c.seg[4], c.seg[5],
-                             c.seg[2], c.seg[6], c.seg[7], gdt,      idt};
-  for (const HmpSegment& s : segs) {
-    put<std::uint32_t>(d, o, s.selector);
-    put<std::uint32_t>(d, o + 4, s.limit);
-    put<std::uint32_t>(d, o + 8, s.flags);
-    put<std::uint64_t>(d, o + 16, s.base);
-    o += 24;
-  }
-  for (std::uint64_t cr : c.cr) {
-    put<std::uint64_t>(d, o, cr);
-    o += 8;
-  }
-  return d;
+// HMP prints es cs ss ds fs gs ldt tr; the notes hold cs ds es fs gs ss ldt tr gdt idt.
+formats::X86_64CpuRegs cpu_regs(const HmpCpuState& c) {
+  formats::X86_64CpuRegs r;
+  r.gpr = c.gpr;
+  r.rip = c.rip;
+  r.rflags = c.rflags;
+  r.orig_rax = 0; // as QEMU writes it
+  const auto seg = [](const HmpSegment& s) {
+    return formats::X86_64CpuRegs::Segment{s.selector, s.limit, s.flags, s.base};
+  };
+  r.seg = {seg(c.seg[1]),
+           seg(c.seg[3]),
+           seg(c.seg[0]),
+           seg(c.seg[4]),
+           seg(c.seg[5]),
+           seg(c.seg[2]),
+           seg(c.seg[6]),
+           seg(c.seg[7]),
+           formats::X86_64CpuRegs::Segment{0, c.gdt_limit, 0, c.gdt_base},
+           formats::X86_64CpuRegs::Segment{0, c.idt_limit, 0, c.idt_base}};
+  r.cr = c.cr;
+  return r;
 }
 
 } // namespace
@@ -194,8 +159,14 @@ Result<std::vector<HmpCpuState>> parse_info_registers(std::string_view text) {
 
 std::vector<std::byte> cpu_notes(const std::vector<HmpCpuState>& cpus) {
   std::vector<std::byte> blob;
-  for (const auto& c : cpus) formats::append_note(blob, "CORE", formats::kNtPrstatus, prstatus(c));
-  for (const auto& c : cpus) formats::append_note(blob, "QEMU", 0, qemu_cpu_state(c));
+  for (const auto& c : cpus) {
+    formats::append_note(
+        blob, "CORE", formats::kNtPrstatus,
+        formats::prstatus_desc(cpu_regs(c), static_cast<std::uint32_t>(c.index + 1)));
+  }
+  for (const auto& c : cpus) {
+    formats::append_note(blob, "QEMU", 0, formats::qemu_cpu_state_desc(cpu_regs(c)));
+  }
   return blob;
 }
 

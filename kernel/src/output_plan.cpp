@@ -58,24 +58,9 @@ KdumpHeader header_for(const DumpSource& src, int dump_level) {
 // for a Xen PV guest the machine-frame map (its page tables name machine frames, and the
 // output is indexed by PFN like any dump: without the map, guestdump could not read it again).
 Result<std::vector<std::byte>> notes_for(const DumpMetadata& meta) {
-  std::vector<std::byte> notes = meta.notes;
-  GUESTDUMP_TRY(auto parsed, parse_notes(notes));
-  auto is_map = [](const NoteView& n) {
-    return n.name == "GUESTDUMP" && n.type == kMachineFramesNoteType;
-  };
-  if (std::any_of(parsed.begin(), parsed.end(), is_map)) {
-    // A guestdump output read again: its map is written anew below.
-    std::vector<std::byte> kept;
-    for (const NoteView& n : parsed) {
-      if (!is_map(n)) append_note(kept, n.name, n.type, n.desc);
-    }
-    notes = std::move(kept);
-  } else {
-    // Drop zero padding at the end so appended notes stay reachable.
-    std::size_t used = 0;
-    for (const auto& n : parsed) used = n.desc_offset + ((n.desc.size() + 3) & ~std::size_t{3});
-    notes.resize(used);
-  }
+  // A guestdump output read again carries a map: it is written anew below.
+  GUESTDUMP_TRY(auto notes, notes_without(meta.notes, "GUESTDUMP", {kMachineFramesNoteType}));
+  GUESTDUMP_TRY(auto parsed, parse_notes(meta.notes));
   if (find_vmcoreinfo(parsed) == nullptr && meta.vmcoreinfo) {
     const std::string& text = meta.vmcoreinfo->text();
     append_note(notes, "VMCOREINFO", 0, std::as_bytes(std::span(text)));

@@ -61,16 +61,19 @@ void rewrite_table(std::span<std::byte> page, int level, const MachineFrameMap& 
   }
 }
 
-Result<TableTree> find_tree(const DumpSource& src, std::uint64_t root_pfn, int top) {
+// Walks the tree from the top table down, reading each table page once, and counts into `rep`
+// what the rewrite does to it.
+Result<TableTree> find_tree(const DumpSource& src, std::uint64_t root_pfn, int top,
+                            PvTableReport& rep) {
   const DumpMetadata& meta = src.metadata();
   const MachineFrameMap& m2p = *meta.machine_frames;
   TableTree tree;
   for (int l = 1; l <= top; ++l) tree.level[l] = PfnBitmap(meta.max_pfn);
   auto reader = src.make_reader();
-  std::vector<std::byte> scratch(meta.page_size);
+  std::vector<std::byte> scratch(meta.page_size), copy(meta.page_size);
   std::vector<std::uint64_t> todo{root_pfn};
   tree.level[top].set(root_pfn);
-  for (int l = top; l > 1; --l) {
+  for (int l = top; l >= 1; --l) {
     std::vector<std::uint64_t> next;
     for (std::uint64_t table : todo) {
       auto page = reader->read(table, scratch);
@@ -79,7 +82,10 @@ Result<TableTree> find_tree(const DumpSource& src, std::uint64_t root_pfn, int t
             << "'" << meta.path << "': table PFN " << table << ": " << page.error().message;
         continue;
       }
-      for (std::size_t i = 0; i < meta.page_size / 8; ++i) {
+      std::memcpy(copy.data(), *page, meta.page_size);
+      rewrite_table(copy, l, m2p, &rep);
+      ++rep.tables;
+      for (std::size_t i = 0; l > 1 && i < meta.page_size / 8; ++i) {
         std::uint64_t e = 0;
         std::memcpy(&e, *page + i * 8, 8);
         if ((e & kPresent) == 0) continue;
@@ -140,15 +146,8 @@ private:
 // The inner notes without a machine-frame map (the view has none) and without trailing zero
 // padding, plus the note that says the tables were rewritten.
 Result<std::vector<std::byte>> view_notes(const DumpMetadata& meta, const std::string& summary) {
-  GUESTDUMP_TRY(auto parsed, parse_notes(meta.notes));
-  std::vector<std::byte> notes;
-  for (const NoteView& n : parsed) {
-    if (n.name == "GUESTDUMP" &&
-        (n.type == kMachineFramesNoteType || n.type == kPvTablesNoteType)) {
-      continue;
-    }
-    append_note(notes, n.name, n.type, n.desc);
-  }
+  GUESTDUMP_TRY(auto notes, notes_without(meta.notes, "GUESTDUMP",
+                                          {kMachineFramesNoteType, kPvTablesNoteType}));
   append_note(notes, "GUESTDUMP", kPvTablesNoteType, std::as_bytes(std::span(summary)));
   return notes;
 }
@@ -169,23 +168,7 @@ Result<std::unique_ptr<DumpSource>> with_pseudo_physical_tables(std::unique_ptr<
     return src;
   }
   PvTableReport rep;
-  GUESTDUMP_TRY(TableTree tree, find_tree(*src, root_pfn, xlat->five_level() ? 5 : 4));
-  // Count what the rewrite does over the whole tree once, for the report.
-  {
-    auto reader = src->make_reader();
-    std::vector<std::byte> scratch(meta.page_size), copy(meta.page_size);
-    for (int l = 1; l <= kLevels; ++l) {
-      const PfnBitmap& b = tree.level[l];
-      for (std::uint64_t pfn = b.next_set(0); pfn < b.size(); pfn = b.next_set(pfn + 1)) {
-        auto page = reader->read(pfn, scratch);
-        if (!page) continue;
-        std::memcpy(copy.data(), *page, meta.page_size);
-        rewrite_table(copy, l, *meta.machine_frames, &rep);
-        ++rep.tables;
-      }
-      GUESTDUMP_CHECK(check_cancel());
-    }
-  }
+  GUESTDUMP_TRY(TableTree tree, find_tree(*src, root_pfn, xlat->five_level() ? 5 : 4, rep));
   rep.summary = "Xen PV kernel page tables rewritten to pseudo-physical frames: " +
                 std::to_string(rep.tables) + " tables, " + std::to_string(rep.entries) +
                 " entries; " + std::to_string(rep.not_the_guests) +

@@ -505,23 +505,6 @@ LocateReport Locator::decide() {
   return rep;
 }
 
-// A source whose metadata carries a located VMCOREINFO; page reads go to the original.
-class LocatedSource final : public DumpSource {
-public:
-  LocatedSource(std::unique_ptr<DumpSource> owned, const DumpSource& inner, DumpMetadata meta)
-      : owned_(std::move(owned)), inner_(inner), meta_(std::move(meta)) {}
-  const DumpMetadata& metadata() const override { return meta_; }
-  std::unique_ptr<PageReader> make_reader() const override { return inner_.make_reader(); }
-  Result<std::optional<std::uint64_t>> shared_zero_pages() const override {
-    return inner_.shared_zero_pages();
-  }
-
-private:
-  std::unique_ptr<DumpSource> owned_; // may be null (view of a source the caller keeps)
-  const DumpSource& inner_;
-  DumpMetadata meta_;
-};
-
 Result<std::unique_ptr<DumpSource>> located(std::unique_ptr<DumpSource> owned,
                                             const DumpSource& src, const LocateOptions& opts) {
   DumpMetadata meta = src.metadata();
@@ -543,7 +526,8 @@ Result<std::unique_ptr<DumpSource>> located(std::unique_ptr<DumpSource> owned,
     meta.vmcoreinfo = std::move(rep.vmcoreinfo);
     meta.vmcoreinfo_origin = rep.origin;
   }
-  return std::unique_ptr<DumpSource>(new LocatedSource(std::move(owned), src, std::move(meta)));
+  if (owned) return with_metadata(std::move(owned), std::move(meta));
+  return view_with_metadata(src, std::move(meta));
 }
 
 } // namespace

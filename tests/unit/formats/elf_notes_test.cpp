@@ -49,5 +49,37 @@ TEST(ElfNotes, TrailingZeroPaddingEndsTheWalk) {
   EXPECT_EQ(notes->size(), 1u);
 }
 
+TEST(ElfNotes, NotesWithoutDropsOnlyTheNamedTypes) {
+  std::vector<std::byte> blob;
+  append_note(blob, "CORE", kNtPrstatus, bytes_of(std::string(336, 'p')));
+  append_note(blob, "GUESTDUMP", 2, bytes_of(std::string("map")));
+  append_note(blob, "OTHER", 2, bytes_of(std::string("kept: other name")));
+  append_note(blob, "GUESTDUMP", 3, bytes_of(std::string("dropped too")));
+  append_note(blob, "GUESTDUMP", 1, bytes_of(std::string("kept: other type")));
+  blob.resize(blob.size() + 32, std::byte{0}); // padding, as in a kdump file's note area
+  auto out = notes_without(blob, "GUESTDUMP", {2, 3});
+  ASSERT_TRUE(out);
+  auto notes = parse_notes(*out);
+  ASSERT_TRUE(notes);
+  ASSERT_EQ(notes->size(), 3u);
+  EXPECT_EQ((*notes)[0].name, "CORE");
+  EXPECT_EQ((*notes)[1].name, "OTHER");
+  EXPECT_EQ((*notes)[2].type, 1u);
+  // Nothing to drop: the same bytes, without the padding, so appended notes are reachable.
+  auto same = notes_without(*out, "GUESTDUMP", {2, 3});
+  ASSERT_TRUE(same);
+  EXPECT_EQ(*same, *out);
+  auto trimmed = notes_without(blob, "NOBODY", {0});
+  ASSERT_TRUE(trimmed);
+  EXPECT_EQ(trimmed->size(), blob.size() - 32);
+  append_note(*trimmed, "VMCOREINFO", 0, bytes_of(std::string("A=1\n")));
+  auto again = parse_notes(*trimmed);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->size(), 6u);
+  // A broken blob is an error, not a silently shorter one.
+  blob.resize(100);
+  EXPECT_FALSE(notes_without(blob, "GUESTDUMP", {2}));
+}
+
 } // namespace
 } // namespace guestdump::formats

@@ -206,6 +206,28 @@ TEST_F(RoundTrip, ReadsThroughAnUnmappedByteSource) {
   EXPECT_TRUE(failed);
 }
 
+// with_metadata() and view_with_metadata() change what a source says, never what it reads.
+TEST_F(RoundTrip, MetadataViewKeepsPagesAndZeroCount) {
+  auto plain = dir_.file("out.kdump");
+  convert_ok(src_, plain, Codec::kZstd);
+  auto dump = open_dump(plain);
+  ASSERT_TRUE(dump);
+  DumpMetadata meta = (*dump)->metadata();
+  meta.vmcoreinfo = VmcoreInfo::parse("OSRELEASE=9.9.9-view\nPAGESIZE=4096\n");
+  meta.vmcoreinfo_origin = "test";
+  auto view = view_with_metadata(**dump, meta);
+  auto owned = with_metadata(std::move(dump).value(), meta);
+  for (const DumpSource* s : {view.get(), owned.get()}) {
+    ASSERT_TRUE(s->metadata().vmcoreinfo);
+    EXPECT_EQ(s->metadata().vmcoreinfo->osrelease(), "9.9.9-view");
+    EXPECT_EQ(s->metadata().vmcoreinfo_origin, "test");
+    EXPECT_TRUE(testimg::pages_match_spec(*s, spec_, 304));
+    auto zero = s->shared_zero_pages();
+    ASSERT_TRUE(zero);
+    EXPECT_EQ(*zero, std::optional<std::uint64_t>(128));
+  }
+}
+
 TEST_F(RoundTrip, OutputIsIndependentOfThreadCount) {
   convert_ok(src_, dir_.file("t1"), Codec::kZstd, false, 1);
   convert_ok(src_, dir_.file("t3"), Codec::kZstd, false, 3);

@@ -16,21 +16,6 @@ namespace {
 
 using namespace guestdump::formats;
 
-// An xc_core source with VMCOREINFO added, as the locator would add it to a real one.
-class WithVmcoreinfo final : public DumpSource {
-public:
-  WithVmcoreinfo(std::unique_ptr<DumpSource> inner, const std::string& text)
-      : inner_(std::move(inner)), meta_(inner_->metadata()) {
-    meta_.vmcoreinfo = VmcoreInfo::parse(text);
-  }
-  const DumpMetadata& metadata() const override { return meta_; }
-  std::unique_ptr<PageReader> make_reader() const override { return inner_->make_reader(); }
-
-private:
-  std::unique_ptr<DumpSource> inner_;
-  DumpMetadata meta_;
-};
-
 std::uint64_t entry_at(const std::byte* page, std::uint64_t index) {
   std::uint64_t e = 0;
   std::memcpy(&e, page + index * 8, 8);
@@ -78,7 +63,10 @@ std::unique_ptr<DumpSource> open_pv(const test::TempDir& dir, const test::XenCor
   test::write_file(dir.file("pv.core"), test::build_xen_core(spec));
   auto src = open_dump(dir.file("pv.core"));
   if (!src) throw std::runtime_error(src.error().what());
-  return std::make_unique<WithVmcoreinfo>(std::move(src).value(), vmcoreinfo);
+  // VMCOREINFO added, as the locator adds it to a real one.
+  DumpMetadata meta = (*src)->metadata();
+  meta.vmcoreinfo = VmcoreInfo::parse(vmcoreinfo);
+  return with_metadata(std::move(src).value(), std::move(meta));
 }
 
 const std::string kVmcoreinfo = "OSRELEASE=6.1.0\nPAGESIZE=4096\n"

@@ -101,6 +101,12 @@ public:
   }
 };
 
+/// `inner` seen with other metadata (a VMCOREINFO found elsewhere, say); readers and the
+/// zero-page count are the inner source's.
+std::unique_ptr<DumpSource> with_metadata(std::unique_ptr<DumpSource> inner, DumpMetadata meta);
+/// The same over a source the caller keeps alive at least as long as the result.
+std::unique_ptr<DumpSource> view_with_metadata(const DumpSource& inner, DumpMetadata meta);
+
 /// Opens any supported dump, detected from its first bytes: ELF core (QEMU, libvirt,
 /// /proc/vmcore, makedumpfile -E), kdump-compressed, or flattened kdump-compressed.
 Result<std::unique_ptr<DumpSource>> open_dump(const std::string& path);

@@ -14,6 +14,7 @@
 
 #include "guestdump/common/result.h"
 #include "guestdump/formats/dump_source.h"
+#include "guestdump/formats/elf_notes.h"
 
 namespace guestdump::formats {
 
@@ -21,9 +22,6 @@ namespace guestdump::formats {
 inline constexpr std::size_t kXenVcpuContextSize = 5168;
 /// `vcpu_guest_context.flags` bit: the vCPU is up.
 inline constexpr std::uint64_t kXenVcpuOnline = 1u << 5;
-/// Linux NT_PRSTATUS descriptor size on x86_64, and QEMU's QEMUCPUState (version 1) size.
-inline constexpr std::size_t kPrstatusSize = 336;
-inline constexpr std::size_t kQemuCpuStateSize = 432;
 
 /// The registers of one x86_64 vCPU as Xen records them.
 struct XenVcpuState {
@@ -42,13 +40,11 @@ struct XenVcpuState {
 /// Decodes one `.xen_prstatus` record; `rec` must hold kXenVcpuContextSize bytes.
 XenVcpuState parse_xen_vcpu_context(std::span<const std::byte> rec);
 
-/// The Linux NT_PRSTATUS descriptor for `vcpu` (what a kdump kernel writes), pr_pid = `pid`.
-std::vector<std::byte> xen_prstatus(const XenVcpuState& vcpu, std::uint32_t pid);
-
-/// A QEMUCPUState descriptor ("QEMU" note) for `vcpu`: general registers, segment selectors,
-/// FS/GS bases and CR0-CR4, so tools that take CR3 from QEMU notes (crash, our VMCOREINFO
-/// locator) can use it. Xen records no GDT/IDT/LDT/TR; those stay zero.
-std::vector<std::byte> xen_qemu_cpu_state(const XenVcpuState& vcpu);
+/// `vcpu` as the CPU notes of a dump hold it (prstatus_desc(), qemu_cpu_state_desc()). Xen
+/// keeps no descriptor flags, limits, GDT, IDT, LDT or TR: those stay zero, except CS, which
+/// gets QEMU's long-mode code-segment flags when paging and PAE are on (so tools that take CR3
+/// from QEMU notes, crash and our VMCOREINFO locator, accept it). orig_rax is ~0.
+X86_64CpuRegs xen_cpu_regs(const XenVcpuState& vcpu);
 
 /// Whether the first bytes of a file look like an xc_core file: ELF64 core with section
 /// headers and no program headers (what open_dump() routes to open_xen_core()).
