@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The work scripts/test.sh does beside its tiers, so that the tiers that run QEMU guests under
 # TCG (about one core busy) leave no core idle:
-#   fetch    the Xen environment (tests/xen/build-env.sh) and the install test's mmdebstrap root
-#            (tests/packaging/install-test.sh --prepare)
+#   fetch    the Debian unstable root with the newest QEMU (tests/fixtures/sid-qemu/build.sh,
+#            whose cache the integration tier's fixture.sid-qemu then finds, or waits for under
+#            its lock), the Xen environment (tests/xen/build-env.sh) and the install test's
+#            mmdebstrap root (tests/packaging/install-test.sh --prepare)
 #   compile  the sanitizer tier's clang build (scripts/sanitize.sh --build-only), then the Debian
 #            packages with lintian (tests/packaging/build-packages.sh, whose result the packaging
 #            tier's packaging.build shows again), then the boot test's root
@@ -35,6 +37,7 @@ chrt --idle -p 0 $$
 ionice -c 3 -p $$
 case $chain in
 fetch)
+    run sid-qemu bash tests/fixtures/sid-qemu/build.sh "$build/fixtures/sid-qemu"
     run xen-env bash tests/xen/build-env.sh "$build/fixtures/cache/xen"
     run install-base bash tests/packaging/install-test.sh --prepare \
         "$build/fixtures/cache/packaging"
