@@ -58,10 +58,6 @@ template <typename T> T load(std::span<const std::byte> b, std::size_t off) {
   return v;
 }
 
-template <typename T> void store(std::vector<std::byte>& b, std::size_t off, T v) {
-  std::memcpy(b.data() + off, &v, sizeof v);
-}
-
 Error bad(std::string msg) {
   return make_error(ErrorCode::kBadData, std::move(msg));
 }
@@ -503,8 +499,9 @@ Result<std::unique_ptr<DumpSource>> open_xen_core(const std::string& path) {
     append_note(meta.notes, "CORE", kNtPrstatus, pr);
   }
   if (hvm) {
-    for (const XenVcpuState* v : kept)
+    for (const XenVcpuState* v : kept) {
       append_note(meta.notes, "QEMU", 0, qemu_cpu_state_desc(xen_cpu_regs(*v)));
+    }
   }
   meta.nr_cpus = static_cast<int>(kept.size());
   // PV: pages are indexed by pseudo-physical frame, the page tables hold machine frames.
