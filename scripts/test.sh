@@ -28,12 +28,12 @@ timed install-deps scripts/install-deps.sh
 build=${GUESTDUMP_BUILD_DIR:-build}
 mkdir -p "$build"
 # Background work (scripts/test-background.sh), at SCHED_IDLE priority: it only gets the core
-# that the guest tiers leave idle. From the unit tier on, the Xen environment and the install
-# test's root are fetched, and the clang build of the sanitizer tier, then the Debian packages
-# and the boot test's root, are built. (With the fetch running during it, even at SCHED_IDLE, the
-# main build took 902 and 962 s in two local CI runs; 687 s without.) Each chain has its own
-# session, killed if a tier fails; each step leaves BUILD/background/STEP.rc, which the tier
-# that needs the step waits for.
+# that the guest tiers leave idle. From the unit tier on, the sid QEMU root, the Xen environment
+# and the install test's root are fetched, and the clang build of the sanitizer tier, then the
+# Debian packages and the boot test's root, are built. (With the fetch running during it, even
+# at SCHED_IDLE, the main build took 902 and 962 s in two local CI runs; 687 s without.) Each
+# chain has its own session, killed if a tier fails; each step leaves BUILD/background/STEP.rc,
+# which the tier that needs the step waits for.
 bg=$build/background
 rm -rf "$bg"
 mkdir -p "$bg"

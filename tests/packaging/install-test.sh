@@ -12,11 +12,10 @@ set -euo pipefail
 prepare=
 if [[ ${1:-} == --prepare ]]; then
     prepare=1
-    cache=$(realpath -m "$2")
 else
     debs=$(realpath "$1")
-    cache=$(realpath -m "$2")
 fi
+cache=$(realpath -m "$2")
 mkdir -p "$cache"
 # One maker of the cached tarball at a time.
 exec 9> "$cache/.install-base.lock"
